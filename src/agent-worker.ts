@@ -1,0 +1,131 @@
+/**
+ * The agent: consumes its own durable queue, pushes each message to its device through the device
+ * lanes (FIFO per device, devices in parallel), heartbeats, and reports receipts (applied
+ * watermarks in batches, dead letters one by one and confirmed before the message is acked).
+ */
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import { createAmqpBroker } from './amqp-broker.ts';
+import { systemClock } from './clock.ts';
+import { resolveAgentConfig, type AgentConfig } from './config.ts';
+import { DeviceLanes } from './device-lanes.ts';
+import { createHttpDeviceClient } from './http-device-client.ts';
+import { silentLogger } from './logger.ts';
+import type { Broker, Clock, DeviceClient, Subscription } from './ports.ts';
+import { encodeReceipt, type HeartbeatEvent } from './receipts.ts';
+
+export interface AgentPorts {
+  broker?: Broker;
+  deviceClient?: DeviceClient;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export interface AgentHandle {
+  readonly id: string;
+  readonly queue: string;
+  /** `applied`, `retry`, `dead-letter`, `blocked`, `skipped`, `fenced` */
+  readonly events: EventEmitter;
+  lanes(): ReturnType<DeviceLanes['snapshot']>;
+  stop(): Promise<void>;
+}
+
+/** Starts an agent in this process. Options as in `AgentConfig`; `id` and `devices` are required. */
+export async function startAgent(options: Partial<AgentConfig> & { id: string; devices: AgentConfig['devices'] }, ports: AgentPorts = {}): Promise<AgentHandle> {
+  const cfg = resolveAgentConfig(options as unknown as Record<string, unknown>);
+  const clock = ports.clock ?? systemClock;
+  const log = (ports.logger ?? silentLogger()).child({ actor: 'agent', agentId: cfg.id });
+  const broker =
+    ports.broker ??
+    createAmqpBroker({
+      url: cfg.amqpUrl,
+      namespace: cfg.namespace,
+      queueType: cfg.queueType,
+      maxUnconfirmed: 1000,
+      connectAttempts: cfg.connectAttempts,
+      reconnectInitialMs: 100,
+      reconnectMaxMs: 5000,
+      clock,
+      logger: log,
+    });
+  const client = ports.deviceClient ?? createHttpDeviceClient({ timeoutMs: cfg.requestTimeoutMs });
+  const devices = new Map(cfg.devices.map((d) => [d.id, d]));
+  const events = new EventEmitter();
+
+  // applied receipts: the highest seq per device since the last flush
+  const pendingMarks = new Map<string, number>();
+  let flushTimer: { cancel(): void } | null = null;
+  const flush = async () => {
+    flushTimer = null;
+    if (pendingMarks.size === 0) return;
+    const marks = [...pendingMarks].map(([deviceId, seq]) => ({ deviceId, seq }));
+    pendingMarks.clear();
+    await broker.publishEvent('receipts', encodeReceipt({ type: 'applied', agentId: cfg.id, marks })).catch((err) => {
+      // a lost receipt only delays a watermark; devices remain the truth
+      log.warn({ err: (err as Error).message }, 'could not publish receipts');
+    });
+  };
+
+  const lanes = new DeviceLanes({
+    agentId: cfg.id,
+    devices,
+    client,
+    clock,
+    logger: log,
+    onPermanent: cfg.onPermanent,
+    retryInitialMs: cfg.retryInitialMs,
+    retryMaxMs: cfg.retryMaxMs,
+    applied: (deviceId, seq) => {
+      pendingMarks.set(deviceId, Math.max(seq, pendingMarks.get(deviceId) ?? 0));
+      flushTimer ??= clock.setTimeout(() => void flush(), cfg.receiptFlushMs);
+    },
+    deadLetter: async (entry) => {
+      log.error({ deviceId: entry.deviceId, seq: entry.seq, reason: entry.reason, status: entry.status }, 'message dead-lettered');
+      await broker.publishEvent('receipts', encodeReceipt({ type: 'dead-letter', agentId: cfg.id, entry }));
+    },
+    fenced: (deviceId, outcome) => {
+      log.error({ deviceId, reason: 'reason' in outcome ? outcome.reason : '' }, 'device says this agent is fenced (stale epoch): it stops delivering');
+      events.emit('fenced', { deviceId });
+      void stopConsuming();
+    },
+  });
+  for (const name of ['applied', 'retry', 'dead-letter', 'blocked', 'skipped']) lanes.on(name, (e) => events.emit(name, e));
+
+  await broker.start();
+  const queue = await broker.assertAgentQueue(cfg.id);
+  let sub: Subscription | null = await broker.consume(queue, (d) => lanes.accept(d), { prefetch: cfg.prefetch });
+  const stopConsuming = async () => {
+    const s = sub;
+    sub = null;
+    await s?.cancel();
+  };
+
+  const beat: HeartbeatEvent = { type: 'heartbeat', agentId: cfg.id, topic: queue, host: hostname(), pid: process.pid, sentAt: 0 };
+  let beating = true;
+  const heartbeat = () => {
+    if (!beating) return;
+    void broker.publishEvent('heartbeats', { ...beat, sentAt: clock.now() });
+    clock.setTimeout(heartbeat, cfg.heartbeatInterval);
+  };
+  heartbeat();
+  log.info({ queue, devices: devices.size, prefetch: cfg.prefetch }, 'agent started');
+
+  return {
+    id: cfg.id,
+    queue,
+    events,
+    lanes: () => lanes.snapshot(),
+    async stop() {
+      beating = false;
+      await stopConsuming();
+      await lanes.stop();
+      flushTimer?.cancel();
+      await flush();
+      await broker.settle();
+      await broker.close();
+      await client.close();
+      log.info('agent stopped');
+    },
+  };
+}

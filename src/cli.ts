@@ -1,0 +1,185 @@
+/** The `baton` command line: device, agent, demo, status. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { startAgent } from './agent-worker.ts';
+import { fromEnv, loadDevicesFile } from './config.ts';
+import { runDemo } from './demo.ts';
+import { startDeviceSimulator } from './device-simulator.ts';
+import { BatonError, isBatonError } from './errors.ts';
+import { cliLogger } from './logger.ts';
+import { readStatus } from './status.ts';
+
+const env = fromEnv();
+const out = (line: string) => process.stdout.write(line + '\n');
+
+interface Command {
+  summary: string;
+  usage: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  run(values: Record<string, string | boolean | undefined>): Promise<number | void>;
+}
+
+const num = (v: unknown, flag: string): number | undefined => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new BatonError('invalid-config', `--${flag} must be a number (got ${JSON.stringify(v)})`);
+  return n;
+};
+
+/** Resolves when the process is asked to stop (Ctrl-C or SIGTERM). */
+const untilSignal = () =>
+  new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+
+const commands: Record<string, Command> = {
+  device: {
+    summary: 'run a simulated network device (HTTP config API)',
+    usage: 'baton device [--port P] [--host H] [--latency MS] [--error-rate R] [--error-status S]',
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      latency: { type: 'string' },
+      'error-rate': { type: 'string' },
+      'error-status': { type: 'string' },
+    },
+    async run(v) {
+      const faults = {
+        ...(v.latency !== undefined ? { latencyMs: num(v.latency, 'latency')! } : {}),
+        ...(v['error-rate'] !== undefined ? { errorRate: num(v['error-rate'], 'error-rate')! } : {}),
+        ...(v['error-status'] !== undefined ? { errorStatus: num(v['error-status'], 'error-status')! } : {}),
+      };
+      const sim = await startDeviceSimulator({ port: num(v.port, 'port') ?? 8181, host: (v.host as string) ?? '127.0.0.1', faults });
+      out(`device simulator listening on ${sim.url}`);
+      out(`  config writes: PUT/POST/PATCH/DELETE ${sim.url}/policies/p1, ${sim.url}/policies/p1/rules/r1`);
+      out(`  applied log: GET ${sim.url}/_sim/log   watermark: GET ${sim.url}/watermark   faults: POST ${sim.url}/_sim/faults`);
+      sim.events.on('applied', (e) => out(`applied seq=${e.seq ?? '-'} epoch=${e.epoch ?? '-'} ${e.method} ${e.path}`));
+      sim.events.on('refused', (e) => out(`refused ${e.status} ${e.path}: ${e.reason}`));
+      await untilSignal();
+      await sim.close();
+    },
+  },
+
+  agent: {
+    summary: 'run an agent: consume its queue and push messages to the devices',
+    usage:
+      'baton agent --id ID --devices FILE [--namespace NS] [--prefetch N] [--on-permanent block|skip]\n' +
+      '            [--queue-type classic|quorum] [--heartbeat-interval MS]\n' +
+      '  env: BATON_AMQP_URL (default amqp://guest:guest@127.0.0.1:5672), BATON_LOG_LEVEL',
+    options: {
+      id: { type: 'string' },
+      devices: { type: 'string' },
+      namespace: { type: 'string' },
+      prefetch: { type: 'string' },
+      'on-permanent': { type: 'string' },
+      'queue-type': { type: 'string' },
+      'heartbeat-interval': { type: 'string' },
+    },
+    async run(v) {
+      if (!v.id) throw new BatonError('invalid-config', 'baton agent needs --id ID (its queue is <namespace>.agent.<ID>)');
+      if (!v.devices) throw new BatonError('invalid-config', 'baton agent needs --devices FILE (JSON: {"devices":[{"id":"fw1","url":"http://127.0.0.1:8181"}]})');
+      const logger = cliLogger(env.logLevel, 'agent');
+      const agent = await startAgent(
+        {
+          id: v.id as string,
+          devices: loadDevicesFile(v.devices as string),
+          ...(env.amqpUrl ? { amqpUrl: env.amqpUrl } : {}),
+          ...((v.namespace ?? env.namespace) ? { namespace: (v.namespace ?? env.namespace) as string } : {}),
+          ...(v.prefetch !== undefined ? { prefetch: num(v.prefetch, 'prefetch')! } : {}),
+          ...(v['on-permanent'] !== undefined ? { onPermanent: v['on-permanent'] as 'block' } : {}),
+          ...(v['queue-type'] !== undefined ? { queueType: v['queue-type'] as 'classic' } : {}),
+          ...(v['heartbeat-interval'] !== undefined ? { heartbeatInterval: num(v['heartbeat-interval'], 'heartbeat-interval')! } : {}),
+        },
+        { logger },
+      );
+      out(`agent ${agent.id} consuming ${agent.queue}`);
+      const sig = await untilSignal();
+      logger.info({ signal: sig }, 'stopping: finishing requests in flight, requeueing the rest');
+      await agent.stop();
+    },
+  },
+
+  demo: {
+    summary: 'run devices, an agent and the runtime, dispatch messages and check every device',
+    usage: 'baton demo [--devices N] [--messages N]\n  env: BATON_AMQP_URL, BATON_DATABASE_URL (a throw-away database is created next to it)',
+    options: { devices: { type: 'string' }, messages: { type: 'string' } },
+    async run(v) {
+      const { ok } = await runDemo({
+        devices: num(v.devices, 'devices') ?? 4,
+        messages: num(v.messages, 'messages') ?? 4000,
+        ...(env.amqpUrl ? { amqpUrl: env.amqpUrl } : {}),
+        ...(env.databaseUrl ? { databaseUrl: env.databaseUrl } : {}),
+        logger: cliLogger(env.logLevel ?? 'warn', 'runtime'),
+        out,
+      });
+      return ok ? 0 : 1;
+    },
+  },
+
+  status: {
+    summary: 'show the active agent, epoch, parked messages, queue depth, agents and devices',
+    usage: 'baton status [--json] [--namespace NS]\n  env: BATON_AMQP_URL, BATON_DATABASE_URL',
+    options: { json: { type: 'boolean' }, namespace: { type: 'string' } },
+    async run(v) {
+      const s = await readStatus({
+        ...(env.amqpUrl ? { amqpUrl: env.amqpUrl } : {}),
+        ...(env.databaseUrl ? { databaseUrl: env.databaseUrl } : {}),
+        namespace: (v.namespace as string) ?? env.namespace ?? 'baton',
+      });
+      if (v.json) {
+        out(JSON.stringify(s, null, 2));
+        return;
+      }
+      out(`active agent: ${s.assignment ? `${s.assignment.agentId} (epoch ${s.assignment.epoch}, phase ${s.assignment.phase}, lock ${s.assignment.lock})` : 'none recorded'}`);
+      out(`queue depth:  ${s.queueDepth ?? '-'}    parked: ${s.parked}    dead letters: ${s.deadLetters}`);
+      out('agents:');
+      for (const a of s.agents) out(`  ${a.agentId.padEnd(20)} ${a.status.padEnd(5)} last heartbeat ${a.lastHeartbeat}`);
+      out('devices:');
+      for (const d of s.devices) out(`  ${d.deviceId.padEnd(20)} next seq ${d.nextSeq}  watermark ${d.watermark}`);
+    },
+  },
+};
+
+function help(): string {
+  return [
+    'baton: ordered, lossless configuration delivery to network devices',
+    '',
+    'usage: baton <command> [options]   (baton <command> --help for its options)',
+    '',
+    ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`),
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    out(help());
+    return 0;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    process.stderr.write(`baton: unknown command "${name}"\n\n${help()}\n`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    out(`${cmd.summary}\n\nusage: ${cmd.usage}`);
+    return 0;
+  }
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: rest, options: cmd.options, strict: true, allowPositionals: false }).values as typeof values;
+  } catch (err) {
+    process.stderr.write(`baton ${name}: ${(err as Error).message}\n\nusage: ${cmd.usage}\n`);
+    return 2;
+  }
+  return (await cmd.run(values)) ?? 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    const msg = isBatonError(err) ? `${err.message} [${err.code}]` : (err as Error).stack ?? String(err);
+    process.stderr.write(`baton: ${msg}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,174 @@
+/**
+ * FIFO per device, devices in parallel: the agent's delivery engine. Each device has a lane that
+ * sends one message at a time; a transient failure holds the lane (retry with capped backoff)
+ * while other lanes go on; a permanent failure dead-letters the message and then blocks the lane
+ * or skips on, by policy. A message is acked only once its outcome is final.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { backoff, delay } from './clock.ts';
+import type { Clock, DeadLetter, Delivery, DeviceClient, DeviceConfig, DeviceOutcome, WireMessage } from './ports.ts';
+
+export type PermanentPolicy = 'block' | 'skip';
+
+export interface LaneOptions {
+  agentId: string;
+  devices: ReadonlyMap<string, DeviceConfig>;
+  client: DeviceClient;
+  clock: Clock;
+  logger: Logger;
+  onPermanent: PermanentPolicy;
+  retryInitialMs: number;
+  retryMaxMs: number;
+  /** reports a message as applied (batched by the caller) */
+  applied(deviceId: string, seq: number): void;
+  /** records a dead letter durably; the message is acked only after it resolves */
+  deadLetter(entry: DeadLetter): Promise<void>;
+  /** the device said this agent's epoch is stale */
+  fenced(deviceId: string, outcome: DeviceOutcome): void;
+}
+
+interface Lane {
+  deviceId: string;
+  queue: Delivery[];
+  running: boolean;
+  blocked: string | null;
+  lastApplied: number;
+}
+
+/** Events: `applied` {deviceId, seq}, `retry` {deviceId, seq, attempt, reason}, `dead-letter` (DeadLetter), `blocked` {deviceId, reason}, `skipped` {deviceId, seq}. */
+export class DeviceLanes extends EventEmitter {
+  private readonly lanes = new Map<string, Lane>();
+  private stopping = false;
+  private readonly running = new Set<Promise<void>>();
+
+  constructor(private readonly o: LaneOptions) {
+    super();
+  }
+
+  /** Takes a delivery from the agent's queue. */
+  accept(d: Delivery): void {
+    if (this.stopping) return d.nack(true);
+    if (!d.message) {
+      void this.deadLetterRaw(d, `malformed message: ${d.malformed ?? 'unreadable'}`);
+      return;
+    }
+    const lane = this.lane(d.message.deviceId);
+    lane.queue.push(d);
+    if (!lane.running && !lane.blocked) this.run(lane);
+  }
+
+  /** Raises a lane's watermark: messages at or below it are skipped as already applied. */
+  setWatermark(deviceId: string, seq: number): void {
+    const lane = this.lane(deviceId);
+    lane.lastApplied = Math.max(lane.lastApplied, seq);
+  }
+
+  /** Per-device view for status and tests. */
+  snapshot(): Array<{ deviceId: string; queued: number; blocked: string | null; lastApplied: number }> {
+    return [...this.lanes.values()].map((l) => ({ deviceId: l.deviceId, queued: l.queue.length, blocked: l.blocked, lastApplied: l.lastApplied }));
+  }
+
+  /** Stops taking work: waits for requests in flight, requeues the rest at the broker. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all([...this.running]);
+    for (const lane of this.lanes.values()) for (const d of lane.queue.splice(0)) d.nack(true);
+  }
+
+  private lane(deviceId: string): Lane {
+    let lane = this.lanes.get(deviceId);
+    if (!lane) {
+      lane = { deviceId, queue: [], running: false, blocked: null, lastApplied: 0 };
+      this.lanes.set(deviceId, lane);
+    }
+    return lane;
+  }
+
+  private run(lane: Lane): void {
+    lane.running = true;
+    const p = this.drain(lane)
+      .catch((err) => this.o.logger.error({ deviceId: lane.deviceId, err: (err as Error).message }, 'device lane failed'))
+      .finally(() => {
+        lane.running = false;
+        this.running.delete(p);
+      });
+    this.running.add(p);
+  }
+
+  private async drain(lane: Lane): Promise<void> {
+    while (lane.queue.length > 0 && !lane.blocked && !this.stopping) {
+      const d = lane.queue[0]!;
+      const m = d.message!;
+      if (m.seq <= lane.lastApplied) {
+        lane.queue.shift();
+        d.ack();
+        this.emit('skipped', { deviceId: m.deviceId, seq: m.seq });
+        continue;
+      }
+      const device = this.o.devices.get(m.deviceId);
+      if (!device) {
+        lane.queue.shift();
+        await this.deadLetter(d, m, `device ${m.deviceId} is not in this agent's devices file`, null, null);
+        continue;
+      }
+      const outcome = await this.deliver(device, m);
+      if (outcome === null) return; // stopping: left in the lane, requeued by stop()
+      lane.queue.shift();
+      if (outcome.kind === 'applied') {
+        lane.lastApplied = m.seq;
+        d.ack();
+        this.o.applied(m.deviceId, m.seq);
+        this.emit('applied', { deviceId: m.deviceId, seq: m.seq });
+      } else if (outcome.kind === 'fenced') {
+        d.nack(true);
+        this.o.fenced(m.deviceId, outcome);
+        return;
+      } else if (outcome.kind === 'permanent') {
+        await this.deadLetter(d, m, outcome.reason, outcome.status, outcome.response);
+        if (this.o.onPermanent === 'block') {
+          lane.blocked = `seq ${m.seq} was rejected (${outcome.reason}); the line is held (onPermanent=block)`;
+          this.o.logger.error({ deviceId: m.deviceId, seq: m.seq, status: outcome.status }, 'device rejected a message: its line is blocked until the agent restarts');
+          this.emit('blocked', { deviceId: m.deviceId, reason: lane.blocked });
+        }
+      }
+    }
+  }
+
+  /** Sends until the outcome is final (applied, permanent, fenced); null when stopping. */
+  private async deliver(device: DeviceConfig, m: WireMessage): Promise<DeviceOutcome | null> {
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await this.o.client.send(device, m);
+      if (outcome.kind !== 'transient') return outcome;
+      const wait = backoff(attempt, this.o.retryInitialMs, this.o.retryMaxMs);
+      if (attempt === 1 || attempt % 10 === 0) {
+        this.o.logger.warn({ deviceId: m.deviceId, seq: m.seq, attempt, reason: outcome.reason, retryInMs: wait }, 'device delivery failed; retrying, its line is held');
+      }
+      this.emit('retry', { deviceId: m.deviceId, seq: m.seq, attempt, reason: outcome.reason });
+      if (this.stopping) return null;
+      await delay(this.o.clock, wait);
+      if (this.stopping) return null;
+    }
+  }
+
+  private async deadLetter(d: Delivery, m: WireMessage, reason: string, status: number | null, response: string | null): Promise<void> {
+    const entry: DeadLetter = { deviceId: m.deviceId, seq: m.seq, epoch: m.epoch, agentId: this.o.agentId, reason, status, response, payload: d.raw.toString('utf8') };
+    await this.record(d, entry);
+  }
+
+  private async deadLetterRaw(d: Delivery, reason: string): Promise<void> {
+    await this.record(d, { deviceId: '?', seq: 0, epoch: 0, agentId: this.o.agentId, reason, status: null, response: null, payload: d.raw.toString('utf8').slice(0, 4096) });
+  }
+
+  private async record(d: Delivery, entry: DeadLetter): Promise<void> {
+    try {
+      await this.o.deadLetter(entry);
+      d.ack();
+      this.emit('dead-letter', entry);
+    } catch (err) {
+      // not recorded: leave it to the broker to redeliver rather than lose it
+      this.o.logger.error({ deviceId: entry.deviceId, seq: entry.seq, err: (err as Error).message }, 'could not record a dead letter; the message is requeued');
+      d.nack(true);
+    }
+  }
+}

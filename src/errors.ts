@@ -1,0 +1,44 @@
+/** The one error class of baton: a stable `code`, and a message that says what failed and what happens next. */
+
+export type BatonErrorCode =
+  | 'invalid-message'
+  | 'invalid-config'
+  | 'invalid-scenario'
+  | 'broker-unavailable'
+  | 'broker-rejected'
+  | 'database-unavailable'
+  | 'runtime-stopped'
+  | 'runtime-not-started'
+  | 'device-rejected'
+  | 'device-unreachable'
+  | 'lease-lost'
+  | 'not-leader';
+
+/** An error with a stable, kebab-case `code` that callers can branch on. */
+export class BatonError extends Error {
+  override readonly name = 'BatonError';
+  constructor(
+    readonly code: BatonErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** True when `err` is a BatonError, optionally of the given code. */
+export function isBatonError(err: unknown, code?: BatonErrorCode): err is BatonError {
+  return err instanceof BatonError && (code === undefined || err.code === code);
+}
+
+/** Removes the password from a URL so that it can appear in logs and error messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '<unparseable url>';
+  }
+}

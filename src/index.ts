@@ -1,0 +1,26 @@
+/** baton's public API. */
+
+/** Creates the runtime that a host embeds: `start()`, `dispatch()`, `status()`, `stop()`. */
+export { createRuntime } from './runtime.ts';
+/** Types of the runtime's options, results, status and events. */
+export type { Runtime, RuntimeOptions, Dispatched, RuntimeStatus, RuntimeEvents } from './runtime.ts';
+/** Starts an agent in this process (what `baton agent` runs). */
+export { startAgent } from './agent-worker.ts';
+/** Handle of a running agent. */
+export type { AgentHandle } from './agent-worker.ts';
+/** Starts the bundled device simulator (what `baton device` runs). */
+export { startDeviceSimulator } from './device-simulator.ts';
+/** Types of the device simulator. */
+export type { DeviceSimulator, DeviceSimulatorOptions, DeviceFaults, AppliedEntry } from './device-simulator.ts';
+/** The one error class, with a stable `code`. */
+export { BatonError, isBatonError } from './errors.ts';
+/** Error codes. */
+export type { BatonErrorCode } from './errors.ts';
+/** Reads and validates a devices file. */
+export { loadDevicesFile, runtimeDefaults, agentDefaults } from './config.ts';
+/** Configuration types. */
+export type { RuntimeConfig, AgentConfig } from './config.ts';
+/** What a host passes to `dispatch()`. */
+export type { ConfigMessage } from './wire.ts';
+/** The ports, for custom adapters. */
+export type { Broker, Store, DeviceClient, Clock, DeviceConfig, WireMessage } from './ports.ts';

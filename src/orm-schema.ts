@@ -1,0 +1,176 @@
+/** The persisted tables (DESIGN.md §6) as MikroORM entity schemas, and the migrations that create them. */
+import { EntitySchema } from '@mikro-orm/core';
+import { Migration } from '@mikro-orm/migrations';
+
+export interface AgentServiceUsedRow {
+  id: number;
+  agentId: string;
+  topic: string;
+  status: string;
+  host: string;
+  lock: number;
+  epoch: string;
+  phase: string;
+  switchId: string | null;
+  previousAgent: string | null;
+  updatedAt: Date;
+}
+
+export const AgentServiceUsed = new EntitySchema<AgentServiceUsedRow>({
+  name: 'AgentServiceUsed',
+  tableName: 'agent_service_used',
+  properties: {
+    id: { type: 'smallint', primary: true },
+    agentId: { type: 'text' },
+    topic: { type: 'text' },
+    status: { type: 'text' },
+    host: { type: 'text' },
+    lock: { type: 'smallint' },
+    epoch: { type: 'bigint' },
+    phase: { type: 'text' },
+    switchId: { type: 'text', nullable: true },
+    previousAgent: { type: 'text', nullable: true },
+    updatedAt: { type: 'datetime' },
+  },
+});
+
+export const MessageQueue = new EntitySchema<{ id: string; deviceId: string; seq: string; epoch: string; payload: string; createdAt: Date }>({
+  name: 'MessageQueue',
+  tableName: 'message_queues',
+  properties: {
+    id: { type: 'bigint', primary: true, autoincrement: true },
+    deviceId: { type: 'text' },
+    seq: { type: 'bigint' },
+    epoch: { type: 'bigint' },
+    payload: { type: 'text' },
+    createdAt: { type: 'datetime' },
+  },
+});
+
+export const AgentEntity = new EntitySchema<{ agentId: string; topic: string; host: string; status: string; lastHeartbeat: Date; registeredAt: Date }>({
+  name: 'Agent',
+  tableName: 'agents',
+  properties: {
+    agentId: { type: 'text', primary: true },
+    topic: { type: 'text' },
+    host: { type: 'text' },
+    status: { type: 'text' },
+    lastHeartbeat: { type: 'datetime' },
+    registeredAt: { type: 'datetime' },
+  },
+});
+
+export const DeviceStreamEntity = new EntitySchema<{ deviceId: string; nextSeq: string; watermark: string; updatedAt: Date }>({
+  name: 'DeviceStream',
+  tableName: 'device_streams',
+  properties: {
+    deviceId: { type: 'text', primary: true },
+    nextSeq: { type: 'bigint' },
+    watermark: { type: 'bigint' },
+    updatedAt: { type: 'datetime' },
+  },
+});
+
+export const SwitchEntity = new EntitySchema<{
+  id: string;
+  fromAgent: string | null;
+  toAgent: string | null;
+  epoch: string;
+  reason: string;
+  phase: string;
+  startedAt: Date;
+  drainingAt: Date | null;
+  replayingAt: Date | null;
+  completedAt: Date | null;
+  moved: number;
+  replayed: number;
+}>({
+  name: 'Switch',
+  tableName: 'switches',
+  properties: {
+    id: { type: 'text', primary: true },
+    fromAgent: { type: 'text', nullable: true },
+    toAgent: { type: 'text', nullable: true },
+    epoch: { type: 'bigint' },
+    reason: { type: 'text' },
+    phase: { type: 'text' },
+    startedAt: { type: 'datetime' },
+    drainingAt: { type: 'datetime', nullable: true },
+    replayingAt: { type: 'datetime', nullable: true },
+    completedAt: { type: 'datetime', nullable: true },
+    moved: { type: 'integer' },
+    replayed: { type: 'integer' },
+  },
+});
+
+export const DeadLetterEntity = new EntitySchema<{
+  id: string;
+  deviceId: string;
+  seq: string;
+  epoch: string;
+  agentId: string;
+  reason: string;
+  status: number | null;
+  response: string | null;
+  payload: string;
+  createdAt: Date;
+}>({
+  name: 'DeadLetter',
+  tableName: 'dead_letters',
+  properties: {
+    id: { type: 'bigint', primary: true, autoincrement: true },
+    deviceId: { type: 'text' },
+    seq: { type: 'bigint' },
+    epoch: { type: 'bigint' },
+    agentId: { type: 'text' },
+    reason: { type: 'text' },
+    status: { type: 'integer', nullable: true },
+    response: { type: 'text', nullable: true },
+    payload: { type: 'text' },
+    createdAt: { type: 'datetime' },
+  },
+});
+
+export const entities = [AgentServiceUsed, MessageQueue, AgentEntity, DeviceStreamEntity, SwitchEntity, DeadLetterEntity];
+
+/** The first schema: every table of DESIGN.md §6. */
+export class Migration0001Initial extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(`create table agent_service_used (
+      id smallint primary key default 1 check (id = 1),
+      agent_id text not null, topic text not null, status text not null, host text not null,
+      lock smallint not null default 0 check (lock in (0, 1)),
+      epoch bigint not null, phase text not null,
+      switch_id text null, previous_agent text null,
+      updated_at timestamptz not null default now())`);
+    this.addSql(`create table message_queues (
+      id bigserial primary key, device_id text not null, seq bigint not null, epoch bigint not null,
+      payload text not null, created_at timestamptz not null default now(),
+      unique (device_id, seq))`);
+    this.addSql(`create table agents (
+      agent_id text primary key, topic text not null, host text not null, status text not null,
+      last_heartbeat timestamptz not null, registered_at timestamptz not null default now())`);
+    this.addSql(`create table device_streams (
+      device_id text primary key, next_seq bigint not null, watermark bigint not null default 0,
+      updated_at timestamptz not null default now())`);
+    this.addSql(`create table switches (
+      id text primary key, from_agent text null, to_agent text null, epoch bigint not null,
+      reason text not null, phase text not null, started_at timestamptz not null default now(),
+      draining_at timestamptz null, replaying_at timestamptz null, completed_at timestamptz null,
+      moved integer not null default 0, replayed integer not null default 0)`);
+    this.addSql(`create table dead_letters (
+      id bigserial primary key, device_id text not null, seq bigint not null, epoch bigint not null,
+      agent_id text not null, reason text not null, status integer null, response text null,
+      payload text not null, created_at timestamptz not null default now())`);
+    // a message is dead-lettered once; malformed ones (seq 0) are all kept
+    this.addSql('create unique index dead_letters_device_seq on dead_letters (device_id, seq) where seq > 0');
+  }
+
+  override async down(): Promise<void> {
+    for (const t of ['dead_letters', 'switches', 'device_streams', 'agents', 'message_queues', 'agent_service_used']) {
+      this.addSql(`drop table if exists ${t}`);
+    }
+  }
+}
+
+export const migrationsList = [{ name: 'Migration0001Initial', class: Migration0001Initial }];

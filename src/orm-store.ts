@@ -1,0 +1,183 @@
+/** The Store port over MikroORM 6 (PostgreSQL): migrations, seq blocks, the assignment, parking. */
+import { MikroORM } from '@mikro-orm/postgresql';
+import { Migrator } from '@mikro-orm/migrations';
+import type { Logger } from 'pino';
+import { BatonError, redactUrl } from './errors.ts';
+import { entities, migrationsList } from './orm-schema.ts';
+import type { AgentRecord, Assignment, DeadLetter, DeviceStream, ParkedRow, Store, WireMessage } from './ports.ts';
+
+export interface OrmStoreOptions {
+  databaseUrl: string;
+  logger: Logger;
+  /** create the database when it does not exist (default true) */
+  createDatabase?: boolean;
+  poolMax?: number;
+}
+
+type Row = Record<string, unknown>;
+
+const toAssignment = (r: Row): Assignment => ({
+  agentId: String(r.agent_id),
+  topic: String(r.topic),
+  epoch: Number(r.epoch),
+  lock: Number(r.lock) === 1 ? 1 : 0,
+  phase: String(r.phase),
+});
+
+function unavailable(url: string, cause: unknown): BatonError {
+  return new BatonError(
+    'database-unavailable',
+    `PostgreSQL at ${redactUrl(url)} is not reachable (${(cause as Error)?.message ?? cause}); ` +
+      'start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` (or check databaseUrl)',
+    { url: redactUrl(url) },
+    { cause },
+  );
+}
+
+/** Opens the database (creating it if asked), runs pending migrations, and returns the Store. */
+export async function createOrmStore(opts: OrmStoreOptions): Promise<Store> {
+  let orm: MikroORM;
+  try {
+    orm = await MikroORM.init({
+      clientUrl: opts.databaseUrl,
+      entities,
+      extensions: [Migrator],
+      migrations: { migrationsList, tableName: 'baton_migrations', transactional: true, snapshot: false },
+      discovery: { warnWhenNoEntities: false },
+      pool: { min: 0, max: opts.poolMax ?? 8 },
+      connect: false,
+      debug: false,
+      allowGlobalContext: false,
+      logger: (m) => opts.logger.debug({ orm: m }, 'orm'),
+    });
+    if (opts.createDatabase !== false) await orm.schema.ensureDatabase();
+    await orm.connect();
+    if (!(await orm.isConnected())) throw new Error('connection check failed');
+  } catch (err) {
+    throw unavailable(opts.databaseUrl, err);
+  }
+  const conn = () => orm.em.getConnection();
+  const q = (sql: string, params: unknown[] = []) => conn().execute<Row[]>(sql, params as never[], 'all');
+
+  return {
+    async migrate() {
+      await orm.getMigrator().up();
+    },
+
+    async reserveSeqs(deviceId, count) {
+      const rows = await q(
+        `insert into device_streams (device_id, next_seq, watermark) values (?, 1 + ?, 0)
+         on conflict (device_id) do update set next_seq = device_streams.next_seq + excluded.next_seq - 1, updated_at = now()
+         returning next_seq`,
+        [deviceId, count],
+      );
+      return Number(rows[0]!.next_seq) - count;
+    },
+
+    async getAssignment() {
+      const rows = await q('select * from agent_service_used where id = 1');
+      return rows[0] ? toAssignment(rows[0]) : null;
+    },
+
+    async recordFirstAgent(a) {
+      await q(
+        `insert into agent_service_used (id, agent_id, topic, status, host, lock, epoch, phase)
+         values (1, ?, ?, 'up', ?, 0, 1, 'normal') on conflict (id) do nothing`,
+        [a.agentId, a.topic, a.host],
+      );
+      const rows = await q('select * from agent_service_used where id = 1');
+      return toAssignment(rows[0]!);
+    },
+
+    async upsertAgent(a: AgentRecord) {
+      await q(
+        `insert into agents (agent_id, topic, host, status, last_heartbeat) values (?, ?, ?, ?, ?)
+         on conflict (agent_id) do update set topic = excluded.topic, host = excluded.host,
+           status = excluded.status, last_heartbeat = greatest(agents.last_heartbeat, excluded.last_heartbeat)`,
+        [a.agentId, a.topic, a.host, a.status, a.lastHeartbeat],
+      );
+    },
+
+    async listAgents() {
+      const rows = await q('select * from agents order by agent_id');
+      return rows.map((r) => ({
+        agentId: String(r.agent_id),
+        topic: String(r.topic),
+        host: String(r.host),
+        status: r.status === 'up' ? 'up' : 'down',
+        lastHeartbeat: new Date(r.last_heartbeat as string),
+      }));
+    },
+
+    async park(messages: WireMessage[]) {
+      if (messages.length === 0) return;
+      const values: unknown[] = [];
+      for (const m of messages) values.push(m.deviceId, m.seq, m.epoch, JSON.stringify(m));
+      // one multi-row insert keeps id order = the order given, in one statement (atomic)
+      await q(
+        `insert into message_queues (device_id, seq, epoch, payload) values ${messages.map(() => '(?, ?, ?, ?)').join(', ')}
+         on conflict (device_id, seq) do nothing`,
+        values,
+      );
+    },
+
+    async fetchParked(limit) {
+      const rows = await q('select id, payload from message_queues order by id limit ?', [limit]);
+      return rows.map((r): ParkedRow => ({ id: Number(r.id), message: JSON.parse(String(r.payload)) }));
+    },
+
+    async deleteParked(ids) {
+      if (ids.length === 0) return;
+      await q(`delete from message_queues where id in (${ids.map(() => '?').join(', ')})`, ids);
+    },
+
+    async countParked() {
+      const rows = await q('select count(*)::int as n from message_queues');
+      return Number(rows[0]!.n);
+    },
+
+    async advanceWatermarks(marks) {
+      if (marks.length === 0) return;
+      const values: unknown[] = [];
+      for (const m of marks) values.push(m.deviceId, m.seq);
+      await q(
+        `insert into device_streams (device_id, next_seq, watermark)
+         select d, s + 1, s from (values ${marks.map(() => '(?::text, ?::bigint)').join(', ')}) as v(d, s)
+         on conflict (device_id) do update
+           set watermark = greatest(device_streams.watermark, excluded.watermark), updated_at = now()`,
+        values,
+      );
+    },
+
+    async deviceStreams(): Promise<DeviceStream[]> {
+      const rows = await q('select * from device_streams order by device_id');
+      return rows.map((r) => ({ deviceId: String(r.device_id), nextSeq: Number(r.next_seq), watermark: Number(r.watermark) }));
+    },
+
+    async deadLetter(e: DeadLetter) {
+      await q(
+        `insert into dead_letters (device_id, seq, epoch, agent_id, reason, status, response, payload)
+         values (?, ?, ?, ?, ?, ?, ?, ?) on conflict (device_id, seq) where seq > 0 do nothing`,
+        [e.deviceId, e.seq, e.epoch, e.agentId, e.reason, e.status, e.response, e.payload],
+      );
+    },
+
+    async listDeadLetters() {
+      const rows = await q('select * from dead_letters order by id');
+      return rows.map((r) => ({
+        deviceId: String(r.device_id),
+        seq: Number(r.seq),
+        epoch: Number(r.epoch),
+        agentId: String(r.agent_id),
+        reason: String(r.reason),
+        status: r.status === null ? null : Number(r.status),
+        response: r.response === null ? null : String(r.response),
+        payload: String(r.payload),
+      }));
+    },
+
+    async close() {
+      await orm.close(true);
+    },
+  };
+}

@@ -1,0 +1,169 @@
+/**
+ * The ports: the small interfaces through which baton meets the world.
+ *
+ * Glossary
+ * - host: the application that embeds the runtime and calls `dispatch()`.
+ * - message: one configuration change for one device (`deviceId`, `method`, `path`, `body`,
+ *   optional `key`); baton gives it a `seq`, strictly increasing per device.
+ * - agent: a separate process that consumes its own queue and pushes messages to devices.
+ * - active agent: the one recorded in `agent_service_used`.
+ * - epoch: raised by every switch; every message and every device write carries it.
+ * - park: store a message in `message_queues` while no agent may be sent to.
+ * - replay: send parked messages, oldest first, to the active agent.
+ * - watermark: the highest seq a device is known to have applied.
+ * - receipt: an agent's report that a message was applied (or dead-lettered).
+ */
+import type { Assignment } from '../machines/coordinator.machine.ts';
+
+export type { Assignment };
+
+/** A message as it travels on the wire (AMQP body and device request). */
+export interface WireMessage {
+  deviceId: string;
+  seq: number;
+  epoch: number;
+  method: HttpMethod;
+  path: string;
+  body: unknown;
+  key?: string;
+}
+
+export type HttpMethod = 'PUT' | 'POST' | 'PATCH' | 'DELETE';
+
+// ---------------------------------------------------------------- Clock
+
+export interface Clock {
+  /** wall-clock ms, for records */
+  now(): number;
+  /** monotonic ms, for deadlines and durations */
+  monotonic(): number;
+  setTimeout(fn: () => void, ms: number): { cancel(): void };
+}
+
+// ---------------------------------------------------------------- Broker
+
+/** One message taken from a queue. `message` is null when the body could not be decoded. */
+export interface Delivery {
+  message: WireMessage | null;
+  /** why `message` is null */
+  malformed?: string;
+  raw: Buffer;
+  redelivered: boolean;
+  ack(): void;
+  nack(requeue: boolean): void;
+}
+
+export interface QueueInfo {
+  messages: number;
+  consumers: number;
+}
+
+export interface Subscription {
+  /** stops new deliveries; deliveries in hand can still be acked until the broker is closed */
+  cancel(): Promise<void>;
+}
+
+/** Side channels, apart from the config stream. */
+export type EventChannel = 'heartbeats' | 'receipts';
+
+export interface Broker {
+  /** connect (with retries bounded by the adapter's options); throws `broker-unavailable` */
+  start(): Promise<void>;
+  /** declare the durable queue of an agent and return its name */
+  assertAgentQueue(agentId: string): Promise<string>;
+  /** publish persistently; resolves once the broker confirmed it */
+  publish(queue: string, message: WireMessage): Promise<void>;
+  /** resolves once every publish in flight is confirmed (or failed) */
+  settle(): Promise<void>;
+  /** message and consumer counts; null when the queue does not exist */
+  queueInfo(queue: string): Promise<QueueInfo | null>;
+  /** consume a queue with manual acks and a bounded prefetch */
+  consume(queue: string, onDelivery: (d: Delivery) => void, opts: { prefetch: number }): Promise<Subscription>;
+  /** publish on a side channel; receipts are durable and confirmed, heartbeats are not */
+  publishEvent(channel: EventChannel, payload: object): Promise<void>;
+  /** receive a side channel's events (receipts: acked after the handler resolves) */
+  subscribeEvents(channel: EventChannel, handler: (payload: unknown) => Promise<void> | void): Promise<Subscription>;
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------- Store
+
+export interface AgentRecord {
+  agentId: string;
+  topic: string;
+  host: string;
+  status: 'up' | 'down';
+  lastHeartbeat: Date;
+}
+
+export interface ParkedRow {
+  id: number;
+  message: Omit<WireMessage, 'epoch'> & { epoch: number };
+}
+
+export interface DeviceStream {
+  deviceId: string;
+  nextSeq: number;
+  watermark: number;
+}
+
+export interface DeadLetter {
+  deviceId: string;
+  seq: number;
+  epoch: number;
+  agentId: string;
+  reason: string;
+  status: number | null;
+  response: string | null;
+  payload: string;
+}
+
+export interface Store {
+  /** bring the schema up to date (MikroORM migrations) */
+  migrate(): Promise<void>;
+  /** reserve `count` seqs for a device; returns the first one */
+  reserveSeqs(deviceId: string, count: number): Promise<number>;
+  getAssignment(): Promise<Assignment | null>;
+  /** record the first agent if none is recorded (compare-and-set); returns the row that won */
+  recordFirstAgent(agent: { agentId: string; topic: string; host: string }): Promise<Assignment>;
+  upsertAgent(agent: AgentRecord): Promise<void>;
+  listAgents(): Promise<AgentRecord[]>;
+  /** insert parked messages in order, in one transaction */
+  park(messages: WireMessage[]): Promise<void>;
+  fetchParked(limit: number): Promise<ParkedRow[]>;
+  deleteParked(ids: number[]): Promise<void>;
+  countParked(): Promise<number>;
+  /** raise watermarks (never lowers one) */
+  advanceWatermarks(marks: Array<{ deviceId: string; seq: number }>): Promise<void>;
+  deviceStreams(): Promise<DeviceStream[]>;
+  deadLetter(entry: DeadLetter): Promise<void>;
+  listDeadLetters(): Promise<DeadLetter[]>;
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------- DeviceClient
+
+/** Where a device lives and how to talk to it. */
+export interface DeviceConfig {
+  id: string;
+  url: string;
+  /** per-request deadline, ms */
+  timeoutMs?: number;
+  /** the device refuses writes from a lower epoch (the simulator does) */
+  fencesByEpoch?: boolean;
+  /** the device answers `GET /watermark` */
+  reportsWatermark?: boolean;
+}
+
+export type DeviceOutcome =
+  | { kind: 'applied'; status: number }
+  | { kind: 'transient'; status: number | null; reason: string }
+  | { kind: 'permanent'; status: number; reason: string; response: string }
+  | { kind: 'fenced'; status: number; reason: string };
+
+export interface DeviceClient {
+  send(device: DeviceConfig, message: WireMessage): Promise<DeviceOutcome>;
+  /** the device's own watermark, or null when it does not report one */
+  watermark(device: DeviceConfig): Promise<number | null>;
+  close(): Promise<void>;
+}

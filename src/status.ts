@@ -1,0 +1,53 @@
+/** `baton status`: what the database and the broker say, read without starting a runtime. */
+import { createAmqpBroker, topology } from './amqp-broker.ts';
+import { systemClock } from './clock.ts';
+import { runtimeDefaults } from './config.ts';
+import { silentLogger } from './logger.ts';
+import { createOrmStore } from './orm-store.ts';
+import type { AgentRecord, Assignment, DeviceStream } from './ports.ts';
+
+export interface StatusReport {
+  assignment: Assignment | null;
+  parked: number;
+  deadLetters: number;
+  queueDepth: number | null;
+  agents: Array<Omit<AgentRecord, 'lastHeartbeat'> & { lastHeartbeat: string; queueDepth: number | null; consumers: number | null }>;
+  devices: DeviceStream[];
+}
+
+export async function readStatus(o: { amqpUrl?: string; databaseUrl?: string; namespace: string }): Promise<StatusReport> {
+  const logger = silentLogger();
+  const store = await createOrmStore({ databaseUrl: o.databaseUrl ?? runtimeDefaults.databaseUrl, logger, createDatabase: false });
+  const broker = createAmqpBroker({
+    url: o.amqpUrl ?? runtimeDefaults.amqpUrl,
+    namespace: o.namespace,
+    queueType: 'classic',
+    maxUnconfirmed: 1,
+    connectAttempts: 1,
+    reconnectInitialMs: 100,
+    reconnectMaxMs: 100,
+    clock: systemClock,
+    logger,
+  });
+  try {
+    await store.migrate();
+    await broker.start();
+    const assignment = await store.getAssignment();
+    const agents = [];
+    for (const a of await store.listAgents()) {
+      const info = await broker.queueInfo(topology(o.namespace).agentQueue(a.agentId));
+      agents.push({ ...a, lastHeartbeat: a.lastHeartbeat.toISOString(), queueDepth: info?.messages ?? null, consumers: info?.consumers ?? null });
+    }
+    return {
+      assignment,
+      parked: await store.countParked(),
+      deadLetters: (await store.listDeadLetters()).length,
+      queueDepth: assignment ? ((await broker.queueInfo(assignment.topic))?.messages ?? null) : null,
+      agents,
+      devices: await store.deviceStreams(),
+    };
+  } finally {
+    await broker.close();
+    await store.close();
+  }
+}
