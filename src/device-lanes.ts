@@ -90,8 +90,10 @@ export class DeviceLanes extends EventEmitter {
     const p = this.drain(lane)
       .catch((err) => this.o.logger.error({ deviceId: lane.deviceId, err: (err as Error).message }, 'device lane failed'))
       .finally(() => {
-        lane.running = false;
         this.running.delete(p);
+        lane.running = false;
+        // deliveries accepted while the last run was winding down
+        if (lane.queue.length > 0 && !lane.blocked && !this.stopping) this.run(lane);
       });
     this.running.add(p);
   }

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { createAmqpBroker } from '../../src/amqp-broker.ts';
+import { systemClock } from '../../src/clock.ts';
+import { silentLogger } from '../../src/logger.ts';
+import { AMQP_URL, freshNamespace } from '../support/services.ts';
+import { brokerContract } from '../support/broker-contract.ts';
+import { closeConnections } from '../support/management.ts';
+
+const make = (namespace: string, url = AMQP_URL, connectAttempts = 3) =>
+  createAmqpBroker({ url, namespace, queueType: 'classic', maxUnconfirmed: 64, connectAttempts, reconnectInitialMs: 50, reconnectMaxMs: 500, clock: systemClock, logger: silentLogger() });
+
+brokerContract('RabbitMQ (amqplib)', async () => {
+  const ns = freshNamespace();
+  return { broker: make(ns.namespace), dispose: () => ns.drop(['a1', 'a2', 'a3', 'a4', 'a5']) };
+});
+
+describe('amqp broker', () => {
+  it('fails start() with a message naming the URL (without its password) and how to start RabbitMQ', async () => {
+    const b = make('x', 'amqp://guest:s3cret@127.0.0.1:1', 1);
+    const err = await b.start().then(() => null, (e: Error & { code?: string }) => e);
+    expect(err).toMatchObject({ code: 'broker-unavailable' });
+    expect(err!.message).toMatch(/127\.0\.0\.1:1/);
+    expect(err!.message).toMatch(/rabbitmq-server -detached/);
+    expect(err!.message).not.toMatch(/s3cret/);
+  });
+
+  it('declares quorum queues when asked, and says so when a queue exists with another type', async () => {
+    const ns = freshNamespace();
+    const quorum = createAmqpBroker({ url: AMQP_URL, namespace: ns.namespace, queueType: 'quorum', maxUnconfirmed: 8, connectAttempts: 1, reconnectInitialMs: 50, reconnectMaxMs: 50, clock: systemClock, logger: silentLogger() });
+    const classic = make(ns.namespace);
+    await quorum.start();
+    await classic.start();
+    try {
+      const q = await quorum.assertAgentQueue('q1');
+      await quorum.publish(q, { deviceId: 'd', seq: 1, epoch: 1, method: 'PUT', path: '/p', body: null });
+      expect((await quorum.queueInfo(q))?.messages).toBe(1);
+      await expect(classic.assertAgentQueue('q1')).rejects.toMatchObject({ code: 'broker-rejected', message: expect.stringMatching(/exists with another type/) });
+    } finally {
+      await quorum.close();
+      await classic.close();
+      await ns.drop(['q1']);
+    }
+  });
+
+  it('reconnects after the connection is closed and republishes what was unconfirmed, in order', async () => {
+    const ns = freshNamespace();
+    const b = make(ns.namespace);
+    await b.start();
+    try {
+      const q = await b.assertAgentQueue('a1');
+      const all: Promise<void>[] = [];
+      for (let i = 1; i <= 2000; i++) {
+        all.push(b.publish(q, { deviceId: 'd', seq: i, epoch: 1, method: 'PUT', path: '/p', body: null }));
+        if (i === 500) await closeConnections(`baton ${ns.namespace}`);
+      }
+      await Promise.all(all);
+      const seqs: number[] = [];
+      await new Promise<void>((resolve) => {
+        void b.consume(q, (d) => {
+          seqs.push(d.message!.seq);
+          d.ack();
+          if (new Set(seqs).size === 2000) resolve();
+        }, { prefetch: 500 });
+      });
+      // every message is there; a republished one may appear twice, never out of order after its first copy
+      expect(new Set(seqs).size).toBe(2000);
+      const firsts = seqs.filter((s, i) => seqs.indexOf(s) === i);
+      expect(firsts).toEqual(Array.from({ length: 2000 }, (_, i) => i + 1));
+    } finally {
+      await b.close();
+      await ns.drop(['a1']);
+    }
+  });
+});

@@ -1,0 +1,90 @@
+// The Broker port's contract: every adapter (amqplib on RabbitMQ, in memory) must pass it.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Broker, Delivery, WireMessage } from '../../src/ports.ts';
+
+const m = (seq: number, deviceId = 'd1'): WireMessage => ({ deviceId, seq, epoch: 1, method: 'PUT', path: `/p/${seq}`, body: { seq } });
+
+export function brokerContract(name: string, open: () => Promise<{ broker: Broker; dispose(): Promise<void> }>) {
+  describe(`Broker contract: ${name}`, () => {
+    let broker: Broker;
+    let dispose: () => Promise<void>;
+    beforeEach(async () => {
+      ({ broker, dispose } = await open());
+      await broker.start();
+    });
+    afterEach(async () => {
+      await broker.close();
+      await dispose();
+    });
+
+    it('publishes with confirms and delivers a queue in order', async () => {
+      const q = await broker.assertAgentQueue('a1');
+      await Promise.all(Array.from({ length: 500 }, (_, i) => broker.publish(q, m(i + 1))));
+      expect((await broker.queueInfo(q))?.messages).toBe(500);
+      const got: number[] = [];
+      await new Promise<void>((resolve) => {
+        void broker.consume(q, (d) => {
+          got.push(d.message!.seq);
+          d.ack();
+          if (got.length === 500) resolve();
+        }, { prefetch: 50 });
+      });
+      expect(got).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));
+    });
+
+    it('counts consumers, and a cancelled consumer is gone', async () => {
+      const q = await broker.assertAgentQueue('a2');
+      expect(await broker.queueInfo(q)).toEqual({ messages: 0, consumers: 0 });
+      const sub = await broker.consume(q, () => {}, { prefetch: 1 });
+      expect((await broker.queueInfo(q))?.consumers).toBe(1);
+      await sub.cancel();
+      expect((await broker.queueInfo(q))?.consumers).toBe(0);
+    });
+
+    it('answers null for a queue that does not exist', async () => {
+      expect(await broker.queueInfo('no.such.queue.' + Math.random())).toBeNull();
+    });
+
+    it('settle() resolves once every publish is confirmed', async () => {
+      const q = await broker.assertAgentQueue('a3');
+      let confirmed = 0;
+      for (let i = 1; i <= 200; i++) void broker.publish(q, m(i)).then(() => confirmed++);
+      await broker.settle();
+      expect(confirmed).toBe(200);
+    });
+
+    it('a nacked delivery with requeue comes back', async () => {
+      const q = await broker.assertAgentQueue('a4');
+      await broker.publish(q, m(1));
+      const seen: Delivery[] = [];
+      await new Promise<void>((resolve) => {
+        void broker.consume(q, (d) => {
+          seen.push(d);
+          if (seen.length === 1) d.nack(true);
+          else {
+            d.ack();
+            resolve();
+          }
+        }, { prefetch: 1 });
+      });
+      expect(seen.map((d) => d.message?.seq)).toEqual([1, 1]);
+      expect(seen[1]!.redelivered).toBe(true);
+    });
+
+    it('carries receipts durably to a subscriber, and heartbeats to every subscriber', async () => {
+      const receipts: unknown[] = [];
+      const beats: unknown[] = [];
+      await broker.publishEvent('receipts', { type: 'applied', agentId: 'a1', marks: [] });
+      await new Promise<void>((resolve) => {
+        void broker.subscribeEvents('receipts', (p) => void (receipts.push(p), resolve()));
+      });
+      expect(receipts).toEqual([{ type: 'applied', agentId: 'a1', marks: [] }]);
+      let heard!: () => void;
+      const got = new Promise<void>((resolve) => (heard = resolve));
+      await broker.subscribeEvents('heartbeats', (p) => void (beats.push(p), heard()));
+      await broker.publishEvent('heartbeats', { type: 'heartbeat', agentId: 'a1' });
+      await got;
+      expect(beats[0]).toEqual({ type: 'heartbeat', agentId: 'a1' });
+    });
+  });
+}

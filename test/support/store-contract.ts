@@ -1,0 +1,81 @@
+// The Store port's contract: every adapter (PostgreSQL via MikroORM, in memory) must pass it.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Store, WireMessage } from '../../src/ports.ts';
+
+const m = (deviceId: string, seq: number): WireMessage => ({ deviceId, seq, epoch: 1, method: 'PUT', path: `/p/${seq}`, body: { seq } });
+
+export function storeContract(name: string, open: () => Promise<{ store: Store; dispose(): Promise<void> }>) {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store;
+    let dispose: () => Promise<void>;
+    beforeEach(async () => {
+      ({ store, dispose } = await open());
+      await store.migrate();
+    });
+    afterEach(async () => {
+      await store.close();
+      await dispose();
+    });
+
+    it('migrate can run twice', async () => {
+      await store.migrate();
+    });
+
+    it('reserves disjoint, increasing seq blocks per device', async () => {
+      expect(await store.reserveSeqs('d1', 10)).toBe(1);
+      expect(await store.reserveSeqs('d1', 5)).toBe(11);
+      expect(await store.reserveSeqs('d2', 3)).toBe(1);
+      expect((await store.deviceStreams()).map((s) => [s.deviceId, s.nextSeq])).toEqual([['d1', 16], ['d2', 4]]);
+    });
+
+    it('concurrent reservations never overlap', async () => {
+      const firsts = await Promise.all(Array.from({ length: 20 }, () => store.reserveSeqs('d1', 7)));
+      const seqs = firsts.flatMap((f) => Array.from({ length: 7 }, (_, i) => f + i));
+      expect(new Set(seqs).size).toBe(140);
+    });
+
+    it('records the first agent once: a second candidate adopts the winner', async () => {
+      expect(await store.getAssignment()).toBeNull();
+      const a = await store.recordFirstAgent({ agentId: 'a1', topic: 'q.a1', host: 'h' });
+      const b = await store.recordFirstAgent({ agentId: 'a2', topic: 'q.a2', host: 'h' });
+      expect(a).toEqual({ agentId: 'a1', topic: 'q.a1', epoch: 1, lock: 0, phase: 'normal' });
+      expect(b).toEqual(a);
+      expect(await store.getAssignment()).toEqual(a);
+    });
+
+    it('parks in order, fetches oldest first, deletes by id; a repeated park is ignored', async () => {
+      await store.park([m('d1', 1), m('d2', 1), m('d1', 2)]);
+      await store.park([m('d1', 1)]);
+      expect(await store.countParked()).toBe(3);
+      const first = await store.fetchParked(2);
+      expect(first.map((r) => `${r.message.deviceId}:${r.message.seq}`)).toEqual(['d1:1', 'd2:1']);
+      expect(first[0]!.message).toEqual(m('d1', 1));
+      await store.deleteParked(first.map((r) => r.id));
+      expect((await store.fetchParked(10)).map((r) => r.message.seq)).toEqual([2]);
+    });
+
+    it('watermarks only rise', async () => {
+      await store.reserveSeqs('d1', 100);
+      await store.advanceWatermarks([{ deviceId: 'd1', seq: 40 }]);
+      await store.advanceWatermarks([{ deviceId: 'd1', seq: 30 }]);
+      expect((await store.deviceStreams())[0]).toMatchObject({ deviceId: 'd1', watermark: 40, nextSeq: 101 });
+    });
+
+    it('keeps one dead letter per message, and every malformed one', async () => {
+      const e = { deviceId: 'd1', seq: 3, epoch: 1, agentId: 'a1', reason: '422', status: 422, response: 'no parent', payload: '{}' };
+      await store.deadLetter(e);
+      await store.deadLetter(e);
+      await store.deadLetter({ ...e, deviceId: '?', seq: 0, reason: 'malformed', status: null, response: null });
+      await store.deadLetter({ ...e, deviceId: '?', seq: 0, reason: 'malformed too', status: null, response: null });
+      expect((await store.listDeadLetters()).map((d) => d.reason)).toEqual(['422', 'malformed', 'malformed too']);
+    });
+
+    it('upserts agents and keeps the latest heartbeat', async () => {
+      const t1 = new Date('2026-01-01T00:00:01Z');
+      const t0 = new Date('2026-01-01T00:00:00Z');
+      await store.upsertAgent({ agentId: 'a1', topic: 'q', host: 'h', status: 'up', lastHeartbeat: t1 });
+      await store.upsertAgent({ agentId: 'a1', topic: 'q', host: 'h', status: 'up', lastHeartbeat: t0 });
+      expect(await store.listAgents()).toEqual([{ agentId: 'a1', topic: 'q', host: 'h', status: 'up', lastHeartbeat: t1 }]);
+    });
+  });
+}

@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { checkDevice } from '../../src/checker.ts';
+import { Parker } from '../../src/parker.ts';
+import { SeqAllocator } from '../../src/seq-allocator.ts';
+import type { WireMessage } from '../../src/ports.ts';
+
+describe('SeqAllocator', () => {
+  it('hands out strictly increasing seqs per device, reserving a block per round trip', async () => {
+    let next = 1;
+    const calls: number[] = [];
+    const alloc = new SeqAllocator({ reserveSeqs: async (_d, n) => (calls.push(n), (next += n) - n) }, 3);
+    const got: number[] = [];
+    await new Promise<void>((resolve) => {
+      for (let i = 0; i < 7; i++) alloc.take('d1', (err, seq) => (got.push(seq), got.length === 7 && resolve()));
+    });
+    expect(got).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(calls.length).toBeLessThanOrEqual(3);
+  });
+
+  it('fails every waiter when the reservation fails, and recovers later', async () => {
+    let fail = true;
+    const alloc = new SeqAllocator({ reserveSeqs: async () => { if (fail) throw new Error('db down'); return 10; } }, 5);
+    const err = await new Promise<Error | null>((r) => alloc.take('d1', (e) => r(e)));
+    expect(err?.message).toBe('db down');
+    fail = false;
+    expect(await new Promise((r) => alloc.take('d1', (_, s) => r(s)))).toBe(10);
+  });
+});
+
+describe('Parker', () => {
+  const m = (seq: number): WireMessage => ({ deviceId: 'd', seq, epoch: 1, method: 'PUT', path: '/p', body: null });
+
+  it('groups a burst into few transactions and resolves each park after its commit', async () => {
+    const batches: number[][] = [];
+    const parker = new Parker({ park: async (ms) => void batches.push(ms.map((x) => x.seq)) }, 4);
+    await Promise.all([1, 2, 3, 4, 5, 6].map((s) => parker.park(m(s))));
+    expect(batches).toEqual([[1, 2, 3, 4], [5, 6]]);
+    expect(parker.committed).toBe(6);
+  });
+
+  it('rejects the batch that could not be stored with database-unavailable', async () => {
+    const parker = new Parker({ park: async () => { throw new Error('gone'); } }, 10);
+    await expect(parker.park(m(1))).rejects.toMatchObject({ code: 'database-unavailable' });
+    await parker.flush();
+  });
+});
+
+describe('checkDevice', () => {
+  it('counts missing, duplicated and out-of-order seqs', () => {
+    expect(checkDevice('d', [1, 2, 3], [1, 2, 3]).ok).toBe(true);
+    expect(checkDevice('d', [1, 3], [1, 2, 3])).toMatchObject({ missing: 1, ok: false });
+    expect(checkDevice('d', [1, 2, 2, 3], [1, 2, 3])).toMatchObject({ duplicates: 1, outOfOrder: 0, ok: false });
+    expect(checkDevice('d', [2, 1, 3], [1, 2, 3])).toMatchObject({ outOfOrder: 1, duplicates: 0, ok: false });
+  });
+});

@@ -1,0 +1,175 @@
+import { once } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/clock.ts';
+import { DeviceLanes } from '../../src/device-lanes.ts';
+import { silentLogger } from '../../src/logger.ts';
+import type { DeadLetter, Delivery, DeviceClient, DeviceConfig, DeviceOutcome, WireMessage } from '../../src/ports.ts';
+import { encodeMessage } from '../../src/wire.ts';
+
+const devices = new Map<string, DeviceConfig>([
+  ['d1', { id: 'd1', url: 'http://d1' }],
+  ['d2', { id: 'd2', url: 'http://d2' }],
+]);
+
+function delivery(m: WireMessage | null, raw?: string) {
+  const d = {
+    acked: false,
+    nacked: null as boolean | null,
+    message: m,
+    raw: raw ? Buffer.from(raw) : encodeMessage(m!),
+    redelivered: false,
+    ack() {
+      d.acked = true;
+    },
+    nack(requeue: boolean) {
+      d.nacked = requeue;
+    },
+  };
+  if (!m) (d as Delivery).malformed = 'body is not JSON';
+  return d;
+}
+const msg = (deviceId: string, seq: number): WireMessage => ({ deviceId, seq, epoch: 1, method: 'PUT', path: `/p/${seq}`, body: null });
+
+/** A device client whose answers are scripted per device; records what was sent. */
+function scripted(answer: (m: WireMessage) => DeviceOutcome | Promise<DeviceOutcome>) {
+  const sent: string[] = [];
+  const client: DeviceClient = {
+    async send(_d, m) {
+      sent.push(`${m.deviceId}:${m.seq}`);
+      return answer(m);
+    },
+    watermark: async () => null,
+    close: async () => {},
+  };
+  return { client, sent };
+}
+
+function lanes(client: DeviceClient, onPermanent: 'block' | 'skip' = 'block') {
+  const applied: string[] = [];
+  const dead: DeadLetter[] = [];
+  const l = new DeviceLanes({
+    agentId: 'a1',
+    devices,
+    client,
+    clock: systemClock,
+    logger: silentLogger(),
+    onPermanent,
+    retryInitialMs: 1,
+    retryMaxMs: 4,
+    applied: (d, s) => applied.push(`${d}:${s}`),
+    deadLetter: async (e) => void dead.push(e),
+    fenced: () => {},
+  });
+  return { l, applied, dead };
+}
+
+const appliedCount = (l: DeviceLanes, n: number) =>
+  new Promise<void>((resolve) => {
+    let k = 0;
+    l.on('applied', () => ++k === n && resolve());
+  });
+
+describe('device lanes', () => {
+  it('applies each device in order and acks only after 2xx', async () => {
+    const { client } = scripted(() => ({ kind: 'applied', status: 200 }));
+    const { l, applied } = lanes(client);
+    const ds = [msg('d1', 1), msg('d2', 1), msg('d1', 2), msg('d2', 2)].map((m) => delivery(m));
+    const done = appliedCount(l, 4);
+    ds.forEach((d) => l.accept(d));
+    await done;
+    expect(applied.filter((a) => a.startsWith('d1'))).toEqual(['d1:1', 'd1:2']);
+    expect(ds.every((d) => d.acked)).toBe(true);
+  });
+
+  it('holds a failing device line while the other device goes on, then resumes it in order', async () => {
+    let d1Down = true;
+    const { client, sent } = scripted((m) => (m.deviceId === 'd1' && d1Down ? { kind: 'transient', status: 503, reason: 'down' } : { kind: 'applied', status: 200 }));
+    const { l, applied } = lanes(client);
+    const d2Done = new Promise<void>((resolve) => l.on('applied', (e) => e.deviceId === 'd2' && e.seq === 3 && resolve()));
+    for (let s = 1; s <= 3; s++) {
+      l.accept(delivery(msg('d1', s)));
+      l.accept(delivery(msg('d2', s)));
+    }
+    await d2Done;
+    expect(applied.filter((a) => a.startsWith('d1'))).toEqual([]);
+    expect(sent.filter((s) => s.startsWith('d1')).every((s) => s === 'd1:1')).toBe(true);
+    await once(l, 'retry');
+    const d1Done = new Promise<void>((resolve) => l.on('applied', (e) => e.deviceId === 'd1' && e.seq === 3 && resolve()));
+    d1Down = false;
+    await d1Done;
+    expect(applied.filter((a) => a.startsWith('d1'))).toEqual(['d1:1', 'd1:2', 'd1:3']);
+  });
+
+  it('dead-letters a 4xx then blocks the line (policy block)', async () => {
+    const { client } = scripted((m) => (m.seq === 1 ? { kind: 'permanent', status: 422, reason: 'device answered 422', response: 'parent missing' } : { kind: 'applied', status: 200 }));
+    const { l, dead, applied } = lanes(client, 'block');
+    const blocked = once(l, 'blocked');
+    const ds = [delivery(msg('d1', 1)), delivery(msg('d1', 2))];
+    ds.forEach((d) => l.accept(d));
+    await blocked;
+    expect(dead).toMatchObject([{ deviceId: 'd1', seq: 1, status: 422, response: 'parent missing' }]);
+    expect(ds[0]!.acked).toBe(true);
+    expect(ds[1]!.acked).toBe(false);
+    expect(applied).toEqual([]);
+    expect(l.snapshot().find((s) => s.deviceId === 'd1')?.blocked).toMatch(/seq 1 was rejected/);
+  });
+
+  it('dead-letters a 4xx and goes on (policy skip)', async () => {
+    const { client } = scripted((m) => (m.seq === 1 ? { kind: 'permanent', status: 404, reason: 'device answered 404', response: '' } : { kind: 'applied', status: 200 }));
+    const { l, dead, applied } = lanes(client, 'skip');
+    const done = appliedCount(l, 1);
+    l.accept(delivery(msg('d1', 1)));
+    l.accept(delivery(msg('d1', 2)));
+    await done;
+    expect(dead.map((d) => d.seq)).toEqual([1]);
+    expect(applied).toEqual(['d1:2']);
+  });
+
+  it('dead-letters a malformed message with the reason instead of retrying it', async () => {
+    const { client, sent } = scripted(() => ({ kind: 'applied', status: 200 }));
+    const { l, dead } = lanes(client);
+    const d = delivery(null, 'not json');
+    const recorded = once(l, 'dead-letter');
+    l.accept(d);
+    await recorded;
+    expect(dead[0]!.reason).toMatch(/malformed message: body is not JSON/);
+    expect(dead[0]!.payload).toBe('not json');
+    expect(d.acked).toBe(true);
+    expect(sent).toEqual([]);
+  });
+
+  it('dead-letters a message for a device it does not know', async () => {
+    const { client } = scripted(() => ({ kind: 'applied', status: 200 }));
+    const { l, dead } = lanes(client);
+    const recorded = once(l, 'dead-letter');
+    l.accept(delivery(msg('d9', 1)));
+    await recorded;
+    expect(dead[0]!.reason).toMatch(/not in this agent's devices file/);
+  });
+
+  it('requeues a message whose dead letter could not be recorded', async () => {
+    const { client } = scripted(() => ({ kind: 'permanent', status: 400, reason: 'bad', response: '' }));
+    const l = new DeviceLanes({
+      agentId: 'a1', devices, client, clock: systemClock, logger: silentLogger(), onPermanent: 'skip', retryInitialMs: 1, retryMaxMs: 1,
+      applied: () => {}, deadLetter: async () => { throw new Error('broker down'); }, fenced: () => {},
+    });
+    const d = delivery(msg('d1', 1));
+    l.accept(d);
+    await l.stop();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(d.acked).toBe(false);
+    expect(d.nacked).toBe(true);
+  });
+
+  it('skips (acks without sending) what is at or below the watermark', async () => {
+    const { client, sent } = scripted(() => ({ kind: 'applied', status: 200 }));
+    const { l } = lanes(client);
+    l.setWatermark('d1', 2);
+    const done = appliedCount(l, 1);
+    const ds = [1, 2, 3].map((s) => delivery(msg('d1', s)));
+    ds.forEach((d) => l.accept(d));
+    await done;
+    expect(sent).toEqual(['d1:3']);
+    expect(ds.every((d) => d.acked)).toBe(true);
+  });
+});
