@@ -60,6 +60,8 @@ export interface RuntimeEvents {
   'check.completed': { assignment: Assignment; result: CheckVerdict };
   'message.dead-lettered': { deviceId: string; seq: number; reason: string; agentId: string };
   'receipts.applied': { agentId: string; marks: Array<{ deviceId: string; seq: number }> };
+  'replay.completed': { agentId: string; replayed: number };
+  'watermarks.stored': { marks: Array<{ deviceId: string; seq: number }> };
 }
 
 export interface Runtime {
@@ -82,6 +84,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const emitter = new EventEmitter();
   const emit = <K extends keyof RuntimeEvents>(k: K, e: RuntimeEvents[K]) => emitter.emit(k, e);
   let state: RuntimeStatus['state'] = 'created';
+  // dispatch() calls between validation and the dispatcher's mailbox (waiting for a seq block)
+  let intake = 0;
+  let intakeDrained: (() => void) | null = null;
 
   const broker: Broker =
     ports?.broker ??
@@ -138,10 +143,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       },
       actors: {
         replayParked: fromPromise(async ({ input }: { input: { target: DispatchTarget } }) => {
-          for (;;) {
+          for (let replayed = 0; ; ) {
             await parker.flush();
             const rows = await store.fetchParked(cfg.replayBatchSize);
-            if (rows.length === 0) return;
+            if (rows.length === 0) return void emit('replay.completed', { agentId: input.target.agentId, replayed });
+            replayed += rows.length;
             await Promise.all(rows.map((r) => broker.publish(input.target.queue, { ...r.message, epoch: input.target.epoch })));
             await store.deleteParked(rows.map((r) => r.id));
             log.info({ agentId: input.target.agentId, rows: rows.length }, 'parked messages replayed');
@@ -204,7 +210,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     if (marks.size === 0) return;
     const batch = [...marks].map(([deviceId, seq]) => ({ deviceId, seq }));
     marks.clear();
-    await store.advanceWatermarks(batch).catch((err) => log.warn({ err: (err as Error).message }, 'could not store watermarks'));
+    await store.advanceWatermarks(batch).then(
+      () => emit('watermarks.stored', { marks: batch }),
+      (err) => {
+        // put them back: the next flush tries again
+        for (const m of batch) marks.set(m.deviceId, Math.max(m.seq, marks.get(m.deviceId) ?? 0));
+        log.warn({ err: (err as Error).message }, 'could not store watermarks; will retry');
+      },
+    );
   };
   const every = (ms: number, fn: () => Promise<void> | void) => {
     let handle: { cancel(): void } | null = null;
@@ -228,8 +241,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         : stopped();
     }
     const m = validateMessage(input, (id) => deviceSet.has(id), cfg.maxMessageBytes);
+    intake++;
     return new Promise<Dispatched>((resolve, reject) => {
       seqs.take(m.deviceId, (err, seq) => {
+        if (--intake === 0) intakeDrained?.();
         if (err) return reject(new BatonError('database-unavailable', `could not reserve a seq for device ${m.deviceId} (${err.message}); the message was not stored`, { deviceId: m.deviceId }, { cause: err }));
         if (dispatcher.getSnapshot().status !== 'active') return reject(stopped());
         const epoch = coordinator.getSnapshot().context.assignment?.epoch ?? 0;
@@ -287,6 +302,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     async stop() {
       if (state !== 'running') return;
       state = 'stopping';
+      // messages already handed to dispatch() are accepted: wait for their seqs
+      if (intake > 0) await new Promise<void>((resolve) => (intakeDrained = resolve));
       dispatcher.send({ type: 'dispatcher.stop' });
       await waitFor(dispatcher, (s) => s.status === 'done');
       coordinator.send({ type: 'coordinator.stop' });
