@@ -12,7 +12,8 @@ export type BatonErrorCode =
   | 'device-rejected'
   | 'device-unreachable'
   | 'lease-lost'
-  | 'not-leader';
+  | 'not-leader'
+  | 'no-active-agent';
 
 /** An error with a stable, kebab-case `code` that callers can branch on. */
 export class BatonError extends Error {

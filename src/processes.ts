@@ -15,6 +15,10 @@ export interface ChildHandle {
   exited: Promise<number | string>;
   /** everything the process wrote to stderr so far (logs) */
   stderr(): string;
+  /** everything the process wrote to stdout so far */
+  stdout(): string;
+  /** resolves with the first match of `pattern` on stdout; rejects if the process exits first */
+  waitForOutput(pattern: RegExp): Promise<RegExpMatchArray>;
   kill(signal?: NodeJS.Signals): void;
 }
 
@@ -29,9 +33,25 @@ export function spawnBaton(args: string[], env: Record<string, string> = {}): Ch
     err += d.toString();
     if (err.length > 1_000_000) err = err.slice(-500_000);
   });
-  child.stdout!.resume();
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (out.length > 1_000_000) out = out.slice(-500_000);
+  });
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
-  return { child, exited, stderr: () => err, kill: (s = 'SIGTERM') => void child.kill(s) };
+  const waitForOutput = (pattern: RegExp) =>
+    new Promise<RegExpMatchArray>((resolve, reject) => {
+      const check = () => {
+        const m = out.match(pattern);
+        if (!m) return;
+        child.stdout!.off('data', check);
+        resolve(m);
+      };
+      child.stdout!.on('data', check);
+      check();
+      void exited.then((code) => reject(new Error(`process exited (${code}) before printing ${pattern}: ${err.slice(-2000)}`)));
+    });
+  return { child, exited, stderr: () => err, stdout: () => out, waitForOutput, kill: (s = 'SIGTERM') => void child.kill(s) };
 }
 
 /** Writes a devices file to a temporary folder and returns its path. */

@@ -11,7 +11,7 @@ import type { AgentEmitted } from '../machines/agent.machine.ts';
 import { AgentRegistry, xstateClock, type AgentView } from './agent-registry.ts';
 import { createAmqpBroker } from './amqp-broker.ts';
 import { systemClock } from './clock.ts';
-import { resolveRuntimeConfig, type RuntimeConfig } from './config.ts';
+import { fromEnv, resolveRuntimeConfig, type RuntimeConfig } from './config.ts';
 import { BatonError } from './errors.ts';
 import { silentLogger } from './logger.ts';
 import { createOrmStore } from './orm-store.ts';
@@ -69,6 +69,8 @@ export interface Runtime {
   /** graceful: refuses new messages, waits until every publish is confirmed and every park committed */
   stop(): Promise<void>;
   dispatch(message: ConfigMessage): Promise<Dispatched>;
+  /** resolves once an agent is active and messages go straight to it (parked ones replayed) */
+  ready(opts?: { timeoutMs?: number }): Promise<Assignment>;
   status(): Promise<RuntimeStatus>;
   on<K extends keyof RuntimeEvents>(event: K, listener: (e: RuntimeEvents[K]) => void): void;
   off<K extends keyof RuntimeEvents>(event: K, listener: (e: RuntimeEvents[K]) => void): void;
@@ -77,7 +79,8 @@ export interface Runtime {
 
 export function createRuntime(options: RuntimeOptions): Runtime {
   const { logger, clock: givenClock, ports, inspect, ...rest } = options;
-  const cfg = resolveRuntimeConfig(rest as Record<string, unknown>);
+  const { logLevel: _ignored, ...envDefaults } = fromEnv();
+  const cfg = resolveRuntimeConfig({ ...envDefaults, ...rest } as Record<string, unknown>);
   const clock = givenClock ?? systemClock;
   const log = (logger ?? silentLogger()).child({ actor: 'runtime' });
   const deviceSet = new Set(cfg.devices);
@@ -142,11 +145,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         refuse: (_, { event }) => event.reply.reject(stopped()),
       },
       actors: {
-        replayParked: fromPromise(async ({ input }: { input: { target: DispatchTarget } }) => {
+        replayParked: fromPromise(async ({ input }: { input: { target: DispatchTarget } }): Promise<void> => {
           for (let replayed = 0; ; ) {
             await parker.flush();
             const rows = await store.fetchParked(cfg.replayBatchSize);
-            if (rows.length === 0) return void emit('replay.completed', { agentId: input.target.agentId, replayed });
+            if (rows.length === 0) {
+              emit('replay.completed', { agentId: input.target.agentId, replayed });
+              return;
+            }
             replayed += rows.length;
             await Promise.all(rows.map((r) => broker.publish(input.target.queue, { ...r.message, epoch: input.target.epoch })));
             await store.deleteParked(rows.map((r) => r.id));
@@ -318,6 +324,19 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     },
 
     dispatch,
+
+    async ready({ timeoutMs = 30_000 } = {}) {
+      if (state !== 'running') throw new BatonError('runtime-not-started', 'ready() before start() finished; await runtime.start() first');
+      try {
+        await waitFor(dispatcher, (s) => s.matches('sending'), { timeout: timeoutMs });
+      } catch {
+        throw new BatonError(
+          'no-active-agent',
+          `no agent became active within ${timeoutMs} ms; messages dispatched meanwhile are parked. Start one: npx baton agent --id ID --devices FILE`,
+        );
+      }
+      return coordinator.getSnapshot().context.assignment!;
+    },
 
     async status() {
       const assignment = coordinator.getSnapshot().context.assignment;
