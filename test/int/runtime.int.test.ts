@@ -1,10 +1,11 @@
 // The runtime against the real PostgreSQL and RabbitMQ, with an in-process agent and simulated devices.
+import amqp from 'amqplib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startAgent, type AgentHandle } from '../../src/agent-worker.ts';
+import { startAgent } from '../../src/agent-worker.ts';
 import { startDeviceSimulator, type DeviceSimulator } from '../../src/device-simulator.ts';
 import { createOrmStore } from '../../src/orm-store.ts';
 import { silentLogger } from '../../src/logger.ts';
-import { createRuntime, type Runtime } from '../../src/runtime.ts';
+import { createRuntime } from '../../src/runtime.ts';
 import { AMQP_URL, freshDatabase, freshNamespace, until } from '../support/services.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -140,6 +141,26 @@ describe('runtime (real services)', () => {
     expect(await dead).toMatchObject({ deviceId: 'fw1', seq: 1, agentId: 'a1', reason: 'device answered 422' });
     const store = await createOrmStore({ databaseUrl: db.url, logger: silentLogger() });
     expect(await store.listDeadLetters()).toMatchObject([{ deviceId: 'fw1', seq: 1, status: 422, response: expect.stringMatching(/parent/) }]);
+    await store.close();
+  });
+
+  it('dead-letters a malformed message found on the agent queue, with the reason, and goes on', async () => {
+    const { runtime, agent, db, sims } = await setup();
+    const r = runtime();
+    await r.start();
+    const a = await agent('a1');
+    await r.ready();
+    const dead = r.once('message.dead-lettered');
+    const conn = await amqp.connect(AMQP_URL);
+    const ch = await conn.createConfirmChannel();
+    ch.sendToQueue(a.queue, Buffer.from('{"deviceId": "fw1", "seq": "one"'), { persistent: true });
+    await ch.waitForConfirms();
+    await conn.close();
+    expect(await dead).toMatchObject({ agentId: 'a1', reason: expect.stringMatching(/malformed message: body is not JSON/) });
+    await r.dispatch({ deviceId: 'fw1', method: 'PUT', path: '/policies/p1' });
+    await allApplied(sims[0]!, 1);
+    const store = await createOrmStore({ databaseUrl: db.url, logger: silentLogger() });
+    expect((await store.listDeadLetters())[0]).toMatchObject({ payload: '{"deviceId": "fw1", "seq": "one"' });
     await store.close();
   });
 
