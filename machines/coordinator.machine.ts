@@ -1,39 +1,58 @@
 /**
- * Coordinator statechart: owns the choice of the active agent and the persisted phase.
+ * Coordinator statechart: owns the choice of the active agent, the switch from a failed agent to
+ * a healthy one (DESIGN.md §5), and the persisted phase.
  *
  * States
- * - loading    reads `agent_service_used` (the assignment) from the store.
- * - electing   no agent is recorded: chooses one of the healthy agents and records it with a
- *              compare-and-set (figure 3 of the patent); another runtime may win the race, in
- *              which case its choice is adopted.
- * - awaiting   no healthy agent is known yet: waits for `agent.healthy`, then elects.
- * - normal     messages flow to the recorded agent. Every `checkAgentLoopTime` it runs the
- *              patent's periodic check (the backstop behind heartbeats and probes).
- *   - normal.idle      between checks.
- *   - normal.checking  the check runs; its verdict is emitted as `coordinator.checked`.
- * - stopped    final.
+ * - following   another runtime leads (or none yet): do nothing but wait for `leader.won`.
+ * - loading     read `agent_service_used`; resume whatever phase it records.
+ * - electing    no agent recorded: choose a healthy one, record it (compare-and-set; a rival
+ *               runtime's choice is adopted). `awaiting`: none is healthy yet.
+ * - normal      messages flow to the active agent. `normal.idle` → after `checkAgentLoopTime`
+ *               → `normal.checking` runs the patent's periodic check → back to idle.
+ * - switching   the handover has begun:
+ *   - begin      one compare-and-set raises the epoch, sets lock = 1, phase = switching, and
+ *                records the switch; zero rows updated = another runtime won → loading.
+ *   - quiescing  the dispatcher confirms its in-flight publishes and parks from then on.
+ *   - fencing    the old agent's broker connection is closed (where the management API is
+ *                configured); its lease is no longer renewed either way.
+ *   - choosing   a healthy agent other than the old one is recorded as the new active agent.
+ *   - awaitingCandidate  none is healthy: keep parking until `agent.healthy`.
+ * - draining    once the old queue has no consumer, its messages are moved to the new queue, in
+ *               order, and the old queue verified empty.
+ * - replaying   the dispatcher sends the parked rows to the new agent, oldest first, then sends
+ *               directly; `dispatcher.replayed` → `completing` persists phase normal, lock 0.
+ * - stopped     final.
+ * Every step that fails goes to a `…Backoff` sibling and retries after `retryDelay`.
  *
  * Transitions
- * - loading done with an assignment → normal; done without → electing; error → loading again
- *   after `retryDelay`.
- * - electing done with an assignment → normal; done with none → awaiting; error → electing again
- *   after `retryDelay`.
- * - awaiting `agent.healthy` → electing.
- * - normal.idle after `checkAgentLoopTime` → normal.checking → normal.idle.
+ * - following `leader.won` → loading; every state but stopped: `leader.lost` → following.
+ * - loading done: none → electing; phase normal → normal; switching → switching.quiescing
+ *   (or .choosing once the candidate is recorded); draining → draining; replaying → replaying.
+ * - normal `agent.dead` of the active agent, or a check verdict `switch` → switching.begin.
+ * - switching.begin done started → quiescing; lost → loading.
+ * - switching.quiescing `dispatcher.quiesced` → fencing → choosing.
+ * - switching.choosing done found → draining; none → awaitingCandidate (`agent.healthy` → choosing).
+ * - draining done → replaying; replaying `dispatcher.replayed` → completing → normal.
  * - any `coordinator.stop` → stopped.
  *
- * Entering normal emits `coordinator.active` with the agent, its queue and the epoch: the
- * dispatcher resumes sending to it.
+ * Emitted: `coordinator.active` (dispatcher: send to this agent), `coordinator.quiesce`
+ * (dispatcher: settle and park), `coordinator.awaiting`, `coordinator.checked`,
+ * `switch.started`, `switch.phase`, `switch.completed`.
  */
 import { assign, emit, fromPromise, setup } from 'xstate';
 
-/** The row of `agent_service_used`: the agent in use and the fencing epoch. */
+export type Phase = 'normal' | 'switching' | 'draining' | 'replaying';
+
+/** The row of `agent_service_used`: the agent in use, the fencing epoch and the switch phase. */
 export interface Assignment {
   agentId: string;
   topic: string;
   epoch: number;
   lock: 0 | 1;
-  phase: string;
+  phase: Phase;
+  switchId: string | null;
+  /** the agent being switched away from (during a switch) */
+  previousAgent: string | null;
 }
 
 /** Outcome of the patent's periodic check of the recorded agent. */
@@ -42,17 +61,30 @@ export type CheckVerdict =
   | { verdict: 'working'; why: 'switching' | 'has-consumer' }
   | { verdict: 'switch'; why: string };
 
+export type BeginResult = { kind: 'started'; assignment: Assignment } | { kind: 'lost' };
+
 export type CoordinatorEvent =
+  | { type: 'leader.won' }
+  | { type: 'leader.lost' }
   | { type: 'agent.healthy'; agentId: string }
+  | { type: 'agent.dead'; agentId: string; reason: string }
+  | { type: 'dispatcher.quiesced' }
+  | { type: 'dispatcher.replayed'; replayed: number }
   | { type: 'coordinator.stop' };
 
 export type CoordinatorEmitted =
   | { type: 'coordinator.active'; assignment: Assignment }
+  | { type: 'coordinator.quiesce' }
   | { type: 'coordinator.awaiting' }
-  | { type: 'coordinator.checked'; assignment: Assignment; result: CheckVerdict };
+  | { type: 'coordinator.checked'; assignment: Assignment; result: CheckVerdict }
+  | { type: 'switch.started'; assignment: Assignment; reason: string }
+  | { type: 'switch.phase'; assignment: Assignment; phase: Phase | 'awaiting-candidate' }
+  | { type: 'switch.completed'; assignment: Assignment };
 
 export interface CoordinatorContext {
   assignment: Assignment | null;
+  reason: string;
+  replayed: number;
   checkAgentLoopTime: number;
   retryDelay: number;
 }
@@ -61,6 +93,12 @@ export interface CoordinatorInput {
   checkAgentLoopTime: number;
   retryDelay?: number;
 }
+
+type WithAssignment = { assignment: Assignment };
+
+const notProvided = (name: string) => async (): Promise<never> => {
+  throw new Error(`${name} not provided`);
+};
 
 export const coordinatorMachine = setup({
   types: {
@@ -71,32 +109,54 @@ export const coordinatorMachine = setup({
   },
   actors: {
     /** read the recorded assignment, or null */
-    loadAssignment: fromPromise<Assignment | null, void>(async () => {
-      throw new Error('loadAssignment not provided');
-    }),
+    loadAssignment: fromPromise<Assignment | null, void>(notProvided('loadAssignment')),
     /** choose a healthy agent and record it (compare-and-set); null when none is healthy */
-    electAgent: fromPromise<Assignment | null, void>(async () => {
-      throw new Error('electAgent not provided');
-    }),
+    electAgent: fromPromise<Assignment | null, void>(notProvided('electAgent')),
     /** the patent's periodic check of the recorded agent */
-    checkAgent: fromPromise<CheckVerdict, { assignment: Assignment }>(async () => {
-      throw new Error('checkAgent not provided');
-    }),
+    checkAgent: fromPromise<CheckVerdict, WithAssignment>(notProvided('checkAgent')),
+    /** compare-and-set: raise the epoch, lock = 1, phase = switching, record the switch */
+    beginSwitch: fromPromise<BeginResult, WithAssignment & { reason: string }>(notProvided('beginSwitch')),
+    /** close the old agent's broker connection where possible */
+    fenceAgent: fromPromise<void, WithAssignment>(notProvided('fenceAgent')),
+    /** record a healthy agent other than the old one as the new active agent; null when none */
+    chooseCandidate: fromPromise<Assignment | null, WithAssignment>(notProvided('chooseCandidate')),
+    /** persist phase draining, wait for the old queue to lose its consumer, move it, verify it empty */
+    moveQueue: fromPromise<Assignment, WithAssignment>(notProvided('moveQueue')),
+    /** persist phase replaying */
+    enterReplaying: fromPromise<Assignment, WithAssignment>(notProvided('enterReplaying')),
+    /** persist phase normal, lock = 0; close the switch record */
+    completeSwitch: fromPromise<Assignment, WithAssignment & { replayed: number }>(notProvided('completeSwitch')),
   },
   actions: {
     setAssignment: assign({
       assignment: (_, params: { assignment: Assignment | null }) => params.assignment,
     }),
+    setReason: assign({ reason: (_, params: { reason: string }) => params.reason }),
+    setReplayed: assign({ replayed: ({ event }) => (event.type === 'dispatcher.replayed' ? event.replayed : 0) }),
     emitActive: emit(({ context }) => ({ type: 'coordinator.active' as const, assignment: context.assignment! })),
+    emitQuiesce: emit({ type: 'coordinator.quiesce' as const }),
     emitAwaiting: emit({ type: 'coordinator.awaiting' as const }),
     emitChecked: emit(({ context }, params: { result: CheckVerdict }) => ({
       type: 'coordinator.checked' as const,
       assignment: context.assignment!,
       result: params.result,
     })),
+    emitStarted: emit(({ context }) => ({ type: 'switch.started' as const, assignment: context.assignment!, reason: context.reason })),
+    emitPhase: emit(({ context }, params: { phase: Phase | 'awaiting-candidate' }) => ({
+      type: 'switch.phase' as const,
+      assignment: context.assignment!,
+      phase: params.phase,
+    })),
+    emitCompleted: emit(({ context }) => ({ type: 'switch.completed' as const, assignment: context.assignment! })),
   },
   guards: {
     found: (_, params: { assignment: Assignment | null }) => params.assignment !== null,
+    inPhase: (_, params: { assignment: Assignment | null; phase: Phase }) => params.assignment?.phase === params.phase,
+    candidateRecorded: (_, params: { assignment: Assignment | null }) =>
+      params.assignment !== null && params.assignment.agentId !== params.assignment.previousAgent,
+    isActiveAgent: ({ context, event }) => event.type === 'agent.dead' && event.agentId === context.assignment?.agentId,
+    mustSwitch: (_, params: { result: CheckVerdict }) => params.result.verdict === 'switch',
+    started: (_, params: { result: BeginResult }) => params.result.kind === 'started',
   },
   delays: {
     checkAgentLoopTime: ({ context }) => context.checkAgentLoopTime,
@@ -106,27 +166,41 @@ export const coordinatorMachine = setup({
   id: 'coordinator',
   context: ({ input }) => ({
     assignment: null,
+    reason: '',
+    replayed: 0,
     checkAgentLoopTime: input.checkAgentLoopTime,
     retryDelay: input.retryDelay ?? 1000,
   }),
-  initial: 'loading',
-  on: { 'coordinator.stop': '.stopped' },
+  initial: 'following',
+  on: {
+    'coordinator.stop': '.stopped',
+    'leader.lost': '.following',
+  },
   states: {
+    following: {
+      on: { 'leader.won': 'loading' },
+    },
     loading: {
       invoke: {
         src: 'loadAssignment',
         onDone: [
-          {
-            guard: { type: 'found', params: ({ event }) => ({ assignment: event.output }) },
-            target: 'normal',
-            actions: { type: 'setAssignment', params: ({ event }) => ({ assignment: event.output }) },
-          },
+          { guard: { type: 'found', params: ({ event }) => ({ assignment: event.output }) }, target: 'routing', actions: { type: 'setAssignment', params: ({ event }) => ({ assignment: event.output }) } },
           { target: 'electing' },
         ],
         onError: 'loadBackoff',
       },
     },
     loadBackoff: { after: { retryDelay: 'loading' } },
+    /** resumes the recorded phase (a restarted runtime continues the step it left) */
+    routing: {
+      always: [
+        { guard: { type: 'inPhase', params: ({ context }) => ({ assignment: context.assignment, phase: 'normal' }) }, target: 'normal', actions: 'emitActive' },
+        { guard: { type: 'inPhase', params: ({ context }) => ({ assignment: context.assignment, phase: 'draining' }) }, target: 'draining' },
+        { guard: { type: 'inPhase', params: ({ context }) => ({ assignment: context.assignment, phase: 'replaying' }) }, target: 'replaying' },
+        { guard: { type: 'candidateRecorded', params: ({ context }) => ({ assignment: context.assignment }) }, target: 'switching.resumeChosen' },
+        { target: 'switching.quiescing' },
+      ],
+    },
     electing: {
       invoke: {
         src: 'electAgent',
@@ -134,7 +208,7 @@ export const coordinatorMachine = setup({
           {
             guard: { type: 'found', params: ({ event }) => ({ assignment: event.output }) },
             target: 'normal',
-            actions: { type: 'setAssignment', params: ({ event }) => ({ assignment: event.output }) },
+            actions: [{ type: 'setAssignment', params: ({ event }) => ({ assignment: event.output }) }, 'emitActive'],
           },
           { target: 'awaiting' },
         ],
@@ -147,21 +221,141 @@ export const coordinatorMachine = setup({
       on: { 'agent.healthy': 'electing' },
     },
     normal: {
-      entry: 'emitActive',
       initial: 'idle',
+      on: {
+        'agent.dead': {
+          guard: 'isActiveAgent',
+          target: 'switching',
+          actions: { type: 'setReason', params: ({ event }) => ({ reason: `agent ${event.agentId} ${event.reason}` }) },
+        },
+      },
       states: {
         idle: { after: { checkAgentLoopTime: 'checking' } },
         checking: {
           invoke: {
             src: 'checkAgent',
             input: ({ context }) => ({ assignment: context.assignment! }),
-            onDone: {
-              target: 'idle',
-              actions: { type: 'emitChecked', params: ({ event }) => ({ result: event.output }) },
-            },
+            onDone: [
+              {
+                guard: { type: 'mustSwitch', params: ({ event }) => ({ result: event.output }) },
+                target: '#coordinator.switching',
+                actions: [
+                  { type: 'emitChecked', params: ({ event }) => ({ result: event.output }) },
+                  { type: 'setReason', params: ({ event }) => ({ reason: `periodic check: ${(event.output as { why: string }).why}` }) },
+                ],
+              },
+              { target: 'idle', actions: { type: 'emitChecked', params: ({ event }) => ({ result: event.output }) } },
+            ],
             onError: 'idle',
           },
         },
+      },
+    },
+    switching: {
+      initial: 'begin',
+      states: {
+        begin: {
+          invoke: {
+            src: 'beginSwitch',
+            input: ({ context }) => ({ assignment: context.assignment!, reason: context.reason }),
+            onDone: [
+              {
+                guard: { type: 'started', params: ({ event }) => ({ result: event.output }) },
+                target: 'quiescing',
+                actions: [
+                  { type: 'setAssignment', params: ({ event }) => ({ assignment: (event.output as { assignment: Assignment }).assignment }) },
+                  'emitStarted',
+                ],
+              },
+              { target: '#coordinator.loading' },
+            ],
+            onError: 'beginBackoff',
+          },
+        },
+        beginBackoff: { after: { retryDelay: 'begin' } },
+        quiescing: {
+          entry: ['emitQuiesce', { type: 'emitPhase', params: { phase: 'switching' } }],
+          on: { 'dispatcher.quiesced': 'fencing' },
+        },
+        fencing: {
+          invoke: {
+            src: 'fenceAgent',
+            input: ({ context }) => ({ assignment: context.assignment! }),
+            onDone: 'choosing',
+            onError: 'choosing',
+          },
+        },
+        choosing: {
+          invoke: {
+            src: 'chooseCandidate',
+            input: ({ context }) => ({ assignment: context.assignment! }),
+            onDone: [
+              {
+                guard: { type: 'found', params: ({ event }) => ({ assignment: event.output }) },
+                target: '#coordinator.draining',
+                actions: { type: 'setAssignment', params: ({ event }) => ({ assignment: event.output }) },
+              },
+              { target: 'awaitingCandidate' },
+            ],
+            onError: 'chooseBackoff',
+          },
+        },
+        chooseBackoff: { after: { retryDelay: 'choosing' } },
+        awaitingCandidate: {
+          entry: [{ type: 'emitPhase', params: { phase: 'awaiting-candidate' } }, 'emitAwaiting'],
+          on: { 'agent.healthy': 'choosing' },
+        },
+        /** after a restart with the candidate recorded: settle the (new) dispatcher first */
+        resumeChosen: {
+          entry: 'emitQuiesce',
+          on: { 'dispatcher.quiesced': '#coordinator.draining' },
+        },
+      },
+    },
+    draining: {
+      entry: { type: 'emitPhase', params: { phase: 'draining' } },
+      invoke: {
+        src: 'moveQueue',
+        input: ({ context }) => ({ assignment: context.assignment! }),
+        onDone: { target: 'replaying', actions: { type: 'setAssignment', params: ({ event }) => ({ assignment: event.output }) } },
+        onError: 'drainBackoff',
+      },
+    },
+    drainBackoff: { after: { retryDelay: 'draining' } },
+    replaying: {
+      initial: 'entering',
+      states: {
+        entering: {
+          invoke: {
+            src: 'enterReplaying',
+            input: ({ context }) => ({ assignment: context.assignment! }),
+            onDone: {
+              target: 'sending',
+              actions: [
+                { type: 'setAssignment', params: ({ event }) => ({ assignment: event.output }) },
+                { type: 'emitPhase', params: { phase: 'replaying' } },
+                'emitActive',
+              ],
+            },
+            onError: 'enterBackoff',
+          },
+        },
+        enterBackoff: { after: { retryDelay: 'entering' } },
+        sending: {
+          on: { 'dispatcher.replayed': { target: 'completing', actions: 'setReplayed' } },
+        },
+        completing: {
+          invoke: {
+            src: 'completeSwitch',
+            input: ({ context }) => ({ assignment: context.assignment!, replayed: context.replayed }),
+            onDone: {
+              target: '#coordinator.normal',
+              actions: [{ type: 'setAssignment', params: ({ event }) => ({ assignment: event.output }) }, 'emitCompleted'],
+            },
+            onError: 'completeBackoff',
+          },
+        },
+        completeBackoff: { after: { retryDelay: 'completing' } },
       },
     },
     stopped: { type: 'final' },

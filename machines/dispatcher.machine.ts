@@ -23,8 +23,12 @@
  * - quiescing done → parking (an error also lands in parking: what is unconfirmed is reported
  *            to its callers by the broker adapter, never silently dropped).
  * - any state but stopped: `dispatcher.stop` → stopping → stopped once settled.
+ *
+ * Emitted: `dispatcher.quiesced` on entering parking (and when asked to quiesce while parking:
+ * nothing is in flight then), `dispatcher.replayed` with the number of rows replayed when it starts
+ * sending directly.
  */
-import { assign, setup, fromPromise } from 'xstate';
+import { assign, emit, setup, fromPromise } from 'xstate';
 
 /** Where messages go while sending: the active agent's queue under an epoch. */
 export interface DispatchTarget {
@@ -57,9 +61,13 @@ export type DispatcherEvent =
   | { type: 'dispatcher.quiesce' }
   | { type: 'dispatcher.stop' };
 
+export type DispatcherEmitted = { type: 'dispatcher.quiesced' } | { type: 'dispatcher.replayed'; agentId: string; replayed: number };
+
 export interface DispatcherContext {
   target: DispatchTarget | null;
   parkedWhileReplaying: number;
+  /** rows replayed by earlier rounds of this replay */
+  replayedSoFar: number;
   retryDelay: number;
 }
 
@@ -69,6 +77,7 @@ export const dispatcherMachine = setup({
   types: {
     context: {} as DispatcherContext,
     events: {} as DispatcherEvent,
+    emitted: {} as DispatcherEmitted,
     input: {} as { retryDelay?: number },
   },
   actions: {
@@ -78,6 +87,14 @@ export const dispatcherMachine = setup({
     park: (_, _params: { event: DispatchEvent }) => {},
     /** refuse the message: the runtime is stopping */
     refuse: (_, _params: { event: DispatchEvent }) => {},
+    emitQuiesced: emit({ type: 'dispatcher.quiesced' as const }),
+    emitReplayed: emit(({ context }, params: { replayed: number }) => ({
+      type: 'dispatcher.replayed' as const,
+      agentId: context.target!.agentId,
+      replayed: context.replayedSoFar + params.replayed,
+    })),
+    addReplayed: assign({ replayedSoFar: ({ context }, params: { replayed: number }) => context.replayedSoFar + params.replayed }),
+    resetReplayed: assign({ replayedSoFar: 0 }),
     setTarget: assign({
       target: ({ event }) => (event.type === 'dispatcher.resume' ? event.target : null),
     }),
@@ -86,7 +103,7 @@ export const dispatcherMachine = setup({
   },
   actors: {
     /** send every parked row to the target, oldest first, with confirms; delete them */
-    replayParked: fromPromise<void, { target: DispatchTarget }>(async () => {
+    replayParked: fromPromise<number, { target: DispatchTarget }>(async () => {
       throw new Error('replayParked not provided');
     }),
     /** wait until every publish in flight is confirmed and every park committed */
@@ -102,16 +119,18 @@ export const dispatcherMachine = setup({
   },
 }).createMachine({
   id: 'dispatcher',
-  context: ({ input }) => ({ target: null, parkedWhileReplaying: 0, retryDelay: input.retryDelay ?? 500 }),
+  context: ({ input }) => ({ target: null, parkedWhileReplaying: 0, replayedSoFar: 0, retryDelay: input.retryDelay ?? 500 }),
   initial: 'parking',
   on: {
     'dispatcher.stop': '.stopping',
   },
   states: {
     parking: {
+      entry: 'emitQuiesced',
       on: {
         'dispatch.message': { actions: { type: 'park', params: ({ event }) => ({ event }) } },
-        'dispatcher.resume': { target: 'replaying', actions: 'setTarget' },
+        'dispatcher.resume': { target: 'replaying', actions: ['setTarget', 'resetReplayed'] },
+        'dispatcher.quiesce': { actions: 'emitQuiesced' },
       },
     },
     replaying: {
@@ -120,8 +139,13 @@ export const dispatcherMachine = setup({
         src: 'replayParked',
         input: ({ context }) => ({ target: context.target! }),
         onDone: [
-          { guard: 'parkedMeanwhile', target: 'replaying', reenter: true },
-          { target: 'sending' },
+          {
+            guard: 'parkedMeanwhile',
+            target: 'replaying',
+            reenter: true,
+            actions: { type: 'addReplayed', params: ({ event }) => ({ replayed: event.output }) },
+          },
+          { target: 'sending', actions: { type: 'emitReplayed', params: ({ event }) => ({ replayed: event.output }) } },
         ],
         onError: 'replayBackoff',
       },
@@ -130,7 +154,7 @@ export const dispatcherMachine = setup({
           actions: [{ type: 'park', params: ({ event }) => ({ event }) }, 'countParked'],
         },
         'dispatcher.quiesce': 'quiescing',
-        'dispatcher.resume': { target: 'replaying', reenter: true, actions: 'setTarget' },
+        'dispatcher.resume': { target: 'replaying', reenter: true, actions: ['setTarget', 'resetReplayed'] },
       },
     },
     replayBackoff: {
@@ -138,7 +162,7 @@ export const dispatcherMachine = setup({
       on: {
         'dispatch.message': { actions: { type: 'park', params: ({ event }) => ({ event }) } },
         'dispatcher.quiesce': 'quiescing',
-        'dispatcher.resume': { target: 'replaying', actions: 'setTarget' },
+        'dispatcher.resume': { target: 'replaying', actions: ['setTarget', 'resetReplayed'] },
       },
     },
     sending: {
@@ -150,7 +174,7 @@ export const dispatcherMachine = setup({
           },
         },
         'dispatcher.quiesce': 'quiescing',
-        'dispatcher.resume': { target: 'replaying', actions: 'setTarget' },
+        'dispatcher.resume': { target: 'replaying', actions: ['setTarget', 'resetReplayed'] },
       },
     },
     quiescing: {

@@ -3,6 +3,7 @@
  * lanes (FIFO per device, devices in parallel), heartbeats, and reports receipts (applied
  * watermarks in batches, dead letters one by one and confirmed before the message is acked).
  */
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
@@ -13,7 +14,8 @@ import { DeviceLanes } from './device-lanes.ts';
 import { createHttpDeviceClient } from './http-device-client.ts';
 import { silentLogger } from './logger.ts';
 import type { Broker, Clock, DeviceClient, Subscription } from './ports.ts';
-import { encodeReceipt, type HeartbeatEvent } from './receipts.ts';
+import { Lease, parseGrant } from './lease.ts';
+import type { HeartbeatEvent, ReceiptEvent } from './receipts.ts';
 
 export interface AgentPorts {
   broker?: Broker;
@@ -30,6 +32,9 @@ export interface AgentHandle {
   lanes(): ReturnType<DeviceLanes['snapshot']>;
   stop(): Promise<void>;
 }
+
+/** The broker connection name of an agent (what fencing closes). */
+export const agentConnectionName = (namespace: string, agentId: string) => `baton agent ${namespace} ${agentId}`;
 
 /** Starts an agent in this process. Options as in `AgentConfig`; `id` and `devices` are required. */
 export async function startAgent(options: Partial<AgentConfig> & { id: string; devices: AgentConfig['devices'] }, ports: AgentPorts = {}): Promise<AgentHandle> {
@@ -48,10 +53,14 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
       reconnectMaxMs: 5000,
       clock,
       logger: log,
+      connectionName: agentConnectionName(cfg.namespace, cfg.id),
+      heartbeatSec: cfg.brokerHeartbeatSec,
     });
   const client = ports.deviceClient ?? createHttpDeviceClient({ timeoutMs: cfg.requestTimeoutMs });
   const devices = new Map(cfg.devices.map((d) => [d.id, d]));
   const events = new EventEmitter();
+  const lease = new Lease(clock, randomUUID());
+  const receipt = (r: ReceiptEvent) => broker.publishEvent('receipts', r);
 
   // applied receipts: the highest seq per device since the last flush
   const pendingMarks = new Map<string, number>();
@@ -61,7 +70,7 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
     if (pendingMarks.size === 0) return;
     const marks = [...pendingMarks].map(([deviceId, seq]) => ({ deviceId, seq }));
     pendingMarks.clear();
-    await broker.publishEvent('receipts', encodeReceipt({ type: 'applied', agentId: cfg.id, marks })).catch((err) => {
+    await receipt({ type: 'applied', agentId: cfg.id, marks }).catch((err) => {
       // a lost receipt only delays a watermark; devices remain the truth
       log.warn({ err: (err as Error).message }, 'could not publish receipts');
     });
@@ -76,36 +85,66 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
     onPermanent: cfg.onPermanent,
     retryInitialMs: cfg.retryInitialMs,
     retryMaxMs: cfg.retryMaxMs,
+    lease,
     applied: (deviceId, seq) => {
       pendingMarks.set(deviceId, Math.max(seq, pendingMarks.get(deviceId) ?? 0));
       flushTimer ??= clock.setTimeout(() => void flush(), cfg.receiptFlushMs);
     },
     deadLetter: async (entry) => {
       log.error({ deviceId: entry.deviceId, seq: entry.seq, reason: entry.reason, status: entry.status }, 'message dead-lettered');
-      await broker.publishEvent('receipts', encodeReceipt({ type: 'dead-letter', agentId: cfg.id, entry }));
+      await receipt({ type: 'dead-letter', agentId: cfg.id, entry });
     },
     fenced: (deviceId, outcome) => {
-      log.error({ deviceId, reason: 'reason' in outcome ? outcome.reason : '' }, 'device says this agent is fenced (stale epoch): it stops delivering');
+      log.error({ deviceId, epoch: lease.epoch, reason: 'reason' in outcome ? outcome.reason : '' }, 'device says this agent is fenced (a newer epoch wrote): it stops delivering and gives its messages back');
+      lease.revoke();
       events.emit('fenced', { deviceId });
-      void stopConsuming();
+      void release('fenced by a device');
     },
   });
   for (const name of ['applied', 'retry', 'dead-letter', 'blocked', 'skipped']) lanes.on(name, (e) => events.emit(name, e));
 
   await broker.start();
   const queue = await broker.assertAgentQueue(cfg.id);
-  let sub: Subscription | null = await broker.consume(queue, (d) => lanes.accept(d), { prefetch: cfg.prefetch });
+  let sub: Subscription | null = null;
+  const consume = async () => {
+    sub ??= await broker.consume(queue, (d) => lanes.accept(d), { prefetch: cfg.prefetch });
+  };
   const stopConsuming = async () => {
     const s = sub;
     sub = null;
     await s?.cancel();
   };
+  /** gives the queue back: no consumer, nothing held, so the runtime can move it */
+  const release = async (why: string) => {
+    if (!sub) return;
+    await stopConsuming();
+    const n = lanes.release();
+    log.warn({ why, requeued: n }, 'released the queue');
+    events.emit('released', { why });
+  };
+  await consume();
 
-  const beat: HeartbeatEvent = { type: 'heartbeat', agentId: cfg.id, topic: queue, host: hostname(), pid: process.pid, sentAt: 0 };
+  await broker.subscribeEvents(
+    'control',
+    (p) => {
+      const g = parseGrant(p);
+      if (!g || g.agentId !== cfg.id || !lease.grant(g)) return;
+      for (const [deviceId, seq] of Object.entries(g.watermarks)) lanes.setWatermark(deviceId, seq);
+      if (!sub) {
+        log.info({ epoch: g.epoch }, 'lease granted again: consuming');
+        void consume();
+      }
+      events.emit('lease', { epoch: g.epoch });
+    },
+    cfg.id,
+  );
+
+  const beat: HeartbeatEvent = { type: 'heartbeat', agentId: cfg.id, topic: queue, host: hostname(), pid: process.pid, sentAt: 0, mono: 0, incarnation: lease.incarnation };
   let beating = true;
   const heartbeat = () => {
     if (!beating) return;
-    void broker.publishEvent('heartbeats', { ...beat, sentAt: clock.now() });
+    void broker.publishEvent('heartbeats', { ...beat, sentAt: clock.now(), mono: clock.monotonic() });
+    if (lease.lapsedFor() > cfg.releaseAfterMs) void release(`lease lapsed ${Math.round(lease.lapsedFor())} ms ago`);
     clock.setTimeout(heartbeat, cfg.heartbeatInterval);
   };
   heartbeat();

@@ -24,9 +24,14 @@ export interface AmqpBrokerOptions {
   reconnectMaxMs: number;
   clock: Clock;
   logger: Logger;
+  /** the name the management UI (and fencing) sees; default `baton <namespace>` */
+  connectionName?: string;
+  /** AMQP heartbeat, seconds: the broker drops a silent (e.g. stopped) client after about twice this */
+  heartbeatSec?: number;
 }
 
 interface Outgoing {
+  exchange: string;
   queue: string;
   content: Buffer;
   options: amqp.Options.Publish;
@@ -51,6 +56,7 @@ export function topology(namespace: string) {
     agentQueue: (agentId: string) => `${namespace}.agent.${agentId}`,
     heartbeats: `${namespace}.heartbeats`,
     receipts: `${namespace}.receipts`,
+    control: `${namespace}.control`,
   };
 }
 
@@ -82,7 +88,9 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
   }
 
   async function open(): Promise<void> {
-    const c = await amqp.connect(opts.url, { clientProperties: { connection_name: `baton ${opts.namespace}` } });
+    const url = new URL(opts.url);
+    if (opts.heartbeatSec !== undefined && !url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', String(opts.heartbeatSec));
+    const c = await amqp.connect(url.toString(), { clientProperties: { connection_name: opts.connectionName ?? `baton ${opts.namespace}` } });
     c.on('error', (err) => log.warn({ err: err.message }, 'broker connection error'));
     c.on('close', () => {
       if (conn !== c) return;
@@ -100,6 +108,7 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
     });
     ch.on('drain', pump);
     await ch.assertExchange(names.heartbeats, 'fanout', { durable: true });
+    await ch.assertExchange(names.control, 'direct', { durable: true });
     await ch.assertQueue(names.receipts, { durable: true });
     conn = c;
     pub = ch;
@@ -137,7 +146,7 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
       const o = waiting.shift()!;
       inflight.add(o);
       const ch = pub;
-      const ok = ch.sendToQueue(o.queue, o.content, o.options, (err) => confirm(o, err));
+      const ok = ch.publish(o.exchange, o.queue, o.content, o.options, (err) => confirm(o, err));
       if (!ok) break; // wait for 'drain'
     }
     checkSettled();
@@ -166,10 +175,10 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
     }
   }
 
-  function enqueue(queue: string, content: Buffer, options: amqp.Options.Publish): Promise<void> {
+  function enqueue(queue: string, content: Buffer, options: amqp.Options.Publish, exchange = ''): Promise<void> {
     if (closing) return Promise.reject(new BatonError('runtime-stopped', 'the broker connection is closing; nothing was sent'));
     return new Promise<void>((resolve, reject) => {
-      waiting.push({ queue, content, options, resolve, reject });
+      waiting.push({ exchange, queue, content, options, resolve, reject });
       pump();
     });
   }
@@ -306,26 +315,29 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
       });
     },
 
-    publishEvent(channel: EventChannel, payload) {
+    publishEvent(channel: EventChannel, payload, opts = {}) {
       const content = Buffer.from(JSON.stringify(payload));
-      if (channel === 'heartbeats') {
-        // heartbeats are fire-and-forget: a lost one is covered by the next
-        if (!pub) return Promise.resolve();
-        safe(() => pub!.publish(names.heartbeats, '', content, { persistent: false }));
-        return Promise.resolve();
+      if (channel === 'receipts') {
+        return enqueue(names.receipts, content, { persistent: true, mandatory: true, messageId: `receipt:${Date.now()}:${Math.random()}` });
       }
-      return enqueue(names.receipts, content, { persistent: true, mandatory: true, messageId: `receipt:${Date.now()}:${Math.random()}` });
+      // heartbeats and lease grants are fire-and-forget: a lost one is covered by the next
+      if (!pub) return Promise.resolve();
+      const exchange = channel === 'heartbeats' ? names.heartbeats : names.control;
+      const options: amqp.Options.Publish = { persistent: false };
+      if (opts.ttlMs !== undefined) options.expiration = String(Math.max(1, Math.round(opts.ttlMs)));
+      safe(() => pub!.publish(exchange, opts.key ?? '', content, options));
+      return Promise.resolve();
     },
 
-    async subscribeEvents(channel, handler) {
-      const prepare =
-        channel === 'heartbeats'
-          ? async (ch: Channel) => {
-              const q = await ch.assertQueue('', { exclusive: true, autoDelete: true });
-              await ch.bindQueue(q.queue, names.heartbeats, '');
-              return q.queue;
-            }
-          : undefined;
+    async subscribeEvents(channel, handler, key = '') {
+      const exchange = channel === 'heartbeats' ? names.heartbeats : channel === 'control' ? names.control : null;
+      const prepare = exchange
+        ? async (ch: Channel) => {
+            const q = await ch.assertQueue('', { exclusive: true, autoDelete: true });
+            await ch.bindQueue(q.queue, exchange, key);
+            return q.queue;
+          }
+        : undefined;
       return subscribe({
         queue: names.receipts,
         ...(prepare ? { prepare } : {}),
@@ -353,6 +365,49 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
             );
         },
       });
+    },
+
+    async move(from, to) {
+      // client-side move: consume `from`, republish each message to `to` with a confirm, then ack it
+      if (!conn) throw unavailable('not connected');
+      const ch = await conn.createChannel();
+      ch.on('error', () => {});
+      let moved = 0;
+      let outstanding = 0;
+      let failure: Error | null = null;
+      try {
+        await ch.prefetch(500);
+        const { consumerTag } = await ch.consume(from, (msg) => {
+          if (!msg) return;
+          outstanding++;
+          const { messageId, headers, contentType, deliveryMode } = msg.properties;
+          enqueue(to, msg.content, { messageId, headers, contentType, persistent: deliveryMode === 2, mandatory: true }).then(
+            () => {
+              safe(() => ch.ack(msg));
+              moved++;
+              outstanding--;
+            },
+            (err: Error) => {
+              failure ??= err;
+              outstanding--;
+            },
+          );
+        });
+        const admin = await adminChannel();
+        for (;;) {
+          if (failure) throw failure;
+          const { messageCount } = await admin.checkQueue(from);
+          if (messageCount === 0 && outstanding === 0) break;
+          await delay(opts.clock, 20);
+        }
+        await ch.cancel(consumerTag);
+        // deliveries that arrived before the cancel was confirmed are being republished: finish them
+        while (outstanding > 0 && !failure) await delay(opts.clock, 5);
+        if (failure) throw failure;
+        return moved;
+      } finally {
+        await ch.close().catch(() => {});
+      }
     },
 
     async close() {

@@ -43,6 +43,12 @@ export interface RuntimeConfig extends CommonOptions {
   parkBatchSize: number;
   /** rows per replay batch */
   replayBatchSize: number;
+  /** RabbitMQ management API (e.g. http://guest:guest@127.0.0.1:15672): fences hung agents at once and moves queues by shovel; null: client-side move, no forced close */
+  managementUrl: string | null;
+  /** how long a lease grant lets an agent write, ms */
+  leaseDuration: number;
+  /** how long the leading runtime's lease lives without renewal, ms */
+  leaderTtl: number;
 }
 
 export interface AgentConfig extends CommonOptions {
@@ -63,6 +69,10 @@ export interface AgentConfig extends CommonOptions {
   retryMaxMs: number;
   /** ms between batched receipts */
   receiptFlushMs: number;
+  /** AMQP heartbeat, s: a stopped agent's connection is dropped by the broker after about twice this */
+  brokerHeartbeatSec: number;
+  /** ms after its lease lapsed that an agent gives its queue back (cancels its consumer) */
+  releaseAfterMs: number;
 }
 
 export const commonDefaults: CommonOptions = {
@@ -85,6 +95,9 @@ export const runtimeDefaults: Omit<RuntimeConfig, 'devices'> = {
   probeInterval: 100,
   parkBatchSize: 500,
   replayBatchSize: 1000,
+  managementUrl: null,
+  leaseDuration: 1500,
+  leaderTtl: 3000,
 };
 
 export const agentDefaults: Omit<AgentConfig, 'id' | 'devices'> = {
@@ -96,6 +109,8 @@ export const agentDefaults: Omit<AgentConfig, 'id' | 'devices'> = {
   retryInitialMs: 50,
   retryMaxMs: 2000,
   receiptFlushMs: 50,
+  brokerHeartbeatSec: 5,
+  releaseAfterMs: 1000,
 };
 
 type Check = (v: unknown) => string | null;
@@ -110,6 +125,7 @@ const url = (...protocols: string[]): Check => (v) => {
     return 'a valid URL';
   }
 };
+const optionalUrl = (...protocols: string[]): Check => (v) => (v === null ? null : url(...protocols)(v));
 const idPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const ident: Check = (v) => (typeof v === 'string' && idPattern.test(v) ? null : 'an id of letters, digits, ".", "_" or "-" (at most 64)');
 
@@ -166,6 +182,9 @@ const runtimeChecks: Record<keyof RuntimeConfig, Check> = {
   probeInterval: int(1),
   parkBatchSize: int(1),
   replayBatchSize: int(1),
+  managementUrl: optionalUrl('http:', 'https:'),
+  leaseDuration: int(100),
+  leaderTtl: int(300),
 };
 
 /** Validates runtime options (devices given as ids or as `DeviceConfig`s) and fills defaults. */
@@ -205,6 +224,8 @@ const agentChecks: Record<keyof AgentConfig, Check> = {
   retryInitialMs: int(1),
   retryMaxMs: int(1),
   receiptFlushMs: int(1),
+  brokerHeartbeatSec: int(0),
+  releaseAfterMs: int(1),
 };
 
 export function resolveAgentConfig(given: Record<string, unknown>): AgentConfig {
@@ -231,14 +252,15 @@ export function loadDevicesFile(path: string): DeviceConfig[] {
   return list as DeviceConfig[];
 }
 
-export type EnvOptions = Partial<Pick<RuntimeConfig, 'amqpUrl' | 'databaseUrl' | 'namespace'>> & { logLevel?: string };
+export type EnvOptions = Partial<Pick<RuntimeConfig, 'amqpUrl' | 'databaseUrl' | 'namespace'>> & { managementUrl?: string; logLevel?: string };
 
-/** The only reader of `process.env`: BATON_AMQP_URL, BATON_DATABASE_URL, BATON_NAMESPACE, BATON_LOG_LEVEL. */
+/** The only reader of `process.env`: BATON_AMQP_URL, BATON_DATABASE_URL, BATON_NAMESPACE, BATON_MANAGEMENT_URL, BATON_LOG_LEVEL. */
 export function fromEnv(env: NodeJS.ProcessEnv = process.env): EnvOptions {
   const out: EnvOptions = {};
   if (env.BATON_LOG_LEVEL) out.logLevel = env.BATON_LOG_LEVEL;
   if (env.BATON_AMQP_URL) out.amqpUrl = env.BATON_AMQP_URL;
   if (env.BATON_DATABASE_URL) out.databaseUrl = env.BATON_DATABASE_URL;
   if (env.BATON_NAMESPACE) out.namespace = env.BATON_NAMESPACE;
+  if (env.BATON_MANAGEMENT_URL) out.managementUrl = env.BATON_MANAGEMENT_URL;
   return out;
 }

@@ -20,6 +20,8 @@ export interface LaneOptions {
   onPermanent: PermanentPolicy;
   retryInitialMs: number;
   retryMaxMs: number;
+  /** the right to write: resolves with the epoch to write under once the lease is valid */
+  lease: { acquire(): Promise<number> };
   /** reports a message as applied (batched by the caller) */
   applied(deviceId: string, seq: number): void;
   /** records a dead letter durably; the message is acked only after it resolves */
@@ -34,12 +36,18 @@ interface Lane {
   running: boolean;
   blocked: string | null;
   lastApplied: number;
+  /** the epoch under which this lane last asked the device for its watermark */
+  epoch: number;
+  /** the delivery whose request is on the wire */
+  inflight: Delivery | null;
 }
 
 /** Events: `applied` {deviceId, seq}, `retry` {deviceId, seq, attempt, reason}, `dead-letter` (DeadLetter), `blocked` {deviceId, reason}, `skipped` {deviceId, seq}. */
 export class DeviceLanes extends EventEmitter {
   private readonly lanes = new Map<string, Lane>();
   private stopping = false;
+  private stopSignal!: () => void;
+  private readonly stopped = new Promise<null>((resolve) => (this.stopSignal = () => resolve(null)));
   private readonly running = new Set<Promise<void>>();
 
   constructor(private readonly o: LaneOptions) {
@@ -69,9 +77,24 @@ export class DeviceLanes extends EventEmitter {
     return [...this.lanes.values()].map((l) => ({ deviceId: l.deviceId, queued: l.queue.length, blocked: l.blocked, lastApplied: l.lastApplied }));
   }
 
+  /** Gives every message not on the wire back to the broker (the agent lost its lease). */
+  release(): number {
+    let n = 0;
+    for (const lane of this.lanes.values()) {
+      const keep = lane.inflight && lane.queue[0] === lane.inflight ? [lane.queue.shift()!] : [];
+      for (const d of lane.queue.splice(0)) {
+        d.nack(true);
+        n++;
+      }
+      lane.queue.push(...keep);
+    }
+    return n;
+  }
+
   /** Stops taking work: waits for requests in flight, requeues the rest at the broker. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopSignal();
     await Promise.all([...this.running]);
     for (const lane of this.lanes.values()) for (const d of lane.queue.splice(0)) d.nack(true);
   }
@@ -79,7 +102,7 @@ export class DeviceLanes extends EventEmitter {
   private lane(deviceId: string): Lane {
     let lane = this.lanes.get(deviceId);
     if (!lane) {
-      lane = { deviceId, queue: [], running: false, blocked: null, lastApplied: 0 };
+      lane = { deviceId, queue: [], running: false, blocked: null, lastApplied: 0, epoch: 0, inflight: null };
       this.lanes.set(deviceId, lane);
     }
     return lane;
@@ -114,18 +137,20 @@ export class DeviceLanes extends EventEmitter {
         await this.deadLetter(d, m, `device ${m.deviceId} is not in this agent's devices file`, null, null);
         continue;
       }
-      const outcome = await this.deliver(device, m);
+      const outcome = await this.deliver(lane, d, device, m);
       if (outcome === null) return; // stopping: left in the lane, requeued by stop()
+      if (outcome === 'released' || outcome === 'known') continue; // given back, or already applied
+      if (outcome.kind === 'fenced') {
+        // keep it at the head: it goes out again under a newer lease, or back to the broker
+        this.o.fenced(m.deviceId, outcome);
+        continue;
+      }
       lane.queue.shift();
       if (outcome.kind === 'applied') {
         lane.lastApplied = m.seq;
         d.ack();
         this.o.applied(m.deviceId, m.seq);
         this.emit('applied', { deviceId: m.deviceId, seq: m.seq });
-      } else if (outcome.kind === 'fenced') {
-        d.nack(true);
-        this.o.fenced(m.deviceId, outcome);
-        return;
       } else if (outcome.kind === 'permanent') {
         await this.deadLetter(d, m, outcome.reason, outcome.status, outcome.response);
         if (this.o.onPermanent === 'block') {
@@ -137,10 +162,26 @@ export class DeviceLanes extends EventEmitter {
     }
   }
 
-  /** Sends until the outcome is final (applied, permanent, fenced); null when stopping. */
-  private async deliver(device: DeviceConfig, m: WireMessage): Promise<DeviceOutcome | null> {
+  /**
+   * Sends until the outcome is final (applied, permanent, fenced). Every attempt waits for a valid
+   * lease and writes under its epoch; a new epoch first asks the device for its watermark. Null
+   * when stopping, `released` when the delivery was given back meanwhile, `known` when the device
+   * already has it.
+   */
+  private async deliver(lane: Lane, d: Delivery, device: DeviceConfig, m: WireMessage): Promise<DeviceOutcome | 'released' | 'known' | null> {
     for (let attempt = 1; ; attempt++) {
-      const outcome = await this.o.client.send(device, m);
+      const epoch = await Promise.race([this.o.lease.acquire(), this.stopped]);
+      if (epoch === null || this.stopping) return null;
+      if (lane.queue[0] !== d) return 'released';
+      if (epoch !== lane.epoch) {
+        lane.epoch = epoch;
+        const wm = await this.o.client.watermark(device);
+        if (wm !== null && wm > lane.lastApplied) lane.lastApplied = wm;
+        if (m.seq <= lane.lastApplied) return 'known';
+        if (lane.queue[0] !== d) return 'released';
+      }
+      lane.inflight = d;
+      const outcome = await this.o.client.send(device, { ...m, epoch }).finally(() => (lane.inflight = null));
       if (outcome.kind !== 'transient') return outcome;
       const wait = backoff(attempt, this.o.retryInitialMs, this.o.retryMaxMs);
       if (attempt === 1 || attempt % 10 === 0) {

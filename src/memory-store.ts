@@ -1,14 +1,28 @@
 /** The Store port in memory: for unit tests and the deterministic simulation; passes the same contract suite as the ORM store. */
-import type { AgentRecord, Assignment, DeadLetter, DeviceStream, ParkedRow, Store, WireMessage } from './ports.ts';
+import type { AgentRecord, Assignment, DeadLetter, DeviceStream, ParkedRow, Store, SwitchRecord, WireMessage } from './ports.ts';
 
-export function createMemoryStore(): Store {
+export interface MemoryStoreOptions {
+  /** the database clock (ms), for leadership expiry; the simulation passes its own */
+  now?: () => number;
+}
+
+export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
+  const now = opts.now ?? (() => Date.now());
   let assignment: Assignment | null = null;
+  const switches: SwitchRecord[] = [];
+  let leader: { holder: string; epoch: number; expiresAt: number } | null = null;
   const agents = new Map<string, AgentRecord>();
   const streams = new Map<string, DeviceStream>();
   const parked: ParkedRow[] = [];
   const deadLetters: DeadLetter[] = [];
   let nextParkedId = 1;
   const copy = <T>(v: T): T => structuredClone(v);
+
+  const running = (switchId: string, what: string): Assignment => {
+    if (!assignment || assignment.switchId !== switchId || assignment.lock !== 1) throw new Error(`${what}: no switch is running with that id`);
+    return assignment;
+  };
+  const record = (switchId: string) => switches.find((r) => r.id === switchId)!;
 
   const stream = (deviceId: string) => {
     let s = streams.get(deviceId);
@@ -28,8 +42,57 @@ export function createMemoryStore(): Store {
       return copy(assignment);
     },
     async recordFirstAgent(a) {
-      assignment ??= { agentId: a.agentId, topic: a.topic, epoch: 1, lock: 0, phase: 'normal' };
+      assignment ??= { agentId: a.agentId, topic: a.topic, epoch: 1, lock: 0, phase: 'normal', switchId: null, previousAgent: null };
       return copy(assignment);
+    },
+    async beginSwitch({ expectEpoch, switchId, reason }) {
+      if (!assignment || assignment.epoch !== expectEpoch || assignment.lock !== 0) return null;
+      assignment = { ...assignment, epoch: assignment.epoch + 1, lock: 1, phase: 'switching', switchId, previousAgent: assignment.agentId };
+      switches.push({
+        id: switchId, fromAgent: assignment.previousAgent, toAgent: null, epoch: assignment.epoch, reason, phase: 'switching',
+        startedAt: new Date(now()), drainingAt: null, replayingAt: null, completedAt: null, moved: 0, replayed: 0,
+      });
+      return copy(assignment);
+    },
+    async recordCandidate(switchId, a) {
+      const cur = running(switchId, 'recordCandidate');
+      if (cur.phase !== 'switching') throw new Error('recordCandidate: the switch is past choosing');
+      assignment = { ...cur, agentId: a.agentId, topic: a.topic };
+      record(switchId).toAgent = a.agentId;
+      return copy(assignment);
+    },
+    async setPhase(switchId, phase, counts = {}) {
+      assignment = { ...running(switchId, 'setPhase'), phase };
+      const r = record(switchId);
+      r.phase = phase;
+      if (phase === 'draining') r.drainingAt ??= new Date(now());
+      else r.replayingAt ??= new Date(now());
+      if (counts.moved !== undefined) r.moved = counts.moved;
+      return copy(assignment);
+    },
+    async completeSwitch(switchId, replayed) {
+      if (assignment?.switchId !== switchId) throw new Error('completeSwitch: no switch is running with that id');
+      assignment = { ...assignment, phase: 'normal', lock: 0 };
+      const r = record(switchId);
+      r.phase = 'normal';
+      r.completedAt ??= new Date(now());
+      r.replayed = replayed;
+      return copy(assignment);
+    },
+    async listSwitches() {
+      return switches.map(copy);
+    },
+    async acquireLeadership(holder, ttlMs) {
+      const t = now();
+      if (!leader || leader.holder === holder || leader.expiresAt < t) {
+        const epoch = !leader ? 1 : leader.holder === holder ? leader.epoch : leader.epoch + 1;
+        leader = { holder, epoch, expiresAt: t + ttlMs };
+        return { leader: true, holder, epoch };
+      }
+      return { leader: false, holder: leader.holder, epoch: leader.epoch };
+    },
+    async releaseLeadership(holder) {
+      if (leader?.holder === holder) leader.expiresAt = now() - 1;
     },
     async upsertAgent(a) {
       const old = agents.get(a.agentId);

@@ -131,7 +131,7 @@ export const DeadLetterEntity = new EntitySchema<{
   },
 });
 
-export const entities = [AgentServiceUsed, MessageQueue, AgentEntity, DeviceStreamEntity, SwitchEntity, DeadLetterEntity];
+
 
 /** The first schema: every table of DESIGN.md §6. */
 export class Migration0001Initial extends Migration {
@@ -173,4 +173,33 @@ export class Migration0001Initial extends Migration {
   }
 }
 
-export const migrationsList = [{ name: 'Migration0001Initial', class: Migration0001Initial }];
+/** The runtime leadership lease: one runtime acts, the others stand by. */
+export class Migration0002Leader extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(`create table runtime_leader (
+      id smallint primary key default 1 check (id = 1),
+      holder text not null, epoch bigint not null, expires_at timestamptz not null)`);
+  }
+
+  override async down(): Promise<void> {
+    this.addSql('drop table if exists runtime_leader');
+  }
+}
+
+export const RuntimeLeaderEntity = new EntitySchema<{ id: number; holder: string; epoch: string; expiresAt: Date }>({
+  name: 'RuntimeLeader',
+  tableName: 'runtime_leader',
+  properties: {
+    id: { type: 'smallint', primary: true },
+    holder: { type: 'text' },
+    epoch: { type: 'bigint' },
+    expiresAt: { type: 'datetime' },
+  },
+});
+
+export const entities = [AgentServiceUsed, MessageQueue, AgentEntity, DeviceStreamEntity, SwitchEntity, DeadLetterEntity, RuntimeLeaderEntity];
+
+export const migrationsList = [
+  { name: 'Migration0001Initial', class: Migration0001Initial },
+  { name: 'Migration0002Leader', class: Migration0002Leader },
+];

@@ -4,7 +4,7 @@ import { Migrator } from '@mikro-orm/migrations';
 import type { Logger } from 'pino';
 import { BatonError, redactUrl } from './errors.ts';
 import { entities, migrationsList } from './orm-schema.ts';
-import type { AgentRecord, Assignment, DeadLetter, DeviceStream, ParkedRow, Store, WireMessage } from './ports.ts';
+import type { AgentRecord, Assignment, DeadLetter, DeviceStream, ParkedRow, Phase, Store, SwitchRecord, WireMessage } from './ports.ts';
 
 export interface OrmStoreOptions {
   databaseUrl: string;
@@ -21,8 +21,12 @@ const toAssignment = (r: Row): Assignment => ({
   topic: String(r.topic),
   epoch: Number(r.epoch),
   lock: Number(r.lock) === 1 ? 1 : 0,
-  phase: String(r.phase),
+  phase: String(r.phase) as Phase,
+  switchId: r.switch_id === null ? null : String(r.switch_id),
+  previousAgent: r.previous_agent === null ? null : String(r.previous_agent),
 });
+
+const date = (v: unknown) => (v === null || v === undefined ? null : new Date(v as string));
 
 function unavailable(url: string, cause: unknown): BatonError {
   return new BatonError(
@@ -58,6 +62,23 @@ export async function createOrmStore(opts: OrmStoreOptions): Promise<Store> {
   }
   const conn = () => orm.em.getConnection();
   const q = (sql: string, params: unknown[] = []) => conn().execute<Row[]>(sql, params as never[], 'all');
+  /** runs statements in one transaction; returns the rows of the first */
+  const tx = (statements: Array<[string, unknown[]]>) =>
+    orm.em.fork().transactional(async (em) => {
+      const c = em.getConnection();
+      const ctx = em.getTransactionContext();
+      let first: Row[] = [];
+      for (const [i, [sql, params]] of statements.entries()) {
+        const rows = await c.execute<Row[]>(sql, params as never[], 'all', ctx);
+        if (i === 0) first = rows;
+        if (i === 0 && rows.length === 0) return rows; // compare-and-set lost: change nothing
+      }
+      return first;
+    });
+  const assignmentOf = async (rows: Row[], what: string) => {
+    if (!rows[0]) throw new Error(`${what}: no switch is running with that id`);
+    return toAssignment(rows[0]);
+  };
 
   return {
     async migrate() {
@@ -87,6 +108,89 @@ export async function createOrmStore(opts: OrmStoreOptions): Promise<Store> {
       );
       const rows = await q('select * from agent_service_used where id = 1');
       return toAssignment(rows[0]!);
+    },
+
+    async beginSwitch({ expectEpoch, switchId, reason }) {
+      const rows = await tx([
+        [
+          `update agent_service_used set epoch = epoch + 1, lock = 1, phase = 'switching', switch_id = ?,
+             previous_agent = agent_id, updated_at = now()
+           where id = 1 and epoch = ? and lock = 0 returning *`,
+          [switchId, expectEpoch],
+        ],
+        [
+          `insert into switches (id, from_agent, to_agent, epoch, reason, phase)
+           select switch_id, previous_agent, null, epoch, ?, 'switching' from agent_service_used where id = 1`,
+          [reason],
+        ],
+      ]);
+      return rows[0] ? toAssignment(rows[0]) : null;
+    },
+
+    async recordCandidate(switchId, a) {
+      const rows = await tx([
+        [
+          `update agent_service_used set agent_id = ?, topic = ?, host = ?, updated_at = now()
+           where id = 1 and switch_id = ? and phase = 'switching' returning *`,
+          [a.agentId, a.topic, a.host, switchId],
+        ],
+        ['update switches set to_agent = ? where id = ?', [a.agentId, switchId]],
+      ]);
+      return assignmentOf(rows, 'recordCandidate');
+    },
+
+    async setPhase(switchId, phase, counts = {}) {
+      const stamp = phase === 'draining' ? 'draining_at' : 'replaying_at';
+      const rows = await tx([
+        [`update agent_service_used set phase = ?, updated_at = now() where id = 1 and switch_id = ? and lock = 1 returning *`, [phase, switchId]],
+        [`update switches set phase = ?, ${stamp} = coalesce(${stamp}, now()), moved = coalesce(?, moved) where id = ?`, [phase, counts.moved ?? null, switchId]],
+      ]);
+      return assignmentOf(rows, 'setPhase');
+    },
+
+    async completeSwitch(switchId, replayed) {
+      const rows = await tx([
+        [`update agent_service_used set phase = 'normal', lock = 0, updated_at = now() where id = 1 and switch_id = ? returning *`, [switchId]],
+        [`update switches set phase = 'normal', completed_at = coalesce(completed_at, now()), replayed = ? where id = ?`, [replayed, switchId]],
+      ]);
+      return assignmentOf(rows, 'completeSwitch');
+    },
+
+    async listSwitches(): Promise<SwitchRecord[]> {
+      const rows = await q('select * from switches order by started_at, epoch');
+      return rows.map((r) => ({
+        id: String(r.id),
+        fromAgent: r.from_agent === null ? null : String(r.from_agent),
+        toAgent: r.to_agent === null ? null : String(r.to_agent),
+        epoch: Number(r.epoch),
+        reason: String(r.reason),
+        phase: String(r.phase) as Phase,
+        startedAt: new Date(r.started_at as string),
+        drainingAt: date(r.draining_at),
+        replayingAt: date(r.replaying_at),
+        completedAt: date(r.completed_at),
+        moved: Number(r.moved),
+        replayed: Number(r.replayed),
+      }));
+    },
+
+    async acquireLeadership(holder, ttlMs) {
+      const rows = await q(
+        `insert into runtime_leader (id, holder, epoch, expires_at) values (1, ?, 1, now() + make_interval(secs => ?))
+         on conflict (id) do update set holder = excluded.holder,
+           epoch = runtime_leader.epoch + (case when runtime_leader.holder = excluded.holder then 0 else 1 end),
+           expires_at = excluded.expires_at
+         where runtime_leader.holder = excluded.holder or runtime_leader.expires_at < now()
+         returning holder, epoch`,
+        [holder, ttlMs / 1000],
+      );
+      if (rows[0]) return { leader: true, holder, epoch: Number(rows[0].epoch) };
+      const cur = await q('select holder, epoch, expires_at > now() as live from runtime_leader where id = 1');
+      return { leader: false, holder: cur[0]?.live ? String(cur[0].holder) : null, epoch: Number(cur[0]?.epoch ?? 0) };
+    },
+
+    async releaseLeadership(holder) {
+      await q('update runtime_leader set expires_at = now() where id = 1 and holder = ?', [holder]);
     },
 
     async upsertAgent(a: AgentRecord) {

@@ -13,9 +13,9 @@
  * - watermark: the highest seq a device is known to have applied.
  * - receipt: an agent's report that a message was applied (or dead-lettered).
  */
-import type { Assignment } from '../machines/coordinator.machine.ts';
+import type { Assignment, Phase } from '../machines/coordinator.machine.ts';
 
-export type { Assignment };
+export type { Assignment, Phase };
 
 /** A message as it travels on the wire (AMQP body and device request). */
 export interface WireMessage {
@@ -64,7 +64,7 @@ export interface Subscription {
 }
 
 /** Side channels, apart from the config stream. */
-export type EventChannel = 'heartbeats' | 'receipts';
+export type EventChannel = 'heartbeats' | 'receipts' | 'control';
 
 export interface Broker {
   /** connect (with retries bounded by the adapter's options); throws `broker-unavailable` */
@@ -79,10 +79,15 @@ export interface Broker {
   queueInfo(queue: string): Promise<QueueInfo | null>;
   /** consume a queue with manual acks and a bounded prefetch */
   consume(queue: string, onDelivery: (d: Delivery) => void, opts: { prefetch: number }): Promise<Subscription>;
-  /** publish on a side channel; receipts are durable and confirmed, heartbeats are not */
-  publishEvent(channel: EventChannel, payload: object): Promise<void>;
-  /** receive a side channel's events (receipts: acked after the handler resolves) */
-  subscribeEvents(channel: EventChannel, handler: (payload: unknown) => Promise<void> | void): Promise<Subscription>;
+  /**
+   * publish on a side channel; receipts are durable and confirmed; heartbeats (to every runtime)
+   * and control messages (to the agent named by `key`, dropped by the broker after `ttlMs`) are not
+   */
+  publishEvent(channel: EventChannel, payload: object, opts?: { key?: string; ttlMs?: number }): Promise<void>;
+  /** receive a side channel's events (receipts: acked after the handler resolves; control: those for `key`) */
+  subscribeEvents(channel: EventChannel, handler: (payload: unknown) => Promise<void> | void, key?: string): Promise<Subscription>;
+  /** move every message of queue `from` to queue `to`, in order, with confirms; resolves with the count once `from` is empty */
+  move(from: string, to: string): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -118,6 +123,29 @@ export interface DeadLetter {
   payload: string;
 }
 
+/** One row of `switches`: the history of handovers. */
+export interface SwitchRecord {
+  id: string;
+  fromAgent: string | null;
+  toAgent: string | null;
+  epoch: number;
+  reason: string;
+  phase: Phase;
+  startedAt: Date;
+  drainingAt: Date | null;
+  replayingAt: Date | null;
+  completedAt: Date | null;
+  moved: number;
+  replayed: number;
+}
+
+export interface Leadership {
+  leader: boolean;
+  /** who holds it (this runtime when `leader`), null when nobody */
+  holder: string | null;
+  epoch: number;
+}
+
 export interface Store {
   /** bring the schema up to date (MikroORM migrations) */
   migrate(): Promise<void>;
@@ -126,6 +154,22 @@ export interface Store {
   getAssignment(): Promise<Assignment | null>;
   /** record the first agent if none is recorded (compare-and-set); returns the row that won */
   recordFirstAgent(agent: { agentId: string; topic: string; host: string }): Promise<Assignment>;
+  /**
+   * Starts a switch away from the recorded agent: raises the epoch, lock = 1, phase = switching,
+   * records the switch, in one transaction, only if the epoch is still `expectEpoch` and no switch
+   * runs (compare-and-set). Null when another runtime got there first.
+   */
+  beginSwitch(s: { expectEpoch: number; switchId: string; reason: string }): Promise<Assignment | null>;
+  /** records the new agent of a running switch */
+  recordCandidate(switchId: string, agent: { agentId: string; topic: string; host: string }): Promise<Assignment>;
+  /** moves a running switch to `draining` or `replaying` (with the moved count when known) */
+  setPhase(switchId: string, phase: 'draining' | 'replaying', counts?: { moved?: number }): Promise<Assignment>;
+  /** ends a switch: phase normal, lock 0 */
+  completeSwitch(switchId: string, replayed: number): Promise<Assignment>;
+  listSwitches(): Promise<SwitchRecord[]>;
+  /** takes or renews the runtime leadership for `ttlMs` (judged by the database clock) */
+  acquireLeadership(holder: string, ttlMs: number): Promise<Leadership>;
+  releaseLeadership(holder: string): Promise<void>;
   upsertAgent(agent: AgentRecord): Promise<void>;
   listAgents(): Promise<AgentRecord[]>;
   /** insert parked messages in order, in one transaction */

@@ -8,15 +8,15 @@ export interface HeartbeatEvent {
   host: string;
   pid: number;
   sentAt: number;
+  /** the agent's monotonic clock when it sent this heartbeat (echoed by lease grants) */
+  mono: number;
+  /** random per agent process */
+  incarnation: string;
 }
 
 export type ReceiptEvent =
   | { type: 'applied'; agentId: string; marks: Array<{ deviceId: string; seq: number }> }
   | { type: 'dead-letter'; agentId: string; entry: DeadLetter };
-
-export function encodeReceipt(r: ReceiptEvent): ReceiptEvent {
-  return r;
-}
 
 const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 256;
 const isSeq = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
@@ -26,7 +26,8 @@ export function parseHeartbeat(v: unknown): HeartbeatEvent | { invalid: string }
   const h = v as Partial<HeartbeatEvent> | null;
   if (typeof h !== 'object' || h === null || h.type !== 'heartbeat') return { invalid: 'not a heartbeat' };
   if (!isId(h.agentId) || !isId(h.topic)) return { invalid: 'agentId or topic missing' };
-  return { type: 'heartbeat', agentId: h.agentId, topic: h.topic, host: isId(h.host) ? h.host : '?', pid: Number(h.pid) || 0, sentAt: Number(h.sentAt) || 0 };
+  if (typeof h.mono !== 'number' || !isId(h.incarnation)) return { invalid: 'mono or incarnation missing' };
+  return { type: 'heartbeat', agentId: h.agentId, topic: h.topic, host: isId(h.host) ? h.host : '?', pid: Number(h.pid) || 0, sentAt: Number(h.sentAt) || 0, mono: h.mono, incarnation: h.incarnation };
 }
 
 /** Returns the receipt, or the reason it is not one. */

@@ -2,10 +2,12 @@
  * The runtime: baton's composition root. Builds the ports from the config, provides the machines'
  * actions and actors with them, wires the actors together, and exposes `dispatch()`.
  */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
 import { createActor, fromPromise, waitFor, type InspectionEvent } from 'xstate';
 import type { Logger } from 'pino';
-import { coordinatorMachine, type Assignment, type CheckVerdict } from '../machines/coordinator.machine.ts';
+import { coordinatorMachine, type Assignment, type CheckVerdict, type Phase } from '../machines/coordinator.machine.ts';
 import { dispatcherMachine, type DispatchTarget } from '../machines/dispatcher.machine.ts';
 import type { AgentEmitted } from '../machines/agent.machine.ts';
 import { AgentRegistry, xstateClock, type AgentView } from './agent-registry.ts';
@@ -13,22 +15,31 @@ import { createAmqpBroker } from './amqp-broker.ts';
 import { systemClock } from './clock.ts';
 import { fromEnv, resolveRuntimeConfig, type RuntimeConfig } from './config.ts';
 import { BatonError } from './errors.ts';
+import { LeaderElector } from './leader-elector.ts';
+import { LeaseGranter } from './lease-granter.ts';
 import { silentLogger } from './logger.ts';
+import { createManagementApi } from './management-api.ts';
 import { createOrmStore } from './orm-store.ts';
 import { Parker } from './parker.ts';
-import type { Broker, Clock, DeviceConfig, DeviceStream, Store } from './ports.ts';
+import type { Broker, Clock, DeviceConfig, DeviceStream, Store, SwitchRecord } from './ports.ts';
 import { parseHeartbeat, parseReceipt } from './receipts.ts';
 import { SeqAllocator } from './seq-allocator.ts';
+import { switchSteps, type PhaseHook } from './switch-steps.ts';
 import { validateMessage, type ConfigMessage } from './wire.ts';
 
 export type RuntimeOptions = Partial<Omit<RuntimeConfig, 'devices'>> & {
-  devices: ReadonlyArray<string | DeviceConfig>;
+  /** device ids, or `{ id, fencesByEpoch }`: when every device refuses stale epochs a new agent may write at once */
+  devices: ReadonlyArray<string | Pick<DeviceConfig, 'id' | 'fencesByEpoch'>>;
   logger?: Logger;
   clock?: Clock;
   /** replaces the real adapters (tests and the deterministic simulation) */
   ports?: { broker?: Broker; store?: Store };
   /** receives xstate inspection events of every actor (the inspector uses it) */
   inspect?: (event: InspectionEvent) => void;
+  /** called once each switch phase is persisted, before its step acts */
+  onPhase?: PhaseHook;
+  /** this runtime's name in the leadership row (default host:pid:random) */
+  runtimeId?: string;
 };
 
 /** What `dispatch()` resolves with once the message is durable. */
@@ -40,6 +51,9 @@ export interface Dispatched {
 
 export interface RuntimeStatus {
   state: 'created' | 'starting' | 'running' | 'stopping' | 'stopped';
+  runtimeId: string;
+  leader: string | null;
+  leading: boolean;
   coordinator: unknown;
   dispatcher: unknown;
   assignment: Assignment | null;
@@ -47,6 +61,7 @@ export interface RuntimeStatus {
   parked: number;
   queueDepth: number | null;
   devices: DeviceStream[];
+  switches: SwitchRecord[];
 }
 
 /** Events the runtime emits; tests and hosts await them instead of sleeping. */
@@ -58,9 +73,14 @@ export interface RuntimeEvents {
   'coordinator.active': { assignment: Assignment };
   'coordinator.awaiting': Record<string, never>;
   'check.completed': { assignment: Assignment; result: CheckVerdict };
+  'switch.started': { assignment: Assignment; reason: string };
+  'switch.phase': { assignment: Assignment; phase: Phase | 'awaiting-candidate' };
+  'switch.completed': { assignment: Assignment };
+  'leader.won': { runtimeId: string };
+  'leader.lost': { runtimeId: string; holder: string | null };
+  'replay.completed': { agentId: string; replayed: number };
   'message.dead-lettered': { deviceId: string; seq: number; reason: string; agentId: string };
   'receipts.applied': { agentId: string; marks: Array<{ deviceId: string; seq: number }> };
-  'replay.completed': { agentId: string; replayed: number };
   'watermarks.stored': { marks: Array<{ deviceId: string; seq: number }> };
 }
 
@@ -78,11 +98,13 @@ export interface Runtime {
 }
 
 export function createRuntime(options: RuntimeOptions): Runtime {
-  const { logger, clock: givenClock, ports, inspect, ...rest } = options;
+  const { logger, clock: givenClock, ports, inspect, onPhase, runtimeId: givenId, ...rest } = options;
   const { logLevel: _ignored, ...envDefaults } = fromEnv();
   const cfg = resolveRuntimeConfig({ ...envDefaults, ...rest } as Record<string, unknown>);
+  const allFence = options.devices.every((d) => typeof d === 'object' && d.fencesByEpoch === true);
   const clock = givenClock ?? systemClock;
-  const log = (logger ?? silentLogger()).child({ actor: 'runtime' });
+  const runtimeId = givenId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const log = (logger ?? silentLogger()).child({ actor: 'runtime', runtimeId });
   const deviceSet = new Set(cfg.devices);
   const emitter = new EventEmitter();
   const emit = <K extends keyof RuntimeEvents>(k: K, e: RuntimeEvents[K]) => emitter.emit(k, e);
@@ -103,12 +125,18 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       reconnectMaxMs: 5000,
       clock,
       logger: log.child({ actor: 'broker' }),
+      connectionName: `baton runtime ${cfg.namespace}`,
     });
   let store: Store = ports?.store as Store;
   let seqs: SeqAllocator;
   let parker: Parker;
   const timers: Array<{ cancel(): void }> = [];
   const subscriptions: Array<{ cancel(): Promise<void> }> = [];
+  const watermarks = new Map<string, number>(); // highest applied seq per device, from receipts
+  const pendingMarks = new Map<string, number>(); // not yet written to device_streams
+
+  const granter = new LeaseGranter({ broker, clock, durationMs: cfg.leaseDuration, waitForOldLease: !allFence });
+  granter.watermarks = () => Object.fromEntries(watermarks);
 
   const registry = new AgentRegistry({
     timings: { heartbeatTimeout: cfg.heartbeatTimeout, hungTimeout: cfg.hungTimeout, consumerGrace: cfg.consumerGrace },
@@ -121,6 +149,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       log[level]({ agentId: e.agentId, ...('reason' in e ? { reason: e.reason } : {}), ...('why' in e ? { why: e.why } : {}) }, e.type);
       emit(e.type, e as never);
       if (e.type === 'agent.alive') coordinator.send({ type: 'agent.healthy', agentId: e.agentId });
+      if (e.type === 'agent.dead') coordinator.send({ type: 'agent.dead', agentId: e.agentId, reason: e.reason });
     },
     onRegistered: (agentId) => {
       log.info({ agentId }, 'agent registered');
@@ -145,17 +174,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         refuse: (_, { event }) => event.reply.reject(stopped()),
       },
       actors: {
-        replayParked: fromPromise(async ({ input }: { input: { target: DispatchTarget } }): Promise<void> => {
+        replayParked: fromPromise(async ({ input }: { input: { target: DispatchTarget } }): Promise<number> => {
           for (let replayed = 0; ; ) {
             await parker.flush();
             const rows = await store.fetchParked(cfg.replayBatchSize);
-            if (rows.length === 0) {
-              emit('replay.completed', { agentId: input.target.agentId, replayed });
-              return;
-            }
-            replayed += rows.length;
+            if (rows.length === 0) return replayed;
             await Promise.all(rows.map((r) => broker.publish(input.target.queue, { ...r.message, epoch: input.target.epoch })));
             await store.deleteParked(rows.map((r) => r.id));
+            replayed += rows.length;
             log.info({ agentId: input.target.agentId, rows: rows.length }, 'parked messages replayed');
           }
         }),
@@ -167,60 +193,85 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     }),
     { input: {}, clock: xstateClock(clock), systemId: 'dispatcher', ...(inspect ? { inspect } : {}) },
   );
+  dispatcher.on('dispatcher.quiesced', () => coordinator.send({ type: 'dispatcher.quiesced' }));
+  dispatcher.on('dispatcher.replayed', ({ agentId, replayed }) => {
+    emit('replay.completed', { agentId, replayed });
+    coordinator.send({ type: 'dispatcher.replayed', replayed });
+  });
 
   const coordinator = createActor(
     coordinatorMachine.provide({
-      actors: {
-        loadAssignment: fromPromise(() => store.getAssignment()),
-        electAgent: fromPromise(async () => {
-          const candidate = registry.healthy()[0];
-          if (!candidate) return null;
-          await broker.assertAgentQueue(candidate.agentId);
-          const won = await store.recordFirstAgent({ agentId: candidate.agentId, topic: candidate.topic, host: candidate.host });
-          log.info({ agentId: won.agentId, epoch: won.epoch, chosen: won.agentId === candidate.agentId }, 'active agent recorded');
-          return won;
-        }),
-        checkAgent: fromPromise(async ({ input }: { input: { assignment: Assignment } }): Promise<CheckVerdict> => {
-          if (registry.healthy().some((a) => a.agentId === input.assignment.agentId)) return { verdict: 'healthy' };
-          const fresh = await store.getAssignment();
-          if (fresh?.lock === 1) return { verdict: 'working', why: 'switching' };
-          const info = await broker.queueInfo(input.assignment.topic);
-          if (info && info.consumers > 0) return { verdict: 'working', why: 'has-consumer' };
-          return { verdict: 'switch', why: 'not heartbeating and no consumer on its queue' };
-        }),
-      },
+      actors: switchSteps({
+        store: () => store,
+        broker,
+        registry,
+        granter,
+        management: cfg.managementUrl ? createManagementApi(cfg.managementUrl) : null,
+        clock,
+        logger: log.child({ actor: 'coordinator' }),
+        namespace: cfg.namespace,
+        ...(onPhase ? { hook: onPhase } : {}),
+      }),
     }),
     { input: { checkAgentLoopTime: cfg.checkAgentLoopTime }, clock: xstateClock(clock), systemId: 'coordinator', ...(inspect ? { inspect } : {}) },
   );
 
   coordinator.on('coordinator.active', ({ assignment }) => {
     registry.ensure(assignment.agentId, assignment.topic).actor.send({ type: 'agent.activate' });
+    granter.setTarget({ agentId: assignment.agentId, epoch: assignment.epoch });
     dispatcher.send({ type: 'dispatcher.resume', target: { agentId: assignment.agentId, queue: assignment.topic, epoch: assignment.epoch } });
     log.info({ agentId: assignment.agentId, epoch: assignment.epoch }, 'sending to the active agent');
     emit('coordinator.active', { assignment });
   });
+  coordinator.on('coordinator.quiesce', () => dispatcher.send({ type: 'dispatcher.quiesce' }));
   coordinator.on('coordinator.awaiting', () => {
     log.info('no healthy agent yet: messages are parked in PostgreSQL until one heartbeats');
     emit('coordinator.awaiting', {});
   });
   coordinator.on('coordinator.checked', ({ assignment, result }) => {
-    if (result.verdict === 'switch') {
-      log.error({ agentId: assignment.agentId, why: result.why }, 'the active agent failed the periodic check; its messages wait in its queue until it returns');
-    }
+    if (result.verdict === 'switch') log.error({ agentId: assignment.agentId, why: result.why }, 'the active agent failed the periodic check: switching');
     emit('check.completed', { assignment, result });
   });
+  coordinator.on('switch.started', (e) => {
+    registry.send(e.assignment.previousAgent!, { type: 'agent.deactivate' });
+    emit('switch.started', { assignment: e.assignment, reason: e.reason });
+  });
+  coordinator.on('switch.phase', (e) => emit('switch.phase', { assignment: e.assignment, phase: e.phase }));
+  coordinator.on('switch.completed', ({ assignment }) => {
+    log.warn({ switchId: assignment.switchId, agentId: assignment.agentId, epoch: assignment.epoch }, 'switch completed: back to normal');
+    emit('switch.completed', { assignment });
+    // the new agent may have died while the switch ran: its death was not acted on then
+    const now = registry.list().find((a) => a.agentId === assignment.agentId);
+    if (now?.state === 'dead') coordinator.send({ type: 'agent.dead', agentId: assignment.agentId, reason: 'died during the switch' });
+  });
 
-  // applied receipts raise watermarks; written in batches
-  const marks = new Map<string, number>();
+  const elector = new LeaderElector({
+    store: { acquireLeadership: (h, t) => store.acquireLeadership(h, t), releaseLeadership: (h) => store.releaseLeadership(h) },
+    clock,
+    logger: log,
+    id: runtimeId,
+    ttlMs: cfg.leaderTtl,
+    onWon: () => {
+      emit('leader.won', { runtimeId });
+      coordinator.send({ type: 'leader.won' });
+    },
+    onLost: (holder) => {
+      granter.setTarget(null);
+      coordinator.send({ type: 'leader.lost' });
+      dispatcher.send({ type: 'dispatcher.quiesce' });
+      emit('leader.lost', { runtimeId, holder });
+    },
+  });
+
   const flushMarks = async () => {
-    if (marks.size === 0) return;
-    const batch = [...marks].map(([deviceId, seq]) => ({ deviceId, seq }));
-    marks.clear();
+    if (pendingMarks.size === 0) return;
+    const batch = [...pendingMarks].map(([deviceId, seq]) => ({ deviceId, seq }));
+    pendingMarks.clear();
     await store.advanceWatermarks(batch).then(
       () => emit('watermarks.stored', { marks: batch }),
       (err) => {
         // put them back: the next flush tries again
-        for (const m of batch) marks.set(m.deviceId, Math.max(m.seq, marks.get(m.deviceId) ?? 0));
+        for (const m of batch) pendingMarks.set(m.deviceId, Math.max(m.seq, pendingMarks.get(m.deviceId) ?? 0));
         log.warn({ err: (err as Error).message }, 'could not store watermarks; will retry');
       },
     );
@@ -245,6 +296,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       throw state === 'created' || state === 'starting'
         ? new BatonError('runtime-not-started', 'dispatch() before start() finished; await runtime.start() first. The message was not stored')
         : stopped();
+    }
+    if (!elector.leading) {
+      throw new BatonError(
+        'not-leader',
+        `this runtime (${runtimeId}) is standing by; ${elector.holder ? `runtime ${elector.holder} leads` : 'no runtime leads right now'}: dispatch there (the message was not stored)`,
+        { leader: elector.holder },
+      );
     }
     const m = validateMessage(input, (id) => deviceSet.has(id), cfg.maxMessageBytes);
     intake++;
@@ -272,6 +330,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         await store?.close().catch(() => {});
         throw err;
       }
+      for (const s of await store.deviceStreams()) if (s.watermark > 0) watermarks.set(s.deviceId, s.watermark);
       seqs = new SeqAllocator(store, cfg.seqBlockSize);
       parker = new Parker(store, cfg.parkBatchSize);
       subscriptions.push(
@@ -279,15 +338,20 @@ export function createRuntime(options: RuntimeOptions): Runtime {
           const h = parseHeartbeat(p);
           if ('invalid' in h) return log.warn({ why: h.invalid }, 'ignored a malformed heartbeat');
           registry.heartbeat(h);
+          if (elector.leading) granter.onHeartbeat(h);
         }),
         await broker.subscribeEvents('receipts', async (p) => {
           const r = parseReceipt(p);
           if ('invalid' in r) return log.warn({ why: r.invalid }, 'ignored a malformed receipt');
           if (r.type === 'applied') {
-            for (const m of r.marks) marks.set(m.deviceId, Math.max(m.seq, marks.get(m.deviceId) ?? 0));
+            for (const m of r.marks) {
+              if (m.seq > (watermarks.get(m.deviceId) ?? 0)) watermarks.set(m.deviceId, m.seq);
+              pendingMarks.set(m.deviceId, Math.max(m.seq, pendingMarks.get(m.deviceId) ?? 0));
+            }
             emit('receipts.applied', r);
           } else {
             await store.deadLetter(r.entry);
+            log.error({ deviceId: r.entry.deviceId, seq: r.entry.seq, agentId: r.agentId, reason: r.entry.reason }, 'message dead-lettered');
             emit('message.dead-lettered', { deviceId: r.entry.deviceId, seq: r.entry.seq, reason: r.entry.reason, agentId: r.agentId });
           }
         }),
@@ -295,14 +359,15 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       dispatcher.start();
       coordinator.start();
       state = 'running';
+      await elector.start();
       every(200, flushMarks);
       every(cfg.probeInterval, async () => {
         const a = coordinator.getSnapshot().context.assignment;
-        if (!a) return;
+        if (!a || !elector.leading) return;
         const info = await broker.queueInfo(a.topic);
         if (info) registry.send(a.agentId, { type: 'agent.probe', consumers: info.consumers });
       });
-      log.info({ namespace: cfg.namespace, devices: cfg.devices.length }, 'runtime started');
+      log.info({ namespace: cfg.namespace, devices: cfg.devices.length, leading: elector.leading }, 'runtime started');
     },
 
     async stop() {
@@ -313,6 +378,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       dispatcher.send({ type: 'dispatcher.stop' });
       await waitFor(dispatcher, (s) => s.status === 'done');
       coordinator.send({ type: 'coordinator.stop' });
+      granter.stop();
+      await elector.stop();
       for (const t of timers.splice(0)) t.cancel();
       for (const s of subscriptions.splice(0)) await s.cancel();
       registry.stop();
@@ -343,6 +410,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const ready = state === 'running';
       return {
         state,
+        runtimeId,
+        leader: elector.holder,
+        leading: elector.leading,
         coordinator: coordinator.getSnapshot().value,
         dispatcher: dispatcher.getSnapshot().value,
         assignment,
@@ -350,6 +420,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         parked: ready ? await store.countParked() : 0,
         queueDepth: ready && assignment ? ((await broker.queueInfo(assignment.topic))?.messages ?? null) : null,
         devices: ready ? await store.deviceStreams() : [],
+        switches: ready ? await store.listSwitches() : [],
       };
     },
 

@@ -38,9 +38,38 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       expect(await store.getAssignment()).toBeNull();
       const a = await store.recordFirstAgent({ agentId: 'a1', topic: 'q.a1', host: 'h' });
       const b = await store.recordFirstAgent({ agentId: 'a2', topic: 'q.a2', host: 'h' });
-      expect(a).toEqual({ agentId: 'a1', topic: 'q.a1', epoch: 1, lock: 0, phase: 'normal' });
+      expect(a).toEqual({ agentId: 'a1', topic: 'q.a1', epoch: 1, lock: 0, phase: 'normal', switchId: null, previousAgent: null });
       expect(b).toEqual(a);
       expect(await store.getAssignment()).toEqual(a);
+    });
+
+    it('a switch raises the epoch once (compare-and-set), records each phase, and ends unlocked', async () => {
+      await store.recordFirstAgent({ agentId: 'a1', topic: 'q.a1', host: 'h' });
+      const s = await store.beginSwitch({ expectEpoch: 1, switchId: 'sw1', reason: 'agent a1 killed' });
+      expect(s).toEqual({ agentId: 'a1', topic: 'q.a1', epoch: 2, lock: 1, phase: 'switching', switchId: 'sw1', previousAgent: 'a1' });
+      // a rival runtime that saw epoch 1 loses; so does a second switch while this one runs
+      expect(await store.beginSwitch({ expectEpoch: 1, switchId: 'sw-rival', reason: 'x' })).toBeNull();
+      expect(await store.beginSwitch({ expectEpoch: 2, switchId: 'sw-rival', reason: 'x' })).toBeNull();
+      expect(await store.recordCandidate('sw1', { agentId: 'a2', topic: 'q.a2', host: 'h' })).toMatchObject({ agentId: 'a2', topic: 'q.a2', previousAgent: 'a1', phase: 'switching' });
+      expect(await store.setPhase('sw1', 'draining')).toMatchObject({ phase: 'draining', lock: 1 });
+      await store.setPhase('sw1', 'draining', { moved: 7 });
+      expect(await store.setPhase('sw1', 'replaying')).toMatchObject({ phase: 'replaying' });
+      expect(await store.completeSwitch('sw1', 3)).toEqual({ agentId: 'a2', topic: 'q.a2', epoch: 2, lock: 0, phase: 'normal', switchId: 'sw1', previousAgent: 'a1' });
+      await expect(store.setPhase('sw-none', 'draining')).rejects.toThrow(/no switch is running/);
+      const [rec] = await store.listSwitches();
+      expect(rec).toMatchObject({ id: 'sw1', fromAgent: 'a1', toAgent: 'a2', epoch: 2, reason: 'agent a1 killed', phase: 'normal', moved: 7, replayed: 3 });
+      expect(rec!.drainingAt).toBeInstanceOf(Date);
+      expect(rec!.replayingAt).toBeInstanceOf(Date);
+      expect(rec!.completedAt).toBeInstanceOf(Date);
+      expect(await store.listSwitches()).toHaveLength(1);
+    });
+
+    it('one runtime leads at a time; another takes over once the lease lapses', async () => {
+      expect(await store.acquireLeadership('r1', 60_000)).toEqual({ leader: true, holder: 'r1', epoch: 1 });
+      expect(await store.acquireLeadership('r2', 60_000)).toEqual({ leader: false, holder: 'r1', epoch: 1 });
+      expect(await store.acquireLeadership('r1', 60_000)).toEqual({ leader: true, holder: 'r1', epoch: 1 });
+      await store.releaseLeadership('r1');
+      expect(await store.acquireLeadership('r2', 60_000)).toEqual({ leader: true, holder: 'r2', epoch: 2 });
     });
 
     it('parks in order, fetches oldest first, deletes by id; a repeated park is ignored', async () => {

@@ -56,6 +56,7 @@ function lanes(client: DeviceClient, onPermanent: 'block' | 'skip' = 'block') {
     onPermanent,
     retryInitialMs: 1,
     retryMaxMs: 4,
+    lease: { acquire: async () => 1 },
     applied: (d, s) => applied.push(`${d}:${s}`),
     deadLetter: async (e) => void dead.push(e),
     fenced: () => {},
@@ -150,7 +151,7 @@ describe('device lanes', () => {
   it('requeues a message whose dead letter could not be recorded', async () => {
     const { client } = scripted(() => ({ kind: 'permanent', status: 400, reason: 'bad', response: '' }));
     const l = new DeviceLanes({
-      agentId: 'a1', devices, client, clock: systemClock, logger: silentLogger(), onPermanent: 'skip', retryInitialMs: 1, retryMaxMs: 1,
+      agentId: 'a1', devices, client, clock: systemClock, logger: silentLogger(), onPermanent: 'skip', retryInitialMs: 1, retryMaxMs: 1, lease: { acquire: async () => 1 },
       applied: () => {}, deadLetter: async () => { throw new Error('broker down'); }, fenced: () => {},
     });
     const d = delivery(msg('d1', 1));

@@ -31,6 +31,7 @@ function start() {
           const d = deferred();
           replays.push(d);
           await d.promise;
+          return 0;
         }),
         settle: fromPromise(async () => {
           log.push('settle');

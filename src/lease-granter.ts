@@ -1,0 +1,84 @@
+/**
+ * Grants and renews the active agent's lease: each heartbeat of the active agent is answered with
+ * a grant that echoes the heartbeat's own timestamp (see lease.ts). During a switch nobody gets a
+ * lease; the new agent gets one once the switch recorded it and, unless every device fences by
+ * epoch, once the old agent's last lease has certainly expired.
+ */
+import type { Broker, Clock } from './ports.ts';
+import type { LeaseGrant } from './lease.ts';
+import type { HeartbeatEvent } from './receipts.ts';
+
+export interface LeaseGranterOptions {
+  broker: Pick<Broker, 'publishEvent'>;
+  clock: Clock;
+  durationMs: number;
+  /** false when every device refuses stale epochs: the new agent may write at once */
+  waitForOldLease: boolean;
+}
+
+export class LeaseGranter {
+  private readonly lastGrant = new Map<string, number>();
+  private readonly lastHeartbeat = new Map<string, HeartbeatEvent>();
+  private target: { agentId: string; epoch: number } | null = null;
+  private notBefore: number;
+  private pending: { cancel(): void } | null = null;
+  watermarks: () => Record<string, number> = () => ({});
+
+  constructor(private readonly o: LeaseGranterOptions) {
+    // a previous runtime may have granted a lease just before it stopped
+    this.notBefore = o.waitForOldLease ? o.clock.monotonic() + o.durationMs : 0;
+  }
+
+  /** The agent that may write now (null: nobody, during a switch), granted at once when it can be. */
+  setTarget(target: { agentId: string; epoch: number } | null): void {
+    this.target = target;
+    const last = target && this.lastHeartbeat.get(target.agentId);
+    if (last) this.onHeartbeat(last);
+  }
+
+  /** Answers a heartbeat of the target agent with a grant (or schedules it for `notBefore`). */
+  onHeartbeat(h: HeartbeatEvent): boolean {
+    this.lastHeartbeat.set(h.agentId, h);
+    const t = this.target;
+    if (!t || t.agentId !== h.agentId) return false;
+    const now = this.o.clock.monotonic();
+    if (now < this.notBefore) {
+      this.pending ??= this.o.clock.setTimeout(() => {
+        this.pending = null;
+        const last = this.lastHeartbeat.get(h.agentId);
+        if (last) this.onHeartbeat(last);
+      }, this.notBefore - now);
+      return false;
+    }
+    const grant: LeaseGrant = {
+      type: 'lease',
+      agentId: h.agentId,
+      incarnation: h.incarnation,
+      epoch: t.epoch,
+      echo: h.mono,
+      durationMs: this.o.durationMs,
+      watermarks: this.watermarks(),
+    };
+    this.lastGrant.set(h.agentId, now);
+    void this.o.broker.publishEvent('control', grant, { key: h.agentId, ttlMs: this.o.durationMs });
+    return true;
+  }
+
+  /** A switch away from `agentId` began: no grants, and none until its lease has certainly expired. */
+  switchingFrom(agentId: string): void {
+    this.target = null;
+    if (!this.o.waitForOldLease) return;
+    const last = this.lastGrant.get(agentId);
+    if (last !== undefined) this.notBefore = Math.max(this.notBefore, last + this.o.durationMs);
+  }
+
+  /** ms until the old agent's lease has certainly expired (0 when it has) */
+  waitMs(): number {
+    return Math.max(0, this.notBefore - this.o.clock.monotonic());
+  }
+
+  stop(): void {
+    this.pending?.cancel();
+    this.target = null;
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * The coordinator's steps, built from the ports: election, the periodic check, and each step of
+ * the switch (DESIGN.md §5). Each step persists its phase before it acts and can run twice
+ * without harm, so a restarted runtime resumes it.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { fromPromise } from 'xstate';
+import type { Assignment, BeginResult, CheckVerdict, Phase } from '../machines/coordinator.machine.ts';
+import { agentConnectionName } from './agent-worker.ts';
+import type { AgentRegistry } from './agent-registry.ts';
+import { topology } from './amqp-broker.ts';
+import { delay } from './clock.ts';
+import type { LeaseGranter } from './lease-granter.ts';
+import type { ManagementApi } from './management-api.ts';
+import type { Broker, Clock, Store } from './ports.ts';
+
+/** Called once a phase is persisted, before its step acts (tracing, fault injection in tests). */
+export type PhaseHook = (phase: Phase, assignment: Assignment) => void | Promise<void>;
+
+export interface SwitchStepDeps {
+  store: () => Store;
+  broker: Broker;
+  registry: AgentRegistry;
+  granter: LeaseGranter;
+  management: ManagementApi | null;
+  clock: Clock;
+  logger: Logger;
+  namespace: string;
+  hook?: PhaseHook;
+}
+
+type In = { input: { assignment: Assignment } };
+
+export function switchSteps(d: SwitchStepDeps) {
+  const log = d.logger;
+  const names = topology(d.namespace);
+  const hook = async (phase: Phase, a: Assignment) => {
+    await d.hook?.(phase, a);
+  };
+
+  /** Waits until a queue has no consumer: its unacked messages are back in it. */
+  async function noConsumer(queue: string, agentId: string): Promise<void> {
+    const started = d.clock.monotonic();
+    let told = 0;
+    for (;;) {
+      const info = await d.broker.queueInfo(queue);
+      if (!info || info.consumers === 0) return;
+      const waited = d.clock.monotonic() - started;
+      if (waited - told >= 5000) {
+        told = waited;
+        log.warn({ agentId, queue, waitedMs: Math.round(waited) }, 'the old agent still holds its queue; waiting for it to give it back or for the broker to drop its connection');
+      }
+      await delay(d.clock, 50);
+    }
+  }
+
+  return {
+    loadAssignment: fromPromise<Assignment | null, void>(() => d.store().getAssignment()),
+
+    electAgent: fromPromise<Assignment | null, void>(async () => {
+      const candidate = d.registry.healthy()[0];
+      if (!candidate) return null;
+      await d.broker.assertAgentQueue(candidate.agentId);
+      const won = await d.store().recordFirstAgent({ agentId: candidate.agentId, topic: candidate.topic, host: candidate.host });
+      log.info({ agentId: won.agentId, epoch: won.epoch }, 'active agent recorded');
+      return won;
+    }),
+
+    checkAgent: fromPromise(async ({ input }: In): Promise<CheckVerdict> => {
+      if (d.registry.healthy().some((a) => a.agentId === input.assignment.agentId)) return { verdict: 'healthy' };
+      const fresh = await d.store().getAssignment();
+      if (fresh?.lock === 1) return { verdict: 'working', why: 'switching' };
+      const info = await d.broker.queueInfo(input.assignment.topic);
+      if (info && info.consumers > 0) return { verdict: 'working', why: 'has-consumer' };
+      return { verdict: 'switch', why: 'not heartbeating and no consumer on its queue' };
+    }),
+
+    beginSwitch: fromPromise(async ({ input }: { input: { assignment: Assignment; reason: string } }): Promise<BeginResult> => {
+      const old = input.assignment;
+      const switchId = `sw-${old.epoch + 1}-${randomBytes(3).toString('hex')}`;
+      const started = await d.store().beginSwitch({ expectEpoch: old.epoch, switchId, reason: input.reason });
+      if (!started) {
+        log.warn({ agentId: old.agentId, epoch: old.epoch }, 'another runtime started this switch first; following it');
+        return { kind: 'lost' };
+      }
+      d.granter.switchingFrom(old.agentId);
+      log.warn({ switchId, from: old.agentId, epoch: started.epoch, reason: input.reason }, 'switch started: parking new messages, fencing the old agent');
+      await hook('switching', started);
+      return { kind: 'started', assignment: started };
+    }),
+
+    fenceAgent: fromPromise(async ({ input }: In) => {
+      const old = input.assignment.previousAgent!;
+      if (!d.management) {
+        log.warn({ agentId: old }, 'managementUrl is not set: cannot close the old agent\'s broker connection; its lease lapses and it gives its queue back, or the broker drops it after missed AMQP heartbeats');
+        return;
+      }
+      const n = await d.management.closeConnections(agentConnectionName(d.namespace, old), 'fenced by baton');
+      log.warn({ agentId: old, connections: n }, 'old agent fenced: its broker connection closed');
+    }),
+
+    chooseCandidate: fromPromise(async ({ input }: In): Promise<Assignment | null> => {
+      const a = input.assignment;
+      const candidate = d.registry.healthy().find((x) => x.agentId !== a.previousAgent);
+      if (!candidate) {
+        log.error({ switchId: a.switchId, from: a.previousAgent }, 'no healthy agent to switch to: messages are parked in PostgreSQL until one heartbeats');
+        return null;
+      }
+      await d.broker.assertAgentQueue(candidate.agentId);
+      const chosen = await d.store().recordCandidate(a.switchId!, { agentId: candidate.agentId, topic: candidate.topic, host: candidate.host });
+      log.warn({ switchId: a.switchId, to: chosen.agentId, epoch: chosen.epoch, leaseWaitMs: Math.round(d.granter.waitMs()) }, 'new agent chosen');
+      return chosen;
+    }),
+
+    moveQueue: fromPromise(async ({ input }: In): Promise<Assignment> => {
+      const a = input.assignment;
+      const sw = a.switchId!;
+      let cur = await d.store().setPhase(sw, 'draining');
+      await hook('draining', cur);
+      d.granter.setTarget({ agentId: cur.agentId, epoch: cur.epoch });
+      const from = names.agentQueue(a.previousAgent!);
+      await noConsumer(from, a.previousAgent!);
+      await d.broker.assertAgentQueue(cur.agentId);
+      const started = d.clock.monotonic();
+      let moved = 0;
+      for (let round = 1; ; round++) {
+        const info = await d.broker.queueInfo(from);
+        if (!info || info.messages === 0) break;
+        if (d.management) {
+          await d.management.shovel(`baton-${sw}-${round}`, from, cur.topic, { pollMs: 50, sleep: (ms) => delay(d.clock, ms) });
+          moved += info.messages;
+        } else {
+          moved += await d.broker.move(from, cur.topic);
+        }
+      }
+      const ms = Math.round(d.clock.monotonic() - started);
+      log.warn({ switchId: sw, from, to: cur.topic, moved, ms, via: d.management ? 'shovel' : 'client' }, 'old queue moved to the new agent');
+      cur = await d.store().setPhase(sw, 'draining', { moved });
+      return cur;
+    }),
+
+    enterReplaying: fromPromise(async ({ input }: In): Promise<Assignment> => {
+      const cur = await d.store().setPhase(input.assignment.switchId!, 'replaying');
+      await hook('replaying', cur);
+      return cur;
+    }),
+
+    completeSwitch: fromPromise(async ({ input }: { input: { assignment: Assignment; replayed: number } }): Promise<Assignment> => {
+      const cur = await d.store().completeSwitch(input.assignment.switchId!, input.replayed);
+      await hook('normal', cur);
+      return cur;
+    }),
+  };
+}
