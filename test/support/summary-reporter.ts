@@ -7,7 +7,7 @@ export default class SummaryReporter implements Reporter {
     let failed = 0;
     let skipped = 0;
     for (const m of testModules) {
-      if (m.state() === 'failed' && [...m.children.allTests()].length === 0) failed++; // a file that failed to load
+      failed += m.errors().length; // a file that failed to load, or a failing hook
       for (const t of m.children.allTests()) {
         const s = t.result().state;
         if (s === 'passed') passed++;

@@ -1,102 +1,315 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createActor, fromPromise, SimulatedClock } from 'xstate';
-import { coordinatorMachine, type Assignment, type CheckVerdict, type CoordinatorEmitted } from '../../machines/coordinator.machine.ts';
+import { coordinatorMachine, type Assignment, type BeginResult, type CheckVerdict, type CoordinatorEmitted } from '../../machines/coordinator.machine.ts';
+import { TransitionCoverage } from '../support/transition-coverage.ts';
 
-const a1: Assignment = { agentId: 'a1', topic: 'q.a1', epoch: 1, lock: 0, phase: 'normal' };
-const tick = () => new Promise((r) => setTimeout(r, 0));
+const a1: Assignment = { agentId: 'a1', topic: 'q.a1', epoch: 1, lock: 0, phase: 'normal', switchId: null, previousAgent: null };
+const sw: Assignment = { ...a1, epoch: 2, lock: 1, phase: 'switching', switchId: 'sw1', previousAgent: 'a1' };
+const chosen: Assignment = { ...sw, agentId: 'a2', topic: 'q.a2' };
+const draining: Assignment = { ...chosen, phase: 'draining' };
+const replaying: Assignment = { ...chosen, phase: 'replaying' };
+const done: Assignment = { ...chosen, phase: 'normal', lock: 0 };
 
-function start(o: { recorded?: Assignment | null; elect?: () => Promise<Assignment | null>; check?: () => Promise<CheckVerdict>; load?: () => Promise<Assignment | null> }) {
-  const clock = new SimulatedClock();
-  const emitted: CoordinatorEmitted[] = [];
-  const actor = createActor(
-    coordinatorMachine.provide({
-      actors: {
-        loadAssignment: fromPromise(o.load ?? (async () => o.recorded ?? null)),
-        electAgent: fromPromise(o.elect ?? (async () => a1)),
-        checkAgent: fromPromise(o.check ?? (async (): Promise<CheckVerdict> => ({ verdict: 'healthy' }))),
-      },
-    }),
-    { input: { checkAgentLoopTime: 30_000, retryDelay: 1000 }, clock },
-  );
-  for (const t of ['coordinator.active', 'coordinator.awaiting', 'coordinator.checked'] as const) actor.on(t, (e) => emitted.push(e as CoordinatorEmitted));
-  actor.start();
-  return { actor, clock, emitted };
+const flush = async () => {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
+};
+const coverage = new TransitionCoverage();
+
+type Step<I, O> = (input: I) => Promise<O>;
+interface Steps {
+  loadAssignment: Step<void, Assignment | null>;
+  electAgent: Step<void, Assignment | null>;
+  checkAgent: Step<{ assignment: Assignment }, CheckVerdict>;
+  beginSwitch: Step<{ assignment: Assignment; reason: string }, BeginResult>;
+  fenceAgent: Step<{ assignment: Assignment }, void>;
+  chooseCandidate: Step<{ assignment: Assignment }, Assignment | null>;
+  moveQueue: Step<{ assignment: Assignment }, Assignment>;
+  enterReplaying: Step<{ assignment: Assignment }, Assignment>;
+  completeSwitch: Step<{ assignment: Assignment; replayed: number }, Assignment>;
 }
 
-describe('coordinator machine', () => {
-  it('adopts the recorded agent', async () => {
-    const { actor, emitted } = start({ recorded: a1 });
-    await tick();
-    expect(actor.getSnapshot().value).toEqual({ normal: 'idle' });
+function start(overrides: Partial<Steps> = {}, leader = true) {
+  const calls: string[] = [];
+  const steps: Steps = {
+    loadAssignment: async () => a1,
+    electAgent: async () => a1,
+    checkAgent: async () => ({ verdict: 'healthy' }),
+    beginSwitch: async () => ({ kind: 'started', assignment: sw }),
+    fenceAgent: async () => {},
+    chooseCandidate: async () => chosen,
+    moveQueue: async () => draining,
+    enterReplaying: async () => replaying,
+    completeSwitch: async () => done,
+    ...overrides,
+  };
+  const actors = Object.fromEntries(
+    Object.entries(steps).map(([name, fn]) => [name, fromPromise(async ({ input }) => (calls.push(name), (steps as never as Record<string, (i: unknown) => unknown>)[name]!(input)))]),
+  );
+  const clock = new SimulatedClock();
+  const emitted: CoordinatorEmitted[] = [];
+  const actor = createActor(coordinatorMachine.provide({ actors: actors as never }), {
+    input: { checkAgentLoopTime: 30_000, retryDelay: 1000 },
+    clock,
+    inspect: coverage.inspect,
+  });
+  for (const t of ['coordinator.active', 'coordinator.quiesce', 'coordinator.awaiting', 'coordinator.checked', 'switch.started', 'switch.phase', 'switch.completed'] as const) {
+    actor.on(t, (e) => emitted.push(e as CoordinatorEmitted));
+  }
+  actor.start();
+  if (leader) actor.send({ type: 'leader.won' });
+  return { actor, clock, emitted, calls, steps };
+}
+
+const value = (a: { getSnapshot(): { value: unknown } }) => a.getSnapshot().value;
+const types = (e: CoordinatorEmitted[]) => e.map((x) => ('phase' in x ? `${x.type}:${x.phase}` : x.type));
+
+/** Drives a switch from normal up to (and including) the quiesce handshake. */
+async function toQuiesced(o: Partial<Steps> = {}) {
+  const t = start(o);
+  await flush();
+  t.actor.send({ type: 'agent.dead', agentId: 'a1', reason: 'killed' });
+  await flush();
+  t.actor.send({ type: 'dispatcher.quiesced' });
+  await flush();
+  return t;
+}
+
+describe('coordinator machine: start', () => {
+  it('does nothing until it leads', async () => {
+    const { actor, calls } = start({}, false);
+    await flush();
+    expect(value(actor)).toBe('following');
+    expect(calls).toEqual([]);
+  });
+
+  it('adopts the recorded agent and tells the dispatcher', async () => {
+    const { actor, emitted } = start();
+    await flush();
+    expect(value(actor)).toEqual({ normal: 'idle' });
     expect(emitted).toEqual([{ type: 'coordinator.active', assignment: a1 }]);
   });
 
   it('elects the first agent when none is recorded (figure 3)', async () => {
-    const { actor, emitted } = start({ recorded: null });
-    await tick();
-    await tick();
+    const { actor, emitted } = start({ loadAssignment: async () => null });
+    await flush();
     expect(actor.getSnapshot().context.assignment).toEqual(a1);
-    expect(emitted.map((e) => e.type)).toEqual(['coordinator.active']);
+    expect(types(emitted)).toEqual(['coordinator.active']);
   });
 
   it('waits for a healthy agent when none is, then elects', async () => {
     let healthy = false;
-    const { actor, emitted } = start({ recorded: null, elect: async () => (healthy ? a1 : null) });
-    await tick();
-    await tick();
-    expect(actor.getSnapshot().value).toBe('awaiting');
+    const { actor, emitted } = start({ loadAssignment: async () => null, electAgent: async () => (healthy ? a1 : null) });
+    await flush();
+    expect(value(actor)).toBe('awaiting');
     healthy = true;
     actor.send({ type: 'agent.healthy', agentId: 'a1' });
-    await tick();
-    await tick();
-    expect(actor.getSnapshot().value).toEqual({ normal: 'idle' });
-    expect(emitted.map((e) => e.type)).toEqual(['coordinator.awaiting', 'coordinator.active']);
+    await flush();
+    expect(value(actor)).toEqual({ normal: 'idle' });
+    expect(types(emitted)).toEqual(['coordinator.awaiting', 'coordinator.active']);
   });
 
-  it('retries loading after retryDelay when the store fails', async () => {
-    let fail = true;
-    const { actor, clock } = start({ load: async () => { if (fail) throw new Error('db down'); return a1; } });
-    await tick();
-    expect(actor.getSnapshot().value).toBe('loadBackoff');
-    fail = false;
+  it('retries loading and electing after retryDelay when the store fails', async () => {
+    let fail = 2;
+    const { actor, clock } = start({
+      loadAssignment: async () => { if (fail-- > 1) throw new Error('db down'); return null; },
+      electAgent: async () => { if (fail-- > -1) throw new Error('db down'); return a1; },
+    });
+    await flush();
+    expect(value(actor)).toBe('loadBackoff');
     clock.increment(1000);
-    await tick();
-    expect(actor.getSnapshot().value).toEqual({ normal: 'idle' });
-  });
-
-  it('retries electing after retryDelay when recording fails', async () => {
-    let fail = true;
-    const { actor, clock } = start({ recorded: null, elect: async () => { if (fail) throw new Error('db down'); return a1; } });
-    await tick();
-    await tick();
-    expect(actor.getSnapshot().value).toBe('electBackoff');
-    fail = false;
+    await flush();
+    expect(value(actor)).toBe('electBackoff');
     clock.increment(1000);
-    await tick();
-    expect(actor.getSnapshot().value).toEqual({ normal: 'idle' });
+    await flush();
+    expect(value(actor)).toEqual({ normal: 'idle' });
   });
 
-  it('runs the periodic check every checkAgentLoopTime and reports the verdict', async () => {
+  it.each([
+    ['switching, no candidate yet', sw, { switching: 'quiescing' }],
+    ['switching, candidate recorded', chosen, { switching: 'resumeChosen' }],
+    ['draining', draining, 'draining'],
+    ['replaying', replaying, { replaying: 'sending' }],
+  ])('a restarted runtime resumes a switch left in %s', async (_, recorded, expected) => {
+    const { actor } = start({ loadAssignment: async () => recorded as Assignment, moveQueue: () => new Promise(() => {}) });
+    await flush();
+    expect(value(actor)).toEqual(expected);
+  });
+
+  it('resumeChosen waits for the dispatcher to settle, then drains', async () => {
+    const { actor, calls } = start({ loadAssignment: async () => chosen });
+    await flush();
+    actor.send({ type: 'dispatcher.quiesced' });
+    await flush();
+    expect(calls).toContain('moveQueue');
+  });
+});
+
+describe('coordinator machine: normal', () => {
+  it('runs the periodic check every checkAgentLoopTime; a healthy verdict changes nothing', async () => {
     let checks = 0;
-    const verdict: CheckVerdict = { verdict: 'switch', why: 'no consumer' };
-    const { clock, emitted } = start({ recorded: a1, check: async () => (checks++, verdict) });
-    await tick();
+    const { actor, clock, emitted } = start({ checkAgent: async () => (checks++, { verdict: 'working', why: 'has-consumer' }) });
+    await flush();
     clock.increment(29_999);
-    await tick();
+    await flush();
     expect(checks).toBe(0);
     clock.increment(1);
-    await tick();
+    await flush();
     expect(checks).toBe(1);
-    expect(emitted.at(-1)).toEqual({ type: 'coordinator.checked', assignment: a1, result: verdict });
+    expect(emitted.at(-1)).toMatchObject({ type: 'coordinator.checked', result: { verdict: 'working' } });
+    expect(value(actor)).toEqual({ normal: 'idle' });
+  });
+
+  it('a failing check is tried again at the next period', async () => {
+    const { actor, clock } = start({ checkAgent: async () => { throw new Error('broker down'); } });
+    await flush();
     clock.increment(30_000);
-    await tick();
-    expect(checks).toBe(2);
+    await flush();
+    expect(value(actor)).toEqual({ normal: 'idle' });
+  });
+
+  it('a check verdict "switch" starts a switch (the patent\'s backstop)', async () => {
+    const { actor, clock, calls } = start({ checkAgent: async () => ({ verdict: 'switch', why: 'no consumer' }) });
+    await flush();
+    clock.increment(30_000);
+    await flush();
+    expect(calls).toContain('beginSwitch');
+    expect(value(actor)).toEqual({ switching: 'quiescing' });
+  });
+
+  it('ignores the death of an agent that is not the active one', async () => {
+    const { actor } = start();
+    await flush();
+    actor.send({ type: 'agent.dead', agentId: 'a9', reason: 'killed' });
+    expect(value(actor)).toEqual({ normal: 'idle' });
+  });
+});
+
+describe('coordinator machine: the switch', () => {
+  it('runs begin → quiescing → fencing → choosing → draining → replaying → normal, persisting each phase', async () => {
+    const { actor, emitted, calls } = await toQuiesced();
+    expect(value(actor)).toEqual({ replaying: 'sending' });
+    actor.send({ type: 'dispatcher.replayed', replayed: 12 });
+    await flush();
+    expect(value(actor)).toEqual({ normal: 'idle' });
+    expect(calls).toEqual(['loadAssignment', 'beginSwitch', 'fenceAgent', 'chooseCandidate', 'moveQueue', 'enterReplaying', 'completeSwitch']);
+    expect(types(emitted)).toEqual([
+      'coordinator.active',
+      'switch.started',
+      'coordinator.quiesce',
+      'switch.phase:switching',
+      'switch.phase:draining',
+      'switch.phase:replaying',
+      'coordinator.active',
+      'switch.completed',
+    ]);
+    expect(emitted.find((e) => e.type === 'switch.started')).toMatchObject({ reason: 'agent a1 killed' });
+    expect(actor.getSnapshot().context.assignment).toEqual(done);
+  });
+
+  it('hands the replayed count to completeSwitch, also when completing is retried', async () => {
+    const seen: number[] = [];
+    let fail = true;
+    const { actor, clock } = await toQuiesced({
+      completeSwitch: async ({ replayed }) => {
+        seen.push(replayed);
+        if (fail) {
+          fail = false;
+          throw new Error('db down');
+        }
+        return done;
+      },
+    });
+    actor.send({ type: 'dispatcher.replayed', replayed: 7 });
+    await flush();
+    expect(value(actor)).toEqual({ replaying: 'completeBackoff' });
+    clock.increment(1000);
+    await flush();
+    expect(seen).toEqual([7, 7]);
+    expect(value(actor)).toEqual({ normal: 'idle' });
+  });
+
+  it('another runtime won the compare-and-set: reload and follow its switch', async () => {
+    let loads = 0;
+    const { actor, calls } = start({ loadAssignment: async () => (loads++ === 0 ? a1 : draining), beginSwitch: async () => ({ kind: 'lost' }), moveQueue: () => new Promise(() => {}) });
+    await flush();
+    actor.send({ type: 'agent.dead', agentId: 'a1', reason: 'killed' });
+    await flush();
+    expect(calls).toEqual(['loadAssignment', 'beginSwitch', 'loadAssignment', 'moveQueue']);
+    expect(value(actor)).toBe('draining');
+  });
+
+  it('retries begin after retryDelay when the store fails', async () => {
+    let fail = true;
+    const { actor, clock } = start({ beginSwitch: async () => { if (fail) { fail = false; throw new Error('db'); } return { kind: 'started', assignment: sw }; } });
+    await flush();
+    actor.send({ type: 'agent.dead', agentId: 'a1', reason: 'hung' });
+    await flush();
+    expect(value(actor)).toEqual({ switching: 'beginBackoff' });
+    clock.increment(1000);
+    await flush();
+    expect(value(actor)).toEqual({ switching: 'quiescing' });
+  });
+
+  it('goes on when fencing fails (the lease still lapses)', async () => {
+    const { actor } = await toQuiesced({ fenceAgent: async () => { throw new Error('management API down'); } });
+    expect(value(actor)).toEqual({ replaying: 'sending' });
+  });
+
+  it('no healthy candidate: stays switching (parking) until one appears', async () => {
+    let healthy = false;
+    const { actor, emitted } = await toQuiesced({ chooseCandidate: async () => (healthy ? chosen : null) });
+    expect(value(actor)).toEqual({ switching: 'awaitingCandidate' });
+    expect(types(emitted)).toContain('switch.phase:awaiting-candidate');
+    healthy = true;
+    actor.send({ type: 'agent.healthy', agentId: 'a2' });
+    await flush();
+    expect(value(actor)).toEqual({ replaying: 'sending' });
+  });
+
+  it.each([
+    ['chooseCandidate', 'chooseBackoff', { switching: 'chooseBackoff' }],
+    ['moveQueue', 'drainBackoff', 'drainBackoff'],
+    ['enterReplaying', 'enterBackoff', { replaying: 'enterBackoff' }],
+  ] as const)('retries %s after retryDelay when it fails', async (step, _, backoffState) => {
+    let fail = true;
+    const impl = {
+      chooseCandidate: async () => chosen,
+      moveQueue: async () => draining,
+      enterReplaying: async () => replaying,
+    }[step] as () => Promise<Assignment>;
+    const { actor, clock } = await toQuiesced({ [step]: async () => { if (fail) { fail = false; throw new Error('boom'); } return impl(); } });
+    expect(value(actor)).toEqual(backoffState);
+    clock.increment(1000);
+    await flush();
+    expect(value(actor)).toEqual({ replaying: 'sending' });
+  });
+
+  it('losing the leadership mid-switch stops acting; winning it again resumes from the store', async () => {
+    let loads = 0;
+    const { actor, calls } = start({ loadAssignment: async () => (loads++ === 0 ? a1 : replaying), moveQueue: () => new Promise(() => {}) });
+    await flush();
+    actor.send({ type: 'agent.dead', agentId: 'a1', reason: 'killed' });
+    await flush();
+    actor.send({ type: 'dispatcher.quiesced' });
+    await flush();
+    expect(value(actor)).toBe('draining');
+    actor.send({ type: 'leader.lost' });
+    expect(value(actor)).toBe('following');
+    actor.send({ type: 'leader.won' });
+    await flush();
+    expect(value(actor)).toEqual({ replaying: 'sending' });
+    expect(calls.filter((c) => c === 'loadAssignment')).toHaveLength(2);
   });
 
   it('stops on coordinator.stop', async () => {
-    const { actor } = start({ recorded: a1 });
-    await tick();
+    const { actor } = start();
+    await flush();
     actor.send({ type: 'coordinator.stop' });
     expect(actor.getSnapshot().status).toBe('done');
   });
+});
+
+afterAll(() => {
+  // every transition the coordinator defines was taken by the tests above
+  expect(coverage.missing(coordinatorMachine)).toEqual([]);
 });

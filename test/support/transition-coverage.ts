@@ -1,0 +1,33 @@
+// Which transitions of a machine definition the tests took: every one must be.
+import type { AnyStateMachine, AnyStateNode, InspectionEvent } from 'xstate';
+import { getStateNodes } from 'xstate/graph';
+
+type Transition = { source: AnyStateNode; eventType: string };
+
+const keyOf = (t: Transition): string => {
+  const list = t.eventType === '' ? t.source.always ?? [] : t.source.transitions.get(t.eventType) ?? [];
+  const i = (list as unknown[]).indexOf(t);
+  return `${t.source.id} --${t.eventType || 'always'}${list.length > 1 ? `[${i}]` : ''}-->`;
+};
+
+/** Every transition a machine defines, as readable keys. */
+export function allTransitions(machine: AnyStateMachine): string[] {
+  const keys: string[] = [];
+  for (const node of [machine.root, ...getStateNodes(machine.root)]) {
+    for (const list of node.transitions.values()) for (const t of list) keys.push(keyOf(t as unknown as Transition));
+    for (const t of node.always ?? []) keys.push(keyOf(t as unknown as Transition));
+  }
+  return [...new Set(keys)].sort();
+}
+
+/** Collects the transitions taken by actors created with `{ inspect: coverage.inspect }`. */
+export class TransitionCoverage {
+  readonly taken = new Set<string>();
+  inspect = (e: InspectionEvent) => {
+    if (e.type !== '@xstate.microstep') return;
+    for (const t of e._transitions) this.taken.add(keyOf(t as unknown as Transition));
+  };
+  missing(machine: AnyStateMachine): string[] {
+    return allTransitions(machine).filter((k) => !this.taken.has(k));
+  }
+}
