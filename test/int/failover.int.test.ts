@@ -80,4 +80,85 @@ describe('failover', () => {
       expect(sim.fencedWrites).toBe(0); // refused: the resumed agent did not even try, its lease had lapsed
     }
   });
+
+  it('two runtimes see the same death: exactly one switch; the standby takes over when the leader dies', async () => {
+    const c = (cluster = await startCluster({ devices: 2 }));
+    const r1 = c.runtime({ leaderTtl: 1000 });
+    await r1.start();
+    const r2 = c.runtime({ leaderTtl: 1000 });
+    await r2.start();
+    expect((await r1.status()).leading).toBe(true);
+    expect((await r2.status()).leading).toBe(false);
+    await expect(r2.dispatch({ deviceId: 'fw1', method: 'PUT', path: '/policies/p0' })).rejects.toMatchObject({ code: 'not-leader', details: { leader: expect.any(String) } });
+    c.startAgent('a1');
+    await r1.ready();
+    c.startAgent('a2');
+    await new Promise<void>((resolve) => r2.on('agent.registered', (e) => e.agentId === 'a2' && resolve()));
+    const seqs1 = await dispatchLoad(r1, c.devices, 500);
+    const bothSawIt = Promise.all([r1.once('agent.dead'), r2.once('agent.dead')]);
+    const completed = r1.once('switch.completed');
+    c.agents.get('a1')!.kill('SIGKILL');
+    await bothSawIt;
+    await completed;
+    expect((await r1.status()).switches).toHaveLength(1);
+
+    // the leader goes away; the standby leads within a few seconds and goes on from the store
+    const won = r2.once('leader.won');
+    const t0 = performance.now();
+    await r1.stop();
+    await won;
+    console.log(`leader stopped → standby leads: ${(performance.now() - t0).toFixed(0)} ms`);
+    await r2.ready({ timeoutMs: 10_000 });
+    const seqs2 = await dispatchLoad(r2, c.devices, 500);
+    const all = new Map([...seqs1].map(([d, s]) => [d, [...s, ...seqs2.get(d)!]]));
+    expect(totals(await awaitAndCheck(c, all))).toEqual({ missing: 0, duplicates: 0, outOfOrder: 0 });
+    expect((await r2.status()).switches).toHaveLength(1);
+  });
+
+  it('no healthy agent for a while: messages are parked, then delivered in order when one registers', async () => {
+    const c = (cluster = await startCluster({ devices: 3 }));
+    const runtime = c.runtime();
+    await runtime.start();
+    c.startAgent('a1');
+    await runtime.ready();
+    const before = await dispatchLoad(runtime, c.devices, 600);
+    const awaiting = new Promise<void>((resolve) => runtime.on('switch.phase', (e) => e.phase === 'awaiting-candidate' && resolve()));
+    c.agents.get('a1')!.kill('SIGKILL');
+    await awaiting;
+    const during = await dispatchLoad(runtime, c.devices, 1500);
+    const status = await runtime.status();
+    expect(status.parked).toBeGreaterThanOrEqual(1500);
+    expect(status.assignment).toMatchObject({ lock: 1, phase: 'switching' });
+    const completed = runtime.once('switch.completed');
+    c.startAgent('a2');
+    expect((await completed).assignment.agentId).toBe('a2');
+    const all = new Map([...before].map(([d, s]) => [d, [...s, ...during.get(d)!]]));
+    expect(totals(await awaitAndCheck(c, all))).toEqual({ missing: 0, duplicates: 0, outOfOrder: 0 });
+    expect((await runtime.status()).parked).toBe(0);
+  });
+
+  it.each([
+    ['client-side move', undefined],
+    ['shovel', MANAGEMENT_URL],
+  ])('a deep queue (50,000 messages) is moved in order (%s)', async (_, managementUrl) => {
+    const c = (cluster = await startCluster({ devices: 4 }));
+    const runtime = c.runtime(managementUrl ? { managementUrl } : {});
+    await runtime.start();
+    c.startAgent('a1', ['--prefetch', '100']);
+    await runtime.ready();
+    c.startAgent('a2');
+    await new Promise<void>((resolve) => runtime.on('agent.registered', (e) => e.agentId === 'a2' && resolve()));
+    // a1 takes nothing more: the queue grows behind it
+    c.agents.get('a1')!.kill('SIGSTOP');
+    const seqs = await dispatchLoad(runtime, c.devices, 50_000, { concurrency: 500 });
+    expect((await runtime.status()).queueDepth).toBeGreaterThanOrEqual(49_000);
+    const completed = runtime.once('switch.completed');
+    c.agents.get('a1')!.kill('SIGKILL');
+    await completed;
+    const [sw] = (await runtime.status()).switches;
+    const moveMs = sw!.replayingAt!.getTime() - sw!.drainingAt!.getTime();
+    console.log(`moved ${sw!.moved} messages in ${moveMs} ms (${managementUrl ? 'shovel' : 'client-side'})`);
+    expect(sw!.moved).toBeGreaterThanOrEqual(49_000);
+    expect(totals(await awaitAndCheck(c, seqs, 240_000))).toEqual({ missing: 0, duplicates: 0, outOfOrder: 0 });
+  }, 300_000);
 });
