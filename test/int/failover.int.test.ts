@@ -148,12 +148,13 @@ describe('failover', () => {
     await runtime.ready();
     c.startAgent('a2');
     await new Promise<void>((resolve) => runtime.on('agent.registered', (e) => e.agentId === 'a2' && resolve()));
-    // a1 takes nothing more: the queue grows behind it
-    c.agents.get('a1')!.kill('SIGSTOP');
+    // the devices hang: a1 (alive, heartbeating) holds its prefetch and takes nothing more, so the queue grows
+    for (const sim of c.sims) sim.setFaults({ hang: true });
     const seqs = await dispatchLoad(runtime, c.devices, 50_000, { concurrency: 500 });
     expect((await runtime.status()).queueDepth).toBeGreaterThanOrEqual(49_000);
     const completed = runtime.once('switch.completed');
     c.agents.get('a1')!.kill('SIGKILL');
+    for (const sim of c.sims) sim.setFaults({});
     await completed;
     const [sw] = (await runtime.status()).switches;
     const moveMs = sw!.replayingAt!.getTime() - sw!.drainingAt!.getTime();
