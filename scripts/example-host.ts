@@ -10,6 +10,8 @@ try {
   const policy = await runtime.dispatch({ deviceId: 'fw1', method: 'PUT', path: '/policies/web', body: { name: 'web' } });
   const rule = await runtime.dispatch({ deviceId: 'fw1', method: 'PUT', path: '/policies/web/rules/https', body: { port: 443, action: 'allow' } });
   console.log(`durable: policy seq ${policy.seq}, rule seq ${rule.seq}`);
+  await runtime.applied(rule, { timeoutMs: 15_000 }); // the device has both (a rule is applied after its policy)
+  console.log('applied on fw1');
 
   await runtime.dispatch({ deviceId: 'fw9', method: 'PUT', path: '/policies/x' }).catch((err) => {
     if (!isBatonError(err, 'invalid-message')) throw err;

@@ -13,7 +13,8 @@ export type BatonErrorCode =
   | 'device-unreachable'
   | 'lease-lost'
   | 'not-leader'
-  | 'no-active-agent';
+  | 'no-active-agent'
+  | 'timeout';
 
 /** An error with a stable, kebab-case `code` that callers can branch on. */
 export class BatonError extends Error {

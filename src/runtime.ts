@@ -91,6 +91,11 @@ export interface Runtime {
   dispatch(message: ConfigMessage): Promise<Dispatched>;
   /** resolves once an agent is active and messages go straight to it (parked ones replayed) */
   ready(opts?: { timeoutMs?: number }): Promise<Assignment>;
+  /**
+   * resolves once the device applied the message (an agent's receipt reached its seq); rejects with
+   * `device-rejected` when it was dead-lettered, or `timeout`
+   */
+  applied(message: Pick<Dispatched, 'deviceId' | 'seq'>, opts?: { timeoutMs?: number }): Promise<void>;
   status(): Promise<RuntimeStatus>;
   on<K extends keyof RuntimeEvents>(event: K, listener: (e: RuntimeEvents[K]) => void): void;
   off<K extends keyof RuntimeEvents>(event: K, listener: (e: RuntimeEvents[K]) => void): void;
@@ -134,6 +139,21 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const subscriptions: Array<{ cancel(): Promise<void> }> = [];
   const watermarks = new Map<string, number>(); // highest applied seq per device, from receipts
   const pendingMarks = new Map<string, number>(); // not yet written to device_streams
+  interface AppliedWaiter {
+    seq: number;
+    resolve(): void;
+    reject(e: Error): void;
+  }
+  const appliedWaiters = new Map<string, Set<AppliedWaiter>>();
+  const settleWaiters = (deviceId: string, seq: number, err?: Error) => {
+    for (const w of appliedWaiters.get(deviceId) ?? []) {
+      if (err ? w.seq === seq : w.seq <= seq) {
+        appliedWaiters.get(deviceId)!.delete(w);
+        if (err) w.reject(err);
+        else w.resolve();
+      }
+    }
+  };
 
   const granter = new LeaseGranter({ broker, clock, durationMs: cfg.leaseDuration, waitForOldLease: !allFence });
   granter.watermarks = () => Object.fromEntries(watermarks);
@@ -347,12 +367,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
             for (const m of r.marks) {
               if (m.seq > (watermarks.get(m.deviceId) ?? 0)) watermarks.set(m.deviceId, m.seq);
               pendingMarks.set(m.deviceId, Math.max(m.seq, pendingMarks.get(m.deviceId) ?? 0));
+              settleWaiters(m.deviceId, m.seq);
             }
             emit('receipts.applied', r);
           } else {
             await store.deadLetter(r.entry);
             log.error({ deviceId: r.entry.deviceId, seq: r.entry.seq, agentId: r.agentId, reason: r.entry.reason }, 'message dead-lettered');
             emit('message.dead-lettered', { deviceId: r.entry.deviceId, seq: r.entry.seq, reason: r.entry.reason, agentId: r.agentId });
+            settleWaiters(r.entry.deviceId, r.entry.seq, new BatonError('device-rejected', `device ${r.entry.deviceId} refused seq ${r.entry.seq} (${r.entry.reason}); it is in dead_letters`, { deviceId: r.entry.deviceId, seq: r.entry.seq }));
           }
         }),
       );
@@ -403,6 +425,19 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         );
       }
       return coordinator.getSnapshot().context.assignment!;
+    },
+
+    applied({ deviceId, seq }, { timeoutMs = 30_000 } = {}) {
+      if ((watermarks.get(deviceId) ?? 0) >= seq) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const timer = clock.setTimeout(() => {
+          appliedWaiters.get(deviceId)?.delete(w);
+          reject(new BatonError('timeout', `device ${deviceId} has not reported seq ${seq} applied within ${timeoutMs} ms; it stays queued and will be delivered (see baton status)`, { deviceId, seq }));
+        }, timeoutMs);
+        const w: AppliedWaiter = { seq, resolve: () => (timer.cancel(), resolve()), reject: (e) => (timer.cancel(), reject(e)) };
+        if (!appliedWaiters.has(deviceId)) appliedWaiters.set(deviceId, new Set());
+        appliedWaiters.get(deviceId)!.add(w);
+      });
     },
 
     async status() {

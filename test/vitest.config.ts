@@ -1,13 +1,19 @@
 import { defineConfig } from 'vitest/config';
 
+const failover = ['test/int/failover*.int.test.ts'];
+
 export default defineConfig({
   test: {
     root: new URL('..', import.meta.url).pathname,
-    include: ['test/**/*.test.ts'],
     reporters: ['default', './test/support/summary-reporter.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    maxWorkers: 2,
+    projects: [
+      // unit, contract and integration tests: two files at a time
+      { extends: true, test: { name: 'main', include: ['test/**/*.test.ts'], exclude: failover, maxWorkers: 2, sequence: { groupOrder: 0 } } },
+      // failover tests measure detection and handover times: one file at a time, after the rest
+      { extends: true, test: { name: 'failover', include: failover, maxWorkers: 1, fileParallelism: false, sequence: { groupOrder: 1 } } },
+    ],
   },
 });

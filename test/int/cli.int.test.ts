@@ -55,6 +55,7 @@ describe('the CLI by hand', () => {
     expect(host.code).toBe(0);
     expect(host.out).toMatch(/active agent: edge-1 \(epoch 1\)/);
     expect(host.out).toMatch(/durable: policy seq 1, rule seq 2/);
+    expect(host.out).toMatch(/applied on fw1/);
     expect(host.out).toMatch(/refused: message\.deviceId "fw9" is not a configured device/);
 
     await device.waitForOutput(/applied seq=2 epoch=1 PUT \/policies\/web\/rules\/https/);

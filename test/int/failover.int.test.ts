@@ -77,7 +77,9 @@ describe('failover', () => {
     await back;
     for (const sim of c.sims) {
       expect(staleWrites(sim)).toBe(0); // accepted from a lower epoch
-      expect(sim.fencedWrites).toBe(0); // refused: the resumed agent did not even try, its lease had lapsed
+      // refused: at most the one request per device that was already past its lease check when the
+      // process stopped (the device's epoch check is the last guard); a lapsed lease stops the rest
+      expect(sim.fencedWrites).toBeLessThanOrEqual(1);
     }
   });
 

@@ -50,7 +50,7 @@ describe('coordinator paths (xstate/graph)', () => {
   const paths = getShortestPaths(coordinatorMachine, {
     events,
     input: { checkAgentLoopTime: 30_000 },
-    serializeState: (s) => JSON.stringify(s.value),
+    serializeState: (s: { value: unknown }) => JSON.stringify(s.value),
   } as never);
 
   it('reaches every state from the start', () => {
