@@ -136,6 +136,11 @@ const commands: Record<string, Command> = {
       for (const a of s.agents) out(`  ${a.agentId.padEnd(20)} ${a.status.padEnd(5)} last heartbeat ${a.lastHeartbeat}`);
       out('devices:');
       for (const d of s.devices) out(`  ${d.deviceId.padEnd(20)} next seq ${d.nextSeq}  watermark ${d.watermark}`);
+      if (s.switches.length > 0) out('switches:');
+      for (const w of s.switches) {
+        const ms = (a: Date | null, b: Date | null) => (a && b ? `${b.getTime() - a.getTime()} ms` : '-');
+        out(`  ${w.id} ${w.fromAgent} → ${w.toAgent ?? '?'} epoch ${w.epoch} ${w.phase}: switching ${ms(w.startedAt, w.drainingAt)}, draining ${ms(w.drainingAt, w.replayingAt)}, replaying ${ms(w.replayingAt, w.completedAt)}; moved ${w.moved}, replayed ${w.replayed} (${w.reason})`);
+      }
     },
   },
 };

@@ -4,7 +4,7 @@ import { systemClock } from './clock.ts';
 import { runtimeDefaults } from './config.ts';
 import { silentLogger } from './logger.ts';
 import { createOrmStore } from './orm-store.ts';
-import type { AgentRecord, Assignment, DeviceStream } from './ports.ts';
+import type { AgentRecord, Assignment, DeviceStream, SwitchRecord } from './ports.ts';
 
 export interface StatusReport {
   assignment: Assignment | null;
@@ -13,6 +13,7 @@ export interface StatusReport {
   queueDepth: number | null;
   agents: Array<Omit<AgentRecord, 'lastHeartbeat'> & { lastHeartbeat: string; queueDepth: number | null; consumers: number | null }>;
   devices: DeviceStream[];
+  switches: SwitchRecord[];
 }
 
 export async function readStatus(o: { amqpUrl?: string; databaseUrl?: string; namespace: string }): Promise<StatusReport> {
@@ -45,6 +46,7 @@ export async function readStatus(o: { amqpUrl?: string; databaseUrl?: string; na
       queueDepth: assignment ? ((await broker.queueInfo(assignment.topic))?.messages ?? null) : null,
       agents,
       devices: await store.deviceStreams(),
+      switches: await store.listSwitches(),
     };
   } finally {
     await broker.close();

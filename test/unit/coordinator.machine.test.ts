@@ -2,13 +2,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createActor, fromPromise, SimulatedClock } from 'xstate';
 import { coordinatorMachine, type Assignment, type BeginResult, type CheckVerdict, type CoordinatorEmitted } from '../../machines/coordinator.machine.ts';
 import { TransitionCoverage } from '../support/transition-coverage.ts';
+import { a1, chosen, done, draining, replaying, sw } from '../support/assignments.ts';
 
-const a1: Assignment = { agentId: 'a1', topic: 'q.a1', epoch: 1, lock: 0, phase: 'normal', switchId: null, previousAgent: null };
-const sw: Assignment = { ...a1, epoch: 2, lock: 1, phase: 'switching', switchId: 'sw1', previousAgent: 'a1' };
-const chosen: Assignment = { ...sw, agentId: 'a2', topic: 'q.a2' };
-const draining: Assignment = { ...chosen, phase: 'draining' };
-const replaying: Assignment = { ...chosen, phase: 'replaying' };
-const done: Assignment = { ...chosen, phase: 'normal', lock: 0 };
 
 const flush = async () => {
   for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));

@@ -3,14 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, type AnyStateNode } from 'xstate';
 import { getShortestPaths, getStateNodes } from 'xstate/graph';
-import { coordinatorMachine, type Assignment, type CoordinatorEvent } from '../../machines/coordinator.machine.ts';
+import { coordinatorMachine, type CoordinatorEvent } from '../../machines/coordinator.machine.ts';
+import { a1, chosen, done, draining, replaying, sw } from '../support/assignments.ts';
 
-const a1: Assignment = { agentId: 'a1', topic: 'q.a1', epoch: 1, lock: 0, phase: 'normal', switchId: null, previousAgent: null };
-const sw: Assignment = { ...a1, epoch: 2, lock: 1, phase: 'switching', switchId: 'sw1', previousAgent: 'a1' };
-const chosen: Assignment = { ...sw, agentId: 'a2', topic: 'q.a2' };
-const draining: Assignment = { ...chosen, phase: 'draining' };
-const replaying: Assignment = { ...chosen, phase: 'replaying' };
-const done: Assignment = { ...chosen, phase: 'normal', lock: 0 };
 
 /** What each step can answer. */
 const outputs: Record<string, unknown[]> = {
