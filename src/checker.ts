@@ -32,3 +32,15 @@ export function checkDevice(deviceId: string, applied: ReadonlyArray<number | nu
   for (const s of want) if (!seen.has(s)) missing++;
   return { deviceId, expected: want.size, applied: seen.size, missing, duplicates, outOfOrder, ok: missing === 0 && duplicates === 0 && outOfOrder === 0 };
 }
+
+/** Writes a device accepted from an epoch lower than one it had already accepted (invariant 3). */
+export function staleWrites(applied: ReadonlyArray<{ epoch: number | null }>): number {
+  let max = 0;
+  let stale = 0;
+  for (const e of applied) {
+    if (e.epoch === null) continue;
+    if (e.epoch < max) stale++;
+    max = Math.max(max, e.epoch);
+  }
+  return stale;
+}

@@ -100,17 +100,38 @@ const commands: Record<string, Command> = {
   },
 
   demo: {
-    summary: 'run devices, an agent and the runtime, dispatch messages and check every device',
-    usage: 'baton demo [--devices N] [--messages N]\n  env: BATON_AMQP_URL, BATON_DATABASE_URL (a throw-away database is created next to it)',
-    options: { devices: { type: 'string' }, messages: { type: 'string' } },
+    summary: 'run devices, three agents and the runtime; kill the active agent mid-load and check every device',
+    usage:
+      'baton demo [--devices N] [--agents N] [--messages N] [--rate PER_SEC] [--kill-at SHARE | --no-kill]\n' +
+      '  env: BATON_AMQP_URL, BATON_DATABASE_URL (a throw-away database is created next to it), BATON_MANAGEMENT_URL',
+    options: {
+      devices: { type: 'string' },
+      agents: { type: 'string' },
+      messages: { type: 'string' },
+      rate: { type: 'string' },
+      'kill-at': { type: 'string' },
+      'no-kill': { type: 'boolean' },
+    },
     async run(v) {
+      const abort = new AbortController();
+      process.once('SIGINT', () => {
+        out('\nstopping: removing the processes, queues and database this demo made');
+        abort.abort();
+      });
+      const killAt = v['no-kill'] ? null : (num(v['kill-at'], 'kill-at') ?? 0.4);
+      if (killAt !== null && (killAt <= 0 || killAt >= 1)) throw new BatonError('invalid-config', '--kill-at must be between 0 and 1 (a share of the load)');
       const { ok } = await runDemo({
         devices: num(v.devices, 'devices') ?? 4,
-        messages: num(v.messages, 'messages') ?? 4000,
+        agents: num(v.agents, 'agents') ?? 3,
+        messages: num(v.messages, 'messages') ?? 6000,
+        rate: num(v.rate, 'rate') ?? 1500,
+        killAt,
         ...(env.amqpUrl ? { amqpUrl: env.amqpUrl } : {}),
         ...(env.databaseUrl ? { databaseUrl: env.databaseUrl } : {}),
-        logger: cliLogger(env.logLevel ?? 'warn', 'runtime'),
+        ...(env.managementUrl ? { managementUrl: env.managementUrl } : {}),
+        logger: cliLogger(env.logLevel ?? 'error', 'runtime'),
         out,
+        signal: abort.signal,
       });
       return ok ? 0 : 1;
     },

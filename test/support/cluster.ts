@@ -1,6 +1,6 @@
 // A small baton installation for integration tests: simulated devices, agent processes, a runtime,
 // each in a database and a queue namespace of its own, all removed afterwards.
-import { checkDevice, type DeviceCheck } from '../../src/checker.ts';
+import { checkDevice, staleWrites as staleOf, type DeviceCheck } from '../../src/checker.ts';
 import { startDeviceSimulator, type DeviceSimulator } from '../../src/device-simulator.ts';
 import { spawnAgent, writeDevicesFile, type ChildHandle } from '../../src/processes.ts';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.ts';
@@ -100,16 +100,7 @@ export async function awaitAndCheck(c: Cluster, seqs: Map<string, number[]>, ms 
 }
 
 /** Writes a device accepted from an epoch lower than one it had already accepted. */
-export function staleWrites(sim: DeviceSimulator): number {
-  let max = 0;
-  let stale = 0;
-  for (const e of sim.applied) {
-    if (e.epoch === null) continue;
-    if (e.epoch < max) stale++;
-    max = Math.max(max, e.epoch);
-  }
-  return stale;
-}
+export const staleWrites = (sim: DeviceSimulator) => staleOf(sim.applied);
 
 /** Resolves with the `performance.now()` of the first write any device applies under `epoch`. */
 export function firstWriteAt(sims: DeviceSimulator[], epoch: number): Promise<number> {
