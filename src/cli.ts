@@ -6,6 +6,7 @@ import { runDemo } from './demo.ts';
 import { startDeviceSimulator } from './device-simulator.ts';
 import { BatonError, isBatonError } from './errors.ts';
 import { cliLogger } from './logger.ts';
+import { machines, toDot, toGraph, toMermaid } from './machine-export.ts';
 import { readStatus } from './status.ts';
 
 const env = fromEnv();
@@ -102,7 +103,7 @@ const commands: Record<string, Command> = {
   demo: {
     summary: 'run devices, three agents and the runtime; kill the active agent mid-load and check every device',
     usage:
-      'baton demo [--devices N] [--agents N] [--messages N] [--rate PER_SEC] [--kill-at SHARE | --no-kill]\n' +
+      'baton demo [--devices N] [--agents N] [--messages N] [--rate PER_SEC] [--kill-at SHARE | --no-kill] [--inspect [PORT]]\n' +
       '  env: BATON_AMQP_URL, BATON_DATABASE_URL (a throw-away database is created next to it), BATON_MANAGEMENT_URL',
     options: {
       devices: { type: 'string' },
@@ -111,6 +112,7 @@ const commands: Record<string, Command> = {
       rate: { type: 'string' },
       'kill-at': { type: 'string' },
       'no-kill': { type: 'boolean' },
+      inspect: { type: 'string' },
     },
     async run(v) {
       const abort = new AbortController();
@@ -132,8 +134,27 @@ const commands: Record<string, Command> = {
         logger: cliLogger(env.logLevel ?? 'error', 'runtime'),
         out,
         signal: abort.signal,
+        ...(v.inspect !== undefined ? { inspectPort: num(v.inspect, 'inspect')! } : {}),
       });
       return ok ? 0 : 1;
+    },
+  },
+
+  machines: {
+    summary: 'print the statecharts (coordinator, dispatcher, agent) as Mermaid, JSON or DOT',
+    usage: 'baton machines [--format mermaid|json|dot] [--machine coordinator|dispatcher|agent]',
+    options: { format: { type: 'string' }, machine: { type: 'string' } },
+    async run(v) {
+      const format = (v.format as string) ?? 'mermaid';
+      if (!['mermaid', 'json', 'dot'].includes(format)) throw new BatonError('invalid-config', `--format must be mermaid, json or dot (got ${JSON.stringify(format)})`);
+      const names = v.machine ? [v.machine as string] : Object.keys(machines);
+      for (const name of names) {
+        const m = machines[name];
+        if (!m) throw new BatonError('invalid-config', `--machine must be one of ${Object.keys(machines).join(', ')} (got ${JSON.stringify(name)})`);
+        if (format === 'json') out(JSON.stringify(toGraph(m), null, 2));
+        else if (format === 'dot') out(toDot(m));
+        else out(`%% ${name}\n${toMermaid(m)}\n`);
+      }
     },
   },
 
@@ -191,9 +212,11 @@ async function main(argv: string[]): Promise<number> {
     out(`${cmd.summary}\n\nusage: ${cmd.usage}`);
     return 0;
   }
+  // `--inspect` may come without its port
+  const args = rest.flatMap((a, i) => (a === '--inspect' && (rest[i + 1] === undefined || rest[i + 1]!.startsWith('--')) ? [a, '7070'] : [a]));
   let values: Record<string, string | boolean | undefined>;
   try {
-    values = parseArgs({ args: rest, options: cmd.options, strict: true, allowPositionals: false }).values as typeof values;
+    values = parseArgs({ args, options: cmd.options, strict: true, allowPositionals: false }).values as typeof values;
   } catch (err) {
     process.stderr.write(`baton ${name}: ${(err as Error).message}\n\nusage: ${cmd.usage}\n`);
     return 2;

@@ -30,6 +30,8 @@ export interface DemoOptions {
   timeoutMs?: number;
   /** aborts the run (Ctrl-C): cleanup still happens */
   signal?: AbortSignal;
+  /** serve the live inspector on this port (127.0.0.1) */
+  inspectPort?: number;
 }
 
 export interface DemoResult {
@@ -80,7 +82,15 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     const devicesFile = writeDevicesFile(devices);
     say(`devices   ${devices.map((d) => `${d.id} ${d.url}`).join(', ')}`);
 
-    runtime = createRuntime({ devices, amqpUrl, databaseUrl, namespace, logger: o.logger, ...(o.managementUrl ? { managementUrl: o.managementUrl } : {}) });
+    runtime = createRuntime({
+      devices,
+      amqpUrl,
+      databaseUrl,
+      namespace,
+      logger: o.logger,
+      ...(o.managementUrl ? { managementUrl: o.managementUrl } : {}),
+      ...(o.inspectPort !== undefined ? { inspector: { port: o.inspectPort } } : {}),
+    });
     const r = runtime;
     r.on('agent.dead', (e) => say(`agent     ${e.agentId} is dead (${e.reason})`));
     r.on('switch.started', (e) => say(`switch    started: epoch ${e.assignment.epoch}, new messages parked in PostgreSQL (${e.reason})`));
@@ -89,6 +99,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     r.on('switch.completed', (e) => say(`switch    completed: ${e.assignment.agentId} is the active agent, epoch ${e.assignment.epoch}`));
     r.on('message.dead-lettered', (e) => say(`dead      ${e.deviceId} seq ${e.seq}: ${e.reason}`));
     await r.start();
+    const inspectorUrl = (await r.status()).inspectorUrl;
+    if (inspectorUrl) say(`inspector ${inspectorUrl} (open it now: the agents start in a moment)`);
     for (const id of agentIds) agents.set(id, spawnAgent({ id, devicesFile, amqpUrl, namespace, logLevel: 'warn' }));
     const active = await Promise.race([
       r.ready({ timeoutMs: 30_000 }),

@@ -15,7 +15,9 @@ import { createAmqpBroker } from './amqp-broker.ts';
 import { systemClock } from './clock.ts';
 import { fromEnv, resolveRuntimeConfig, type RuntimeConfig } from './config.ts';
 import { BatonError } from './errors.ts';
+import { createInspectorServer, type InspectorOptions, type InspectorServer } from './inspector-server.ts';
 import { LeaderElector } from './leader-elector.ts';
+import { Metrics } from './metrics.ts';
 import { LeaseGranter } from './lease-granter.ts';
 import { silentLogger } from './logger.ts';
 import { createManagementApi } from './management-api.ts';
@@ -40,6 +42,10 @@ export type RuntimeOptions = Partial<Omit<RuntimeConfig, 'devices'>> & {
   onPhase?: PhaseHook;
   /** this runtime's name in the leadership row (default host:pid:random) */
   runtimeId?: string;
+  /** serve the live inspector page and /metrics (loopback by default; a token is required elsewhere) */
+  inspector?: InspectorOptions;
+  /** forward the same inspection events to Stately's inspector (WebSocket, e.g. ws://localhost:8080) */
+  stately?: { url: string };
 };
 
 /** What `dispatch()` resolves with once the message is durable. */
@@ -60,8 +66,9 @@ export interface RuntimeStatus {
   agents: AgentView[];
   parked: number;
   queueDepth: number | null;
-  devices: DeviceStream[];
+  devices: Array<DeviceStream & { lag: number | null }>;
   switches: SwitchRecord[];
+  inspectorUrl: string | null;
 }
 
 /** Events the runtime emits; tests and hosts await them instead of sleeping. */
@@ -103,7 +110,7 @@ export interface Runtime {
 }
 
 export function createRuntime(options: RuntimeOptions): Runtime {
-  const { logger, clock: givenClock, ports, inspect, onPhase, runtimeId: givenId, ...rest } = options;
+  const { logger, clock: givenClock, ports, inspect: userInspect, onPhase, runtimeId: givenId, inspector: inspectorOptions, stately, ...rest } = options;
   const { logLevel: _ignored, ...envDefaults } = fromEnv();
   const cfg = resolveRuntimeConfig({ ...envDefaults, ...rest } as Record<string, unknown>);
   const allFence = options.devices.every((d) => typeof d === 'object' && d.fencesByEpoch === true);
@@ -114,6 +121,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const emitter = new EventEmitter();
   const emit = <K extends keyof RuntimeEvents>(k: K, e: RuntimeEvents[K]) => emitter.emit(k, e);
   let state: RuntimeStatus['state'] = 'created';
+  const metrics = new Metrics();
+  let inspectorServer: InspectorServer | null = null;
+  const inspectors: Array<(e: InspectionEvent) => void> = userInspect ? [userInspect] : [];
+  const inspect = (e: InspectionEvent) => {
+    for (const f of inspectors) f(e);
+  };
   // dispatch() calls between validation and the dispatcher's mailbox (waiting for a seq block)
   let intake = 0;
   let intakeDrained: (() => void) | null = null;
@@ -155,6 +168,18 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     }
   };
 
+  if (inspectorOptions) {
+    inspectorServer = createInspectorServer({ ...inspectorOptions, status: () => runtimeStatus(), metrics, logger: log.child({ actor: 'inspector' }) });
+    inspectors.push((e) => inspectorServer!.inspect(e));
+  }
+  let statelyReady: Promise<void> | null = null;
+  if (stately) {
+    statelyReady = import('@statelyai/inspect').then(({ createWebSocketInspector }) => {
+      const s = createWebSocketInspector({ url: stately.url, autoStart: true } as never);
+      inspectors.push((e) => s.inspect.next?.(e as never));
+    });
+  }
+
   const granter = new LeaseGranter({ broker, clock, durationMs: cfg.leaseDuration, waitForOldLease: !allFence });
   granter.watermarks = () => Object.fromEntries(watermarks);
 
@@ -163,7 +188,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     clock,
     store: { upsertAgent: (a) => store.upsertAgent(a) },
     logger: log,
-    ...(inspect ? { inspect } : {}),
+    inspect,
     onEmitted: (e) => {
       const level = e.type === 'agent.alive' ? 'info' : 'warn';
       log[level]({ agentId: e.agentId, ...('reason' in e ? { reason: e.reason } : {}), ...('why' in e ? { why: e.why } : {}) }, e.type);
@@ -185,11 +210,18 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       actions: {
         send: (_, { target, event }) => {
           const m = { ...event.message, epoch: target.epoch };
-          broker.publish(target.queue, m).then(() => event.reply.resolve({ deviceId: m.deviceId, seq: m.seq, epoch: m.epoch }), event.reply.reject);
+          broker.publish(target.queue, m).then(() => {
+            metrics.onDispatched(m.deviceId, m.seq);
+            event.reply.resolve({ deviceId: m.deviceId, seq: m.seq, epoch: m.epoch });
+          }, event.reply.reject);
         },
         park: (_, { event }) => {
           const m = event.message;
-          parker.park(m).then(() => event.reply.resolve({ deviceId: m.deviceId, seq: m.seq, epoch: m.epoch }), event.reply.reject);
+          parker.park(m).then(() => {
+            metrics.onDispatched(m.deviceId, m.seq);
+            metrics.parked.inc();
+            event.reply.resolve({ deviceId: m.deviceId, seq: m.seq, epoch: m.epoch });
+          }, event.reply.reject);
         },
         refuse: (_, { event }) => event.reply.reject(stopped()),
       },
@@ -211,7 +243,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         }),
       },
     }),
-    { input: {}, clock: xstateClock(clock), systemId: 'dispatcher', ...(inspect ? { inspect } : {}) },
+    { input: {}, clock: xstateClock(clock), systemId: 'dispatcher', inspect },
   );
   dispatcher.on('dispatcher.quiesced', () => coordinator.send({ type: 'dispatcher.quiesced' }));
   dispatcher.on('dispatcher.replayed', ({ agentId, replayed }) => {
@@ -233,7 +265,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         ...(onPhase ? { hook: onPhase } : {}),
       }),
     }),
-    { input: { checkAgentLoopTime: cfg.checkAgentLoopTime }, clock: xstateClock(clock), systemId: 'coordinator', ...(inspect ? { inspect } : {}) },
+    { input: { checkAgentLoopTime: cfg.checkAgentLoopTime }, clock: xstateClock(clock), systemId: 'coordinator', inspect },
   );
 
   coordinator.on('coordinator.active', ({ assignment }) => {
@@ -253,6 +285,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     emit('check.completed', { assignment, result });
   });
   coordinator.on('switch.started', (e) => {
+    metrics.switches.inc({ reason: /periodic check/.test(e.reason) ? 'periodic-check' : (/(killed|hung|no-consumer)$/.exec(e.reason)?.[1] ?? 'other') });
     registry.send(e.assignment.previousAgent!, { type: 'agent.deactivate' });
     emit('switch.started', { assignment: e.assignment, reason: e.reason });
   });
@@ -260,6 +293,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   coordinator.on('switch.completed', ({ assignment }) => {
     log.warn({ switchId: assignment.switchId, agentId: assignment.agentId, epoch: assignment.epoch }, 'switch completed: back to normal');
     emit('switch.completed', { assignment });
+    void store.listSwitches().then((all) => {
+      const w = all.find((x) => x.id === assignment.switchId);
+      const secs = (a: Date | null, b: Date | null) => (a && b ? (b.getTime() - a.getTime()) / 1000 : null);
+      for (const [phase, v] of [['switching', secs(w?.startedAt ?? null, w?.drainingAt ?? null)], ['draining', secs(w?.drainingAt ?? null, w?.replayingAt ?? null)], ['replaying', secs(w?.replayingAt ?? null, w?.completedAt ?? null)]] as const) {
+        if (v !== null) metrics.phaseSeconds.observe({ phase }, v);
+      }
+    }, () => {});
     // the new agent may have died while the switch ran: its death was not acted on then
     const now = registry.list().find((a) => a.agentId === assignment.agentId);
     if (now?.state === 'dead') coordinator.send({ type: 'agent.dead', agentId: assignment.agentId, reason: 'died during the switch' });
@@ -310,6 +350,34 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     handle = clock.setTimeout(tick, ms);
     timers.push({ cancel: () => ((cancelled = true), handle?.cancel()) });
   };
+
+  async function runtimeStatus(): Promise<RuntimeStatus> {
+    const assignment = coordinator.getSnapshot().context.assignment;
+    const ready = state === 'running';
+    const queueDepth = ready && assignment ? ((await broker.queueInfo(assignment.topic))?.messages ?? null) : null;
+    const parked = ready ? await store.countParked() : 0;
+    const agents = registry.list();
+    metrics.queueDepth.set(queueDepth ?? 0);
+    metrics.parkedNow.set(parked);
+    metrics.epoch.set(assignment?.epoch ?? 0);
+    metrics.leading.set(elector.leading ? 1 : 0);
+    metrics.setAgentStates(agents);
+    return {
+      state,
+      runtimeId,
+      leader: elector.holder,
+      leading: elector.leading,
+      coordinator: coordinator.getSnapshot().value,
+      dispatcher: dispatcher.getSnapshot().value,
+      assignment,
+      agents,
+      parked,
+      queueDepth,
+      devices: ready ? (await store.deviceStreams()).map((d) => ({ ...d, lag: metrics.lagOf(d.deviceId) })) : [],
+      switches: ready ? await store.listSwitches() : [],
+      inspectorUrl: inspectorServer?.url() ?? null,
+    };
+  }
 
   async function dispatch(input: ConfigMessage): Promise<Dispatched> {
     if (state !== 'running') {
@@ -368,19 +436,23 @@ export function createRuntime(options: RuntimeOptions): Runtime {
               if (m.seq > (watermarks.get(m.deviceId) ?? 0)) watermarks.set(m.deviceId, m.seq);
               pendingMarks.set(m.deviceId, Math.max(m.seq, pendingMarks.get(m.deviceId) ?? 0));
               settleWaiters(m.deviceId, m.seq);
+              metrics.onApplied(m.deviceId, m.seq);
             }
             emit('receipts.applied', r);
           } else {
             await store.deadLetter(r.entry);
             log.error({ deviceId: r.entry.deviceId, seq: r.entry.seq, agentId: r.agentId, reason: r.entry.reason }, 'message dead-lettered');
             emit('message.dead-lettered', { deviceId: r.entry.deviceId, seq: r.entry.seq, reason: r.entry.reason, agentId: r.agentId });
+            metrics.onDeadLettered(r.entry.deviceId, r.entry.seq);
             settleWaiters(r.entry.deviceId, r.entry.seq, new BatonError('device-rejected', `device ${r.entry.deviceId} refused seq ${r.entry.seq} (${r.entry.reason}); it is in dead_letters`, { deviceId: r.entry.deviceId, seq: r.entry.seq }));
           }
         }),
       );
+      await statelyReady?.catch((err) => log.warn({ err: (err as Error).message }, 'cannot forward to the Stately inspector'));
       dispatcher.start();
       coordinator.start();
       state = 'running';
+      if (inspectorServer) log.info({ url: await inspectorServer.start() }, 'inspector listening');
       await elector.start();
       every(200, flushMarks);
       every(cfg.probeInterval, async () => {
@@ -405,6 +477,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       for (const t of timers.splice(0)) t.cancel();
       for (const s of subscriptions.splice(0)) await s.cancel();
       registry.stop();
+      await inspectorServer?.stop();
       await flushMarks();
       await broker.close();
       await store.close();
@@ -440,24 +513,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       });
     },
 
-    async status() {
-      const assignment = coordinator.getSnapshot().context.assignment;
-      const ready = state === 'running';
-      return {
-        state,
-        runtimeId,
-        leader: elector.holder,
-        leading: elector.leading,
-        coordinator: coordinator.getSnapshot().value,
-        dispatcher: dispatcher.getSnapshot().value,
-        assignment,
-        agents: registry.list(),
-        parked: ready ? await store.countParked() : 0,
-        queueDepth: ready && assignment ? ((await broker.queueInfo(assignment.topic))?.messages ?? null) : null,
-        devices: ready ? await store.deviceStreams() : [],
-        switches: ready ? await store.listSwitches() : [],
-      };
-    },
+    status: runtimeStatus,
 
     on: (k, l) => void emitter.on(k, l),
     off: (k, l) => void emitter.off(k, l),
