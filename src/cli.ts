@@ -8,6 +8,19 @@ import { BatonError, isBatonError } from './errors.ts';
 import { cliLogger } from './logger.ts';
 import { machines, toDot, toGraph, toMermaid } from './machine-export.ts';
 import { readStatus } from './status.ts';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { htmlReport, summary } from './scenario/report.ts';
+import { runScenario } from './scenario/runner.ts';
+import { runtimeProcess } from './scenario/runtime-process.ts';
+import { loadScenario } from './scenario/schema.ts';
+
+const scenarioDir = fileURLToPath(new URL('../scripts/scenarios/', import.meta.url));
+const scenarioFile = (nameOrFile: string) => {
+  const bundled = join(scenarioDir, `${nameOrFile}.json`);
+  return !nameOrFile.includes('/') && !nameOrFile.endsWith('.json') && existsSync(bundled) ? bundled : nameOrFile;
+};
 
 const env = fromEnv();
 const out = (line: string) => process.stdout.write(line + '\n');
@@ -16,7 +29,9 @@ interface Command {
   summary: string;
   usage: string;
   options: NonNullable<ParseArgsConfig['options']>;
-  run(values: Record<string, string | boolean | undefined>): Promise<number | void>;
+  /** takes positional arguments (sub-commands, files) */
+  positionals?: boolean;
+  run(values: Record<string, string | boolean | undefined>, positionals?: string[]): Promise<number | void>;
 }
 
 const num = (v: unknown, flag: string): number | undefined => {
@@ -140,6 +155,59 @@ const commands: Record<string, Command> = {
     },
   },
 
+  scenario: {
+    summary: 'run a scripted failure scenario (bundled NAME or FILE), or list the bundled ones',
+    usage: 'baton scenario run NAME|FILE [--json] [--report FILE.html]\n       baton scenario list\n  env: BATON_AMQP_URL, BATON_DATABASE_URL, BATON_MANAGEMENT_URL',
+    options: { json: { type: 'boolean' }, report: { type: 'string' } },
+    positionals: true,
+    async run(v, positionals = []) {
+      const [sub, target] = positionals;
+      if (sub === 'list') {
+        for (const f of readdirSync(scenarioDir).filter((x) => x.endsWith('.json')).sort()) {
+          const sc = loadScenario(join(scenarioDir, f));
+          out(`${sc.name.padEnd(26)} ${sc.description}`);
+        }
+        return;
+      }
+      if (sub !== 'run' || !target) throw new BatonError('invalid-config', 'usage: baton scenario run NAME|FILE [--json] [--report FILE.html], or baton scenario list');
+      const sc = loadScenario(scenarioFile(target));
+      const abort = new AbortController();
+      process.once('SIGINT', () => {
+        process.stderr.write('\nstopping: removing the processes, queues and database this run made\n');
+        abort.abort();
+      });
+      const tty = process.stderr.isTTY && !v.json;
+      if (!v.json) out(`scenario ${sc.name}: ${sc.description}`);
+      const report = await runScenario(sc, {
+        ...(env.amqpUrl ? { amqpUrl: env.amqpUrl } : {}),
+        ...(env.databaseUrl ? { databaseUrl: env.databaseUrl } : {}),
+        ...(env.managementUrl ? { managementUrl: env.managementUrl } : {}),
+        logger: cliLogger(env.logLevel ?? 'error', 'scenario'),
+        signal: abort.signal,
+        ...(tty ? { onProgress: (p: number) => process.stderr.write(`\r  load [${'#'.repeat(Math.round(p * 30)).padEnd(30)}] ${Math.round(p * 100)}%`) } : {}),
+        ...(!v.json ? { onTimeline: (e: { t: number; text: string }) => out(`${tty ? '\r' : ''}  ${(e.t / 1000).toFixed(2).padStart(7)}s  ${e.text}`.padEnd(tty ? 60 : 0)) } : {}),
+      });
+      if (v.report) writeFileSync(v.report as string, htmlReport(report));
+      if (v.json) out(JSON.stringify({ ok: report.ok, name: report.name, checks: report.checks, figures: report.figures }));
+      else {
+        out('');
+        out(summary(report));
+        if (v.report) out(`\nreport: ${v.report}`);
+      }
+      return report.ok ? 0 : 1;
+    },
+  },
+
+  _runtime: {
+    summary: '',
+    usage: 'internal: a runtime driven by `baton scenario run` over IPC',
+    options: {},
+    async run() {
+      await runtimeProcess(JSON.parse(process.env.BATON_SCENARIO_RUNTIME ?? '{}'));
+      return new Promise<never>(() => {});
+    },
+  },
+
   machines: {
     summary: 'print the statecharts (coordinator, dispatcher, agent) as Mermaid, JSON or DOT',
     usage: 'baton machines [--format mermaid|json|dot] [--machine coordinator|dispatcher|agent]',
@@ -193,7 +261,9 @@ function help(): string {
     '',
     'usage: baton <command> [options]   (baton <command> --help for its options)',
     '',
-    ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`),
+    ...Object.entries(commands)
+      .filter(([name]) => !name.startsWith('_'))
+      .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`),
   ].join('\n');
 }
 
@@ -215,13 +285,16 @@ async function main(argv: string[]): Promise<number> {
   // `--inspect` may come without its port
   const args = rest.flatMap((a, i) => (a === '--inspect' && (rest[i + 1] === undefined || rest[i + 1]!.startsWith('--')) ? [a, '7070'] : [a]));
   let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
   try {
-    values = parseArgs({ args, options: cmd.options, strict: true, allowPositionals: false }).values as typeof values;
+    const parsed = parseArgs({ args, options: cmd.options, strict: true, allowPositionals: cmd.positionals ?? false });
+    values = parsed.values as typeof values;
+    positionals = parsed.positionals;
   } catch (err) {
     process.stderr.write(`baton ${name}: ${(err as Error).message}\n\nusage: ${cmd.usage}\n`);
     return 2;
   }
-  return (await cmd.run(values)) ?? 0;
+  return (await cmd.run(values, positionals)) ?? 0;
 }
 
 main(process.argv.slice(2)).then(
