@@ -120,12 +120,17 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
       proc.stderr!.resume();
       const r: RuntimeChild = { id, proc, leading: false, alive: true, pending: new Map() };
       runtimes.set(id, r);
+      const gone = () => {
+        r.alive = false;
+        r.leading = false;
+        for (const p of r.pending.values()) p({ type: 'result', id: -1, ok: false, code: 'runtime-gone', message: 'the runtime process ended' });
+        r.pending.clear();
+      };
+      proc.on('error', gone);
+      proc.on('disconnect', gone);
       const started = new Promise<void>((resolve, reject) => {
         proc.on('exit', (code, sig) => {
-          r.alive = false;
-          r.leading = false;
-          for (const p of r.pending.values()) p({ type: 'result', id: -1, ok: false, code: 'runtime-gone', message: 'the runtime process ended' });
-          r.pending.clear();
+          gone();
           reject(new Error(`runtime ${id} exited (${sig ?? code}) before it started`));
         });
         proc.on('message', (m: FromRuntime) => {
@@ -191,8 +196,14 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
         if (r) {
           const id = nextId++;
           const res = await new Promise<FromRuntime & { type: 'result' }>((resolve) => {
+            const failed = () => resolve({ type: 'result', id, ok: false, code: 'runtime-gone', message: 'the runtime process ended' });
             r.pending.set(id, resolve);
-            r.proc.send({ type: 'dispatch', id, message } satisfies ToRuntime);
+            try {
+              r.proc.send({ type: 'dispatch', id, message } satisfies ToRuntime, (err) => err && (r.pending.delete(id), failed()));
+            } catch {
+              r.pending.delete(id);
+              failed();
+            }
           });
           if (res.ok) return { deviceId: res.deviceId, seq: res.seq };
         }
@@ -225,7 +236,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
         case 'kill-runtime': {
           const r = step.runtime === 'leader' ? leader() : runtimes.get(step.runtime);
           if (!r) break;
-          if (step.phase) r.proc.send({ type: 'crash-at', phase: step.phase } satisfies ToRuntime);
+          if (step.phase) r.proc.send({ type: 'crash-at', phase: step.phase } satisfies ToRuntime, () => {});
           else r.proc.kill('SIGKILL');
           break;
         }
@@ -269,7 +280,9 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
       })(),
     );
     const timed = steps.filter((x) => !('event' in x.at));
-    const inflight = new Set<Promise<unknown>>();
+    // per device in order, as a host must: a message refused by a dying runtime is sent again before the next one
+    const chains = new Map<string, Promise<unknown>>(devices.map((d) => [d.id, Promise.resolve()]));
+    let queued = 0;
     for (let i = 0; i < s.load.messages && !o.signal?.aborted; i++) {
       const elapsed = performance.now() - t0;
       while (timed.length > 0) {
@@ -283,15 +296,15 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
       const d = devices[i % devices.length]!;
       const k = perDevice.get(d.id) ?? 0;
       perDevice.set(d.id, k + 1);
-      const poison = s.load.shape === 'poison' && k > 0 && k % s.load.poisonEvery === 0;
+      const poison = s.load.shape === 'poison' && k % s.load.poisonEvery === 1; // a rule (never a policy) whose policy does not exist
       const msg = poison ? { deviceId: d.id, method: 'PUT' as const, path: `/policies/missing-${k}/rules/r${k}` } : workloadMessage(d.id, k);
-      const p = dispatch(msg).then((r) => r && accepted.get(r.deviceId)!.push(r.seq));
-      inflight.add(p);
-      void p.finally(() => inflight.delete(p));
-      if (inflight.size >= 500) await Promise.race(inflight);
+      queued++;
+      chains.set(d.id, chains.get(d.id)!.then(() => dispatch(msg).then((r) => (queued--, r && accepted.get(r.deviceId)!.push(r.seq)))));
+      // keep the backlog bounded: the load is paced, not buffered without end
+      while (queued > 2000) await Promise.race(chains.values());
       if (i % 100 === 0) o.onProgress?.(i / s.load.messages);
     }
-    await Promise.all(inflight);
+    await Promise.all(chains.values());
     o.onProgress?.(1);
     const loadMs = performance.now() - t0;
     note('fault', 'load done');
