@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryRabbit } from '../../src/memory-broker.ts';
+import { brokerContract } from '../support/broker-contract.ts';
+
+brokerContract('in memory', async () => ({ broker: new MemoryRabbit('t').connect(), dispose: async () => {} }));
+
+describe('memory broker', () => {
+  it('gives a killed connection\'s unacked messages back, in their place', async () => {
+    const rabbit = new MemoryRabbit('t');
+    const pub = rabbit.connect();
+    const agent = rabbit.connect();
+    await pub.start();
+    await agent.start();
+    const q = await pub.assertAgentQueue('a1');
+    for (let i = 1; i <= 5; i++) await pub.publish(q, { deviceId: 'd', seq: i, epoch: 1, method: 'PUT', path: '/p', body: null });
+    const got: number[] = [];
+    await agent.consume(q, (d) => void got.push(d.message!.seq), { prefetch: 3 });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(got).toEqual([1, 2, 3]);
+    agent.kill();
+    expect(await pub.queueInfo(q)).toEqual({ messages: 5, consumers: 0 });
+    const again: number[] = [];
+    const other = rabbit.connect();
+    await other.start();
+    await other.consume(q, (d) => (again.push(d.message!.seq), d.ack()), { prefetch: 10 });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(again).toEqual([1, 2, 3, 4, 5]);
+  });
+});
