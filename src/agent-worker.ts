@@ -22,6 +22,10 @@ export interface AgentPorts {
   deviceClient?: DeviceClient;
   clock?: Clock;
   logger?: Logger;
+  /** jitter source (seeded in the simulation) */
+  random?: () => number;
+  /** the agent process's identity for its leases (random by default) */
+  incarnation?: string;
 }
 
 export interface AgentHandle {
@@ -59,7 +63,7 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
   const client = ports.deviceClient ?? createHttpDeviceClient({ timeoutMs: cfg.requestTimeoutMs });
   const devices = new Map(cfg.devices.map((d) => [d.id, d]));
   const events = new EventEmitter();
-  const lease = new Lease(clock, randomUUID());
+  const lease = new Lease(clock, ports.incarnation ?? randomUUID());
   const receipt = (r: ReceiptEvent) => broker.publishEvent('receipts', r);
 
   // applied receipts: the highest seq per device since the last flush
@@ -85,6 +89,7 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
     onPermanent: cfg.onPermanent,
     retryInitialMs: cfg.retryInitialMs,
     retryMaxMs: cfg.retryMaxMs,
+    ...(ports.random ? { random: ports.random } : {}),
     lease,
     applied: (deviceId, seq) => {
       pendingMarks.set(deviceId, Math.max(seq, pendingMarks.get(deviceId) ?? 0));
@@ -141,10 +146,18 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
 
   const beat: HeartbeatEvent = { type: 'heartbeat', agentId: cfg.id, topic: queue, host: hostname(), pid: process.pid, sentAt: 0, mono: 0, incarnation: lease.incarnation };
   let beating = true;
+  // since when this agent has held messages without a valid lease (it may never have had one)
+  let waitingSince: number | null = null;
   const heartbeat = () => {
     if (!beating) return;
-    void broker.publishEvent('heartbeats', { ...beat, sentAt: clock.now(), mono: clock.monotonic() });
+    const now = clock.monotonic();
+    void broker.publishEvent('heartbeats', { ...beat, sentAt: clock.now(), mono: now });
+    waitingSince = lease.current() === null && lanes.holding() > 0 ? (waitingSince ?? now) : null;
     if (lease.lapsedFor() > cfg.releaseAfterMs) void release(`lease lapsed ${Math.round(lease.lapsedFor())} ms ago`);
+    else if (waitingSince !== null && now - waitingSince > cfg.releaseAfterMs * 2) {
+      // chosen, then passed over before any grant reached it: give the messages back so they can move
+      void release(`held messages ${Math.round(now - waitingSince)} ms without a lease`);
+    }
     clock.setTimeout(heartbeat, cfg.heartbeatInterval);
   };
   heartbeat();

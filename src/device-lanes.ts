@@ -20,6 +20,8 @@ export interface LaneOptions {
   onPermanent: PermanentPolicy;
   retryInitialMs: number;
   retryMaxMs: number;
+  /** jitter source for the retry backoff (seeded in the simulation) */
+  random?: () => number;
   /** the right to write: resolves with the epoch to write under once the lease is valid */
   lease: { acquire(): Promise<number> };
   /** reports a message as applied (batched by the caller) */
@@ -70,6 +72,13 @@ export class DeviceLanes extends EventEmitter {
   setWatermark(deviceId: string, seq: number): void {
     const lane = this.lane(deviceId);
     lane.lastApplied = Math.max(lane.lastApplied, seq);
+  }
+
+  /** Deliveries held (waiting or on the wire), over all devices. */
+  holding(): number {
+    let n = 0;
+    for (const lane of this.lanes.values()) n += lane.queue.length;
+    return n;
   }
 
   /** Per-device view for status and tests. */
@@ -183,7 +192,7 @@ export class DeviceLanes extends EventEmitter {
       lane.inflight = d;
       const outcome = await this.o.client.send(device, { ...m, epoch }).finally(() => (lane.inflight = null));
       if (outcome.kind !== 'transient') return outcome;
-      const wait = backoff(attempt, this.o.retryInitialMs, this.o.retryMaxMs);
+      const wait = backoff(attempt, this.o.retryInitialMs, this.o.retryMaxMs, this.o.random);
       if (attempt === 1 || attempt % 10 === 0) {
         this.o.logger.warn({ deviceId: m.deviceId, seq: m.seq, attempt, reason: outcome.reason, retryInMs: wait }, 'device delivery failed; retrying, its line is held');
       }

@@ -1,0 +1,234 @@
+/**
+ * One deterministic simulation run: the real runtime, actors, machines and agents over the
+ * in-memory Broker and Store, simulated devices and a simulated clock, all driven from one seeded
+ * world. Faults (agent killed or hung, runtime crashed, device errors) are injected by probability;
+ * the invariants of DESIGN.md §8 are checked from the devices' own applied logs.
+ */
+import { startAgent, type AgentHandle } from '../agent-worker.ts';
+import { checkDevice, staleWrites } from '../checker.ts';
+import { MemoryRabbit, type MemoryConnection } from '../memory-broker.ts';
+import { createMemoryStore } from '../memory-store.ts';
+import type { DeviceClient, DeviceOutcome, Store } from '../ports.ts';
+import { createRuntime, type Runtime } from '../runtime.ts';
+import { workloadMessage } from '../workload.ts';
+import { Gate, World } from './world.ts';
+
+/** Bugs a test can plant to show the simulation finds them (injected through ports, never in the product). */
+export type PlantedBug = 'drop-parked-row';
+
+export interface SimOptions {
+  seed: number;
+  messages?: number;
+  devices?: number;
+  faults?: boolean;
+  plant?: PlantedBug;
+}
+
+export interface SimResult {
+  seed: number;
+  ok: boolean;
+  violations: string[];
+  trace: string[];
+  stats: { accepted: number; applied: number; switches: number; simulatedMs: number };
+}
+
+interface SimDevice {
+  id: string;
+  fences: boolean;
+  applied: Array<{ seq: number; epoch: number }>;
+  maxEpoch: number;
+  watermark: number;
+  errorRate: number;
+}
+
+export async function simulate(o: SimOptions): Promise<SimResult> {
+  const world = new World(o.seed);
+  const rnd = world.random;
+  const trace: string[] = [];
+  const note = (s: string) => trace.push(`${String(world.now).padStart(6)}ms ${s}`);
+  const rabbit = new MemoryRabbit('sim');
+  const store = createMemoryStore({ now: () => world.now });
+  const devices: SimDevice[] = Array.from({ length: o.devices ?? 3 }, (_, i) => ({ id: `fw${i + 1}`, fences: i % 2 === 0, applied: [], maxEpoch: 0, watermark: 0, errorRate: 0 }));
+  const byId = new Map(devices.map((d) => [d.id, d]));
+
+  // a device answers after 1-3 ms; its answer reaches the agent through the agent's gate
+  const deviceClient = (gate: Gate): DeviceClient => ({
+    send: (d, m) =>
+      new Promise<DeviceOutcome>((resolve) => {
+        world.at(world.now + 1 + Math.floor(rnd() * 3), () => {
+          const dev = byId.get(d.id)!;
+          let out: DeviceOutcome;
+          if (rnd() < dev.errorRate) out = { kind: 'transient', status: 503, reason: 'simulated 503' };
+          else if (dev.fences && m.epoch < dev.maxEpoch) out = { kind: 'fenced', status: 409, reason: `epoch ${m.epoch} < ${dev.maxEpoch}` };
+          else {
+            dev.applied.push({ seq: m.seq, epoch: m.epoch });
+            dev.watermark = Math.max(dev.watermark, m.seq);
+            dev.maxEpoch = Math.max(dev.maxEpoch, m.epoch);
+            out = { kind: 'applied', status: 200 };
+          }
+          gate.run(() => resolve(out));
+        });
+      }),
+    watermark: (d) => new Promise((resolve) => world.at(world.now + 1, () => gate.run(() => resolve(byId.get(d.id)!.watermark)))),
+    close: async () => {},
+  });
+  const deviceConfigs = devices.map((d) => ({ id: d.id, url: `http://${d.id}.sim`, fencesByEpoch: d.fences }));
+
+  // agents
+  const agents = new Map<string, { gate: Gate; conn: MemoryConnection; handle: AgentHandle }>();
+  let agentCount = 0;
+  const startSimAgent = async () => {
+    const id = `a${++agentCount}`;
+    const gate = new Gate(id);
+    const conn = rabbit.connect({ schedule: gate.run });
+    const handle = await startAgent(
+      { id, devices: deviceConfigs, namespace: 'sim', heartbeatInterval: 250, retryInitialMs: 20, retryMaxMs: 500 },
+      { broker: conn, deviceClient: deviceClient(gate), clock: world.clock(gate), random: rnd, incarnation: `${id}#${o.seed}` },
+    );
+    agents.set(id, { gate, conn, handle });
+    note(`agent ${id} started`);
+    return id;
+  };
+
+  // runtimes share the database (store); each has its own gate, broker connection and store handle
+  const runtimes = new Map<string, { gate: Gate; conn: MemoryConnection; runtime: Runtime; leading: boolean }>();
+  let runtimeCount = 0;
+  let switches = 0;
+  let droppedOnce = false;
+  const storeFor = (gate: Gate): Store =>
+    new Proxy(store, {
+      get(target, prop: keyof Store) {
+        const f = target[prop] as (...a: unknown[]) => Promise<unknown>;
+        if (typeof f !== 'function') return f;
+        return async (...args: unknown[]) => {
+          if (gate.dead) throw new Error('the runtime process is gone');
+          if (o.plant === 'drop-parked-row' && prop === 'fetchParked' && !droppedOnce) {
+            const rows = (await f.apply(target, args)) as Array<{ id: number }>;
+            if (rows.length >= 1) {
+              droppedOnce = true; // the planted bug: the oldest parked row is deleted, never sent
+              await target.deleteParked([rows[0]!.id]);
+              return rows.slice(1);
+            }
+            return rows;
+          }
+          return f.apply(target, args);
+        };
+      },
+    });
+  const startSimRuntime = async () => {
+    const id = `r${++runtimeCount}`;
+    const gate = new Gate(id);
+    const conn = rabbit.connect({ schedule: gate.run });
+    const runtime = createRuntime({ devices: deviceConfigs, runtimeId: id, namespace: 'sim', leaderTtl: 1500, ports: { broker: conn, store: storeFor(gate) }, clock: world.clock(gate) });
+    const entry = { gate, conn, runtime, leading: false };
+    runtime.on('leader.won', () => ((entry.leading = true), note(`runtime ${id} leads`)));
+    runtime.on('leader.lost', () => (entry.leading = false));
+    runtime.on('agent.dead', (e) => note(`runtime ${id}: agent ${e.agentId} dead (${e.reason})`));
+    runtime.on('switch.started', (e) => (switches++, note(`switch to epoch ${e.assignment.epoch} started (${e.reason})`)));
+    runtime.on('switch.phase', (e) => note(`switch phase ${e.phase}${e.phase === 'draining' ? ` (to ${e.assignment.agentId})` : ''}`));
+    runtime.on('switch.completed', (e) => note(`switch completed: ${e.assignment.agentId} active, epoch ${e.assignment.epoch}`));
+    runtimes.set(id, entry);
+    await runtime.start();
+    return id;
+  };
+
+  // start: one runtime, two agents
+  await startSimRuntime();
+  await startSimAgent();
+  await startSimAgent();
+  const active = () => store.getAssignment();
+  const started = await world.run(() => [...runtimes.values()].some((r) => r.leading), 5000);
+  await world.run(() => false, world.now + 1500); // the agents heartbeat and one is chosen
+  if (!started || !(await active())) return { seed: o.seed, ok: false, violations: ['no runtime led or no agent became active at start'], trace, stats: { accepted: 0, applied: 0, switches, simulatedMs: world.now } };
+
+  // the load: per device in order, through the leading runtime; what a dying runtime refused is sent again
+  const total = o.messages ?? 120;
+  const accepted = new Map<string, number[]>(devices.map((d) => [d.id, []]));
+  const next = new Map<string, number>(devices.map((d) => [d.id, 0]));
+  const busy = new Set<string>();
+  let sent = 0;
+  const tick = () => {
+    for (const d of devices) {
+      const k = next.get(d.id)!;
+      if (busy.has(d.id) || k >= total / devices.length) continue;
+      const leader = [...runtimes.values()].find((r) => r.leading && !r.gate.dead);
+      if (!leader) continue;
+      busy.add(d.id);
+      leader.runtime.dispatch(workloadMessage(d.id, k)).then(
+        (r) => {
+          accepted.get(d.id)!.push(r.seq);
+          next.set(d.id, k + 1);
+          sent++;
+          busy.delete(d.id);
+        },
+        () => busy.delete(d.id),
+      );
+    }
+    if (sent < total) world.at(world.now + 20, tick);
+  };
+  world.at(world.now, tick);
+
+  // faults, at most one at a time, while the load runs
+  const loadTime = (total / devices.length) * 20;
+  if (o.faults ?? true) {
+    const count = Math.floor(rnd() * 3);
+    for (let i = 0; i < count; i++) {
+      const at = world.now + Math.floor(((i + rnd()) / Math.max(1, count)) * loadTime);
+      const kind = rnd();
+      world.at(at, () => {
+        void (async () => {
+          const a = await active();
+          const victim = a ? agents.get(a.agentId) : undefined;
+          if (kind < 0.35 && victim && !victim.gate.dead) {
+            note(`fault: kill agent ${a!.agentId}`);
+            victim.gate.kill();
+            victim.conn.kill();
+            world.at(world.now + 200 + Math.floor(rnd() * 2000), () => void startSimAgent());
+          } else if (kind < 0.6 && victim && !victim.gate.dead && !victim.gate.paused) {
+            const ms = 1000 + Math.floor(rnd() * 4000);
+            note(`fault: stop agent ${a!.agentId} for ${ms} ms`);
+            victim.gate.pause();
+            world.at(world.now + ms, () => (note(`fault: resume agent ${a!.agentId}`), victim.gate.resume()));
+          } else if (kind < 0.8) {
+            const leader = [...runtimes.entries()].find(([, r]) => r.leading && !r.gate.dead);
+            if (!leader) return;
+            note(`fault: crash runtime ${leader[0]}`);
+            leader[1].gate.kill();
+            leader[1].conn.kill();
+            leader[1].leading = false;
+            world.at(world.now + 100 + Math.floor(rnd() * 1000), () => void startSimRuntime());
+          } else {
+            const dev = devices[Math.floor(rnd() * devices.length)]!;
+            note(`fault: ${dev.id} fails half its writes for 1 s`);
+            dev.errorRate = 0.5;
+            world.at(world.now + 1000, () => (dev.errorRate = 0));
+          }
+        })();
+      });
+    }
+  }
+
+  const settled = () => sent >= total && devices.every((d) => accepted.get(d.id)!.every((seq) => d.applied.some((a) => a.seq === seq)));
+  await world.run(settled, world.now + 120_000);
+
+  // the invariants
+  const violations: string[] = [];
+  for (const d of devices) {
+    const c = checkDevice(d.id, d.applied.map((a) => a.seq), accepted.get(d.id)!);
+    if (c.missing) violations.push(`${d.id}: ${c.missing} accepted message(s) never applied (lost)`);
+    if (c.outOfOrder) violations.push(`${d.id}: ${c.outOfOrder} write(s) out of order`);
+    if (c.duplicates) violations.push(`${d.id}: ${c.duplicates} duplicate write(s) although the device reports its watermark`);
+    const stale = staleWrites(d.applied);
+    if (stale) violations.push(`${d.id}: ${stale} write(s) accepted from a stale epoch`);
+  }
+  if (sent < total) violations.push(`only ${sent} of ${total} messages were accepted`);
+  for (const r of runtimes.values()) if (!r.gate.dead) r.gate.kill();
+  for (const a of agents.values()) a.gate.kill();
+  return {
+    seed: o.seed,
+    ok: violations.length === 0,
+    violations,
+    trace,
+    stats: { accepted: sent, applied: devices.reduce((t, d) => t + d.applied.length, 0), switches, simulatedMs: world.now },
+  };
+}
