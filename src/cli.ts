@@ -158,8 +158,8 @@ const commands: Record<string, Command> = {
 
   scenario: {
     summary: 'run a scripted failure scenario (bundled NAME or FILE), or list the bundled ones',
-    usage: 'baton scenario run NAME|FILE [--json] [--report FILE.html]\n       baton scenario list\n  env: BATON_AMQP_URL, BATON_DATABASE_URL, BATON_MANAGEMENT_URL',
-    options: { json: { type: 'boolean' }, report: { type: 'string' } },
+    usage: 'baton scenario run NAME|FILE [--json] [--report FILE.html] [--inspect [PORT]]\n       baton scenario list\n  env: BATON_AMQP_URL, BATON_DATABASE_URL, BATON_MANAGEMENT_URL',
+    options: { json: { type: 'boolean' }, report: { type: 'string' }, inspect: { type: 'string' } },
     positionals: true,
     async run(v, positionals = []) {
       const [sub, target] = positionals;
@@ -185,6 +185,7 @@ const commands: Record<string, Command> = {
         ...(env.managementUrl ? { managementUrl: env.managementUrl } : {}),
         logger: cliLogger(env.logLevel ?? 'error', 'scenario'),
         signal: abort.signal,
+        ...(v.inspect !== undefined ? { inspectPort: num(v.inspect, 'inspect')!, onInspector: (url: string) => (v.json ? process.stderr.write(`inspector ${url}\n`) : out(`inspector ${url}`)) } : {}),
         ...(tty ? { onProgress: (p: number) => process.stderr.write(`\r  load [${'#'.repeat(Math.round(p * 30)).padEnd(30)}] ${Math.round(p * 100)}%`) } : {}),
         ...(!v.json ? { onTimeline: (e: { t: number; text: string }) => out(`${tty ? '\r' : ''}  ${(e.t / 1000).toFixed(2).padStart(7)}s  ${e.text}`.padEnd(tty ? 60 : 0)) } : {}),
       });

@@ -56,6 +56,10 @@ export interface RunOptions {
   onProgress?: (share: number) => void;
   onTimeline?: (e: TimelineEntry) => void;
   signal?: AbortSignal;
+  /** serve the inspector from the first runtime on this port */
+  inspectPort?: number;
+  /** told the inspector's URL once it listens */
+  onInspector?: (url: string) => void;
 }
 
 interface RuntimeChild {
@@ -113,7 +117,13 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
           BATON_AMQP_URL: amqpUrl,
           BATON_DATABASE_URL: databaseUrl,
           BATON_NAMESPACE: namespace,
-          BATON_SCENARIO_RUNTIME: JSON.stringify({ devices: devices.map((d) => ({ id: d.id, fencesByEpoch: d.fencesByEpoch })), runtimeId: id, leaderTtl: 1500, managementUrl }),
+          BATON_SCENARIO_RUNTIME: JSON.stringify({
+            devices: devices.map((d) => ({ id: d.id, fencesByEpoch: d.fencesByEpoch })),
+            runtimeId: id,
+            leaderTtl: 1500,
+            managementUrl,
+            ...(o.inspectPort !== undefined && id === s.runtimes[0] ? { inspectPort: o.inspectPort } : {}),
+          }),
         },
         stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       });
@@ -134,7 +144,10 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
           reject(new Error(`runtime ${id} exited (${sig ?? code}) before it started`));
         });
         proc.on('message', (m: FromRuntime) => {
-          if (m.type === 'started') resolve();
+          if (m.type === 'started') {
+            if (m.inspectorUrl) o.onInspector?.(m.inspectorUrl);
+            resolve();
+          }
           else if (m.type === 'result') {
             r.pending.get(m.id)?.(m);
             r.pending.delete(m.id);

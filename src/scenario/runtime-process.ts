@@ -9,7 +9,7 @@ import type { ConfigMessage } from '../wire.ts';
 
 export type ToRuntime = { type: 'dispatch'; id: number; message: ConfigMessage } | { type: 'crash-at'; phase: string } | { type: 'stop' };
 export type FromRuntime =
-  | { type: 'started' }
+  | { type: 'started'; inspectorUrl: string | null }
   | { type: 'result'; id: number; ok: true; deviceId: string; seq: number; epoch: number }
   | { type: 'result'; id: number; ok: false; code: string; message: string }
   | { type: 'event'; name: keyof RuntimeEvents; payload: unknown; at: number };
@@ -17,7 +17,7 @@ export type FromRuntime =
 const FORWARD: Array<keyof RuntimeEvents> = ['agent.dead', 'agent.suspect', 'agent.alive', 'agent.registered', 'switch.started', 'switch.phase', 'switch.completed', 'leader.won', 'leader.lost', 'message.dead-lettered', 'coordinator.active'];
 
 /** Entry point of `baton _runtime` (internal). Its options come as JSON in BATON_SCENARIO_RUNTIME. */
-export async function runtimeProcess(options: { devices: Array<{ id: string; fencesByEpoch: boolean }>; runtimeId: string; leaderTtl: number; managementUrl?: string; logLevel?: string }): Promise<void> {
+export async function runtimeProcess(options: { devices: Array<{ id: string; fencesByEpoch: boolean }>; runtimeId: string; leaderTtl: number; managementUrl?: string; logLevel?: string; inspectPort?: number }): Promise<void> {
   const send = (m: FromRuntime) => process.send?.(m);
   let crashAt: string | null = null;
   const runtime = createRuntime({
@@ -25,6 +25,7 @@ export async function runtimeProcess(options: { devices: Array<{ id: string; fen
     runtimeId: options.runtimeId,
     leaderTtl: options.leaderTtl,
     ...(options.managementUrl ? { managementUrl: options.managementUrl } : {}),
+    ...(options.inspectPort !== undefined ? { inspector: { port: options.inspectPort } } : {}),
     logger: cliLogger(options.logLevel ?? 'warn', options.runtimeId),
     onPhase: (phase) => {
       if (phase === crashAt) process.kill(process.pid, 'SIGKILL');
@@ -43,5 +44,5 @@ export async function runtimeProcess(options: { devices: Array<{ id: string; fen
   });
   process.on('disconnect', () => void runtime.stop().finally(() => process.exit(0)));
   await runtime.start();
-  send({ type: 'started' });
+  send({ type: 'started', inspectorUrl: (await runtime.status()).inspectorUrl });
 }
