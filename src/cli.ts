@@ -1,7 +1,7 @@
 /** The `baton` command line: device, agent, demo, status. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { startAgent } from './agent-worker.ts';
-import { fromEnv, loadDevicesFile } from './config.ts';
+import { fromEnv, loadDevicesFile, runtimeDefaults } from './config.ts';
 import { runDemo } from './demo.ts';
 import { startDeviceSimulator } from './device-simulator.ts';
 import { BatonError, isBatonError } from './errors.ts';
@@ -228,6 +228,37 @@ const commands: Record<string, Command> = {
       if (process.stderr.isTTY && !one) process.stderr.write('\n');
       out(`${failed === 0 ? 'all seeds held every invariant' : `a seed broke an invariant`}: ${count} seed(s) in ${secs.toFixed(1)} s`);
       return failed === 0 ? 0 : 1;
+    },
+  },
+
+  bench: {
+    summary: 'benchmarks: baton side by side with the plain pipeline and its alternatives, in one run',
+    usage: 'baton bench [NAME] [--json] [--runs N] [--tiny]\n  names: throughput-one-device, throughput-devices, parking, move-depth, latency\n  env: BATON_AMQP_URL, BATON_DATABASE_URL (throw-away databases are made next to it)',
+    options: { json: { type: 'boolean' }, runs: { type: 'string' }, tiny: { type: 'boolean' } },
+    positionals: true,
+    async run(v, positionals = []) {
+      const { benchmarks } = await import('../scripts/bench/benchmarks.ts');
+      const { table } = await import('../scripts/bench/harness.ts');
+      const chosen = positionals.length ? benchmarks.filter((b) => positionals.includes(b.name)) : benchmarks;
+      if (chosen.length === 0) throw new BatonError('invalid-config', `no benchmark named ${positionals.join(', ')} (known: ${benchmarks.map((b) => b.name).join(', ')})`);
+      const ctx = {
+        size: v.tiny ? ('tiny' as const) : ('full' as const),
+        runs: num(v.runs, 'runs') ?? (v.tiny ? 1 : 3),
+        amqpUrl: env.amqpUrl ?? runtimeDefaults.amqpUrl,
+        databaseUrl: env.databaseUrl ?? runtimeDefaults.databaseUrl,
+        log: (l: string) => process.stderr.write(l + '\n'),
+      };
+      const results = [];
+      for (const b of chosen) {
+        if (!v.json) process.stderr.write(`running ${b.name}: ${b.describe}\n`);
+        const r = await b.run(ctx);
+        results.push(r);
+        if (v.json) out(JSON.stringify({ name: r.name, baseline: r.baseline, baton: r.baton, ratio: r.ratio, target: r.target, met: r.met, notes: r.notes }));
+      }
+      if (!v.json) {
+        out(table(results));
+        for (const r of results) for (const n of r.notes) out(`  ${r.name}: ${n}`);
+      }
     },
   },
 

@@ -1,0 +1,288 @@
+// The benchmarks of `baton bench`: each measures baton and a baseline in the same run.
+import amqp from 'amqplib';
+import { Pool } from 'undici';
+import { randomBytes } from 'node:crypto';
+import { startAgent } from '../../src/agent-worker.ts';
+import { createAmqpBroker } from '../../src/amqp-broker.ts';
+import { deleteNamespace, dropDatabase, withDatabase } from '../../src/admin.ts';
+import { systemClock } from '../../src/clock.ts';
+import { startDeviceSimulator, type DeviceSimulator } from '../../src/device-simulator.ts';
+import { silentLogger } from '../../src/logger.ts';
+import { createManagementApi } from '../../src/management-api.ts';
+import { createRuntime } from '../../src/runtime.ts';
+import { alternate, measured, type BenchContext, type BenchResult, type Benchmark } from './harness.ts';
+
+const sizeOf = (ctx: BenchContext, tiny: number, full: number) => (ctx.size === 'tiny' ? tiny : full);
+const tag = () => randomBytes(3).toString('hex');
+const msg = (deviceId: string, i: number) => ({ deviceId, method: 'PUT' as const, path: `/policies/p${i}`, body: { i } });
+
+/** Resolves once the simulators together applied `n` writes. */
+function appliedTotal(sims: DeviceSimulator[], n: number): Promise<void> {
+  const count = () => sims.reduce((t, s) => t + s.applied.length, 0);
+  if (count() >= n) return Promise.resolve();
+  return new Promise((resolve) => {
+    const on = () => {
+      if (count() < n) return;
+      for (const s of sims) s.events.off('applied', on);
+      resolve();
+    };
+    for (const s of sims) s.events.on('applied', on);
+  });
+}
+
+/** baton end to end: runtime + one in-process agent; returns msg/s from first dispatch to last device 2xx. */
+async function batonThroughput(ctx: BenchContext, o: { devices: number; latencyMs: number; messages: number }): Promise<number> {
+  const sims = await Promise.all(Array.from({ length: o.devices }, () => startDeviceSimulator({ faults: { latencyMs: o.latencyMs } })));
+  const devices = sims.map((s, i) => ({ id: `d${i}`, url: s.url, fencesByEpoch: true }));
+  const namespace = `bench-${tag()}`;
+  const databaseUrl = withDatabase(ctx.databaseUrl, `baton_bench_${tag()}`);
+  const runtime = createRuntime({ devices, amqpUrl: ctx.amqpUrl, databaseUrl, namespace });
+  await runtime.start();
+  const agent = await startAgent({ id: 'bench', devices, amqpUrl: ctx.amqpUrl, namespace, prefetch: 2000 });
+  try {
+    await runtime.ready();
+    const t0 = performance.now();
+    const all: Promise<unknown>[] = [];
+    for (let i = 0; i < o.messages; i++) all.push(runtime.dispatch(msg(devices[i % devices.length]!.id, i)));
+    await Promise.all(all);
+    await appliedTotal(sims, o.messages);
+    return Math.round(o.messages / ((performance.now() - t0) / 1000));
+  } finally {
+    await runtime.stop();
+    await agent.stop();
+    await Promise.all(sims.map((s) => s.close()));
+    await deleteNamespace(ctx.amqpUrl, namespace, ['bench']).catch(() => {});
+    await dropDatabase(databaseUrl).catch(() => {});
+  }
+}
+
+/** The plain pipeline: publish with confirms, one consumer (prefetch) POSTing each message with undici. */
+async function plainThroughput(ctx: BenchContext, o: { devices: number; latencyMs: number; messages: number; prefetch: number }): Promise<number> {
+  const sims = await Promise.all(Array.from({ length: o.devices }, () => startDeviceSimulator({ faults: { latencyMs: o.latencyMs } })));
+  const pools = sims.map((s) => new Pool(s.url, { connections: o.prefetch }));
+  const conn = await amqp.connect(ctx.amqpUrl);
+  const queue = `bench-plain-${tag()}`;
+  try {
+    const pub = await conn.createConfirmChannel();
+    await pub.assertQueue(queue, { durable: true });
+    const sub = await conn.createChannel();
+    await sub.prefetch(o.prefetch);
+    await sub.consume(queue, (m) => {
+      if (!m) return;
+      const { d, i } = JSON.parse(m.content.toString()) as { d: number; i: number };
+      pools[d]!.request({ method: 'PUT', path: `/policies/p${i}`, body: JSON.stringify({ i }), headers: { 'content-type': 'application/json' } })
+        .then((r) => r.body.dump())
+        .then(() => sub.ack(m));
+    });
+    const t0 = performance.now();
+    for (let i = 0; i < o.messages; i++) pub.sendToQueue(queue, Buffer.from(JSON.stringify({ d: i % o.devices, i })), { persistent: true });
+    await pub.waitForConfirms();
+    await appliedTotal(sims, o.messages);
+    return Math.round(o.messages / ((performance.now() - t0) / 1000));
+  } finally {
+    const ch = await conn.createChannel();
+    await ch.deleteQueue(queue);
+    await conn.close();
+    await Promise.all(pools.map((p) => p.close()));
+    await Promise.all(sims.map((s) => s.close()));
+  }
+}
+
+/** The physical ceiling of the device stage: serial POSTs, nothing else. */
+async function serialPosts(messages: number): Promise<number> {
+  const sim = await startDeviceSimulator();
+  const pool = new Pool(sim.url, { connections: 1 });
+  try {
+    const t0 = performance.now();
+    for (let i = 0; i < messages; i++) {
+      const r = await pool.request({ method: 'PUT', path: `/policies/p${i}`, body: JSON.stringify({ i }), headers: { 'content-type': 'application/json' } });
+      await r.body.dump();
+    }
+    return Math.round(messages / ((performance.now() - t0) / 1000));
+  } finally {
+    await pool.close();
+    await sim.close();
+  }
+}
+
+function result(name: string, label: string, base: number[], ours: number[], unit: string, target: string, met: (b: number, o: number) => boolean, notes: string[] = []): BenchResult {
+  const baseline = { ...measured(base, unit), label };
+  const baton = measured(ours, unit);
+  const ratio = baseline.median === 0 ? 0 : baton.median / baseline.median;
+  return { name, baseline, baton, ratio, target, met: met(baseline.median, baton.median), notes };
+}
+
+export const benchmarks: Benchmark[] = [
+  {
+    name: 'throughput-one-device',
+    describe: 'instant device: baton end to end vs plain amqplib consumer (prefetch 32) + undici POST; serial POSTs as the ceiling',
+    async run(ctx) {
+      const messages = sizeOf(ctx, 200, 5000);
+      const { base, ours } = await alternate(ctx.runs, () => plainThroughput(ctx, { devices: 1, latencyMs: 0, messages, prefetch: 32 }), () => batonThroughput(ctx, { devices: 1, latencyMs: 0, messages }));
+      const ceiling = await serialPosts(messages);
+      return result('throughput-one-device', 'plain amqplib+undici', base, ours, 'msg/s', 'baton ≥ 1.0× plain', (b, o) => o >= b, [
+        `serial POST-only ceiling: ${ceiling} msg/s (one request at a time to one device: what FIFO per device allows at most)`,
+        'the plain pipeline sends up to 32 requests to the device at once and does not keep their order',
+      ]);
+    },
+  },
+  {
+    name: 'throughput-devices',
+    describe: '5 ms devices: baton lanes (one request per device, devices in parallel) vs the single serial line, at 1, 4, 16 devices',
+    async run(ctx) {
+      const per = sizeOf(ctx, 20, 200);
+      const counts = ctx.size === 'tiny' ? [1, 4] : [1, 4, 16, 64];
+      const figures: string[] = [];
+      let one = 0;
+      let sixteen = 0;
+      let base16: number[] = [];
+      let ours16: number[] = [];
+      for (const n of counts) {
+        const runs = n === counts.at(-1) || n === 16 ? ctx.runs : 1;
+        const { base, ours } = await alternate(runs, () => plainThroughput(ctx, { devices: n, latencyMs: 5, messages: per * n, prefetch: 1 }), () => batonThroughput(ctx, { devices: n, latencyMs: 5, messages: per * n }));
+        const m = measured(ours, 'msg/s').median;
+        figures.push(`${n} device(s): baton ${m} msg/s, serial line ${measured(base, 'msg/s').median} msg/s`);
+        if (n === 1) one = m;
+        if (n === 16 || n === counts.at(-1)) {
+          sixteen = n === 16 ? m : sixteen || m;
+          if (n === 16 || base16.length === 0) {
+            base16 = base;
+            ours16 = ours;
+          }
+        }
+      }
+      const scale = one ? sixteen / one : 0;
+      return result('throughput-devices', 'serial line (prefetch 1)', base16, ours16, 'msg/s', '16 devices ≥ 12× one device', () => scale >= 12, [...figures, `scaling 16 vs 1 device: ${scale.toFixed(1)}×`]);
+    },
+  },
+  {
+    name: 'parking',
+    describe: 'messages parked per second (no agent: every message parks) vs one INSERT per message',
+    async run(ctx) {
+      const messages = sizeOf(ctx, 500, 20000);
+      const park = async (grouped: boolean) => {
+        const databaseUrl = withDatabase(ctx.databaseUrl, `baton_bench_${tag()}`);
+        const runtime = createRuntime({ devices: ['d0'], amqpUrl: ctx.amqpUrl, databaseUrl, namespace: `bench-${tag()}`, parkBatchSize: grouped ? 500 : 1 });
+        await runtime.start();
+        try {
+          const t0 = performance.now();
+          await Promise.all(Array.from({ length: messages }, (_, i) => runtime.dispatch(msg('d0', i))));
+          return Math.round(messages / ((performance.now() - t0) / 1000));
+        } finally {
+          await runtime.stop();
+          await dropDatabase(databaseUrl).catch(() => {});
+        }
+      };
+      const { base, ours } = await alternate(ctx.runs, () => park(false), () => park(true));
+      return result('parking', 'one row per transaction', base, ours, 'msg/s', '≥ 20,000 msg/s', (_, o) => o >= 20000, ['group commit: rows that arrive while a transaction runs join the next one (parkBatchSize 500)']);
+    },
+  },
+  {
+    name: 'move-depth',
+    describe: 'time to move a deep queue to the new agent: client-side move vs dynamic shovel',
+    async run(ctx) {
+      const depth = sizeOf(ctx, 1000, 100_000);
+      const management = createManagementApi('http://guest:guest@127.0.0.1:15672');
+      const once = async (via: 'client' | 'shovel') => {
+        const namespace = `bench-${tag()}`;
+        const broker = createAmqpBroker({ url: ctx.amqpUrl, namespace, queueType: 'classic', maxUnconfirmed: 5000, connectAttempts: 1, reconnectInitialMs: 100, reconnectMaxMs: 100, clock: systemClock, logger: silentLogger() });
+        await broker.start();
+        try {
+          const from = await broker.assertAgentQueue('old');
+          const to = await broker.assertAgentQueue('new');
+          await Promise.all(Array.from({ length: depth }, (_, i) => broker.publish(from, { deviceId: 'd0', seq: i + 1, epoch: 1, method: 'PUT', path: '/p', body: null })));
+          const t0 = performance.now();
+          if (via === 'client') await broker.move(from, to);
+          else await management.shovel(`bench-${namespace}`, from, to, { pollMs: 20, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) });
+          for (;;) {
+            const info = await broker.queueInfo(to);
+            if ((info?.messages ?? 0) >= depth) break;
+            await new Promise((r) => setTimeout(r, 10));
+          }
+          return Math.round(performance.now() - t0);
+        } finally {
+          await broker.close();
+          await deleteNamespace(ctx.amqpUrl, namespace, ['old', 'new']).catch(() => {});
+        }
+      };
+      const { base, ours } = await alternate(ctx.runs, () => once('shovel'), () => once('client'));
+      const best = Math.min(measured(base, 'ms').median, measured(ours, 'ms').median);
+      return result('move-depth', 'dynamic shovel', base, ours, 'ms', `${depth} in ≤ ${depth >= 100_000 ? 5000 : Math.round((5000 * depth) / 100_000)} ms`, () => best <= (5000 * depth) / 100_000, [`${depth} persistent messages; baton uses the shovel when managementUrl is set, else the client-side move`]);
+    },
+  },
+  {
+    name: 'latency',
+    describe: 'dispatch → device 2xx at 500 msg/s: p50 and p99, baton vs the plain pipeline',
+    async run(ctx) {
+      const messages = sizeOf(ctx, 100, 5000);
+      const measure = async (plain: boolean) => {
+        const sim = await startDeviceSimulator();
+        const sent = new Map<number, number>();
+        const lat: number[] = [];
+        sim.events.on('applied', (e: { path: string }) => {
+          const i = Number(e.path.slice('/policies/p'.length));
+          lat.push(performance.now() - sent.get(i)!);
+        });
+        const devices = [{ id: 'd0', url: sim.url, fencesByEpoch: true }];
+        const namespace = `bench-${tag()}`;
+        const databaseUrl = withDatabase(ctx.databaseUrl, `baton_bench_${tag()}`);
+        let close: () => Promise<void>;
+        let send: (i: number) => void;
+        if (plain) {
+          const conn = await amqp.connect(ctx.amqpUrl);
+          const pub = await conn.createConfirmChannel();
+          const q = (await pub.assertQueue(namespace, { durable: true })).queue;
+          const sub = await conn.createChannel();
+          await sub.prefetch(32);
+          const pool = new Pool(sim.url, { connections: 4 });
+          await sub.consume(q, (m) => {
+            if (!m) return;
+            const i = Number(m.content.toString());
+            void pool.request({ method: 'PUT', path: `/policies/p${i}`, body: '{}', headers: { 'content-type': 'application/json' } }).then((r) => r.body.dump()).then(() => sub.ack(m));
+          });
+          send = (i) => void pub.sendToQueue(q, Buffer.from(String(i)), { persistent: true });
+          close = async () => {
+            await pub.deleteQueue(q);
+            await conn.close();
+            await pool.close();
+          };
+        } else {
+          const runtime = createRuntime({ devices, amqpUrl: ctx.amqpUrl, databaseUrl, namespace });
+          await runtime.start();
+          const agent = await startAgent({ id: 'bench', devices, amqpUrl: ctx.amqpUrl, namespace });
+          await runtime.ready();
+          send = (i) => void runtime.dispatch(msg('d0', i));
+          close = async () => {
+            await runtime.stop();
+            await agent.stop();
+            await deleteNamespace(ctx.amqpUrl, namespace, ['bench']).catch(() => {});
+            await dropDatabase(databaseUrl).catch(() => {});
+          };
+        }
+        const t0 = performance.now();
+        for (let i = 0; i < messages; i++) {
+          const wait = t0 + i * 2 - performance.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          sent.set(i, performance.now());
+          send(i);
+        }
+        await appliedTotal([sim], messages);
+        await close();
+        await sim.close();
+        lat.sort((a, b) => a - b);
+        return { p50: lat[Math.floor(lat.length * 0.5)]!, p99: lat[Math.floor(lat.length * 0.99)]! };
+      };
+      const base: number[] = [];
+      const ours: number[] = [];
+      const p50s: string[] = [];
+      for (let r = 0; r < ctx.runs; r++) {
+        const b = await measure(true);
+        const o = await measure(false);
+        base.push(Math.round(b.p99 * 100) / 100);
+        ours.push(Math.round(o.p99 * 100) / 100);
+        p50s.push(`run ${r + 1}: p50 plain ${b.p50.toFixed(2)} ms, baton ${o.p50.toFixed(2)} ms`);
+      }
+      return result('latency', 'plain amqplib+undici p99', base, ours, 'ms (p99)', 'p99 ≤ 3 ms', (_, o) => o <= 3, p50s);
+    },
+  },
+];
