@@ -10,18 +10,11 @@
  * - A write from a lower epoch than one seen is refused: 409 with `X-Baton-Fenced`.
  * - `GET /watermark` answers the highest seq applied; `/_sim/*` reads the log and sets faults.
  */
-import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { DeviceModel, type AppliedEntry } from './device-model.ts';
 
-/** One write the device accepted. */
-export interface AppliedEntry {
-  seq: number | null;
-  epoch: number | null;
-  method: string;
-  path: string;
-  at: number;
-}
+export type { AppliedEntry };
 
 /** Faults that can be injected, at start or live through `POST /_sim/faults`. */
 export interface DeviceFaults {
@@ -54,14 +47,9 @@ export interface DeviceSimulator {
   readonly fencedWrites: number;
   setFaults(faults: DeviceFaults): void;
   /** emits `applied` (AppliedEntry) and `refused` ({ status, path, reason }) */
-  events: EventEmitter;
+  events: DeviceModel['events'];
   close(): Promise<void>;
 }
-
-const parentOf = (path: string): string | null => {
-  const parts = path.split('/').filter(Boolean);
-  return parts.length > 2 ? '/' + parts.slice(0, -2).join('/') : null;
-};
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -81,35 +69,31 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string | n
 }
 
 export async function startDeviceSimulator(opts: DeviceSimulatorOptions = {}): Promise<DeviceSimulator> {
-  const resources = new Map<string, unknown>();
-  const applied: AppliedEntry[] = [];
-  const events = new EventEmitter();
-  const random = opts.random ?? Math.random;
+  const model = new DeviceModel({ ...(opts.random ? { random: opts.random } : {}) });
   const maxBody = opts.maxBodyBytes ?? 2 * 1024 * 1024;
-  let faults: DeviceFaults = { ...opts.faults };
-  let maxEpoch = 0;
-  let watermark = 0;
-  let fencedWrites = 0;
+  let faults: DeviceFaults = {};
   const hung = new Set<ServerResponse>();
-
-  const refuse = (res: ServerResponse, status: number, path: string, reason: string, headers: Record<string, string> = {}) => {
-    events.emit('refused', { status, path, reason });
-    send(res, status, { error: reason }, headers);
+  const setFaults = (f: DeviceFaults) => {
+    faults = { ...f };
+    model.errorRate = f.errorRate ?? 0;
+    model.errorStatus = f.errorStatus ?? 503;
+    for (const r of hung) r.destroy();
+    hung.clear();
   };
+  setFaults(opts.faults ?? {});
+  const { applied, events } = model;
 
   async function control(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
-    if (req.method === 'GET' && path === '/watermark') return send(res, 200, { watermark, epoch: maxEpoch });
-    if (req.method === 'GET' && path === '/_sim/log') return send(res, 200, { applied, fencedWrites });
-    if (req.method === 'GET' && path === '/_sim/resources') return send(res, 200, Object.fromEntries(resources));
+    if (req.method === 'GET' && path === '/watermark') return send(res, 200, { watermark: model.watermark, epoch: model.maxEpoch });
+    if (req.method === 'GET' && path === '/_sim/log') return send(res, 200, { applied, fencedWrites: model.fencedWrites });
+    if (req.method === 'GET' && path === '/_sim/resources') return send(res, 200, Object.fromEntries(model.resources));
     if (req.method === 'POST' && path === '/_sim/faults') {
       const text = await readBody(req, 64 * 1024);
       try {
-        faults = JSON.parse(text ?? '{}') as DeviceFaults;
+        setFaults(JSON.parse(text ?? '{}') as DeviceFaults);
       } catch {
         return send(res, 400, { error: 'faults must be a JSON object' });
       }
-      for (const r of hung) r.destroy();
-      hung.clear();
       return send(res, 200, faults);
     }
     return send(res, 404, { error: `no such endpoint: ${req.method} ${path}` });
@@ -117,62 +101,23 @@ export async function startDeviceSimulator(opts: DeviceSimulatorOptions = {}): P
 
   async function write(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     const text = await readBody(req, maxBody);
-    if (text === null) return refuse(res, 413, path, `body over ${maxBody} bytes`);
+    if (text === null) return send(res, 413, { error: `body over ${maxBody} bytes` });
     if (faults.hang) {
       hung.add(res);
       return;
     }
     if (faults.latencyMs) await new Promise((r) => setTimeout(r, faults.latencyMs));
-    if (faults.errorRate && random() < faults.errorRate) {
-      return refuse(res, faults.errorStatus ?? 503, path, 'injected fault');
-    }
-    const seq = req.headers['x-baton-seq'] ? Number(req.headers['x-baton-seq']) : null;
-    const epoch = req.headers['x-baton-epoch'] ? Number(req.headers['x-baton-epoch']) : null;
-    if (epoch !== null) {
-      if (epoch < maxEpoch) {
-        fencedWrites++;
-        return refuse(res, 409, path, `epoch ${epoch} is below ${maxEpoch}`, { 'x-baton-fenced': 'true' });
-      }
-      maxEpoch = epoch;
-    }
-    let body: unknown = null;
+    let body: unknown = undefined;
     if (text.length > 0) {
       try {
         body = JSON.parse(text);
       } catch {
-        return refuse(res, 400, path, 'body is not JSON');
+        return send(res, 400, { error: 'body is not JSON' });
       }
     }
-    const parts = path.split('/').filter(Boolean);
-    if (parts.length === 0 || parts.length % 2 !== 0) return refuse(res, 404, path, 'not a resource path (/kind/id[/kind/id...])');
-    const parent = parentOf(path);
-    const exists = resources.has(path);
-    switch (req.method) {
-      case 'PUT':
-      case 'POST':
-        if (parent && !resources.has(parent)) return refuse(res, 422, path, `parent ${parent} does not exist`);
-        if (req.method === 'POST' && exists) return refuse(res, 409, path, 'already exists');
-        resources.set(path, body);
-        break;
-      case 'PATCH':
-        if (!exists) return refuse(res, 404, path, 'does not exist');
-        resources.set(path, { ...(resources.get(path) as object), ...(body as object) });
-        break;
-      case 'DELETE':
-        if (!exists) return refuse(res, 404, path, 'does not exist');
-        for (const k of resources.keys()) {
-          if (k.startsWith(path + '/')) return refuse(res, 409, path, `has children (${k})`);
-        }
-        resources.delete(path);
-        break;
-      default:
-        return refuse(res, 405, path, `method ${req.method} not allowed`);
-    }
-    const entry: AppliedEntry = { seq, epoch, method: req.method!, path, at: Date.now() };
-    applied.push(entry);
-    if (seq !== null && seq > watermark) watermark = seq;
-    events.emit('applied', entry);
-    send(res, req.method === 'POST' ? 201 : 200, { ok: true, seq });
+    const header = (name: string) => (req.headers[name] ? Number(req.headers[name]) : null);
+    const answer = model.write(req.method!, path, header('x-baton-seq'), header('x-baton-epoch'), body);
+    send(res, answer.status, answer.body, answer.headers);
   }
 
   const server = createServer((req, res) => {
@@ -191,13 +136,9 @@ export async function startDeviceSimulator(opts: DeviceSimulatorOptions = {}): P
     port,
     applied,
     get fencedWrites() {
-      return fencedWrites;
+      return model.fencedWrites;
     },
-    setFaults(f) {
-      faults = { ...f };
-      for (const r of hung) r.destroy();
-      hung.clear();
-    },
+    setFaults,
     events,
     async close() {
       for (const r of hung) r.destroy();

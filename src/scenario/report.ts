@@ -36,10 +36,11 @@ export function htmlReport(r: ScenarioReport): string {
   const lanes: Array<[string, string]> = [['fault', 'faults'], ['phase', 'coordinator'], ['agent', 'agents'], ['leader', 'runtimes']];
   const marks = lanes
     .map(([kind, title], lane) => {
-      const y = H + 30 + lane * 34;
+      const y = H + 30 + lane * 40;
       const items = r.timeline
         .filter((e) => e.kind === kind)
-        .map((e) => `<g><line x1="${x(e.t / 1000)}" x2="${x(e.t / 1000)}" y1="${y - 10}" y2="${y + 10}" stroke="#444"/><text x="${x(e.t / 1000) + 3}" y="${y + 4}" font-size="10">${esc(e.text)}</text></g>`)
+        // labels of close marks are staggered so they stay readable
+        .map((e, i) => `<g><line x1="${x(e.t / 1000)}" x2="${x(e.t / 1000)}" y1="${y - 12}" y2="${y + 12}" stroke="#444"/><text x="${x(e.t / 1000) + 3}" y="${y - 6 + (i % 3) * 10}" font-size="10">${esc(e.text)}</text></g>`)
         .join('');
       return `<text x="0" y="${y + 4}" font-size="11" font-weight="bold">${title}</text>${items}`;
     })
@@ -56,7 +57,7 @@ export function htmlReport(r: ScenarioReport): string {
 <body><h1>scenario ${esc(r.name)}: <span class="${r.ok ? 'ok' : 'bad'}">${r.ok ? 'passed' : 'FAILED'}</span></h1>
 <p>throughput ${r.figures.throughputPerSec} msg/s applied · run ${(r.figures.durationMs / 1000).toFixed(1)} s${r.figures.killToResumeMs !== null ? ` · fault → next agent writing ${r.figures.killToResumeMs} ms` : ''}</p>
 <h2>Timeline</h2><p>applied writes per second, per device (peak ${max}/s) ${legend}</p>
-<svg id="timeline" width="${W}" height="${H + 30 + lanes.length * 34}" xmlns="http://www.w3.org/2000/svg">
+<svg id="timeline" width="${W}" height="${H + 30 + lanes.length * 40}" xmlns="http://www.w3.org/2000/svg">
 <line x1="40" x2="${W - 20}" y1="${H - 20}" y2="${H - 20}" stroke="#999"/>${ticks}
 ${lines}
 ${marks}

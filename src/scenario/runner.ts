@@ -80,7 +80,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
   const agents = new Map<string, ChildHandle>();
   const runtimes = new Map<string, RuntimeChild>();
   const timeline: TimelineEntry[] = [];
-  let t0 = performance.now();
+  const t0 = performance.now();
   const note = (kind: TimelineEntry['kind'], text: string) => {
     const e = { t: Math.round(performance.now() - t0), kind, text };
     timeline.push(e);
@@ -276,7 +276,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
     for (const id of otherAgents) agents.set(id, spawnAgent({ id, devicesFile, amqpUrl, namespace, extra: agentFlags, logLevel: 'error' }));
     // the others are registered once the leader has heard them (they heartbeat within a second of starting)
     await new Promise((x) => setTimeout(x, otherAgents.length > 0 ? 2500 : 0));
-    t0 = performance.now();
+    const loadStart = performance.now();
     note('fault', `load: ${s.load.messages} messages at ${s.load.rate}/s`);
     const accepted = new Map<string, number[]>(devices.map((d) => [d.id, []]));
     const perDevice = new Map<string, number>();
@@ -297,14 +297,14 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
     const chains = new Map<string, Promise<unknown>>(devices.map((d) => [d.id, Promise.resolve()]));
     let queued = 0;
     for (let i = 0; i < s.load.messages && !o.signal?.aborted; i++) {
-      const elapsed = performance.now() - t0;
+      const elapsed = performance.now() - loadStart;
       while (timed.length > 0) {
         const at = timed[0]!.at;
         const due = 'percent' in at ? (i / s.load.messages) * 100 >= at.percent : 'ms' in at && elapsed >= at.ms;
         if (!due) break;
         await act(timed.shift()!);
       }
-      const wait = t0 + (i * 1000) / s.load.rate - performance.now();
+      const wait = loadStart + (i * 1000) / s.load.rate - performance.now();
       if (wait > 1) await new Promise((x) => setTimeout(x, wait));
       const d = devices[i % devices.length]!;
       const k = perDevice.get(d.id) ?? 0;
@@ -319,7 +319,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
     }
     await Promise.all(chains.values());
     o.onProgress?.(1);
-    const loadMs = performance.now() - t0;
+    const loadMs = performance.now() - loadStart;
     note('fault', 'load done');
     loadDoneResolve();
     for (const x of timed.splice(0)) await act(x);

@@ -8,6 +8,8 @@ import { startAgent, type AgentHandle } from '../agent-worker.ts';
 import { checkDevice, staleWrites } from '../checker.ts';
 import { MemoryRabbit, type MemoryConnection } from '../memory-broker.ts';
 import { createMemoryStore } from '../memory-store.ts';
+import { DeviceModel } from '../device-model.ts';
+import { createMemoryDeviceClient } from '../memory-device.ts';
 import type { DeviceClient, DeviceOutcome, Store } from '../ports.ts';
 import { createRuntime, type Runtime } from '../runtime.ts';
 import { workloadMessage } from '../workload.ts';
@@ -32,15 +34,6 @@ export interface SimResult {
   stats: { accepted: number; applied: number; switches: number; simulatedMs: number };
 }
 
-interface SimDevice {
-  id: string;
-  fences: boolean;
-  applied: Array<{ seq: number; epoch: number }>;
-  maxEpoch: number;
-  watermark: number;
-  errorRate: number;
-}
-
 export async function simulate(o: SimOptions): Promise<SimResult> {
   const world = new World(o.seed);
   const rnd = world.random;
@@ -48,28 +41,17 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   const note = (s: string) => trace.push(`${String(world.now).padStart(6)}ms ${s}`);
   const rabbit = new MemoryRabbit('sim');
   const store = createMemoryStore({ now: () => world.now });
-  const devices: SimDevice[] = Array.from({ length: o.devices ?? 3 }, (_, i) => ({ id: `fw${i + 1}`, fences: i % 2 === 0, applied: [], maxEpoch: 0, watermark: 0, errorRate: 0 }));
-  const byId = new Map(devices.map((d) => [d.id, d]));
+  // half the devices refuse stale epochs; all report their watermark
+  const devices = Array.from({ length: o.devices ?? 3 }, (_, i) => ({ id: `fw${i + 1}`, fences: i % 2 === 0, model: new DeviceModel({ random: rnd, now: () => world.now, fencing: i % 2 === 0 }) }));
+  const memory = createMemoryDeviceClient(new Map(devices.map((d) => [d.id, d.model])));
 
   // a device answers after 1-3 ms; its answer reaches the agent through the agent's gate
   const deviceClient = (gate: Gate): DeviceClient => ({
     send: (d, m) =>
       new Promise<DeviceOutcome>((resolve) => {
-        world.at(world.now + 1 + Math.floor(rnd() * 3), () => {
-          const dev = byId.get(d.id)!;
-          let out: DeviceOutcome;
-          if (rnd() < dev.errorRate) out = { kind: 'transient', status: 503, reason: 'simulated 503' };
-          else if (dev.fences && m.epoch < dev.maxEpoch) out = { kind: 'fenced', status: 409, reason: `epoch ${m.epoch} < ${dev.maxEpoch}` };
-          else {
-            dev.applied.push({ seq: m.seq, epoch: m.epoch });
-            dev.watermark = Math.max(dev.watermark, m.seq);
-            dev.maxEpoch = Math.max(dev.maxEpoch, m.epoch);
-            out = { kind: 'applied', status: 200 };
-          }
-          gate.run(() => resolve(out));
-        });
+        world.at(world.now + 1 + Math.floor(rnd() * 3), () => void memory.send(d, m).then((out) => gate.run(() => resolve(out))));
       }),
-    watermark: (d) => new Promise((resolve) => world.at(world.now + 1, () => gate.run(() => resolve(byId.get(d.id)!.watermark)))),
+    watermark: (d) => new Promise((resolve) => world.at(world.now + 1, () => void memory.watermark(d).then((w) => gate.run(() => resolve(w))))),
     close: async () => {},
   });
   const deviceConfigs = devices.map((d) => ({ id: d.id, url: `http://${d.id}.sim`, fencesByEpoch: d.fences }));
@@ -200,25 +182,25 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
           } else {
             const dev = devices[Math.floor(rnd() * devices.length)]!;
             note(`fault: ${dev.id} fails half its writes for 1 s`);
-            dev.errorRate = 0.5;
-            world.at(world.now + 1000, () => (dev.errorRate = 0));
+            dev.model.errorRate = 0.5;
+            world.at(world.now + 1000, () => (dev.model.errorRate = 0));
           }
         })();
       });
     }
   }
 
-  const settled = () => sent >= total && devices.every((d) => accepted.get(d.id)!.every((seq) => d.applied.some((a) => a.seq === seq)));
+  const settled = () => sent >= total && devices.every((d) => accepted.get(d.id)!.every((seq) => d.model.applied.some((a) => a.seq === seq)));
   await world.run(settled, world.now + 120_000);
 
   // the invariants
   const violations: string[] = [];
   for (const d of devices) {
-    const c = checkDevice(d.id, d.applied.map((a) => a.seq), accepted.get(d.id)!);
+    const c = checkDevice(d.id, d.model.applied.map((a) => a.seq), accepted.get(d.id)!);
     if (c.missing) violations.push(`${d.id}: ${c.missing} accepted message(s) never applied (lost)`);
     if (c.outOfOrder) violations.push(`${d.id}: ${c.outOfOrder} write(s) out of order`);
     if (c.duplicates) violations.push(`${d.id}: ${c.duplicates} duplicate write(s) although the device reports its watermark`);
-    const stale = staleWrites(d.applied);
+    const stale = staleWrites(d.model.applied);
     if (stale) violations.push(`${d.id}: ${stale} write(s) accepted from a stale epoch`);
   }
   if (sent < total) violations.push(`only ${sent} of ${total} messages were accepted`);
@@ -229,6 +211,6 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     ok: violations.length === 0,
     violations,
     trace,
-    stats: { accepted: sent, applied: devices.reduce((t, d) => t + d.applied.length, 0), switches, simulatedMs: world.now },
+    stats: { accepted: sent, applied: devices.reduce((t, d) => t + d.model.applied.length, 0), switches, simulatedMs: world.now },
   };
 }
