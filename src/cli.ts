@@ -233,7 +233,7 @@ const commands: Record<string, Command> = {
 
   bench: {
     summary: 'benchmarks: baton side by side with the plain pipeline and its alternatives, in one run',
-    usage: 'baton bench [NAME] [--json] [--runs N] [--tiny]\n  names: throughput-one-device, throughput-devices, parking, move-depth, latency\n  env: BATON_AMQP_URL, BATON_DATABASE_URL (throw-away databases are made next to it)',
+    usage: 'baton bench [NAME] [--json] [--runs N] [--tiny]\n  names: throughput-one-device, throughput-devices, parking, move-depth, latency, failover-kill\n  env: BATON_AMQP_URL, BATON_DATABASE_URL (throw-away databases are made next to it)',
     options: { json: { type: 'boolean' }, runs: { type: 'string' }, tiny: { type: 'boolean' } },
     positionals: true,
     async run(v, positionals = []) {

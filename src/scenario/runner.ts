@@ -7,6 +7,9 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import { deleteNamespace, dropDatabase, withDatabase } from '../admin.ts';
+import { createAmqpBroker } from '../amqp-broker.ts';
+import { systemClock } from '../clock.ts';
+import { BatonError } from '../errors.ts';
 import { checkDevice, staleWrites } from '../checker.ts';
 import { runtimeDefaults } from '../config.ts';
 import { startDeviceSimulator, type DeviceSimulator } from '../device-simulator.ts';
@@ -70,6 +73,24 @@ interface RuntimeChild {
   pending: Map<number, (r: FromRuntime & { type: 'result' }) => void>;
 }
 
+async function preflight(amqpUrl: string, databaseUrl: string, logger: Logger): Promise<void> {
+  const hint = ' (to rehearse failures without the services, run `npx baton sim`)';
+  const broker = createAmqpBroker({ url: amqpUrl, namespace: 'baton-preflight', queueType: 'classic', maxUnconfirmed: 1, connectAttempts: 1, reconnectInitialMs: 100, reconnectMaxMs: 100, clock: systemClock, logger });
+  try {
+    await broker.start();
+  } catch (err) {
+    throw new BatonError((err as BatonError).code ?? 'broker-unavailable', (err as Error).message + hint);
+  } finally {
+    await broker.close().catch(() => {});
+  }
+  try {
+    const store = await createOrmStore({ databaseUrl, logger });
+    await store.close();
+  } catch (err) {
+    throw new BatonError((err as BatonError).code ?? 'database-unavailable', (err as Error).message + hint);
+  }
+}
+
 export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioReport> {
   const amqpUrl = o.amqpUrl ?? runtimeDefaults.amqpUrl;
   const managementUrl = s.managementApi ? (o.managementUrl ?? 'http://guest:guest@127.0.0.1:15672') : undefined;
@@ -99,6 +120,8 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
   let resumedAt: number | null = null;
   const agentFlags = s.load.shape === 'poison' ? ['--on-permanent', 'skip'] : [];
 
+  // the services first: a clear message (and the offline alternative) instead of a child process failing
+  await preflight(amqpUrl, databaseUrl, o.logger);
   try {
     for (let i = 0; i < s.devices.count; i++) {
       const sim = await startDeviceSimulator({ faults: { latencyMs: s.devices.latencyMs, errorRate: s.devices.errorRate } });

@@ -1,0 +1,21 @@
+// The baseline of failover-kill: a plain consumer of a quorum queue with single active consumer
+// (RabbitMQ's own failover). It POSTs each message to the device, one at a time, then acks it.
+// Usage: node --import tsx scripts/bench/sac-consumer.ts AMQP_URL QUEUE DEVICE_URL CONSUMER_NO
+import amqp from 'amqplib';
+import { Pool } from 'undici';
+
+const [url, queue, deviceUrl, no] = process.argv.slice(2) as [string, string, string, string];
+const conn = await amqp.connect(url);
+const ch = await conn.createChannel();
+await ch.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum', 'x-single-active-consumer': true } });
+await ch.prefetch(1);
+const pool = new Pool(deviceUrl, { connections: 1 });
+await ch.consume(queue, (m) => {
+  if (!m) return;
+  const seq = Number(m.content.toString());
+  void pool
+    .request({ method: 'PUT', path: `/policies/p${seq}`, body: '{}', headers: { 'content-type': 'application/json', 'x-baton-seq': String(seq), 'x-baton-epoch': no } })
+    .then((r) => r.body.dump())
+    .then(() => ch.ack(m));
+});
+process.stdout.write('consuming\n');
