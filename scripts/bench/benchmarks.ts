@@ -325,13 +325,16 @@ export const benchmarks: Benchmark[] = [
         const conn = await amqp.connect(ctx.amqpUrl);
         const pub = await conn.createConfirmChannel();
         let killedAt = 0;
-        const next = firstAfter(sim, (epoch) => epoch === 2);
+        let next: Promise<number> = Promise.resolve(0);
         try {
           await pace(
             (i) => new Promise((res) => pub.sendToQueue(queue, Buffer.from(String(i)), { persistent: true }, res)),
             () => {
+              // the active consumer is the one writing (it tags its writes with its number)
+              const active = sim.applied.at(-1)?.epoch ?? 1;
+              next = firstAfter(sim, (epoch) => epoch !== active);
               killedAt = performance.now();
-              procs[0]!.kill('SIGKILL');
+              procs[active - 1]!.kill('SIGKILL');
             },
           );
           const ms = (await next) - killedAt;
@@ -355,11 +358,14 @@ export const benchmarks: Benchmark[] = [
         const runtime = createRuntime({ devices, amqpUrl: ctx.amqpUrl, databaseUrl, namespace });
         await runtime.start();
         const file = writeDevicesFile(devices);
-        const agents = ['k1', 'k2'].map((id) => spawnAgent({ id, devicesFile: file, amqpUrl: ctx.amqpUrl, namespace, logLevel: 'error' }));
+        const spawnK = (id: string) => spawnAgent({ id, devicesFile: file, amqpUrl: ctx.amqpUrl, namespace, logLevel: 'error' });
+        const agents = [spawnK('k1')];
         const seqs: number[] = [];
         try {
           await runtime.ready();
-          await new Promise<void>((r) => runtime.on('agent.registered', (e) => e.agentId === 'k2' && r()));
+          const second = new Promise<void>((r) => runtime.on('agent.registered', (e) => e.agentId === 'k2' && r()));
+          agents.push(spawnK('k2'));
+          await second;
           let killedAt = 0;
           const next = firstAfter(sim, (epoch) => (epoch ?? 0) > 1);
           await pace(
