@@ -93,7 +93,7 @@ export const runtimeDefaults: Omit<RuntimeConfig, 'devices'> = {
   hungTimeout: 2000,
   consumerGrace: 150,
   probeInterval: 100,
-  parkBatchSize: 500,
+  parkBatchSize: 1000,
   replayBatchSize: 1000,
   managementUrl: null,
   leaseDuration: 1500,
