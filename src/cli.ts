@@ -24,6 +24,12 @@ const scenarioFile = (nameOrFile: string) => {
 };
 
 const env = fromEnv();
+/** The service URLs given in the environment (the rest take their defaults). */
+const services = {
+  ...(env.amqpUrl ? { amqpUrl: env.amqpUrl } : {}),
+  ...(env.databaseUrl ? { databaseUrl: env.databaseUrl } : {}),
+  ...(env.managementUrl ? { managementUrl: env.managementUrl } : {}),
+};
 const out = (line: string) => process.stdout.write(line + '\n');
 
 interface Command {
@@ -144,9 +150,7 @@ const commands: Record<string, Command> = {
         messages: num(v.messages, 'messages') ?? 6000,
         rate: num(v.rate, 'rate') ?? 1500,
         killAt,
-        ...(env.amqpUrl ? { amqpUrl: env.amqpUrl } : {}),
-        ...(env.databaseUrl ? { databaseUrl: env.databaseUrl } : {}),
-        ...(env.managementUrl ? { managementUrl: env.managementUrl } : {}),
+        ...services,
         logger: cliLogger(env.logLevel ?? 'error', 'runtime'),
         out,
         signal: abort.signal,
@@ -180,9 +184,7 @@ const commands: Record<string, Command> = {
       const tty = process.stderr.isTTY && !v.json;
       if (!v.json) out(`scenario ${sc.name}: ${sc.description}`);
       const report = await runScenario(sc, {
-        ...(env.amqpUrl ? { amqpUrl: env.amqpUrl } : {}),
-        ...(env.databaseUrl ? { databaseUrl: env.databaseUrl } : {}),
-        ...(env.managementUrl ? { managementUrl: env.managementUrl } : {}),
+        ...services,
         logger: cliLogger(env.logLevel ?? 'error', 'scenario'),
         signal: abort.signal,
         ...(v.inspect !== undefined ? { inspectPort: num(v.inspect, 'inspect')!, onInspector: (url: string) => (v.json ? process.stderr.write(`inspector ${url}\n`) : out(`inspector ${url}`)) } : {}),
@@ -296,8 +298,7 @@ const commands: Record<string, Command> = {
     options: { json: { type: 'boolean' }, namespace: { type: 'string' } },
     async run(v) {
       const s = await readStatus({
-        ...(env.amqpUrl ? { amqpUrl: env.amqpUrl } : {}),
-        ...(env.databaseUrl ? { databaseUrl: env.databaseUrl } : {}),
+        ...services,
         namespace: (v.namespace as string) ?? env.namespace ?? 'baton',
       });
       if (v.json) {
