@@ -28,6 +28,9 @@ interface Entry {
   host: string;
   lastHeartbeat: number | null;
   lastStored: number;
+  /** the agent process and its monotonic time of the newest heartbeat heard */
+  incarnation: string | null;
+  mono: number;
 }
 
 export class AgentRegistry {
@@ -47,9 +50,14 @@ export class AgentRegistry {
     },
   ) {}
 
-  heartbeat(h: HeartbeatEvent): void {
+  /** Takes a heartbeat; returns false (and changes nothing) for a replay: one from the same agent
+   * process that is not newer than the newest heard. */
+  heartbeat(h: HeartbeatEvent): boolean {
     const known = this.agents.has(h.agentId);
     const e = this.ensure(h.agentId, h.topic, h.host);
+    if (e.incarnation === h.incarnation && h.mono <= e.mono) return false;
+    e.incarnation = h.incarnation;
+    e.mono = h.mono;
     e.lastHeartbeat = this.o.clock.now();
     e.actor.send({ type: 'agent.heartbeat', at: h.sentAt });
     if (!known) this.o.onRegistered(h.agentId);
@@ -59,6 +67,12 @@ export class AgentRegistry {
         .upsertAgent({ agentId: h.agentId, topic: h.topic, host: h.host, status: 'up', lastHeartbeat: new Date(e.lastHeartbeat) })
         .catch((err) => this.o.logger.warn({ agentId: h.agentId, err: (err as Error).message }, 'could not record heartbeat'));
     }
+    return true;
+  }
+
+  /** Whether the agent was ever heard (or is the recorded one). */
+  knows(agentId: string): boolean {
+    return this.agents.has(agentId);
   }
 
   /** Makes sure an actor exists for an agent (e.g. the recorded one, before it heartbeats). */
@@ -75,7 +89,7 @@ export class AgentRegistry {
         actor.on(type, (ev) => this.o.onEmitted(ev as AgentEmitted));
       }
       actor.start();
-      e = { actor, topic, host, lastHeartbeat: null, lastStored: 0 };
+      e = { actor, topic, host, lastHeartbeat: null, lastStored: 0, incarnation: null, mono: -Infinity };
       this.agents.set(agentId, e);
     }
     return e;

@@ -28,6 +28,8 @@ export interface AmqpBrokerOptions {
   connectionName?: string;
   /** AMQP heartbeat, seconds: the broker drops a silent (e.g. stopped) client after about twice this */
   heartbeatSec?: number;
+  /** the broker blocked publishes for a resource alarm (reason), or lifted the block (null) */
+  onBlocked?: (reason: string | null) => void;
 }
 
 interface Outgoing {
@@ -99,8 +101,14 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
       admin = null;
       if (!closing) void reconnect();
     });
-    c.on('blocked', (reason) => log.warn({ reason }, 'broker blocked publishes (resource alarm); they wait'));
-    c.on('unblocked', () => log.info('broker unblocked publishes'));
+    c.on('blocked', (reason: string) => {
+      log.error({ reason }, 'RabbitMQ blocked publishes (resource alarm): dispatch() waits, nothing is dropped; free memory or disk on the broker');
+      opts.onBlocked?.(String(reason));
+    });
+    c.on('unblocked', () => {
+      log.warn('RabbitMQ unblocked publishes: waiting dispatch() calls go on');
+      opts.onBlocked?.(null);
+    });
     const ch = await c.createConfirmChannel();
     ch.on('error', (err) => log.warn({ err: err.message }, 'publish channel error'));
     ch.on('return', (msg) => {

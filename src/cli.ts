@@ -1,7 +1,7 @@
 /** The `baton` command line: device, agent, demo, status. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { startAgent } from './agent-worker.ts';
-import { fromEnv, loadDevicesFile, runtimeDefaults } from './config.ts';
+import { fromEnv, loadDevicesFile, localManagementUrl, runtimeDefaults } from './config.ts';
 import { runDemo } from './demo.ts';
 import { startDeviceSimulator } from './device-simulator.ts';
 import { BatonError, isBatonError } from './errors.ts';
@@ -235,7 +235,7 @@ const commands: Record<string, Command> = {
 
   bench: {
     summary: 'benchmarks: baton side by side with the plain pipeline and its alternatives, in one run',
-    usage: 'baton bench [NAME] [--json] [--runs N] [--tiny]\n  names: throughput-one-device, throughput-devices, parking, move-depth, latency, failover-kill\n  env: BATON_AMQP_URL, BATON_DATABASE_URL (throw-away databases are made next to it)',
+    usage: 'baton bench [NAME] [--json] [--runs N] [--tiny]\n  names: throughput-one-device, throughput-devices, failover-kill, failover-hang, move-depth, parking, latency, memory\n  env: BATON_AMQP_URL, BATON_DATABASE_URL (throw-away databases are made next to it), BATON_MANAGEMENT_URL',
     options: { json: { type: 'boolean' }, runs: { type: 'string' }, tiny: { type: 'boolean' } },
     positionals: true,
     async run(v, positionals = []) {
@@ -248,6 +248,7 @@ const commands: Record<string, Command> = {
         runs: num(v.runs, 'runs') ?? (v.tiny ? 1 : 3),
         amqpUrl: env.amqpUrl ?? runtimeDefaults.amqpUrl,
         databaseUrl: env.databaseUrl ?? runtimeDefaults.databaseUrl,
+        managementUrl: env.managementUrl ?? localManagementUrl,
         log: (l: string) => process.stderr.write(l + '\n'),
       };
       const results = [];

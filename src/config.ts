@@ -2,7 +2,7 @@
  * Configuration: every option with its default, resolved once, validated with messages that name
  * the option, and frozen. `fromEnv()` is the only reader of `process.env`.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { BatonError } from './errors.ts';
 import type { DeviceConfig } from './ports.ts';
 
@@ -82,6 +82,9 @@ export const commonDefaults: CommonOptions = {
   connectAttempts: 3,
 };
 
+/** The management API of a RabbitMQ on this machine with its default user (tests, scenarios, benchmarks). */
+export const localManagementUrl = 'http://guest:guest@127.0.0.1:15672';
+
 export const runtimeDefaults: Omit<RuntimeConfig, 'devices'> = {
   ...commonDefaults,
   databaseUrl: 'postgresql://postgres@127.0.0.1:5432/baton',
@@ -91,8 +94,8 @@ export const runtimeDefaults: Omit<RuntimeConfig, 'devices'> = {
   checkAgentLoopTime: 30_000,
   heartbeatTimeout: 1000,
   hungTimeout: 2000,
-  consumerGrace: 150,
-  probeInterval: 100,
+  consumerGrace: 100,
+  probeInterval: 25,
   parkBatchSize: 1000,
   replayBatchSize: 1000,
   managementUrl: null,
@@ -195,6 +198,22 @@ export function resolveRuntimeConfig(given: Record<string, unknown>): RuntimeCon
   return resolve<RuntimeConfig>('createRuntime', runtimeDefaults, runtimeChecks, { ...given, devices });
 }
 
+/** A device's `tls`: known fields, readable PEM files, an https URL, cert and key together. */
+function tlsCheck(v: unknown, deviceUrl: string): string | null {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'must be an object { ca, cert, key, allowInvalidCertificate }';
+  const t = v as Record<string, unknown>;
+  if (!deviceUrl.startsWith('https:')) return 'is set but the url is not https';
+  for (const k of Object.keys(t)) if (!['ca', 'cert', 'key', 'allowInvalidCertificate'].includes(k)) return `has unknown field "${k}"`;
+  if (t.allowInvalidCertificate !== undefined && typeof t.allowInvalidCertificate !== 'boolean') return '.allowInvalidCertificate must be true or false';
+  if ((t.cert === undefined) !== (t.key === undefined)) return 'needs cert and key together';
+  for (const k of ['ca', 'cert', 'key'] as const) {
+    if (t[k] === undefined) continue;
+    if (typeof t[k] !== 'string') return `.${k} must be the path of a PEM file`;
+    if (!existsSync(t[k])) return `.${k}: no file ${t[k]}`;
+  }
+  return null;
+}
+
 const deviceList: Check = (v) => {
   if (!Array.isArray(v) || v.length === 0) return 'a non-empty array of { id, url }';
   const seen = new Set<string>();
@@ -205,7 +224,11 @@ const deviceList: Check = (v) => {
     if (url('http:', 'https:')(dev.url)) return `a list of { id, url } (devices[${i}].url is not an http(s) URL)`;
     if (dev.timeoutMs !== undefined && int(1)(dev.timeoutMs)) return `a list of devices (devices[${i}].timeoutMs must be an integer >= 1)`;
     for (const k of Object.keys(dev)) {
-      if (!['id', 'url', 'timeoutMs', 'fencesByEpoch', 'reportsWatermark'].includes(k)) return `a list of devices (devices[${i}] has unknown field "${k}")`;
+      if (!['id', 'url', 'timeoutMs', 'fencesByEpoch', 'reportsWatermark', 'tls'].includes(k)) return `a list of devices (devices[${i}] has unknown field "${k}")`;
+    }
+    if (dev.tls !== undefined) {
+      const bad = tlsCheck(dev.tls, dev.url as string);
+      if (bad) return `a list of devices (devices[${i}].tls ${bad})`;
     }
     if (seen.has(dev.id as string)) return `a list of distinct devices (devices[${i}].id "${dev.id}" repeats)`;
     seen.add(dev.id as string);

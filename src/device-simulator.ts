@@ -11,6 +11,7 @@
  * - `GET /watermark` answers the highest seq applied; `/_sim/*` reads the log and sets faults.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { DeviceModel, type AppliedEntry } from './device-model.ts';
 
@@ -36,6 +37,10 @@ export interface DeviceSimulatorOptions {
   random?: () => number;
   /** largest request body accepted, bytes (default 2 MiB) */
   maxBodyBytes?: number;
+  /** refuse writes from a lower epoch than one seen (default true); false: a device that accepts anything */
+  fencing?: boolean;
+  /** serve https with this key and certificate (PEM); with `ca`, require a client certificate signed by it */
+  tls?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer };
 }
 
 export interface DeviceSimulator {
@@ -69,7 +74,7 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string | n
 }
 
 export async function startDeviceSimulator(opts: DeviceSimulatorOptions = {}): Promise<DeviceSimulator> {
-  const model = new DeviceModel({ ...(opts.random ? { random: opts.random } : {}) });
+  const model = new DeviceModel({ ...(opts.random ? { random: opts.random } : {}), ...(opts.fencing === false ? { fencing: false } : {}) });
   const maxBody = opts.maxBodyBytes ?? 2 * 1024 * 1024;
   let faults: DeviceFaults = {};
   const hung = new Set<ServerResponse>();
@@ -120,11 +125,13 @@ export async function startDeviceSimulator(opts: DeviceSimulatorOptions = {}): P
     send(res, answer.status, answer.body, answer.headers);
   }
 
-  const server = createServer((req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? '/', 'http://device').pathname;
     const handler = req.method === 'GET' || path.startsWith('/_sim/') ? control : write;
     handler(req, res, path).catch((err) => send(res, 500, { error: (err as Error).message }));
-  });
+  };
+  const t = opts.tls;
+  const server = t ? createHttpsServer({ key: t.key, cert: t.cert, ...(t.ca ? { ca: t.ca, requestCert: true, rejectUnauthorized: true } : {}) }, handle) : createServer(handle);
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -132,7 +139,7 @@ export async function startDeviceSimulator(opts: DeviceSimulatorOptions = {}): P
   });
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
+    url: `${t ? 'https' : 'http'}://${opts.host ?? '127.0.0.1'}:${port}`,
     port,
     applied,
     get fencedWrites() {

@@ -3,6 +3,7 @@
  * baton headers, and the classification of every answer into applied / transient / permanent /
  * fenced (DESIGN.md §7).
  */
+import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import type { DeviceClient, DeviceConfig, DeviceOutcome, WireMessage } from './ports.ts';
 import { messageId } from './wire.ts';
@@ -14,16 +15,31 @@ export interface HttpDeviceClientOptions {
   maxResponseBytes?: number;
 }
 
-/** Reads at most `limit` bytes of a body and discards the rest. */
-async function readBounded(body: AsyncIterable<Buffer> & { destroy?: () => void }, limit: number): Promise<string> {
+/** Reads at most `limit` bytes of a body; past that it stops reading (the connection is dropped),
+ * so a huge or endless answer costs neither memory nor time. */
+async function readBounded(body: AsyncIterable<Buffer> & { destroy?: (err?: Error) => unknown }, limit: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
-    if (size < limit) chunks.push(chunk.subarray(0, limit - size));
+    chunks.push(chunk.subarray(0, limit - size));
     size += chunk.length;
+    if (size > limit) {
+      body.destroy?.();
+      return `${Buffer.concat(chunks).toString('utf8')}… (cut at ${limit} bytes)`;
+    }
   }
-  const text = Buffer.concat(chunks).toString('utf8');
-  return size > limit ? `${text}… (${size} bytes)` : text;
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** TLS errors from Node that mean "this certificate does not verify". */
+const CERT_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/;
+
+/** Why a request failed, for logs and status: certificate problems say what to do. */
+function unreachable(device: DeviceConfig, err: Error & { code?: string }): string {
+  if (err.name === 'TimeoutError' || err.name === 'AbortError') return `device ${device.id} unreachable: timed out`;
+  const code = err.code ?? err.message;
+  if (CERT_ERRORS.test(code)) return `device ${device.id} refused: its TLS certificate does not verify (${code}); set tls.ca to the CA that signed it, or tls.allowInvalidCertificate for this device`;
+  return `device ${device.id} unreachable: ${code}`;
 }
 
 /** Classifies an HTTP answer; exported for the contract tests and the in-memory client. */
@@ -42,10 +58,18 @@ export function createHttpDeviceClient(opts: HttpDeviceClientOptions): DeviceCli
 
   function poolFor(device: DeviceConfig): { pool: Pool; base: string } {
     const url = new URL(device.url);
-    let pool = pools.get(url.origin);
+    let pool = pools.get(device.id);
     if (!pool) {
-      pool = new Pool(url.origin, { connections: 2, keepAliveTimeout: 30_000, pipelining: 1 });
-      pools.set(url.origin, pool);
+      const t = device.tls;
+      const connect = t
+        ? {
+            ...(t.ca ? { ca: readFileSync(t.ca) } : {}),
+            ...(t.cert && t.key ? { cert: readFileSync(t.cert), key: readFileSync(t.key) } : {}),
+            rejectUnauthorized: t.allowInvalidCertificate !== true,
+          }
+        : undefined;
+      pool = new Pool(url.origin, { connections: 2, keepAliveTimeout: 30_000, pipelining: 1, ...(connect ? { connect } : {}) });
+      pools.set(device.id, pool);
     }
     return { pool, base: url.pathname.replace(/\/$/, '') };
   }
@@ -77,9 +101,7 @@ export function createHttpDeviceClient(opts: HttpDeviceClientOptions): DeviceCli
           body: m.method === 'DELETE' && m.body === null ? undefined : JSON.stringify(m.body),
         });
       } catch (err) {
-        const e = err as Error & { code?: string };
-        const why = e.name === 'TimeoutError' || e.name === 'AbortError' ? 'timed out' : (e.code ?? e.message);
-        return { kind: 'transient', status: null, reason: `device ${device.id} unreachable: ${why}` };
+        return { kind: 'transient', status: null, reason: unreachable(device, err as Error) };
       }
       let text: string;
       try {

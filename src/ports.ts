@@ -197,6 +197,18 @@ export interface DeviceConfig {
   fencesByEpoch?: boolean;
   /** the device answers `GET /watermark` */
   reportsWatermark?: boolean;
+  /** TLS to an https device: PEM files (paths); invalid certificates are refused unless allowed */
+  tls?: DeviceTls;
+}
+
+export interface DeviceTls {
+  /** CA certificate(s) that sign the device's certificate (default: Node's trusted CAs) */
+  ca?: string;
+  /** client certificate and its key, for devices that require one (both or neither) */
+  cert?: string;
+  key?: string;
+  /** accept a certificate that does not verify (self-signed lab gear); logged at every connect */
+  allowInvalidCertificate?: boolean;
 }
 
 export type DeviceOutcome =

@@ -69,6 +69,8 @@ export interface RuntimeStatus {
   devices: Array<DeviceStream & { lag: number | null }>;
   switches: SwitchRecord[];
   inspectorUrl: string | null;
+  /** why RabbitMQ blocks publishes right now (a resource alarm), or null */
+  brokerBlocked: string | null;
 }
 
 /** Events the runtime emits; tests and hosts await them instead of sleeping. */
@@ -89,6 +91,9 @@ export interface RuntimeEvents {
   'message.dead-lettered': { deviceId: string; seq: number; reason: string; agentId: string };
   'receipts.applied': { agentId: string; marks: Array<{ deviceId: string; seq: number }> };
   'watermarks.stored': { marks: Array<{ deviceId: string; seq: number }> };
+  /** RabbitMQ blocked publishes (memory or disk alarm): dispatch() calls wait until it lifts */
+  'broker.blocked': { reason: string };
+  'broker.unblocked': Record<string, never>;
 }
 
 export interface Runtime {
@@ -144,7 +149,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       clock,
       logger: log.child({ actor: 'broker' }),
       connectionName: `baton runtime ${cfg.namespace}`,
+      onBlocked: (reason) => {
+        brokerBlocked = reason;
+        if (reason === null) emit('broker.unblocked', {});
+        else emit('broker.blocked', { reason });
+      },
     });
+  let brokerBlocked: string | null = null;
   let store: Store = ports?.store as Store;
   let seqs: SeqAllocator;
   let parker: Parker;
@@ -376,6 +387,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       devices: ready ? (await store.deviceStreams()).map((d) => ({ ...d, lag: metrics.lagOf(d.deviceId) })) : [],
       switches: ready ? await store.listSwitches() : [],
       inspectorUrl: inspectorServer?.url() ?? null,
+      brokerBlocked,
     };
   }
 
@@ -425,14 +437,19 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         await broker.subscribeEvents('heartbeats', (p) => {
           const h = parseHeartbeat(p);
           if ('invalid' in h) return log.warn({ why: h.invalid }, 'ignored a malformed heartbeat');
-          registry.heartbeat(h);
+          if (!registry.heartbeat(h)) return log.warn({ agentId: h.agentId, incarnation: h.incarnation }, 'ignored a replayed heartbeat (not newer than one already heard from that agent process)');
           if (elector.leading) granter.onHeartbeat(h);
         }),
         await broker.subscribeEvents('receipts', async (p) => {
           const r = parseReceipt(p);
           if ('invalid' in r) return log.warn({ why: r.invalid }, 'ignored a malformed receipt');
+          if (!registry.knows(r.agentId)) return log.warn({ agentId: r.agentId }, 'ignored a receipt from an agent never heard from');
           if (r.type === 'applied') {
             for (const m of r.marks) {
+              if (!deviceSet.has(m.deviceId)) {
+                log.warn({ agentId: r.agentId, deviceId: m.deviceId }, 'ignored a receipt mark for a device not configured');
+                continue;
+              }
               if (m.seq > (watermarks.get(m.deviceId) ?? 0)) watermarks.set(m.deviceId, m.seq);
               pendingMarks.set(m.deviceId, Math.max(m.seq, pendingMarks.get(m.deviceId) ?? 0));
               settleWaiters(m.deviceId, m.seq);

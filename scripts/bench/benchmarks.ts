@@ -1,41 +1,18 @@
 // The benchmarks of `baton bench`: each measures baton and a baseline in the same run.
 import amqp from 'amqplib';
 import { Pool } from 'undici';
-import { randomBytes } from 'node:crypto';
 import { startAgent } from '../../src/agent-worker.ts';
 import { createAmqpBroker } from '../../src/amqp-broker.ts';
 import { deleteNamespace, dropDatabase, withDatabase } from '../../src/admin.ts';
 import { systemClock } from '../../src/clock.ts';
-import { startDeviceSimulator, type DeviceSimulator } from '../../src/device-simulator.ts';
+import { startDeviceSimulator } from '../../src/device-simulator.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { createManagementApi } from '../../src/management-api.ts';
 import { createRuntime } from '../../src/runtime.ts';
-import { checkDevice } from '../../src/checker.ts';
-import { spawnAgent, writeDevicesFile } from '../../src/processes.ts';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { alternate, measured, type BenchContext, type BenchResult, type Benchmark } from './harness.ts';
-
-const sizeOf = (ctx: BenchContext, tiny: number, full: number) => (ctx.size === 'tiny' ? tiny : full);
-const tag = () => randomBytes(3).toString('hex');
-const msg = (deviceId: string, i: number) => ({ deviceId, method: 'PUT' as const, path: `/policies/p${i}`, body: { i } });
-
-/** Rejects after `ms`: a benchmark never hangs. */
-const bounded = (ms: number, what: string) => new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms).unref());
-
-/** Resolves once the simulators together applied `n` writes. */
-function appliedTotal(sims: DeviceSimulator[], n: number): Promise<void> {
-  const count = () => sims.reduce((t, s) => t + s.applied.length, 0);
-  if (count() >= n) return Promise.resolve();
-  return new Promise((resolve) => {
-    const on = () => {
-      if (count() < n) return;
-      for (const s of sims) s.events.off('applied', on);
-      resolve();
-    };
-    for (const s of sims) s.events.on('applied', on);
-  });
-}
+import { failover } from './failover.ts';
+import { alternate, measured, type BenchContext, type Benchmark } from './harness.ts';
+import { memory } from './memory.ts';
+import { appliedTotal, msg, result, sizeOf, tag } from './support.ts';
 
 /** baton end to end: runtime + one in-process agent; returns msg/s from first dispatch to last device 2xx. */
 async function batonThroughput(ctx: BenchContext, o: { devices: number; latencyMs: number; messages: number }): Promise<number> {
@@ -112,13 +89,6 @@ async function serialPosts(messages: number): Promise<number> {
   }
 }
 
-function result(name: string, label: string, base: number[], ours: number[], unit: string, target: string, met: (b: number, o: number) => boolean, notes: string[] = []): BenchResult {
-  const baseline = { ...measured(base, unit), label };
-  const baton = measured(ours, unit);
-  const ratio = baseline.median === 0 ? 0 : baton.median / baseline.median;
-  return { name, baseline, baton, ratio, target, met: met(baseline.median, baton.median), notes };
-}
-
 export const benchmarks: Benchmark[] = [
   {
     name: 'throughput-one-device',
@@ -184,7 +154,7 @@ export const benchmarks: Benchmark[] = [
     describe: 'time to move a deep queue to the new agent: client-side move vs dynamic shovel',
     async run(ctx) {
       const depth = sizeOf(ctx, 1000, 100_000);
-      const management = createManagementApi('http://guest:guest@127.0.0.1:15672');
+      const management = createManagementApi(ctx.managementUrl);
       const once = async (via: 'client' | 'shovel') => {
         const namespace = `bench-${tag()}`;
         const broker = createAmqpBroker({ url: ctx.amqpUrl, namespace, queueType: 'classic', maxUnconfirmed: 5000, connectAttempts: 1, reconnectInitialMs: 100, reconnectMaxMs: 100, clock: systemClock, logger: silentLogger() });
@@ -287,117 +257,7 @@ export const benchmarks: Benchmark[] = [
       return result('latency', 'plain amqplib+undici p99', base, ours, 'ms (p99)', 'p99 ≤ 3 ms', (_, o) => o <= 3, p50s);
     },
   },
-  {
-    name: 'failover-kill',
-    describe: 'kill -9 of the active agent under 1,000 msg/s: time to the first delivery by the next one; baton vs single active consumer (quorum queue, two consumers)',
-    async run(ctx) {
-      const messages = sizeOf(ctx, 600, 4000);
-      const killAt = Math.floor(messages * 0.4);
-      let sacStalls = 0;
-      const counts = { baton: { lost: 0, duplicates: 0, reordered: 0 }, sac: { lost: 0, duplicates: 0, reordered: 0 } };
-      const firstAfter = (sim: DeviceSimulator, isNext: (epoch: number | null) => boolean) =>
-        new Promise<number>((resolve) => {
-          const on = (e: { epoch: number | null }) => {
-            if (!isNext(e.epoch)) return;
-            sim.events.off('applied', on);
-            resolve(performance.now());
-          };
-          sim.events.on('applied', on);
-        });
-      const pace = async (send: (i: number) => Promise<unknown>, onKill: () => void) => {
-        const t0 = performance.now();
-        const all: Promise<unknown>[] = [];
-        for (let i = 0; i < messages; i++) {
-          const wait = t0 + i - performance.now();
-          if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-          if (i === killAt) onKill();
-          all.push(send(i));
-        }
-        return Promise.all(all);
-      };
-      const sac = async () => {
-        const sim = await startDeviceSimulator();
-        const queue = `bench-sac-${tag()}`;
-        const consumer = fileURLToPath(new URL('./sac-consumer.ts', import.meta.url));
-        const procs = ['1', '2'].map((no) => spawn(process.execPath, ['--import', 'tsx', consumer, ctx.amqpUrl, queue, sim.url, no], { stdio: ['ignore', 'pipe', 'inherit'] }));
-        await Promise.all(procs.map((p) => new Promise((r) => p.stdout!.once('data', r))));
-        const conn = await amqp.connect(ctx.amqpUrl);
-        const pub = await conn.createConfirmChannel();
-        let killedAt = 0;
-        let next: Promise<number> = Promise.resolve(0);
-        try {
-          await pace(
-            (i) => new Promise((res) => pub.sendToQueue(queue, Buffer.from(String(i)), { persistent: true }, res)),
-            () => {
-              // the active consumer is the one writing (it tags its writes with its number)
-              const active = sim.applied.at(-1)?.epoch ?? 1;
-              next = firstAfter(sim, (epoch) => epoch !== active);
-              killedAt = performance.now();
-              procs[active - 1]!.kill('SIGKILL');
-            },
-          );
-          const ms = await Promise.race([next, bounded(30_000, 'no write by the other consumer')]).then(
-            (at) => at - killedAt,
-            () => (sacStalls++, 30_000), // reported as 30 s, and counted below
-          );
-          // whatever single active consumer lost never arrives: wait a bounded time
-          await Promise.race([appliedTotal([sim], messages), new Promise((r) => setTimeout(r, 15_000))]);
-          const c = checkDevice('sac', sim.applied.map((e) => e.seq), Array.from({ length: messages }, (_, i) => i));
-          counts.sac = { lost: c.missing, duplicates: c.duplicates, reordered: c.outOfOrder };
-          return Math.round(ms);
-        } finally {
-          for (const p of procs) p.kill('SIGKILL');
-          await pub.deleteQueue(queue).catch(() => {});
-          await conn.close();
-          await sim.close();
-        }
-      };
-      const baton = async () => {
-        const sim = await startDeviceSimulator();
-        const devices = [{ id: 'd0', url: sim.url, fencesByEpoch: true }];
-        const namespace = `bench-${tag()}`;
-        const databaseUrl = withDatabase(ctx.databaseUrl, `baton_bench_${tag()}`);
-        const runtime = createRuntime({ devices, amqpUrl: ctx.amqpUrl, databaseUrl, namespace });
-        await runtime.start();
-        const file = writeDevicesFile(devices);
-        const spawnK = (id: string) => spawnAgent({ id, devicesFile: file, amqpUrl: ctx.amqpUrl, namespace, logLevel: 'error' });
-        const agents = [spawnK('k1')];
-        const seqs: number[] = [];
-        try {
-          await runtime.ready();
-          const second = new Promise<void>((r) => runtime.on('agent.registered', (e) => e.agentId === 'k2' && r()));
-          agents.push(spawnK('k2'));
-          await second;
-          let killedAt = 0;
-          const next = firstAfter(sim, (epoch) => (epoch ?? 0) > 1);
-          await pace(
-            (i) => runtime.dispatch(msg('d0', i)).then((x) => seqs.push(x.seq)),
-            () => {
-              killedAt = performance.now();
-              agents[0]!.kill('SIGKILL');
-            },
-          );
-          const ms = (await Promise.race([next, bounded(30_000, 'baton: no write under a new epoch')])) - killedAt;
-          await Promise.race([appliedTotal([sim], messages), new Promise((r) => setTimeout(r, 30_000))]);
-          const c = checkDevice('baton', sim.applied.map((e) => e.seq), seqs);
-          counts.baton = { lost: c.missing, duplicates: c.duplicates, reordered: c.outOfOrder };
-          return Math.round(ms);
-        } finally {
-          await runtime.stop();
-          for (const a of agents) a.kill('SIGKILL');
-          await Promise.all(agents.map((a) => a.exited));
-          await sim.close();
-          await deleteNamespace(ctx.amqpUrl, namespace, ['k1', 'k2']).catch(() => {});
-          await dropDatabase(databaseUrl).catch(() => {});
-        }
-      };
-      const { base, ours } = await alternate(ctx.runs, sac, baton);
-      const clean = counts.baton.lost === 0 && counts.baton.reordered === 0;
-      return result('failover-kill', 'single active consumer', base, ours, 'ms', '≤ 300 ms median, no loss, no reorder', (_, o) => o <= 300 && clean, [
-        `last run, baton: lost ${counts.baton.lost}, duplicates ${counts.baton.duplicates}, reordered ${counts.baton.reordered}`,
-        ...(sacStalls ? [`single active consumer did not move to the other consumer within 30 s in ${sacStalls} run(s) (counted as 30,000 ms)`] : []),
-        `last run, single active consumer: lost ${counts.sac.lost}, duplicates ${counts.sac.duplicates}, reordered ${counts.sac.reordered} (it redelivers the unacked message: no fencing, no watermark)`,
-      ]);
-    },
-  },
+  failover('kill'),
+  failover('hang'),
+  memory(),
 ];

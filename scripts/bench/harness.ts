@@ -25,6 +25,8 @@ export interface BenchContext {
   runs: number;
   amqpUrl: string;
   databaseUrl: string;
+  /** RabbitMQ management API: baton fences through it and the shovel moves through it */
+  managementUrl: string;
   log(line: string): void;
 }
 

@@ -1,11 +1,14 @@
-// The baseline of failover-kill: a plain consumer of a quorum queue with single active consumer
-// (RabbitMQ's own failover). It POSTs each message to the device, one at a time, then acks it.
-// Usage: node --import tsx scripts/bench/sac-consumer.ts AMQP_URL QUEUE DEVICE_URL CONSUMER_NO
+// The baseline of the failover benchmarks: a plain consumer of a quorum queue with single active
+// consumer (RabbitMQ's own failover). It POSTs each message to the device, one at a time, then acks
+// it; its writes carry its number as the epoch so the benchmark can tell the two consumers apart.
+// Usage: node --import tsx scripts/bench/sac-consumer.ts AMQP_URL QUEUE DEVICE_URL CONSUMER_NO HEARTBEAT_S
 import amqp from 'amqplib';
 import { Pool } from 'undici';
 
-const [url, queue, deviceUrl, no] = process.argv.slice(2) as [string, string, string, string];
-const conn = await amqp.connect(url);
+const [url, queue, deviceUrl, no, heartbeat] = process.argv.slice(2) as [string, string, string, string, string];
+const withHeartbeat = new URL(url);
+withHeartbeat.searchParams.set('heartbeat', heartbeat);
+const conn = await amqp.connect(withHeartbeat.toString());
 const ch = await conn.createChannel();
 await ch.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum', 'x-single-active-consumer': true } });
 await ch.prefetch(1);
@@ -16,6 +19,8 @@ await ch.consume(queue, (m) => {
   void pool
     .request({ method: 'PUT', path: `/policies/p${seq}`, body: '{}', headers: { 'content-type': 'application/json', 'x-baton-seq': String(seq), 'x-baton-epoch': no } })
     .then((r) => r.body.dump())
-    .then(() => ch.ack(m));
+    .then(() => ch.ack(m))
+    .catch(() => {}); // after a SIGCONT the channel is gone: the broker already gave the message to the other consumer
 });
+conn.on('error', () => {});
 process.stdout.write('consuming\n');

@@ -11,7 +11,7 @@ import { createAmqpBroker } from '../amqp-broker.ts';
 import { systemClock } from '../clock.ts';
 import { BatonError } from '../errors.ts';
 import { checkDevice, staleWrites } from '../checker.ts';
-import { runtimeDefaults } from '../config.ts';
+import { localManagementUrl, runtimeDefaults } from '../config.ts';
 import { startDeviceSimulator, type DeviceSimulator } from '../device-simulator.ts';
 import { createOrmStore } from '../orm-store.ts';
 import { batonBin, spawnAgent, writeDevicesFile, type ChildHandle } from '../processes.ts';
@@ -93,7 +93,7 @@ async function preflight(amqpUrl: string, databaseUrl: string, logger: Logger): 
 
 export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioReport> {
   const amqpUrl = o.amqpUrl ?? runtimeDefaults.amqpUrl;
-  const managementUrl = s.managementApi ? (o.managementUrl ?? 'http://guest:guest@127.0.0.1:15672') : undefined;
+  const managementUrl = s.managementApi ? (o.managementUrl ?? localManagementUrl) : undefined;
   const tag = `${process.pid}-${Date.now().toString(36)}`;
   const namespace = `baton-scn-${tag}`;
   const databaseUrl = withDatabase(o.databaseUrl ?? runtimeDefaults.databaseUrl, `baton_scn_${tag.replace(/-/g, '_')}`);

@@ -2,12 +2,13 @@
 import { describe, expect, it } from 'vitest';
 import { benchmarks } from '../../scripts/bench/benchmarks.ts';
 import { table } from '../../scripts/bench/harness.ts';
+import { MANAGEMENT_URL } from '../support/cluster.ts';
 import { AMQP_URL, DATABASE_URL } from '../support/services.ts';
 
 describe('benchmarks (smoke)', () => {
   it.each(benchmarks.map((b) => b.name))('%s runs and reports both sides', async (name) => {
     const b = benchmarks.find((x) => x.name === name)!;
-    const r = await b.run({ size: 'tiny', runs: 1, amqpUrl: AMQP_URL, databaseUrl: DATABASE_URL, log: () => {} });
+    const r = await b.run({ size: 'tiny', runs: 1, amqpUrl: AMQP_URL, databaseUrl: DATABASE_URL, managementUrl: MANAGEMENT_URL, log: () => {} });
     expect(r.name).toBe(name);
     expect(r.baseline.median).toBeGreaterThan(0);
     expect(r.baton.median).toBeGreaterThan(0);

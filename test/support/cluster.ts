@@ -1,5 +1,6 @@
 // A small baton installation for integration tests: simulated devices, agent processes, a runtime,
 // each in a database and a queue namespace of its own, all removed afterwards.
+import { localManagementUrl } from '../../src/config.ts';
 import { checkDevice, staleWrites as staleOf, type DeviceCheck } from '../../src/checker.ts';
 import { startDeviceSimulator, type DeviceSimulator } from '../../src/device-simulator.ts';
 import { spawnAgent, writeDevicesFile, type ChildHandle } from '../../src/processes.ts';
@@ -7,7 +8,7 @@ import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runt
 import { workloadMessage } from '../../src/workload.ts';
 import { AMQP_URL, freshDatabase, freshNamespace, until } from './services.ts';
 
-export const MANAGEMENT_URL = 'http://guest:guest@127.0.0.1:15672';
+export const MANAGEMENT_URL = localManagementUrl;
 
 export interface Cluster {
   db: { url: string };
