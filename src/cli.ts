@@ -257,6 +257,7 @@ const commands: Record<string, Command> = {
         const r = await b.run(ctx);
         results.push(r);
         if (v.json) out(JSON.stringify({ name: r.name, baseline: r.baseline, baton: r.baton, ratio: r.ratio, target: r.target, met: r.met, notes: r.notes }));
+        else if (chosen.length > 1) process.stderr.write(`${table([r])}\n${r.notes.map((n) => `  ${n}\n`).join('')}\n`); // as it finishes: a long run loses nothing
       }
       if (!v.json) {
         out(table(results));

@@ -365,7 +365,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   async function runtimeStatus(): Promise<RuntimeStatus> {
     const assignment = coordinator.getSnapshot().context.assignment;
     const ready = state === 'running';
-    const queueDepth = ready && assignment ? ((await broker.queueInfo(assignment.topic))?.messages ?? null) : null;
+    // a blocked connection answers nothing until the alarm clears: status must not hang on it
+    const queueDepth = ready && assignment && brokerBlocked === null ? ((await broker.queueInfo(assignment.topic))?.messages ?? null) : null;
     const parked = ready ? await store.countParked() : 0;
     const agents = registry.list();
     metrics.queueDepth.set(queueDepth ?? 0);
