@@ -61,8 +61,10 @@ export class AgentRegistry {
     e.lastHeartbeat = this.o.clock.now();
     e.actor.send({ type: 'agent.heartbeat', at: h.sentAt });
     if (!known) this.o.onRegistered(h.agentId);
-    if (e.lastHeartbeat - e.lastStored >= 1000) {
-      e.lastStored = e.lastHeartbeat;
+    // throttled by the monotonic clock: a wall-clock jump neither floods nor starves the table
+    const mono = this.o.clock.monotonic();
+    if (mono - e.lastStored >= 1000) {
+      e.lastStored = mono;
       this.o.store
         .upsertAgent({ agentId: h.agentId, topic: h.topic, host: h.host, status: 'up', lastHeartbeat: new Date(e.lastHeartbeat) })
         .catch((err) => this.o.logger.warn({ agentId: h.agentId, err: (err as Error).message }, 'could not record heartbeat'));
@@ -89,7 +91,7 @@ export class AgentRegistry {
         actor.on(type, (ev) => this.o.onEmitted(ev as AgentEmitted));
       }
       actor.start();
-      e = { actor, topic, host, lastHeartbeat: null, lastStored: 0, incarnation: null, mono: -Infinity };
+      e = { actor, topic, host, lastHeartbeat: null, lastStored: -Infinity, incarnation: null, mono: -Infinity };
       this.agents.set(agentId, e);
     }
     return e;

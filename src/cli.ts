@@ -222,6 +222,7 @@ const commands: Record<string, Command> = {
           for (const x of r.violations) out(`  violation: ${x}`);
           if (!r.ok || one) for (const line of r.trace) out(`  ${line}`);
           if (!r.ok) out(`  replay: npx baton sim --seed ${seed}${plant ? ` --plant ${plant}` : ''}`);
+          if (!r.ok && !plant) out(`  keep it: add { "seed": ${seed}, "found": "<date>", "bug": "<what it found>" } to scripts/sim-regressions.json (npm test replays every seed there)`);
         }
         if (!r.ok && ++failed >= 1 && !v.verbose) break;
         if (process.stderr.isTTY && !one) process.stderr.write(`\r  ${seed - first + 1}/${count} seeds`);

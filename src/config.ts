@@ -93,7 +93,7 @@ export const runtimeDefaults: Omit<RuntimeConfig, 'devices'> = {
   seqBlockSize: 1000,
   checkAgentLoopTime: 30_000,
   heartbeatTimeout: 1000,
-  hungTimeout: 2000,
+  hungTimeout: 1500,
   consumerGrace: 100,
   probeInterval: 25,
   parkBatchSize: 1000,

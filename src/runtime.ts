@@ -156,6 +156,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       },
     });
   let brokerBlocked: string | null = null;
+  // the replay running now (or the last one), so the next waits for it
+  let replayChain: Promise<unknown> = Promise.resolve();
   let store: Store = ports?.store as Store;
   let seqs: SeqAllocator;
   let parker: Parker;
@@ -237,18 +239,26 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         refuse: (_, { event }) => event.reply.reject(stopped()),
       },
       actors: {
-        replayParked: fromPromise(async ({ input }: { input: { target: DispatchTarget } }): Promise<number> => {
-          for (let replayed = 0; ; ) {
-            await parker.flush();
-            const rows = await store.fetchParked(cfg.replayBatchSize);
-            if (rows.length === 0) return replayed;
-            await Promise.all(rows.map((r) => broker.publish(input.target.queue, { ...r.message, epoch: input.target.epoch })));
-            await store.deleteParked(rows.map((r) => r.id));
-            replayed += rows.length;
-            log.info({ agentId: input.target.agentId, rows: rows.length }, 'parked messages replayed');
-          }
+        // One replay at a time: a replay the machine left (a new target, a quiesce, a stop) finishes
+        // the batch it is in and ends; the next one starts after it, so no row is sent twice.
+        replayParked: fromPromise(async ({ input, signal }: { input: { target: DispatchTarget }; signal: AbortSignal }): Promise<number> => {
+          const run = replayChain.then(async () => {
+            for (let replayed = 0; ; ) {
+              await parker.flush();
+              if (signal.aborted) return replayed;
+              const rows = await store.fetchParked(cfg.replayBatchSize);
+              if (rows.length === 0) return replayed;
+              await Promise.all(rows.map((r) => broker.publish(input.target.queue, { ...r.message, epoch: input.target.epoch })));
+              await store.deleteParked(rows.map((r) => r.id));
+              replayed += rows.length;
+              log.info({ agentId: input.target.agentId, rows: rows.length }, 'parked messages replayed');
+            }
+          });
+          replayChain = run.catch(() => {});
+          return run;
         }),
         settle: fromPromise(async () => {
+          await replayChain;
           await broker.settle();
           await parker.flush();
         }),

@@ -18,12 +18,31 @@ import { Gate, World } from './world.ts';
 /** Bugs a test can plant to show the simulation finds them (injected through ports, never in the product). */
 export type PlantedBug = 'drop-parked-row';
 
+/** One fault: when (a share of the load's duration, 0..1) and what; `size` (0..1) scales its length. */
+export interface PlannedFault {
+  at: number;
+  kind: 'kill-agent' | 'stop-agent' | 'crash-runtime' | 'device-errors';
+  size: number;
+}
+
 export interface SimOptions {
   seed: number;
   messages?: number;
   devices?: number;
-  faults?: boolean;
+  /** true (default): up to two faults drawn from the seed; false: none; a list: exactly these */
+  faults?: boolean | PlannedFault[];
   plant?: PlantedBug;
+}
+
+const KINDS: PlannedFault['kind'][] = ['kill-agent', 'stop-agent', 'crash-runtime', 'device-errors'];
+/** The faults a seed draws: up to two, kills and stops more often than crashes and device errors. */
+function drawFaults(rnd: () => number): PlannedFault[] {
+  const count = Math.floor(rnd() * 3);
+  return Array.from({ length: count }, (_, i) => {
+    const at = (i + rnd()) / Math.max(1, count);
+    const k = rnd();
+    return { at, kind: k < 0.35 ? KINDS[0]! : k < 0.6 ? KINDS[1]! : k < 0.8 ? KINDS[2]! : KINDS[3]!, size: rnd() };
+  });
 }
 
 export interface SimResult {
@@ -150,44 +169,41 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   };
   world.at(world.now, tick);
 
-  // faults, at most one at a time, while the load runs
+  // faults, while the load runs
   const loadTime = (total / devices.length) * 20;
-  if (o.faults ?? true) {
-    const count = Math.floor(rnd() * 3);
-    for (let i = 0; i < count; i++) {
-      const at = world.now + Math.floor(((i + rnd()) / Math.max(1, count)) * loadTime);
-      const kind = rnd();
-      world.at(at, () => {
-        void (async () => {
-          const a = await active();
-          const victim = a ? agents.get(a.agentId) : undefined;
-          if (kind < 0.35 && victim && !victim.gate.dead) {
-            note(`fault: kill agent ${a!.agentId}`);
-            victim.gate.kill();
-            victim.conn.kill();
-            world.at(world.now + 200 + Math.floor(rnd() * 2000), () => void startSimAgent());
-          } else if (kind < 0.6 && victim && !victim.gate.dead && !victim.gate.paused) {
-            const ms = 1000 + Math.floor(rnd() * 4000);
-            note(`fault: stop agent ${a!.agentId} for ${ms} ms`);
-            victim.gate.pause();
-            world.at(world.now + ms, () => (note(`fault: resume agent ${a!.agentId}`), victim.gate.resume()));
-          } else if (kind < 0.8) {
-            const leader = [...runtimes.entries()].find(([, r]) => r.leading && !r.gate.dead);
-            if (!leader) return;
-            note(`fault: crash runtime ${leader[0]}`);
-            leader[1].gate.kill();
-            leader[1].conn.kill();
-            leader[1].leading = false;
-            world.at(world.now + 100 + Math.floor(rnd() * 1000), () => void startSimRuntime());
-          } else {
-            const dev = devices[Math.floor(rnd() * devices.length)]!;
-            note(`fault: ${dev.id} fails half its writes for 1 s`);
-            dev.model.errorRate = 0.5;
-            world.at(world.now + 1000, () => (dev.model.errorRate = 0));
-          }
-        })();
-      });
-    }
+  const plan = o.faults === false ? [] : o.faults === true || o.faults === undefined ? drawFaults(rnd) : o.faults;
+  const start = world.now;
+  for (const f of plan) {
+    world.at(start + Math.floor(f.at * loadTime), () => {
+      void (async () => {
+        const a = await active();
+        const victim = a ? agents.get(a.agentId) : undefined;
+        if (f.kind === 'kill-agent' && victim && !victim.gate.dead) {
+          note(`fault: kill agent ${a!.agentId}`);
+          victim.gate.kill();
+          victim.conn.kill();
+          world.at(world.now + 200 + Math.floor(f.size * 2000), () => void startSimAgent());
+        } else if (f.kind === 'stop-agent' && victim && !victim.gate.dead && !victim.gate.paused) {
+          const ms = 1000 + Math.floor(f.size * 4000);
+          note(`fault: stop agent ${a!.agentId} for ${ms} ms`);
+          victim.gate.pause();
+          world.at(world.now + ms, () => (note(`fault: resume agent ${a!.agentId}`), victim.gate.resume()));
+        } else if (f.kind === 'crash-runtime') {
+          const leader = [...runtimes.entries()].find(([, r]) => r.leading && !r.gate.dead);
+          if (!leader) return;
+          note(`fault: crash runtime ${leader[0]}`);
+          leader[1].gate.kill();
+          leader[1].conn.kill();
+          leader[1].leading = false;
+          world.at(world.now + 100 + Math.floor(f.size * 1000), () => void startSimRuntime());
+        } else if (f.kind === 'device-errors') {
+          const dev = devices[Math.floor(f.size * devices.length) % devices.length]!;
+          note(`fault: ${dev.id} fails half its writes for 1 s`);
+          dev.model.errorRate = 0.5;
+          world.at(world.now + 1000, () => (dev.model.errorRate = 0));
+        }
+      })();
+    });
   }
 
   const settled = () => sent >= total && devices.every((d) => accepted.get(d.id)!.every((seq) => d.model.applied.some((a) => a.seq === seq)));

@@ -2,8 +2,12 @@
 // RabbitMQ memory alarm. One file at a time (failover project): the alarm blocks every publisher.
 import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startAgent } from '../../src/agent-worker.ts';
+import { systemClock } from '../../src/clock.ts';
+import type { Clock } from '../../src/ports.ts';
 import { awaitAndCheck, dispatchLoad, startCluster, type Cluster } from '../support/cluster.ts';
 import { captureLogs } from '../support/log-capture.ts';
+import { AMQP_URL } from '../support/services.ts';
 
 let cluster: Cluster | null = null;
 /** puts RabbitMQ's memory watermark back, even when a test timed out mid-alarm */
@@ -76,5 +80,34 @@ describe('faults that must not lose or switch', () => {
     before.get('fw1')!.push(...accepted.map((a) => a.seq));
     const [check] = await awaitAndCheck(c, before);
     expect(check).toMatchObject({ missing: 0, duplicates: 0, outOfOrder: 0 });
+  });
+
+  it('wall-clock jumps (+1 h, then -2 h) in the runtime and the agent: no suspicion, no switch, leadership kept, all in order', async () => {
+    const c = (cluster = await startCluster({ devices: 2 }));
+    let offset = 0;
+    const jumpy: Clock = { ...systemClock, now: () => Date.now() + offset };
+    const runtime = c.runtime({ clock: jumpy });
+    const events: string[] = [];
+    for (const e of ['agent.suspect', 'agent.dead', 'switch.started', 'leader.lost'] as const) runtime.on(e, () => events.push(e));
+    await runtime.start();
+    const agent = await startAgent({ id: 'a1', devices: c.devices, amqpUrl: AMQP_URL, namespace: c.namespace }, { clock: jumpy });
+    try {
+      await runtime.ready();
+      const seqs = await dispatchLoad(runtime, c.devices, 300, {
+        concurrency: 2,
+        onProgress: (n) => {
+          if (n === 100) offset = 3_600_000;
+          if (n === 200) offset = -3_600_000;
+        },
+      });
+      const checks = await awaitAndCheck(c, seqs);
+      // longer than heartbeatTimeout + hungTimeout after the last jump, under a steady monotonic clock
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(checks.map((x) => [x.missing, x.duplicates, x.outOfOrder])).toEqual([[0, 0, 0], [0, 0, 0]]);
+      expect(events).toEqual([]);
+      expect((await runtime.status()).leading).toBe(true);
+    } finally {
+      await agent.stop();
+    }
   });
 });

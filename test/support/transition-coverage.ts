@@ -10,11 +10,14 @@ const keyOf = (t: Transition): string => {
   return `${t.source.id} --${t.eventType || 'always'}${list.length > 1 ? `[${i}]` : ''}-->`;
 };
 
-/** Every transition a machine defines, as readable keys. */
+/** A transition with no target and no actions only blocks an outer one; xstate reports nothing when it is taken. */
+const unobservable = (t: { target?: unknown[]; actions?: unknown[] }) => !t.target?.length && !t.actions?.length;
+
+/** Every transition a machine defines that a run can be seen to take, as readable keys. */
 export function allTransitions(machine: AnyStateMachine): string[] {
   const keys: string[] = [];
   for (const node of [machine.root, ...getStateNodes(machine.root)]) {
-    for (const list of node.transitions.values()) for (const t of list) keys.push(keyOf(t as unknown as Transition));
+    for (const list of node.transitions.values()) for (const t of list) if (!unobservable(t as never)) keys.push(keyOf(t as unknown as Transition));
     for (const t of node.always ?? []) keys.push(keyOf(t as unknown as Transition));
   }
   return [...new Set(keys)].sort();

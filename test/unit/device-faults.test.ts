@@ -1,7 +1,7 @@
 // Devices that misbehave on the wire, and TLS to devices: the undici client against real sockets.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,8 +18,8 @@ afterEach(async () => {
 });
 
 /** An HTTP server whose every answer is `answer(res)`. */
-async function device(answer: Parameters<typeof createHttpServer>[0] & object): Promise<string> {
-  const server: Server = createHttpServer(answer as never);
+async function device(answer: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
+  const server: Server = createHttpServer(answer);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   closers.push(() => {
     server.closeAllConnections();

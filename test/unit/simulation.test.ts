@@ -1,6 +1,8 @@
 // The deterministic simulation: the real runtime, machines and agents over in-memory ports.
+import fc from 'fast-check';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { simulate } from '../../src/sim/simulation.ts';
+import { simulate, type PlannedFault } from '../../src/sim/simulation.ts';
 
 describe('deterministic simulation', () => {
   it('holds every invariant over a bounded number of seeds (CI; `baton sim --seeds 2000` for more)', async () => {
@@ -34,5 +36,29 @@ describe('deterministic simulation', () => {
     const again = await simulate({ seed: found!.seed, plant: 'drop-parked-row' });
     expect(again.trace).toEqual(found!.trace);
     expect(again.violations).toEqual(found!.violations);
+  });
+});
+
+describe('deterministic simulation: regressions and generated fault schedules', () => {
+  const regressions = (JSON.parse(readFileSync(new URL('../../scripts/sim-regressions.json', import.meta.url), 'utf8')) as { seeds: Array<{ seed: number; bug: string }> }).seeds;
+
+  it.each(regressions.map((r) => [r.seed, r.bug]))('regression seed %i holds every invariant (%s)', async (seed) => {
+    const r = await simulate({ seed: seed as number });
+    expect(r.violations, r.trace.join('\n')).toEqual([]);
+  });
+
+  it('holds every invariant for generated fault schedules (fast-check; shrinks to the smallest failing one)', async () => {
+    const fault = fc.record({
+      at: fc.double({ min: 0, max: 1, noNaN: true }),
+      kind: fc.constantFrom<PlannedFault['kind']>('kill-agent', 'stop-agent', 'crash-runtime', 'device-errors'),
+      size: fc.double({ min: 0, max: 1, noNaN: true }),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 1_000_000 }), fc.array(fault, { maxLength: 4 }), async (seed, faults) => {
+        const r = await simulate({ seed, faults });
+        if (!r.ok) throw new Error(`${r.violations.join('; ')}\n${r.trace.join('\n')}`);
+      }),
+      { numRuns: 200 },
+    );
   });
 });

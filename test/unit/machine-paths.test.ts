@@ -1,0 +1,73 @@
+// xstate/graph paths over every machine: each state is reachable with the events the runtime
+// sends, every path replays on a live actor to the state it names, and together the paths take
+// every transition the definition has.
+import { describe, expect, it } from 'vitest';
+import { agentMachine } from '../../machines/agent.machine.ts';
+import { coordinatorMachine } from '../../machines/coordinator.machine.ts';
+import { dispatcherMachine, type OutgoingMessage } from '../../machines/dispatcher.machine.ts';
+import { a1, chosen, done, draining, replaying, sw } from '../support/assignments.ts';
+import { explorePaths, type PathSpec } from '../support/machine-paths.ts';
+
+const message: OutgoingMessage = { deviceId: 'd1', seq: 1, method: 'PUT', path: '/p/1', body: null, epoch: 1 };
+
+const specs: Record<string, PathSpec> = {
+  coordinator: {
+    machine: coordinatorMachine,
+    input: { checkAgentLoopTime: 30_000 },
+    events: [
+      { type: 'leader.won' },
+      { type: 'leader.lost' },
+      { type: 'agent.healthy', agentId: 'a2' },
+      { type: 'agent.dead', agentId: 'a1', reason: 'killed' },
+      { type: 'agent.dead', agentId: 'a9', reason: 'killed' },
+      { type: 'dispatcher.quiesced' },
+      { type: 'dispatcher.replayed', replayed: 3 },
+      { type: 'coordinator.stop' },
+    ] as never,
+    outputs: {
+      loadAssignment: [null, a1, sw, chosen, draining, replaying],
+      electAgent: [null, a1],
+      checkAgent: [{ verdict: 'healthy' }, { verdict: 'switch', why: 'no consumer' }],
+      beginSwitch: [{ kind: 'started', assignment: sw }, { kind: 'lost' }],
+      fenceAgent: [undefined],
+      chooseCandidate: [chosen, null],
+      moveQueue: [draining],
+      enterReplaying: [replaying],
+      completeSwitch: [done],
+    },
+  },
+  dispatcher: {
+    machine: dispatcherMachine,
+    input: { retryDelay: 500 },
+    events: [
+      { type: 'dispatch.message', message, reply: { resolve: () => {}, reject: () => {} } },
+      { type: 'dispatcher.resume', target: { agentId: 'a1', queue: 'q.a1', epoch: 1 } },
+      { type: 'dispatcher.quiesce' },
+      { type: 'dispatcher.stop' },
+    ] as never,
+    outputs: { replayParked: [0, 5] },
+    distinguish: (c: { parkedWhileReplaying: number }) => c.parkedWhileReplaying > 0,
+  },
+  agent: {
+    machine: agentMachine,
+    input: { agentId: 'a1', heartbeatTimeout: 1000, hungTimeout: 2000, consumerGrace: 100 },
+    events: [{ type: 'agent.heartbeat' }, { type: 'agent.probe', consumers: 0 }, { type: 'agent.probe', consumers: 1 }, { type: 'agent.activate' }, { type: 'agent.deactivate' }] as never,
+  },
+};
+
+describe.each(Object.keys(specs))('%s paths (xstate/graph)', (name) => {
+  const report = explorePaths(specs[name]!);
+
+  it('reaches every state from the start', () => {
+    expect(report.unreached).toEqual([]);
+    expect(report.paths).toBeGreaterThan(1);
+  });
+
+  it('every path replays on a live actor to the state it names', () => {
+    expect(report.mismatched).toEqual([]);
+  });
+
+  it('the paths together take every transition of the definition', () => {
+    expect(report.untaken).toEqual([]);
+  });
+});
