@@ -207,6 +207,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
         case 'switch.phase':
           if (p.phase !== 'switching') note('phase', String(p.phase));
           if (p.phase === 'awaiting-candidate') fire('switch.awaiting-candidate');
+          if (p.phase === 'replaying') fire('switch.replaying');
           break;
         case 'switch.completed':
           note('phase', `normal (${a!.agentId})`);
