@@ -39,14 +39,23 @@ export function switchSteps(d: SwitchStepDeps) {
     await d.hook?.(phase, a);
   };
 
-  /** Waits until a queue has no consumer: its unacked messages are back in it. */
+  /** Waits until a queue has no consumer: its unacked messages are back in it. With the management
+   * API, the old agent's connection is closed again every second meanwhile (a close can be missed). */
   async function noConsumer(queue: string, agentId: string): Promise<void> {
     const started = d.clock.monotonic();
     let told = 0;
+    let fenced = 0;
     for (;;) {
       const info = await d.broker.queueInfo(queue);
       if (!info || info.consumers === 0) return;
       const waited = d.clock.monotonic() - started;
+      if (d.management && waited - fenced >= 1000) {
+        fenced = waited;
+        await d.management.closeConnections(agentConnectionName(d.namespace, agentId), 'fenced by baton').then(
+          (n) => n > 0 && log.warn({ agentId, connections: n }, 'old agent still held its queue: its broker connection closed again'),
+          (err: Error) => log.warn({ agentId, err: err.message }, 'could not close the old agent\'s connection; trying again in a second'),
+        );
+      }
       if (waited - told >= 5000) {
         told = waited;
         log.warn({ agentId, queue, waitedMs: Math.round(waited) }, 'the old agent still holds its queue; waiting for it to give it back or for the broker to drop its connection');

@@ -1,6 +1,6 @@
 // The host process of the memory benchmark: dispatches N messages (at most 1,000 in flight) through
 // baton's runtime, or publishes them with plain amqplib for the baseline, and samples its own RSS.
-// Prints one JSON line: { samples: [{ at: messages, rssMb }] }.
+// Prints one JSON line: { samples: [{ at: messages, rssMb, heapMb }] }.
 // Usage: node --import tsx scripts/bench/memory-host.ts '{"mode":"baton"|"plain",...}'
 import amqp from 'amqplib';
 import { createRuntime } from '../../src/runtime.ts';
@@ -19,8 +19,12 @@ interface Options {
 const o = JSON.parse(process.argv[2]!) as Options;
 const WINDOW = 1000;
 const every = Math.max(1, Math.floor(o.messages / 20));
-const samples: Array<{ at: number; rssMb: number }> = [];
-const sample = (at: number) => samples.push({ at, rssMb: Math.round((process.memoryUsage().rss / 1048576) * 10) / 10 });
+const samples: Array<{ at: number; rssMb: number; heapMb: number }> = [];
+const mb = (bytes: number) => Math.round((bytes / 1048576) * 10) / 10;
+const sample = (at: number) => {
+  const m = process.memoryUsage();
+  samples.push({ at, rssMb: mb(m.rss), heapMb: mb(m.heapUsed) });
+};
 
 /** Runs `send(i)` for every message with at most WINDOW in flight, sampling RSS as it goes. */
 async function pump(send: (i: number) => Promise<unknown>): Promise<void> {

@@ -19,6 +19,7 @@ const FLAT = 0.1;
 interface Sample {
   at: number;
   rssMb: number;
+  heapMb: number;
 }
 
 /** Runs the host process and returns its RSS samples. */
@@ -93,9 +94,9 @@ export function memory(): Benchmark {
       const seen = new Map<string, Sample[]>();
       const { base, ours } = await alternate(ctx.size === 'tiny' ? ctx.runs : 1, () => once(ctx, 'plain', messages, seen), () => once(ctx, 'baton', messages, seen));
       const ourGrowth = growth(seen.get('baton')!, messages);
-      const trail = (mode: string) => seen.get(mode)!.filter((_, i, all) => i % 5 === 0 || i === all.length - 1).map((s) => `${s.rssMb}`).join(' → ');
+      const trail = (mode: string) => seen.get(mode)!.filter((_, i, all) => i % 5 === 0 || i === all.length - 1).map((s) => `${s.rssMb} (heap ${s.heapMb})`).join(' → ');
       return result('memory', 'plain amqplib publisher', base, ours, 'MB (peak RSS)', `≤ ${LIMIT_MB} MB and flat (≤ ${FLAT * 100}% growth after the first quarter)`, (_, o) => o <= LIMIT_MB && ourGrowth <= FLAT, [
-        `${messages} messages, one run of each side; RSS in MB along the run (last run)`,
+        `${messages} messages, one run of each side; RSS (and V8 heap in use) in MB along the run (last run)`,
         `baton: ${trail('baton')} (growth after the first quarter ${(ourGrowth * 100).toFixed(1)}%)`,
         `plain: ${trail('plain')} (growth ${(growth(seen.get('plain')!, messages) * 100).toFixed(1)}%)`,
       ]);
