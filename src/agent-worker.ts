@@ -135,9 +135,9 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
       const g = parseGrant(p);
       if (!g || g.agentId !== cfg.id || !lease.grant(g)) return;
       for (const [deviceId, seq] of Object.entries(g.watermarks)) lanes.setWatermark(deviceId, seq);
-      if (!sub) {
+      if (!sub && beating) {
         log.info({ epoch: g.epoch }, 'lease granted again: consuming');
-        void consume();
+        consume().catch((err: Error) => log.warn({ err: err.message }, 'could not consume again (the broker connection is going); the next grant tries again'));
       }
       events.emit('lease', { epoch: g.epoch });
     },
