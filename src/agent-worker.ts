@@ -162,6 +162,7 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
   };
   heartbeat();
   log.info({ queue, devices: devices.size, prefetch: cfg.prefetch }, 'agent started');
+  for (const d of cfg.devices) if (d.tls?.allowInvalidCertificate) log.warn({ deviceId: d.id }, 'TLS certificate checks are off for this device (tls.allowInvalidCertificate): anyone on the path can pose as it');
 
   return {
     id: cfg.id,

@@ -118,7 +118,6 @@ export const agentDefaults: Omit<AgentConfig, 'id' | 'devices'> = {
 
 type Check = (v: unknown) => string | null;
 const int = (min: number): Check => (v) => (Number.isSafeInteger(v) && (v as number) >= min ? null : `an integer >= ${min}`);
-const str: Check = (v) => (typeof v === 'string' && v.length > 0 ? null : 'a non-empty string');
 const oneOf = (...vals: string[]): Check => (v) => (vals.includes(v as string) ? null : `one of ${vals.map((x) => `"${x}"`).join(', ')}`);
 const url = (...protocols: string[]): Check => (v) => {
   if (typeof v !== 'string') return 'a URL string';

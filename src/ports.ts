@@ -207,7 +207,7 @@ export interface DeviceTls {
   /** client certificate and its key, for devices that require one (both or neither) */
   cert?: string;
   key?: string;
-  /** accept a certificate that does not verify (self-signed lab gear); logged at every connect */
+  /** accept a certificate that does not verify (self-signed lab gear); the agent warns at start */
   allowInvalidCertificate?: boolean;
 }
 

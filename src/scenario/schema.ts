@@ -17,7 +17,9 @@ export type Action =
   | { do: 'restart-database' };
 
 /** When a step runs: after a share of the load is dispatched, ms after the load began, or on an event. */
-export type When = { percent: number } | { ms: number } | { event: 'switch.completed' | 'switch.awaiting-candidate' | 'switch.replaying' | 'load.done' };
+/** Events a step can wait for. */
+const WHEN_EVENTS = ['switch.completed', 'switch.awaiting-candidate', 'switch.replaying', 'load.done'] as const;
+export type When = { percent: number } | { ms: number } | { event: (typeof WHEN_EVENTS)[number] };
 
 export type Step = Action & { at: When; label: string };
 
@@ -85,9 +87,10 @@ function when(r: Reader, v: unknown, field: string): When {
     if (pct) return { percent: r.num(Number(pct[1]), field, 0, 100, 0) };
     const ms = /^(\d+)ms$/.exec(v);
     if (ms) return { ms: Number(ms[1]) };
-    if (v === 'switch.completed' || v === 'switch.awaiting-candidate' || v === 'switch.replaying' || v === 'load.done') return { event: v };
+    const event = WHEN_EVENTS.find((e) => e === v);
+    if (event) return { event };
   }
-  return r.fail(field, 'must be "N%" (of the load), "Nms" (after the load began), "switch.completed", "switch.awaiting-candidate", "switch.replaying" or "load.done"');
+  return r.fail(field, `must be "N%" (of the load), "Nms" (after the load began), or one of ${WHEN_EVENTS.map((e) => `"${e}"`).join(', ')}`);
 }
 
 /** Validates a parsed scenario; `file` names it in errors. */

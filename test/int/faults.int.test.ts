@@ -11,7 +11,7 @@ import { systemClock } from '../../src/clock.ts';
 import { startDeviceSimulator, type DeviceSimulator } from '../../src/device-simulator.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { spawnAgent, writeDevicesFile, type ChildHandle } from '../../src/processes.ts';
-import { createRuntime, type Runtime } from '../../src/runtime.ts';
+import { createRuntime } from '../../src/runtime.ts';
 import { encodeMessage, wireHeaders } from '../../src/wire.ts';
 import { captureLogs } from '../support/log-capture.ts';
 import { AMQP_URL, freshDatabase, freshNamespace, until } from '../support/services.ts';
