@@ -223,14 +223,27 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
 
   function subscribe(consumer: Consumer): Promise<Subscription> {
     consumers.add(consumer);
-    return attach(consumer).then(() => ({
+    const subscription: Subscription = {
       // stops deliveries; the channel stays open so that work in hand can still be acked
       cancel: async () => {
         consumer.cancelled = true;
         consumers.delete(consumer);
         if (consumer.channel && consumer.tag) await consumer.channel.cancel(consumer.tag).catch(() => {});
       },
-    }));
+    };
+    return attach(consumer).then(
+      () => subscription,
+      (err: Error) => {
+        // the connection dropped while attaching: the consumer stays registered and is attached
+        // again with the connection (open() re-attaches every consumer)
+        if (!closing && /Channel ended|Connection closed/.test(err.message)) {
+          log.warn({ queue: consumer.queue, err: err.message }, 'connection lost while subscribing; the consumer attaches when it is back');
+          return subscription;
+        }
+        consumers.delete(consumer);
+        throw err;
+      },
+    );
   }
 
   const safe = (fn: () => void) => {

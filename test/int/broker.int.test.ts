@@ -49,18 +49,23 @@ describe('amqp broker', () => {
     try {
       const q = await b.assertAgentQueue('a1');
       const all: Promise<void>[] = [];
+      // the close lands while publishes stream out (a little at a time), so some are unconfirmed
+      let closed: Promise<number> | null = null;
+      const body = { pad: 'x'.repeat(16 * 1024) };
       for (let i = 1; i <= 2000; i++) {
-        all.push(b.publish(q, { deviceId: 'd', seq: i, epoch: 1, method: 'PUT', path: '/p', body: null }));
-        if (i === 500) await closeConnections(`baton ${ns.namespace}`);
+        all.push(b.publish(q, { deviceId: 'd', seq: i, epoch: 1, method: 'PUT', path: '/p', body }));
+        if (i === 500) closed = closeConnections(`baton ${ns.namespace}`);
+        if (i % 20 === 0) await new Promise((r) => setImmediate(r));
       }
+      await closed;
       await Promise.all(all);
       const seqs: number[] = [];
-      await new Promise<void>((resolve) => {
-        void b.consume(q, (d) => {
+      await new Promise<void>((resolve, reject) => {
+        b.consume(q, (d) => {
           seqs.push(d.message!.seq);
           d.ack();
           if (new Set(seqs).size === 2000) resolve();
-        }, { prefetch: 500 });
+        }, { prefetch: 500 }).catch(reject);
       });
       // every message is there; a republished one may appear twice, never out of order after its first copy
       expect(new Set(seqs).size).toBe(2000);
