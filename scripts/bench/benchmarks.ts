@@ -12,7 +12,7 @@ import { createRuntime } from '../../src/runtime.ts';
 import { failover } from './failover.ts';
 import { alternate, measured, type BenchContext, type Benchmark } from './harness.ts';
 import { memory } from './memory.ts';
-import { appliedTotal, msg, result, sizeOf, tag } from './support.ts';
+import { appliedTotal, msg, plainConsumer, plainMessage, result, sizeOf, tag } from './support.ts';
 
 /** baton end to end: runtime + one in-process agent; returns msg/s from first dispatch to last device 2xx. */
 async function batonThroughput(ctx: BenchContext, o: { devices: number; latencyMs: number; messages: number }): Promise<number> {
@@ -43,31 +43,19 @@ async function batonThroughput(ctx: BenchContext, o: { devices: number; latencyM
 /** The plain pipeline: publish with confirms, one consumer (prefetch) POSTing each message with undici. */
 async function plainThroughput(ctx: BenchContext, o: { devices: number; latencyMs: number; messages: number; prefetch: number }): Promise<number> {
   const sims = await Promise.all(Array.from({ length: o.devices }, () => startDeviceSimulator({ faults: { latencyMs: o.latencyMs } })));
-  const pools = sims.map((s) => new Pool(s.url, { connections: o.prefetch }));
-  const conn = await amqp.connect(ctx.amqpUrl);
   const queue = `bench-plain-${tag()}`;
+  const consumer = await plainConsumer(ctx.amqpUrl, queue, sims.map((s) => s.url), { prefetch: o.prefetch, connections: o.prefetch });
+  const conn = await amqp.connect(ctx.amqpUrl);
   try {
     const pub = await conn.createConfirmChannel();
-    await pub.assertQueue(queue, { durable: true });
-    const sub = await conn.createChannel();
-    await sub.prefetch(o.prefetch);
-    await sub.consume(queue, (m) => {
-      if (!m) return;
-      const { d, i } = JSON.parse(m.content.toString()) as { d: number; i: number };
-      pools[d]!.request({ method: 'PUT', path: `/policies/p${i}`, body: JSON.stringify({ i }), headers: { 'content-type': 'application/json' } })
-        .then((r) => r.body.dump())
-        .then(() => sub.ack(m));
-    });
     const t0 = performance.now();
-    for (let i = 0; i < o.messages; i++) pub.sendToQueue(queue, Buffer.from(JSON.stringify({ d: i % o.devices, i })), { persistent: true });
+    for (let i = 0; i < o.messages; i++) pub.sendToQueue(queue, plainMessage(i % o.devices, i), { persistent: true });
     await pub.waitForConfirms();
     await appliedTotal(sims, o.messages);
     return Math.round(o.messages / ((performance.now() - t0) / 1000));
   } finally {
-    const ch = await conn.createChannel();
-    await ch.deleteQueue(queue);
     await conn.close();
-    await Promise.all(pools.map((p) => p.close()));
+    await consumer.close();
     await Promise.all(sims.map((s) => s.close()));
   }
 }
@@ -201,22 +189,13 @@ export const benchmarks: Benchmark[] = [
         let close: () => Promise<void>;
         let send: (i: number) => void;
         if (plain) {
+          const consumer = await plainConsumer(ctx.amqpUrl, namespace, [sim.url], { prefetch: 32, connections: 4 });
           const conn = await amqp.connect(ctx.amqpUrl);
           const pub = await conn.createConfirmChannel();
-          const q = (await pub.assertQueue(namespace, { durable: true })).queue;
-          const sub = await conn.createChannel();
-          await sub.prefetch(32);
-          const pool = new Pool(sim.url, { connections: 4 });
-          await sub.consume(q, (m) => {
-            if (!m) return;
-            const i = Number(m.content.toString());
-            void pool.request({ method: 'PUT', path: `/policies/p${i}`, body: '{}', headers: { 'content-type': 'application/json' } }).then((r) => r.body.dump()).then(() => sub.ack(m));
-          });
-          send = (i) => void pub.sendToQueue(q, Buffer.from(String(i)), { persistent: true });
+          send = (i) => void pub.sendToQueue(namespace, plainMessage(0, i), { persistent: true });
           close = async () => {
-            await pub.deleteQueue(q);
             await conn.close();
-            await pool.close();
+            await consumer.close();
           };
         } else {
           const runtime = createRuntime({ devices, amqpUrl: ctx.amqpUrl, databaseUrl, namespace });

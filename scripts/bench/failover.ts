@@ -43,7 +43,7 @@ function firstAfter(sim: DeviceSimulator, isNext: (epoch: number | null) => bool
 }
 
 /** Writes by `old` accepted after the first write by anyone else. */
-function staleWrites(applied: readonly AppliedEntry[], old: number): number {
+function writesAfterTakeover(applied: readonly AppliedEntry[], old: number): number {
   const first = applied.findIndex((e) => e.epoch !== old);
   return first < 0 ? 0 : applied.slice(first).filter((e) => e.epoch === old).length;
 }
@@ -92,7 +92,7 @@ export function failover(kind: 'kill' | 'hang'): Benchmark {
           counts[side].fenced = sim.fencedWrites - fencedBefore;
         }
         const c = checkDevice(side, sim.applied.map((e) => e.seq), expected);
-        counts[side] = { ...counts[side], lost: c.missing, duplicates: c.duplicates, reordered: c.outOfOrder, stale: staleWrites(sim.applied, old) };
+        counts[side] = { ...counts[side], lost: c.missing, duplicates: c.duplicates, reordered: c.outOfOrder, stale: writesAfterTakeover(sim.applied, old) };
         return Math.round(ms);
       };
 

@@ -4,6 +4,7 @@
 // Usage: node --import tsx scripts/bench/memory-host.ts '{"mode":"baton"|"plain",...}'
 import amqp from 'amqplib';
 import { createRuntime } from '../../src/runtime.ts';
+import { plainMessage } from './support.ts';
 
 interface Options {
   mode: 'baton' | 'plain';
@@ -58,7 +59,7 @@ if (o.mode === 'baton') {
   const conn = await amqp.connect(o.amqpUrl);
   const ch = await conn.createConfirmChannel();
   sample(0);
-  await pump((i) => new Promise((resolve, reject) => ch.sendToQueue(o.queue, Buffer.from(JSON.stringify(message(i))), { persistent: true }, (err) => (err ? reject(err) : resolve(undefined)))));
+  await pump((i) => new Promise((resolve, reject) => ch.sendToQueue(o.queue, plainMessage(i % o.devices.length, i), { persistent: true }, (err) => (err ? reject(err) : resolve(undefined)))));
   sample(o.messages);
   await conn.close();
 }

@@ -1,15 +1,13 @@
 // memory: the RSS of a host process running baton's runtime while 1,000,000 messages pass to eight
 // instant devices (agent and devices run in the benchmark process), against a host publishing the
 // same messages with plain amqplib. One run of each at full size: a million messages take minutes.
-import amqp from 'amqplib';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Pool } from 'undici';
 import { startAgent } from '../../src/agent-worker.ts';
 import { deleteNamespace, dropDatabase, withDatabase } from '../../src/admin.ts';
 import { startDeviceSimulator, type DeviceSimulator } from '../../src/device-simulator.ts';
 import { alternate, type BenchContext, type Benchmark } from './harness.ts';
-import { appliedTotal, result, sizeOf, tag } from './support.ts';
+import { appliedTotal, plainConsumer, result, sizeOf, tag } from './support.ts';
 
 const DEVICES = 8;
 const LIMIT_MB = 200;
@@ -57,23 +55,8 @@ async function once(ctx: BenchContext, mode: 'baton' | 'plain', messages: number
       cleanups.push(() => agent.stop(), () => deleteNamespace(ctx.amqpUrl, namespace, ['mem']), () => dropDatabase(databaseUrl));
     } else {
       // the baseline's consumer: plain amqplib + undici, as in the throughput benchmark
-      const pools = sims.map((s) => new Pool(s.url, { connections: 4 }));
-      const conn = await amqp.connect(ctx.amqpUrl);
-      const ch = await conn.createChannel();
-      await ch.assertQueue(queue, { durable: true });
-      await ch.prefetch(256);
-      await ch.consume(queue, (m) => {
-        if (!m) return;
-        const { deviceId, path, body } = JSON.parse(m.content.toString()) as { deviceId: string; path: string; body: unknown };
-        void pools[Number(deviceId.slice(1))]!.request({ method: 'PUT', path, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })
-          .then((r) => r.body.dump())
-          .then(() => ch.ack(m));
-      });
-      cleanups.push(async () => {
-        await ch.deleteQueue(queue);
-        await conn.close();
-        await Promise.all(pools.map((p) => p.close()));
-      });
+      const consumer = await plainConsumer(ctx.amqpUrl, queue, sims.map((s) => s.url), { prefetch: 256, connections: 4 });
+      cleanups.push(() => consumer.close());
     }
     const samples = await host({ mode, messages, devices: devices.map((d) => d.id), amqpUrl: ctx.amqpUrl, databaseUrl, namespace, queue });
     await appliedTotal(sims, messages);

@@ -1,5 +1,7 @@
 // Helpers shared by the benchmarks: sizes, messages, bounded waits, device counts, results.
+import amqp from 'amqplib';
 import { randomBytes } from 'node:crypto';
+import { Pool } from 'undici';
 import type { DeviceSimulator } from '../../src/device-simulator.ts';
 import { measured, type BenchContext, type BenchResult } from './harness.ts';
 
@@ -31,3 +33,29 @@ export function result(name: string, label: string, base: number[], ours: number
   return { name, baseline, baton, ratio, target, met: met(baseline.median, baton.median), notes };
 }
 
+
+/** What the plain pipeline puts on its queue: the device's index and the message number. */
+export const plainMessage = (d: number, i: number) => Buffer.from(JSON.stringify({ d, i }));
+
+/** The plain pipeline's consumer: amqplib with `prefetch`, each message PUT to its device with undici (up to `connections` at once per device) and acked after the answer. */
+export async function plainConsumer(amqpUrl: string, queue: string, deviceUrls: string[], o: { prefetch: number; connections: number }): Promise<{ close(): Promise<void> }> {
+  const pools = deviceUrls.map((url) => new Pool(url, { connections: o.connections }));
+  const conn = await amqp.connect(amqpUrl);
+  const ch = await conn.createChannel();
+  await ch.assertQueue(queue, { durable: true });
+  await ch.prefetch(o.prefetch);
+  await ch.consume(queue, (m) => {
+    if (!m) return;
+    const { d, i } = JSON.parse(m.content.toString()) as { d: number; i: number };
+    void pools[d]!.request({ method: 'PUT', path: `/policies/p${i}`, body: JSON.stringify({ i }), headers: { 'content-type': 'application/json' } })
+      .then((r) => r.body.dump())
+      .then(() => ch.ack(m));
+  });
+  return {
+    async close() {
+      await ch.deleteQueue(queue);
+      await conn.close();
+      await Promise.all(pools.map((p) => p.close()));
+    },
+  };
+}
