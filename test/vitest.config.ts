@@ -1,7 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
 const failover = ['test/int/failover*.int.test.ts'];
-const scenarios = ['test/scenarios/*.test.ts'];
 
 export default defineConfig({
   test: {
@@ -11,12 +10,14 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     projects: [
-      // unit, contract and integration tests: two files at a time
-      { extends: true, test: { name: 'main', include: ['test/**/*.test.ts'], exclude: [...failover, ...scenarios], maxWorkers: 2, sequence: { groupOrder: 0 } } },
+      // no service: machines, lanes, wire, config, the simulation, the in-memory contract halves (`npm run test:unit`)
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], maxWorkers: 2, sequence: { groupOrder: 0 } } },
+      // the real PostgreSQL and RabbitMQ: two files at a time
+      { extends: true, test: { name: 'int', include: ['test/int/**/*.test.ts'], exclude: failover, maxWorkers: 2, sequence: { groupOrder: 1 } } },
       // failover tests measure detection and handover times: one file at a time, after the rest
-      { extends: true, test: { name: 'failover', include: failover, maxWorkers: 1, fileParallelism: false, sequence: { groupOrder: 1 } } },
+      { extends: true, test: { name: 'failover', include: failover, maxWorkers: 1, fileParallelism: false, sequence: { groupOrder: 2 } } },
       // bundled scenarios restart RabbitMQ and PostgreSQL: alone, last
-      { extends: true, test: { name: 'scenarios', include: scenarios, maxWorkers: 1, fileParallelism: false, sequence: { groupOrder: 2 } } },
+      { extends: true, test: { name: 'scenarios', include: ['test/scenarios/*.test.ts'], maxWorkers: 1, fileParallelism: false, sequence: { groupOrder: 3 } } },
     ],
   },
 });

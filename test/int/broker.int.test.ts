@@ -5,6 +5,7 @@ import { silentLogger } from '../../src/logger.ts';
 import { AMQP_URL, freshNamespace } from '../support/services.ts';
 import { brokerContract } from '../support/broker-contract.ts';
 import { closeConnections } from '../support/management.ts';
+import { management, requireItem } from '../support/preflight.ts';
 
 const make = (namespace: string, url = AMQP_URL, connectAttempts = 3) =>
   createAmqpBroker({ url, namespace, queueType: 'classic', maxUnconfirmed: 64, connectAttempts, reconnectInitialMs: 50, reconnectMaxMs: 500, clock: systemClock, logger: silentLogger() });
@@ -43,6 +44,7 @@ describe('amqp broker', () => {
   });
 
   it('reconnects after the connection is closed and republishes what was unconfirmed, in order', async () => {
+    await requireItem(management);
     const ns = freshNamespace();
     const b = make(ns.namespace);
     await b.start();

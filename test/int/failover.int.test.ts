@@ -2,6 +2,7 @@
 // checked from each device's own applied log.
 import { afterEach, describe, expect, it } from 'vitest';
 import { awaitAndCheck, dispatchLoad, firstWriteAt, MANAGEMENT_URL, staleWrites, startCluster, type Cluster } from '../support/cluster.ts';
+import { management, requireItem } from '../support/preflight.ts';
 
 let cluster: Cluster | null = null;
 afterEach(async () => {
@@ -47,6 +48,7 @@ describe('failover', () => {
   });
 
   it('the active agent stopped with SIGSTOP, switched away from, then SIGCONT: zero stale writes, zero lost', async () => {
+    await requireItem(management);
     const c = (cluster = await startCluster({ devices: 4 }));
     const runtime = c.runtime({ managementUrl: MANAGEMENT_URL });
     await runtime.start();
@@ -143,6 +145,7 @@ describe('failover', () => {
     ['client-side move', undefined],
     ['shovel', MANAGEMENT_URL],
   ])('a deep queue (50,000 messages) is moved in order (%s)', async (_, managementUrl) => {
+    if (managementUrl) await requireItem(management);
     const c = (cluster = await startCluster({ devices: 4 }));
     const runtime = c.runtime(managementUrl ? { managementUrl } : {});
     await runtime.start();

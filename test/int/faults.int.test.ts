@@ -15,6 +15,7 @@ import { createRuntime } from '../../src/runtime.ts';
 import { encodeMessage, wireHeaders } from '../../src/wire.ts';
 import { captureLogs } from '../support/log-capture.ts';
 import { AMQP_URL, freshDatabase, freshNamespace, until } from '../support/services.ts';
+import { management, requireItem } from '../support/preflight.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -105,6 +106,7 @@ describe('faults at the edges (real services)', () => {
   });
 
   it('credentials never reach logs, errors, status, the inspector or /metrics, through a whole switch', async () => {
+    await requireItem(management);
     const secret = `S3cret-${randomBytes(6).toString('hex')}`;
     const user = `baton_t_${randomBytes(3).toString('hex')}`;
     const ctl = (...args: string[]) => execFileSync('rabbitmqctl', args, { stdio: 'pipe' });

@@ -6,6 +6,7 @@ import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRuntime } from '../../src/runtime.ts';
 import { awaitAndCheck, dispatchLoad, startCluster, type Cluster } from '../support/cluster.ts';
+import { chromium as browserInstalled, CHROMIUM_PATH, requireItem } from '../support/preflight.ts';
 
 let cluster: Cluster | null = null;
 let browser: Browser | null = null;
@@ -38,6 +39,7 @@ const sum = (s: ReturnType<typeof parseMetrics>, name: string) => s.filter((x) =
 
 describe('inspector', () => {
   it('shows the coordinator in normal, then switching → draining → replaying → normal when the active agent is killed', async () => {
+    await requireItem(browserInstalled);
     const c = (cluster = await startCluster({ devices: 2 }));
     const runtime = c.runtime({ inspector: { port: 0 } });
     await runtime.start();
@@ -48,7 +50,7 @@ describe('inspector', () => {
     const url = (await runtime.status()).inspectorUrl!;
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
 
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     const requests: string[] = [];
     page.on('request', (r) => requests.push(r.url()));

@@ -8,12 +8,14 @@ import { htmlReport, summary } from '../../src/scenario/report.ts';
 import { runScenario } from '../../src/scenario/runner.ts';
 import { loadScenario } from '../../src/scenario/schema.ts';
 import { AMQP_URL, DATABASE_URL } from '../support/services.ts';
+import { management, requireItem } from '../support/preflight.ts';
 
 const dir = fileURLToPath(new URL('../../scripts/scenarios/', import.meta.url));
 
 describe('bundled scenarios', () => {
   it.each(readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, '')))('%s passes its checks', async (name) => {
     const s = loadScenario(`${dir}${name}.json`);
+    if (s.managementApi) await requireItem(management);
     const report = await runScenario(s, { amqpUrl: AMQP_URL, databaseUrl: DATABASE_URL, logger: silentLogger() });
     mkdirSync('test-artifacts/scenarios', { recursive: true });
     writeFileSync(`test-artifacts/scenarios/${name}.html`, htmlReport(report));

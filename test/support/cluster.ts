@@ -1,6 +1,5 @@
 // A small baton installation for integration tests: simulated devices, agent processes, a runtime,
 // each in a database and a queue namespace of its own, all removed afterwards.
-import { localManagementUrl } from '../../src/config.ts';
 import { checkDevice, staleWrites as staleOf, type DeviceCheck } from '../../src/checker.ts';
 import { startDeviceSimulator, type DeviceSimulator } from '../../src/device-simulator.ts';
 import { spawnAgent, writeDevicesFile, type ChildHandle } from '../../src/processes.ts';
@@ -8,7 +7,7 @@ import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runt
 import { workloadMessage } from '../../src/workload.ts';
 import { AMQP_URL, freshDatabase, freshNamespace, until } from './services.ts';
 
-export const MANAGEMENT_URL = localManagementUrl;
+export { MANAGEMENT_URL } from './preflight.ts';
 
 export interface Cluster {
   db: { url: string };
