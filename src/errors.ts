@@ -44,3 +44,12 @@ export function redactUrl(url: string): string {
     return '<unparseable url>';
   }
 }
+
+/** What every Store throws when a write only a leader may make comes from a leader term that is over. */
+export function notInTerm(deviceId: string, term: { holder: string; epoch: number }): BatonError {
+  return new BatonError(
+    'not-leader',
+    `runtime ${term.holder} no longer holds leader term ${term.epoch}: no seq reserved for device ${deviceId}; the message was not stored`,
+    { deviceId, term },
+  );
+}

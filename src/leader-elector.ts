@@ -1,10 +1,25 @@
 /**
- * One runtime leads: it holds a lease row in PostgreSQL (judged by the database's clock), renews
- * it every third of its time to live, and stops acting as soon as a renewal fails. The others
- * try to take it at the same pace and take over once it lapses.
+ * One runtime leads: it holds a lease row in PostgreSQL (judged by the database's clock) and renews
+ * it every third of its time to live. The others try to take it at the same pace and take over
+ * once it lapses.
+ *
+ * The lease discipline: this runtime counts its lease on its own monotonic clock from the *start*
+ * of the renewal that last succeeded: valid until start + ttl - margin. The database set the row's
+ * expiry to (its now() when the statement ran) + ttl, and that statement ran after our start, so
+ * by our clock the row cannot lapse (and no other runtime can take it) before start + ttl; the
+ * margin (a tenth of the ttl) absorbs a difference in clock rates and lets an action checked just
+ * before the end land before the next leader's first one. `leading` reads the clock each time, so
+ * a paused process that wakes up past its validity is not leading even before its timer fires;
+ * the timer then stops it (onLost) whether or not the renewal query ever answers. Every query has
+ * a deadline; a late answer is ignored and counts as a failure.
+ *
+ * Terms: the row's epoch changes whenever the holder changes. A term is one unbroken stretch of
+ * validity; `continued` tells onWon that the new term has the epoch of this process's previous
+ * one, i.e. no other runtime led in between.
  */
 import type { Logger } from 'pino';
-import type { Clock, Store } from './ports.ts';
+import { BatonError } from './errors.ts';
+import type { Clock, Leadership, LeaderTerm, Store } from './ports.ts';
 
 export interface LeaderElectorOptions {
   store: Pick<Store, 'acquireLeadership' | 'releaseLeadership'>;
@@ -12,17 +27,41 @@ export interface LeaderElectorOptions {
   logger: Logger;
   id: string;
   ttlMs: number;
-  onWon(): void;
+  onWon(term: LeaderTerm & { continued: boolean }): void;
   onLost(holder: string | null): void;
 }
 
+/** ms between renewals, and the deadline of each leadership query */
+export const renewalPeriod = (ttlMs: number) => Math.max(50, Math.floor(ttlMs / 3));
+/** ms before the database could let the lease lapse that this runtime stops acting (see the header) */
+export const leaderMargin = (ttlMs: number) => Math.ceil(ttlMs / 10);
+
 export class LeaderElector {
-  leading = false;
+  /** the last holder the database named (maybe this runtime, maybe stale) */
   holder: string | null = null;
+  private term: { epoch: number; validUntil: number } | null = null;
+  private lastEpoch: number | null = null;
   private timer: { cancel(): void } | null = null;
+  private expiry: { cancel(): void } | null = null;
   private stopped = false;
 
   constructor(private readonly o: LeaderElectorOptions) {}
+
+  /** true only while this runtime's lease is certainly valid by its own clock */
+  get leading(): boolean {
+    return this.term !== null && this.o.clock.monotonic() < this.term.validUntil;
+  }
+
+  /** the term this runtime leads in right now, or null */
+  currentTerm(): LeaderTerm | null {
+    return this.leading ? { holder: this.o.id, epoch: this.term!.epoch } : null;
+  }
+
+  /** who leads as far as this runtime knows: itself while leading, never itself otherwise */
+  leader(): string | null {
+    if (this.leading) return this.o.id;
+    return this.holder === this.o.id ? null : this.holder;
+  }
 
   async start(): Promise<void> {
     await this.tick();
@@ -30,34 +69,85 @@ export class LeaderElector {
 
   private async tick(): Promise<void> {
     if (this.stopped) return;
+    const period = renewalPeriod(this.o.ttlMs);
+    const started = this.o.clock.monotonic();
     try {
-      const r = await this.o.store.acquireLeadership(this.o.id, this.o.ttlMs);
-      this.holder = r.holder;
-      if (r.leader && !this.leading) {
-        this.leading = true;
-        this.o.logger.info({ leaderEpoch: r.epoch }, 'this runtime leads');
-        this.o.onWon();
-      } else if (!r.leader && this.leading) {
-        this.lose(r.holder, 'another runtime took the leadership');
-      }
+      const r = await this.deadline(this.o.store.acquireLeadership(this.o.id, this.o.ttlMs), period, 'the leadership query');
+      if (this.stopped) return;
+      this.answered(r, started);
     } catch (err) {
-      if (this.leading) this.lose(null, `cannot renew the leadership (${(err as Error).message})`);
+      if (this.stopped) return;
+      if (this.term) this.o.logger.warn({ err: (err as Error).message }, 'a leadership renewal failed; still leading until the lease runs out');
     }
-    if (!this.stopped) this.timer = this.o.clock.setTimeout(() => void this.tick(), Math.max(50, Math.floor(this.o.ttlMs / 3)));
+    if (this.stopped) return;
+    const wait = Math.max(0, started + period - this.o.clock.monotonic());
+    this.timer = this.o.clock.setTimeout(() => void this.tick(), wait);
+  }
+
+  private answered(r: Leadership, started: number): void {
+    this.holder = r.holder;
+    if (!r.leader) {
+      if (this.term) this.lose(r.holder, 'another runtime took the leadership');
+      return;
+    }
+    const validUntil = started + this.o.ttlMs - leaderMargin(this.o.ttlMs);
+    if (this.term && (this.term.epoch !== r.epoch || !this.leading)) {
+      // lapsed (the timer has not run yet) or, impossibly, another term: end this one first
+      this.lose(null, this.term.epoch !== r.epoch ? 'the leadership term changed' : 'the lease ran out before a renewal succeeded');
+    }
+    if (validUntil <= this.o.clock.monotonic()) return; // too late to act on
+    if (this.term) {
+      this.term.validUntil = Math.max(this.term.validUntil, validUntil);
+    } else {
+      const continued = this.lastEpoch === r.epoch;
+      this.term = { epoch: r.epoch, validUntil };
+      this.o.logger.info({ leaderEpoch: r.epoch, continued }, 'this runtime leads');
+      this.o.onWon({ holder: this.o.id, epoch: r.epoch, continued });
+    }
+    this.armExpiry();
+  }
+
+  /** stops leading the moment the validity ends, whether or not a renewal is still in flight */
+  private armExpiry(): void {
+    this.expiry?.cancel();
+    const t = this.term;
+    if (!t) return;
+    this.expiry = this.o.clock.setTimeout(() => {
+      this.expiry = null;
+      if (this.term !== t) return;
+      if (this.leading) this.armExpiry();
+      else this.lose(null, 'the lease ran out before a renewal succeeded');
+    }, Math.max(0, t.validUntil - this.o.clock.monotonic()));
   }
 
   private lose(holder: string | null, why: string): void {
-    this.leading = false;
+    if (!this.term) return;
+    this.lastEpoch = this.term.epoch;
+    this.term = null;
+    this.expiry?.cancel();
+    this.expiry = null;
     this.o.logger.warn({ holder, why }, 'this runtime no longer leads: it stops acting');
     this.o.onLost(holder);
+  }
+
+  /** `p`, or a timeout once `ms` passed on the clock; a later answer is ignored */
+  private deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = this.o.clock.setTimeout(() => reject(new BatonError('timeout', `${what} got no answer within ${ms} ms; it counts as failed`)), ms);
+      p.then(
+        (v) => (timer.cancel(), resolve(v)),
+        (e: unknown) => (timer.cancel(), reject(e)),
+      );
+    });
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.timer?.cancel();
-    if (this.leading) {
-      this.leading = false;
-      await this.o.store.releaseLeadership(this.o.id).catch(() => {});
+    this.expiry?.cancel();
+    if (this.term) {
+      this.term = null;
+      await this.deadline(this.o.store.releaseLeadership(this.o.id), renewalPeriod(this.o.ttlMs), 'releasing the leadership').catch(() => {});
     }
   }
 }

@@ -2,7 +2,10 @@
  * Grants and renews the active agent's lease: each heartbeat of the active agent is answered with
  * a grant that echoes the heartbeat's own timestamp (see lease.ts). During a switch nobody gets a
  * lease; the new agent gets one once the switch recorded it and, unless every device fences by
- * epoch, once the old agent's last lease has certainly expired.
+ * epoch, once the old agent's last lease has certainly expired. Grants go out only while this
+ * runtime certainly leads (`mayGrant`), and a new leader term waits out the leases the previous
+ * leader may have granted: it cannot know when that one last granted, only that it stopped
+ * before this term began.
  */
 import type { Broker, Clock } from './ports.ts';
 import type { LeaseGrant } from './lease.ts';
@@ -14,19 +17,34 @@ export interface LeaseGranterOptions {
   durationMs: number;
   /** false when every device refuses stale epochs: the new agent may write at once */
   waitForOldLease: boolean;
+  /** true only while this runtime's leader term is certainly valid: no grant otherwise */
+  mayGrant(): boolean;
 }
 
 export class LeaseGranter {
   private readonly lastGrant = new Map<string, number>();
   private readonly lastHeartbeat = new Map<string, HeartbeatEvent>();
   private target: { agentId: string; epoch: number } | null = null;
-  private notBefore: number;
+  private notBefore = 0;
   private pending: { cancel(): void } | null = null;
   watermarks: () => Record<string, number> = () => ({});
 
-  constructor(private readonly o: LeaseGranterOptions) {
-    // a previous runtime may have granted a lease just before it stopped
-    this.notBefore = o.waitForOldLease ? o.clock.monotonic() + o.durationMs : 0;
+  constructor(private readonly o: LeaseGranterOptions) {}
+
+  /**
+   * This runtime began a leader term. Unless it continues this runtime's own previous term (no
+   * other runtime led in between, and every grant since is in `lastGrant`), the previous leader
+   * may have granted a lease up to the moment this term began: none from here for `durationMs`.
+   */
+  leaderWon({ continued }: { continued: boolean }): void {
+    if (this.o.waitForOldLease && !continued) this.notBefore = Math.max(this.notBefore, this.o.clock.monotonic() + this.o.durationMs);
+  }
+
+  /** The term ended: no target, no grant scheduled. */
+  leaderLost(): void {
+    this.pending?.cancel();
+    this.pending = null;
+    this.target = null;
   }
 
   /** The agent that may write now (null: nobody, during a switch), granted at once when it can be. */
@@ -40,7 +58,7 @@ export class LeaseGranter {
   onHeartbeat(h: HeartbeatEvent): boolean {
     this.lastHeartbeat.set(h.agentId, h);
     const t = this.target;
-    if (!t || t.agentId !== h.agentId) return false;
+    if (!t || t.agentId !== h.agentId || !this.o.mayGrant()) return false;
     const now = this.o.clock.monotonic();
     if (now < this.notBefore) {
       this.pending ??= this.o.clock.setTimeout(() => {

@@ -1,4 +1,5 @@
 /** The Store port in memory: for unit tests and the deterministic simulation; passes the same contract suite as the ORM store. */
+import { notInTerm } from './errors.ts';
 import type { AgentRecord, Assignment, DeadLetter, DeviceStream, ParkedRow, Store, SwitchRecord, WireMessage } from './ports.ts';
 
 export interface MemoryStoreOptions {
@@ -32,7 +33,9 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
 
   return {
     async migrate() {},
-    async reserveSeqs(deviceId, count) {
+    async reserveSeqs(deviceId, count, term) {
+      // the same condition as the SQL statement: this term holds the row, unexpired
+      if (!leader || leader.holder !== term.holder || leader.epoch !== term.epoch || leader.expiresAt < now()) throw notInTerm(deviceId, term);
       const s = stream(deviceId);
       const first = s.nextSeq;
       s.nextSeq += count;

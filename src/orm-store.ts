@@ -2,7 +2,7 @@
 import { MikroORM } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import type { Logger } from 'pino';
-import { BatonError, redactUrl } from './errors.ts';
+import { BatonError, notInTerm, redactUrl } from './errors.ts';
 import { entities, migrationsList } from './orm-schema.ts';
 import type { AgentRecord, Assignment, DeadLetter, DeviceStream, ParkedRow, Phase, Store, SwitchRecord, WireMessage } from './ports.ts';
 
@@ -85,14 +85,19 @@ export async function createOrmStore(opts: OrmStoreOptions): Promise<Store> {
       await orm.getMigrator().up();
     },
 
-    async reserveSeqs(deviceId, count) {
+    async reserveSeqs(deviceId, count, term) {
+      // one statement: the row to insert exists only while this term holds the leadership unexpired
+      // (the complement of acquireLeadership's takeover condition), so a stale leader reserves nothing
       const rows = await q(
-        `insert into device_streams (device_id, next_seq, watermark) values (?, 1 + ?, 0)
+        `insert into device_streams (device_id, next_seq, watermark)
+         select ?::text, 1 + ?::bigint, 0 from runtime_leader
+           where id = 1 and holder = ? and epoch = ? and expires_at >= now()
          on conflict (device_id) do update set next_seq = device_streams.next_seq + excluded.next_seq - 1, updated_at = now()
          returning next_seq`,
-        [deviceId, count],
+        [deviceId, count, term.holder, term.epoch],
       );
-      return Number(rows[0]!.next_seq) - count;
+      if (!rows[0]) throw notInTerm(deviceId, term);
+      return Number(rows[0].next_seq) - count;
     },
 
     async getAssignment() {

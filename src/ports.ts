@@ -143,14 +143,24 @@ export interface Leadership {
   leader: boolean;
   /** who holds it (this runtime when `leader`), null when nobody */
   holder: string | null;
+  /** the leader term: changes whenever the holder changes */
+  epoch: number;
+}
+
+/** A runtime's leader term: writes only a leader may make name it, and fail once it is over. */
+export interface LeaderTerm {
+  holder: string;
   epoch: number;
 }
 
 export interface Store {
   /** bring the schema up to date (MikroORM migrations) */
   migrate(): Promise<void>;
-  /** reserve `count` seqs for a device; returns the first one */
-  reserveSeqs(deviceId: string, count: number): Promise<number>;
+  /**
+   * reserve `count` seqs for a device; returns the first one. Only while `term` holds the
+   * leadership row unexpired, checked in the same statement: else `not-leader`, nothing reserved
+   */
+  reserveSeqs(deviceId: string, count: number, term: LeaderTerm): Promise<number>;
   getAssignment(): Promise<Assignment | null>;
   /** record the first agent if none is recorded (compare-and-set); returns the row that won */
   recordFirstAgent(agent: { agentId: string; topic: string; host: string }): Promise<Assignment>;

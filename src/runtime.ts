@@ -14,7 +14,7 @@ import { AgentRegistry, xstateClock, type AgentView } from './agent-registry.ts'
 import { createAmqpBroker } from './amqp-broker.ts';
 import { systemClock } from './clock.ts';
 import { fromEnv, resolveRuntimeConfig, type RuntimeConfig } from './config.ts';
-import { BatonError } from './errors.ts';
+import { BatonError, isBatonError } from './errors.ts';
 import { createInspectorServer, type InspectorOptions, type InspectorServer } from './inspector-server.ts';
 import { LeaderElector } from './leader-elector.ts';
 import { Metrics } from './metrics.ts';
@@ -193,7 +193,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     });
   }
 
-  const granter = new LeaseGranter({ broker, clock, durationMs: cfg.leaseDuration, waitForOldLease: !allFence });
+  const granter = new LeaseGranter({ broker, clock, durationMs: cfg.leaseDuration, waitForOldLease: !allFence, mayGrant: () => elector.leading });
   granter.watermarks = () => Object.fromEntries(watermarks);
 
   const registry = new AgentRegistry({
@@ -332,12 +332,16 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     logger: log,
     id: runtimeId,
     ttlMs: cfg.leaderTtl,
-    onWon: () => {
+    onWon: (term) => {
+      // before the coordinator acts: seqs come from this term's reservations, grants wait out the last term's leases
+      seqs.beginTerm(term);
+      granter.leaderWon(term);
       emit('leader.won', { runtimeId });
       coordinator.send({ type: 'leader.won' });
     },
     onLost: (holder) => {
-      granter.setTarget(null);
+      seqs.endTerm();
+      granter.leaderLost();
       coordinator.send({ type: 'leader.lost' });
       dispatcher.send({ type: 'dispatcher.quiesce' });
       emit('leader.lost', { runtimeId, holder });
@@ -387,7 +391,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     return {
       state,
       runtimeId,
-      leader: elector.holder,
+      leader: elector.leader(),
       leading: elector.leading,
       coordinator: coordinator.getSnapshot().value,
       dispatcher: dispatcher.getSnapshot().value,
@@ -402,25 +406,31 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     };
   }
 
+  const notLeader = () => {
+    const leader = elector.leader();
+    return new BatonError(
+      'not-leader',
+      `this runtime (${runtimeId}) is standing by; ${leader ? `runtime ${leader} leads` : 'no runtime leads right now'}: dispatch there (the message was not stored)`,
+      { leader },
+    );
+  };
+
   async function dispatch(input: ConfigMessage): Promise<Dispatched> {
     if (state !== 'running') {
       throw state === 'created' || state === 'starting'
         ? new BatonError('runtime-not-started', 'dispatch() before start() finished; await runtime.start() first. The message was not stored')
         : stopped();
     }
-    if (!elector.leading) {
-      throw new BatonError(
-        'not-leader',
-        `this runtime (${runtimeId}) is standing by; ${elector.holder ? `runtime ${elector.holder} leads` : 'no runtime leads right now'}: dispatch there (the message was not stored)`,
-        { leader: elector.holder },
-      );
-    }
+    if (!elector.leading) throw notLeader();
     const m = validateMessage(input, (id) => deviceSet.has(id), cfg.maxMessageBytes);
     intake++;
     return new Promise<Dispatched>((resolve, reject) => {
       seqs.take(m.deviceId, (err, seq) => {
         if (--intake === 0) intakeDrained?.();
+        if (isBatonError(err, 'not-leader')) return reject(notLeader());
         if (err) return reject(new BatonError('database-unavailable', `could not reserve a seq for device ${m.deviceId} (${err.message}); the message was not stored`, { deviceId: m.deviceId }, { cause: err }));
+        // the term may have ended while the seq was reserved: a seq of an ended term is never sent
+        if (!elector.leading) return reject(notLeader());
         if (dispatcher.getSnapshot().status !== 'active') return reject(stopped());
         const epoch = coordinator.getSnapshot().context.assignment?.epoch ?? 0;
         dispatcher.send({ type: 'dispatch.message', message: { ...m, body: m.body ?? null, seq, epoch }, reply: { resolve, reject } });

@@ -21,15 +21,20 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       await store.migrate();
     });
 
+    // seqs are reserved by the leader, in its term
+    const lead = async () => ({ holder: 'r1', epoch: (await store.acquireLeadership('r1', 60_000)).epoch });
+
     it('reserves disjoint, increasing seq blocks per device', async () => {
-      expect(await store.reserveSeqs('d1', 10)).toBe(1);
-      expect(await store.reserveSeqs('d1', 5)).toBe(11);
-      expect(await store.reserveSeqs('d2', 3)).toBe(1);
+      const term = await lead();
+      expect(await store.reserveSeqs('d1', 10, term)).toBe(1);
+      expect(await store.reserveSeqs('d1', 5, term)).toBe(11);
+      expect(await store.reserveSeqs('d2', 3, term)).toBe(1);
       expect((await store.deviceStreams()).map((s) => [s.deviceId, s.nextSeq])).toEqual([['d1', 16], ['d2', 4]]);
     });
 
     it('concurrent reservations never overlap', async () => {
-      const firsts = await Promise.all(Array.from({ length: 20 }, () => store.reserveSeqs('d1', 7)));
+      const term = await lead();
+      const firsts = await Promise.all(Array.from({ length: 20 }, () => store.reserveSeqs('d1', 7, term)));
       const seqs = firsts.flatMap((f) => Array.from({ length: 7 }, (_, i) => f + i));
       expect(new Set(seqs).size).toBe(140);
     });
@@ -72,6 +77,26 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       expect(await store.acquireLeadership('r2', 60_000)).toEqual({ leader: true, holder: 'r2', epoch: 2 });
     });
 
+    it('reserves seqs only in a live leader term, checked in the same statement', async () => {
+      const t1 = await lead();
+      expect(await store.reserveSeqs('d1', 10, t1)).toBe(1);
+      await expect(store.reserveSeqs('d1', 10, { holder: 'r2', epoch: t1.epoch })).rejects.toMatchObject({ code: 'not-leader' });
+      await expect(store.reserveSeqs('d1', 10, { holder: 'r1', epoch: t1.epoch + 1 })).rejects.toMatchObject({ code: 'not-leader' });
+      await store.releaseLeadership('r1'); // expired: even its own holder may not reserve
+      await expect(store.reserveSeqs('d1', 10, t1)).rejects.toMatchObject({ code: 'not-leader' });
+      const r2 = await store.acquireLeadership('r2', 60_000);
+      const t2 = { holder: 'r2', epoch: r2.epoch };
+      expect(t2.epoch).toBe(t1.epoch + 1);
+      expect(await store.reserveSeqs('d1', 10, t2)).toBe(11);
+      // r2 stops, r1 leads again: a new term; its old one stays refused, nothing was reserved by the refusals
+      await store.releaseLeadership('r2');
+      const r1again = await store.acquireLeadership('r1', 60_000);
+      expect(r1again.epoch).toBe(t2.epoch + 1);
+      await expect(store.reserveSeqs('d1', 1, t1)).rejects.toMatchObject({ code: 'not-leader' });
+      expect(await store.reserveSeqs('d1', 1, { holder: 'r1', epoch: r1again.epoch })).toBe(21);
+      expect((await store.deviceStreams()).map((s) => [s.deviceId, s.nextSeq])).toEqual([['d1', 22]]);
+    });
+
     it('parks in order, fetches oldest first, deletes by id; a repeated park is ignored', async () => {
       await store.park([m('d1', 1), m('d2', 1), m('d1', 2)]);
       await store.park([m('d1', 1)]);
@@ -84,7 +109,7 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
     });
 
     it('watermarks only rise', async () => {
-      await store.reserveSeqs('d1', 100);
+      await store.reserveSeqs('d1', 100, await lead());
       await store.advanceWatermarks([{ deviceId: 'd1', seq: 40 }]);
       await store.advanceWatermarks([{ deviceId: 'd1', seq: 30 }]);
       expect((await store.deviceStreams())[0]).toMatchObject({ deviceId: 'd1', watermark: 40, nextSeq: 101 });

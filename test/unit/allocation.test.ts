@@ -5,10 +5,14 @@ import { SeqAllocator } from '../../src/seq-allocator.ts';
 import type { WireMessage } from '../../src/ports.ts';
 
 describe('SeqAllocator', () => {
+  const term = { holder: 'r1', epoch: 1 };
+  const take = (alloc: SeqAllocator, d = 'd1') => new Promise<number>((resolve, reject) => alloc.take(d, (err, seq) => (err ? reject(err) : resolve(seq))));
+
   it('hands out strictly increasing seqs per device, reserving a block per round trip', async () => {
     let next = 1;
     const calls: number[] = [];
     const alloc = new SeqAllocator({ reserveSeqs: async (_d, n) => (calls.push(n), (next += n) - n) }, 3);
+    alloc.beginTerm(term);
     const got: number[] = [];
     await new Promise<void>((resolve) => {
       for (let i = 0; i < 7; i++) alloc.take('d1', (err, seq) => (got.push(seq), got.length === 7 && resolve()));
@@ -20,10 +24,41 @@ describe('SeqAllocator', () => {
   it('fails every waiter when the reservation fails, and recovers later', async () => {
     let fail = true;
     const alloc = new SeqAllocator({ reserveSeqs: async () => { if (fail) throw new Error('db down'); return 10; } }, 5);
+    alloc.beginTerm(term);
     const err = await new Promise<Error | null>((r) => alloc.take('d1', (e) => r(e)));
     expect(err?.message).toBe('db down');
     fail = false;
     expect(await new Promise((r) => alloc.take('d1', (_, s) => r(s)))).toBe(10);
+  });
+
+  it('blocks die with their term: a new term reserves again, in its own term; outside a term nothing is handed out', async () => {
+    let next = 1;
+    const asked: Array<{ n: number; epoch: number }> = [];
+    const alloc = new SeqAllocator({ reserveSeqs: async (_d, n, t) => (asked.push({ n, epoch: t.epoch }), (next += n) - n) }, 1000);
+    await expect(take(alloc)).rejects.toMatchObject({ code: 'not-leader' });
+    alloc.beginTerm(term);
+    expect([await take(alloc), await take(alloc)]).toEqual([1, 2]);
+    alloc.endTerm();
+    await expect(take(alloc)).rejects.toMatchObject({ code: 'not-leader' });
+    next = 2001; // another leader handed out 1001-2000 meanwhile
+    alloc.beginTerm({ holder: 'r1', epoch: 3 });
+    expect(await take(alloc)).toBe(2001);
+    expect(asked).toEqual([{ n: 1000, epoch: 1 }, { n: 1000, epoch: 3 }]);
+  });
+
+  it('a reservation that answers after its term ended is dropped, and its waiters fail with not-leader', async () => {
+    const answers: Array<(first: number) => void> = [];
+    const alloc = new SeqAllocator({ reserveSeqs: () => new Promise<number>((r) => answers.push(r)) }, 10);
+    alloc.beginTerm(term);
+    const waiting = take(alloc);
+    alloc.endTerm();
+    await expect(waiting).rejects.toMatchObject({ code: 'not-leader', message: expect.stringMatching(/term 1 ended/) });
+    alloc.beginTerm({ holder: 'r1', epoch: 2 });
+    const fresh = take(alloc);
+    answers[0]!(1); // the old term's block: ignored
+    await Promise.resolve();
+    answers[1]!(500); // the new term's
+    expect(await fresh).toBe(500);
   });
 });
 
