@@ -495,7 +495,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         throw err;
       }
       seqs = new SeqAllocator(store, cfg.seqBlockSize);
-      parker = new Parker(store, cfg.parkBatchSize);
+      parker = new Parker(store, { batchSize: cfg.parkBatchSize, clock });
       subscriptions.push(
         await broker.subscribeEvents('heartbeats', (p) => {
           const h = parseHeartbeat(p);
