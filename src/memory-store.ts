@@ -110,6 +110,9 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
         parked.push({ id: nextParkedId++, message: copy(m) });
       }
     },
+    async findParked(keys) {
+      return keys.filter((k) => parked.some((p) => p.message.deviceId === k.deviceId && p.message.seq === k.seq)).map((k) => ({ deviceId: k.deviceId, seq: k.seq }));
+    },
     async fetchParked(limit) {
       return parked.slice(0, limit).map(copy);
     },

@@ -230,6 +230,15 @@ export async function createOrmStore(opts: OrmStoreOptions): Promise<Store> {
       );
     },
 
+    async findParked(keys) {
+      if (keys.length === 0) return [];
+      const rows = await q(
+        `select device_id, seq from message_queues where (device_id, seq) in (${keys.map(() => '(?, ?)').join(', ')})`,
+        keys.flatMap((k) => [k.deviceId, k.seq]),
+      );
+      return rows.map((r) => ({ deviceId: String(r.device_id), seq: Number(r.seq) }));
+    },
+
     async fetchParked(limit) {
       const rows = await q('select id, payload from message_queues order by id limit ?', [limit]);
       return rows.map((r): ParkedRow => ({ id: Number(r.id), message: JSON.parse(String(r.payload)) }));

@@ -1,15 +1,25 @@
 /**
  * Parks messages in `message_queues` with group commit: messages that arrive while a transaction
  * is running wait for the next one, so a burst costs a few round trips, not one per message.
- * Each `park()` resolves only once its row is committed.
+ * Each `park()` resolves only once its row is committed. A park whose outcome is unknown (the
+ * connection dropped around COMMIT) is resolved by reading its rows back, never by guessing: a
+ * row that is there is reported stored (it will be replayed), one that is not is reported not stored.
  */
+import { backoff, delay } from './clock.ts';
 import { BatonError } from './errors.ts';
-import type { Store, WireMessage } from './ports.ts';
+import type { Clock, Store, WireMessage } from './ports.ts';
 
 interface Pending {
   message: WireMessage;
   resolve(): void;
   reject(err: Error): void;
+}
+
+export interface ParkerOptions {
+  batchSize: number;
+  clock: Clock;
+  /** how long to keep asking the database what a failed park stored before giving up, ms */
+  resolveWithinMs?: number;
 }
 
 export class Parker {
@@ -19,8 +29,8 @@ export class Parker {
   committed = 0;
 
   constructor(
-    private readonly store: Pick<Store, 'park'>,
-    private readonly batchSize: number,
+    private readonly store: Pick<Store, 'park' | 'findParked'>,
+    private readonly o: ParkerOptions,
   ) {}
 
   park(message: WireMessage): Promise<void> {
@@ -39,18 +49,48 @@ export class Parker {
     await Promise.resolve(); // let the current burst join the first batch
     try {
       while (this.buffer.length > 0) {
-        const batch = this.buffer.splice(0, this.batchSize);
+        const batch = this.buffer.splice(0, this.o.batchSize);
         try {
           await this.store.park(batch.map((p) => p.message));
-          this.committed += batch.length;
-          for (const p of batch) p.resolve();
+          this.settle(batch, () => true);
         } catch (err) {
-          const e = new BatonError('database-unavailable', `parking failed (${(err as Error).message}); these messages were not stored: dispatch them again`, {}, { cause: err });
-          for (const p of batch) p.reject(e);
+          const stored = await this.readBack(batch);
+          if (stored) this.settle(batch, (p) => stored.has(key(p.message)), err as Error);
+          else {
+            const e = new BatonError('database-unavailable', `parking failed (${(err as Error).message}) and the database could not be asked whether the rows were stored: these messages may or may not be delivered; dispatching them again may apply them twice`, { unknown: batch.length }, { cause: err });
+            for (const p of batch) p.reject(e);
+          }
         }
       }
     } finally {
       this.running = null;
     }
   }
+
+  private settle(batch: Pending[], stored: (p: Pending) => boolean, cause?: Error): void {
+    for (const p of batch) {
+      if (stored(p)) {
+        this.committed++;
+        p.resolve();
+      } else {
+        p.reject(new BatonError('database-unavailable', `parking failed (${cause?.message}); the message was not stored: dispatch it again`, { deviceId: p.message.deviceId, seq: p.message.seq }, { cause }));
+      }
+    }
+  }
+
+  /** The keys of the batch that are parked, or null when the database does not answer in time. */
+  private async readBack(batch: Pending[]): Promise<Set<string> | null> {
+    const until = this.o.clock.monotonic() + (this.o.resolveWithinMs ?? 30_000);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const found = await this.store.findParked(batch.map((p) => ({ deviceId: p.message.deviceId, seq: p.message.seq })));
+        return new Set(found.map(key));
+      } catch {
+        if (this.o.clock.monotonic() >= until) return null;
+        await delay(this.o.clock, backoff(attempt, 50, 1000, () => 0.5)); // no jitter: the simulation replays exactly
+      }
+    }
+  }
 }
+
+const key = (k: { deviceId: string; seq: number }) => `${k.deviceId}:${k.seq}`;

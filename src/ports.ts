@@ -185,6 +185,8 @@ export interface Store {
   /** insert parked messages in order, in one transaction */
   park(messages: WireMessage[]): Promise<void>;
   fetchParked(limit: number): Promise<ParkedRow[]>;
+  /** which of these messages are parked now (by device and seq): how an ambiguous park is resolved */
+  findParked(keys: Array<{ deviceId: string; seq: number }>): Promise<Array<{ deviceId: string; seq: number }>>;
   deleteParked(ids: number[]): Promise<void>;
   countParked(): Promise<number>;
   /** raise watermarks (never lowers one) */

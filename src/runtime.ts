@@ -23,7 +23,7 @@ import { silentLogger } from './logger.ts';
 import { createManagementApi } from './management-api.ts';
 import { createOrmStore } from './orm-store.ts';
 import { Parker } from './parker.ts';
-import type { Broker, Clock, DeviceConfig, DeviceStream, Store, SwitchRecord } from './ports.ts';
+import type { Broker, Clock, DeviceConfig, DeviceStream, Store, Subscription, SwitchRecord } from './ports.ts';
 import { parseHeartbeat, parseReceipt } from './receipts.ts';
 import { SeqAllocator } from './seq-allocator.ts';
 import { switchSteps, type PhaseHook } from './switch-steps.ts';
@@ -179,7 +179,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         else w.resolve();
       }
     }
+  };  const raiseWatermark = (deviceId: string, seq: number) => {
+    if (seq > (watermarks.get(deviceId) ?? 0)) watermarks.set(deviceId, seq);
+    settleWaiters(deviceId, seq);
   };
+
 
   if (inspectorOptions) {
     inspectorServer = createInspectorServer({ ...inspectorOptions, status: () => runtimeStatus(), metrics, logger: log.child({ actor: 'inspector' }) });
@@ -326,6 +330,53 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     if (now?.state === 'dead') coordinator.send({ type: 'agent.dead', agentId: assignment.agentId, reason: 'died during the switch' });
   });
 
+  const onReceipt = async (p: unknown) => {
+    const r = parseReceipt(p);
+    if ('invalid' in r) return log.warn({ why: r.invalid }, 'ignored a malformed receipt');
+    if (!registry.knows(r.agentId)) return log.warn({ agentId: r.agentId }, 'ignored a receipt from an agent never heard from');
+    if (r.type === 'applied') {
+      for (const m of r.marks) {
+        if (!deviceSet.has(m.deviceId)) {
+          log.warn({ agentId: r.agentId, deviceId: m.deviceId }, 'ignored a receipt mark for a device not configured');
+          continue;
+        }
+        raiseWatermark(m.deviceId, m.seq);
+        pendingMarks.set(m.deviceId, Math.max(m.seq, pendingMarks.get(m.deviceId) ?? 0));
+        metrics.onApplied(m.deviceId, m.seq);
+      }
+      emit('receipts.applied', r);
+    } else {
+      await store.deadLetter(r.entry);
+      log.error({ deviceId: r.entry.deviceId, seq: r.entry.seq, agentId: r.agentId, reason: r.entry.reason }, 'message dead-lettered');
+      emit('message.dead-lettered', { deviceId: r.entry.deviceId, seq: r.entry.seq, reason: r.entry.reason, agentId: r.agentId });
+      metrics.onDeadLettered(r.entry.deviceId, r.entry.seq);
+      settleWaiters(r.entry.deviceId, r.entry.seq, new BatonError('device-rejected', `device ${r.entry.deviceId} refused seq ${r.entry.seq} (${r.entry.reason}); it is in dead_letters`, { deviceId: r.entry.deviceId, seq: r.entry.seq }));
+    }
+  };
+
+  // Receipts are read by the leader alone: a standby consuming the one durable receipts queue would
+  // take a share of them (applied() of a dead letter timing out, watermarks lagging). The leader
+  // subscribes when it wins, after reloading the watermarks the previous leader stored, and cancels
+  // when it loses; the queue keeps what arrives meanwhile.
+  let receiptReader: Promise<Subscription | null> = Promise.resolve(null);
+  const readReceipts = (on: boolean) => {
+    receiptReader = receiptReader.then(async (sub) => {
+      if (!on || state !== 'running') {
+        await sub?.cancel().catch((err: Error) => log.warn({ err: err.message }, 'could not cancel the receipts subscription'));
+        return null;
+      }
+      if (sub) return sub;
+      try {
+        for (const s of await store.deviceStreams()) raiseWatermark(s.deviceId, s.watermark);
+        return await broker.subscribeEvents('receipts', onReceipt);
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'could not read receipts yet; trying again in a second');
+        clock.setTimeout(() => elector.leading && readReceipts(true), 1000);
+        return null;
+      }
+    });
+  };
+
   const elector = new LeaderElector({
     store: { acquireLeadership: (h, t) => store.acquireLeadership(h, t), releaseLeadership: (h) => store.releaseLeadership(h) },
     clock,
@@ -336,12 +387,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       // before the coordinator acts: seqs come from this term's reservations, grants wait out the last term's leases
       seqs.beginTerm(term);
       granter.leaderWon(term);
+      readReceipts(true);
       emit('leader.won', { runtimeId });
       coordinator.send({ type: 'leader.won' });
     },
     onLost: (holder) => {
       seqs.endTerm();
       granter.leaderLost();
+      readReceipts(false);
       coordinator.send({ type: 'leader.lost' });
       dispatcher.send({ type: 'dispatcher.quiesce' });
       emit('leader.lost', { runtimeId, holder });
@@ -451,39 +504,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         await store?.close().catch(() => {});
         throw err;
       }
-      for (const s of await store.deviceStreams()) if (s.watermark > 0) watermarks.set(s.deviceId, s.watermark);
       seqs = new SeqAllocator(store, cfg.seqBlockSize);
-      parker = new Parker(store, cfg.parkBatchSize);
+      parker = new Parker(store, { batchSize: cfg.parkBatchSize, clock });
       subscriptions.push(
         await broker.subscribeEvents('heartbeats', (p) => {
           const h = parseHeartbeat(p);
           if ('invalid' in h) return log.warn({ why: h.invalid }, 'ignored a malformed heartbeat');
           if (!registry.heartbeat(h)) return log.warn({ agentId: h.agentId, incarnation: h.incarnation }, 'ignored a replayed heartbeat (not newer than one already heard from that agent process)');
           if (elector.leading) granter.onHeartbeat(h);
-        }),
-        await broker.subscribeEvents('receipts', async (p) => {
-          const r = parseReceipt(p);
-          if ('invalid' in r) return log.warn({ why: r.invalid }, 'ignored a malformed receipt');
-          if (!registry.knows(r.agentId)) return log.warn({ agentId: r.agentId }, 'ignored a receipt from an agent never heard from');
-          if (r.type === 'applied') {
-            for (const m of r.marks) {
-              if (!deviceSet.has(m.deviceId)) {
-                log.warn({ agentId: r.agentId, deviceId: m.deviceId }, 'ignored a receipt mark for a device not configured');
-                continue;
-              }
-              if (m.seq > (watermarks.get(m.deviceId) ?? 0)) watermarks.set(m.deviceId, m.seq);
-              pendingMarks.set(m.deviceId, Math.max(m.seq, pendingMarks.get(m.deviceId) ?? 0));
-              settleWaiters(m.deviceId, m.seq);
-              metrics.onApplied(m.deviceId, m.seq);
-            }
-            emit('receipts.applied', r);
-          } else {
-            await store.deadLetter(r.entry);
-            log.error({ deviceId: r.entry.deviceId, seq: r.entry.seq, agentId: r.agentId, reason: r.entry.reason }, 'message dead-lettered');
-            emit('message.dead-lettered', { deviceId: r.entry.deviceId, seq: r.entry.seq, reason: r.entry.reason, agentId: r.agentId });
-            metrics.onDeadLettered(r.entry.deviceId, r.entry.seq);
-            settleWaiters(r.entry.deviceId, r.entry.seq, new BatonError('device-rejected', `device ${r.entry.deviceId} refused seq ${r.entry.seq} (${r.entry.reason}); it is in dead_letters`, { deviceId: r.entry.deviceId, seq: r.entry.seq }));
-          }
         }),
       );
       await statelyReady?.catch((err) => log.warn({ err: (err as Error).message }, 'cannot forward to the Stately inspector'));
@@ -513,6 +541,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       granter.stop();
       await elector.stop();
       for (const t of timers.splice(0)) t.cancel();
+      readReceipts(false);
+      await receiptReader;
       for (const s of subscriptions.splice(0)) await s.cancel();
       registry.stop();
       await inspectorServer?.stop();

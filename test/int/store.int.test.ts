@@ -1,4 +1,3 @@
-import { createMemoryStore } from '../../src/memory-store.ts';
 import { createOrmStore } from '../../src/orm-store.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { freshDatabase } from '../support/services.ts';
@@ -9,5 +8,3 @@ storeContract('PostgreSQL (MikroORM)', async () => {
   const store = await createOrmStore({ databaseUrl: db.url, logger: silentLogger(), poolMax: 4 });
   return { store, dispose: db.drop };
 });
-
-storeContract('in memory', async () => ({ store: createMemoryStore(), dispose: async () => {} }));

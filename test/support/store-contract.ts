@@ -108,6 +108,13 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       expect((await store.fetchParked(10)).map((r) => r.message.seq)).toEqual([2]);
     });
 
+    it('tells which messages are parked, by device and seq', async () => {
+      await store.park([m('d1', 1), m('d2', 7)]);
+      const found = await store.findParked([{ deviceId: 'd1', seq: 1 }, { deviceId: 'd1', seq: 7 }, { deviceId: 'd2', seq: 7 }]);
+      expect(found.map((k) => `${k.deviceId}:${k.seq}`).sort()).toEqual(['d1:1', 'd2:7']);
+      expect(await store.findParked([])).toEqual([]);
+    });
+
     it('watermarks only rise', async () => {
       await store.reserveSeqs('d1', 100, await lead());
       await store.advanceWatermarks([{ deviceId: 'd1', seq: 40 }]);

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { checkDevice } from '../../src/checker.ts';
 import { Parker } from '../../src/parker.ts';
+import { systemClock } from '../../src/clock.ts';
+import { createMemoryStore } from '../../src/memory-store.ts';
 import { SeqAllocator } from '../../src/seq-allocator.ts';
 import type { WireMessage } from '../../src/ports.ts';
 
@@ -67,16 +69,42 @@ describe('Parker', () => {
 
   it('groups a burst into few transactions and resolves each park after its commit', async () => {
     const batches: number[][] = [];
-    const parker = new Parker({ park: async (ms) => void batches.push(ms.map((x) => x.seq)) }, 4);
+    const parker = new Parker({ park: async (ms) => void batches.push(ms.map((x) => x.seq)), findParked: async () => [] }, { batchSize: 4, clock: systemClock });
     await Promise.all([1, 2, 3, 4, 5, 6].map((s) => parker.park(m(s))));
     expect(batches).toEqual([[1, 2, 3, 4], [5, 6]]);
     expect(parker.committed).toBe(6);
   });
 
-  it('rejects the batch that could not be stored with database-unavailable', async () => {
-    const parker = new Parker({ park: async () => { throw new Error('gone'); } }, 10);
-    await expect(parker.park(m(1))).rejects.toMatchObject({ code: 'database-unavailable' });
+  it('rejects the batch that could not be stored with database-unavailable, saying it was not stored', async () => {
+    const parker = new Parker({ park: async () => { throw new Error('gone'); }, findParked: async () => [] }, { batchSize: 10, clock: systemClock });
+    await expect(parker.park(m(1))).rejects.toMatchObject({ code: 'database-unavailable', message: expect.stringMatching(/was not stored: dispatch it again/) });
     await parker.flush();
+  });
+
+  it('a park whose COMMIT went through but whose answer was lost is reported stored, after reading the rows back', async () => {
+    const store = createMemoryStore();
+    let lookups = 0;
+    const ambiguous = {
+      park: async (ms: WireMessage[]) => {
+        await store.park(ms);
+        throw new Error('connection terminated'); // committed, answer lost
+      },
+      findParked: async (keys: Array<{ deviceId: string; seq: number }>) => {
+        if (++lookups === 1) throw new Error('still reconnecting'); // the read-back is retried until it answers
+        return store.findParked(keys);
+      },
+    };
+    const parker = new Parker(ambiguous, { batchSize: 10, clock: systemClock });
+    await expect(Promise.all([parker.park(m(1)), parker.park(m(2))])).resolves.toEqual([undefined, undefined]);
+    expect(parker.committed).toBe(2);
+    expect(lookups).toBe(2);
+    expect(await store.countParked()).toBe(2);
+  });
+
+  it('says the outcome is unknown when the database cannot be asked what a failed park stored', async () => {
+    const down = { park: async () => { throw new Error('gone'); }, findParked: async () => { throw new Error('gone'); } };
+    const parker = new Parker(down, { batchSize: 10, clock: systemClock, resolveWithinMs: 100 });
+    await expect(parker.park(m(1))).rejects.toMatchObject({ code: 'database-unavailable', message: expect.stringMatching(/may or may not be delivered/) });
   });
 });
 

@@ -1,0 +1,81 @@
+// Receipts reach the leading runtime, all of them: a standby never consumes the receipts queue, and a
+// runtime that takes over reads what arrived meanwhile, with the watermarks its predecessor stored.
+import { describe, expect, it } from 'vitest';
+import { MemoryRabbit, type MemoryConnection } from '../../src/memory-broker.ts';
+import { createMemoryStore } from '../../src/memory-store.ts';
+import { createRuntime, type Runtime } from '../../src/runtime.ts';
+import { Gate, World } from '../../src/sim/world.ts';
+
+const devices = ['fw1'];
+
+function cluster() {
+  const world = new World(1);
+  const rabbit = new MemoryRabbit('rc');
+  const store = createMemoryStore({ now: () => world.now });
+  const runtimes: Array<{ gate: Gate; conn: MemoryConnection; runtime: Runtime; receipts: number }> = [];
+  const start = async (id: string) => {
+    const gate = new Gate(id);
+    const conn = rabbit.connect({ schedule: gate.run });
+    const runtime = createRuntime({ devices, runtimeId: id, namespace: 'rc', leaderTtl: 1500, ports: { broker: conn, store }, clock: world.clock(gate) });
+    const entry = { gate, conn, runtime, receipts: 0 };
+    runtime.on('receipts.applied', () => entry.receipts++);
+    runtime.on('message.dead-lettered', () => entry.receipts++);
+    await runtime.start();
+    runtimes.push(entry);
+    return entry;
+  };
+  // an agent as the runtimes see it: heartbeats and receipts on the broker
+  const agent = rabbit.connect({ schedule: (f) => f() });
+  let mono = 0;
+  const heartbeat = () => agent.publishEvent('heartbeats', { type: 'heartbeat', agentId: 'a1', topic: 'rc.agent.a1', host: 'h', pid: 1, sentAt: world.now, mono: ++mono, incarnation: 'a1#1' });
+  const applied = (seq: number) => agent.publishEvent('receipts', { type: 'applied', agentId: 'a1', marks: [{ deviceId: 'fw1', seq }] });
+  const deadLetter = (seq: number) =>
+    agent.publishEvent('receipts', { type: 'dead-letter', agentId: 'a1', entry: { deviceId: 'fw1', seq, epoch: 1, agentId: 'a1', reason: '404 not found', status: 404, response: '', payload: '{}' } });
+  return { world, store, start, heartbeat, applied, deadLetter, ready: () => agent.start() };
+}
+
+describe('receipts and leadership', () => {
+  it('only the leader reads receipts: every applied mark and dead letter reaches it, none the standby', async () => {
+    const c = cluster();
+    await c.ready();
+    const r1 = await c.start('r1');
+    await c.world.run(() => false, c.world.now + 100);
+    const r2 = await c.start('r2');
+    await c.heartbeat();
+    await c.world.run(() => false, c.world.now + 100);
+    expect((await r1.runtime.status()).leading).toBe(true);
+    expect((await r2.runtime.status()).leading).toBe(false);
+
+    const refused = r1.runtime.applied({ deviceId: 'fw1', seq: 11 }, { timeoutMs: 10_000 }).then(() => 'applied', (e: Error & { code?: string }) => e.code);
+    for (let seq = 1; seq <= 10; seq++) await c.applied(seq);
+    await c.deadLetter(11);
+    await c.world.run(() => false, c.world.now + 100);
+
+    expect(r2.receipts).toBe(0);
+    expect(r1.receipts).toBe(11);
+    await expect(r1.runtime.applied({ deviceId: 'fw1', seq: 10 }, { timeoutMs: 10 })).resolves.toBeUndefined();
+    expect(await refused).toBe('device-rejected');
+    expect((await c.store.listDeadLetters()).map((d) => d.seq)).toEqual([11]);
+  });
+
+  it('a runtime that takes over reads the receipts that arrived while nobody led, above the stored watermarks', async () => {
+    const c = cluster();
+    await c.ready();
+    const r1 = await c.start('r1');
+    await c.heartbeat();
+    await c.world.run(() => false, c.world.now + 100);
+    for (let seq = 1; seq <= 5; seq++) await c.applied(seq);
+    await c.world.run(() => false, c.world.now + 500); // r1 reads and stores them
+    expect(r1.receipts).toBe(5);
+    expect((await c.store.deviceStreams()).find((d) => d.deviceId === 'fw1')?.watermark).toBe(5);
+
+    r1.gate.kill(); // the leader's process is gone, and its connection with it
+    r1.conn.kill();
+    for (let seq = 6; seq <= 8; seq++) await c.applied(seq);
+    const r2 = await c.start('r2');
+    await c.heartbeat();
+    await c.world.run(() => (r2.receipts >= 3), c.world.now + 5000);
+    expect(r2.receipts).toBe(3);
+    await expect(r2.runtime.applied({ deviceId: 'fw1', seq: 8 }, { timeoutMs: 10 })).resolves.toBeUndefined();
+  });
+});
