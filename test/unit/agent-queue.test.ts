@@ -99,16 +99,17 @@ describe('an agent whose broker connection drops (hole 8)', () => {
     await t.until(500);
     expect((await t.info())?.consumers).toBe(1);
     t.w.granting = false; // a switch away from it runs: nobody grants it a lease
-    t.conn.reconnect();
-    await t.until(3000);
+    t.conn.reconnect(); // its lease (valid until 2000) has not lapsed: only the lost consumer tells it
+    await t.until(1200);
     expect(await t.info()).toEqual({ messages: 0, consumers: 0 });
     await t.runtime.publish(t.queue, msg(1));
-    await t.until(3500);
+    await t.until(1400);
     expect(t.sent).toEqual([]);
+    expect(await t.info()).toEqual({ messages: 1, consumers: 0 });
     // chosen again under a new epoch: the next grant brings its consumer back
     t.w.epoch = 2;
     t.w.granting = true;
-    await t.until(4000);
+    await t.until(1800);
     expect(await t.info()).toEqual({ messages: 0, consumers: 1 });
     expect(t.sent).toEqual([1]);
   });
