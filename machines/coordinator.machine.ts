@@ -15,10 +15,11 @@
  *   - quiescing  the dispatcher confirms its in-flight publishes and parks from then on.
  *   - fencing    the old agent's broker connection is closed (where the management API is
  *                configured); its lease is no longer renewed either way.
- *   - choosing   a healthy agent other than the old one is recorded as the new active agent.
+ *   - choosing   a healthy agent other than the old one is recorded as the new active agent;
+ *                when there is none, the old one once it is healthy again (its queue stays put).
  *   - awaitingCandidate  none is healthy: keep parking until `agent.healthy`.
  * - draining    once the old queue has no consumer, its messages are moved to the new queue, in
- *               order, and the old queue verified empty.
+ *               order, until a check after the move finds it with no consumer and no message.
  * - replaying   the dispatcher sends the parked rows to the new agent, oldest first, then sends
  *               directly; `dispatcher.replayed` → `completing` persists phase normal, lock 0.
  * - stopped     final.
@@ -118,7 +119,7 @@ export const coordinatorMachine = setup({
     beginSwitch: fromPromise<BeginResult, WithAssignment & { reason: string }>(notProvided('beginSwitch')),
     /** close the old agent's broker connection where possible */
     fenceAgent: fromPromise<void, WithAssignment>(notProvided('fenceAgent')),
-    /** record a healthy agent other than the old one as the new active agent; null when none */
+    /** record a healthy agent other than the old one (else the old one, healthy again) as the new active agent; null when none */
     chooseCandidate: fromPromise<Assignment | null, WithAssignment>(notProvided('chooseCandidate')),
     /** persist phase draining, wait for the old queue to lose its consumer, move it, verify it empty */
     moveQueue: fromPromise<Assignment, WithAssignment>(notProvided('moveQueue')),
@@ -152,6 +153,7 @@ export const coordinatorMachine = setup({
   guards: {
     found: (_, params: { assignment: Assignment | null }) => params.assignment !== null,
     inPhase: (_, params: { assignment: Assignment | null; phase: Phase }) => params.assignment?.phase === params.phase,
+    // the old agent chosen again reads as not recorded: a restarted runtime fences and chooses again (harmless)
     candidateRecorded: (_, params: { assignment: Assignment | null }) =>
       params.assignment !== null && params.assignment.agentId !== params.assignment.previousAgent,
     isActiveAgent: ({ context, event }) => event.type === 'agent.dead' && event.agentId === context.assignment?.agentId,

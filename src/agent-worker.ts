@@ -2,6 +2,18 @@
  * The agent: consumes its own durable queue, pushes each message to its device through the device
  * lanes (FIFO per device, devices in parallel), heartbeats, and reports receipts (applied
  * watermarks in batches, dead letters one by one and confirmed before the message is acked).
+ *
+ * Its hold on its queue, one mode at a time:
+ * - consuming  its consumer is attached (from the start, and again after each grant that finds
+ *              it released); deliveries go to the lanes.
+ * - releasing  it gives the queue back (its lease lapsed, it held messages without one, a device
+ *              fenced it, or its broker connection dropped): the requests on the wire finish once,
+ *              then the consumer goes together with every delivery it still holds
+ *              (`Subscription.release`), so the runtime never sees the queue without a consumer
+ *              while one of its messages is out. A grant meanwhile: it consumes once released.
+ * - released   no consumer, and none comes back on its own (not after a reconnect either): only
+ *              a lease grant brings it back to consuming, which is how the runtime takes it back.
+ * - stopped    for good.
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -31,7 +43,7 @@ export interface AgentPorts {
 export interface AgentHandle {
   readonly id: string;
   readonly queue: string;
-  /** `applied`, `retry`, `dead-letter`, `blocked`, `skipped`, `fenced` */
+  /** `applied`, `retry`, `dead-letter`, `blocked`, `skipped`, `fenced`, `releasing` and `released` {why}, `lease` {epoch} */
   readonly events: EventEmitter;
   lanes(): ReturnType<DeviceLanes['snapshot']>;
   stop(): Promise<void>;
@@ -110,22 +122,51 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
 
   await broker.start();
   const queue = await broker.assertAgentQueue(cfg.id);
-  let sub: Subscription | null = null;
-  const consume = async () => {
-    sub ??= await broker.consume(queue, (d) => lanes.accept(d), { prefetch: cfg.prefetch });
+  type Hold =
+    | { mode: 'consuming'; sub: Promise<Subscription> }
+    | { mode: 'releasing'; done: Promise<void>; thenConsume: boolean }
+    | { mode: 'released' }
+    | { mode: 'stopped' };
+  let hold: Hold = { mode: 'released' };
+  const consume = (): Promise<Subscription> => {
+    lanes.resume();
+    const h = { mode: 'consuming' } as Extract<Hold, { mode: 'consuming' }>;
+    hold = h;
+    // deliveries of an older subscription are left alone: that subscription returns them
+    h.sub = broker.consume(queue, (d) => hold === h && lanes.accept(d), {
+      prefetch: cfg.prefetch,
+      onLost: () => hold === h && void release('the broker connection dropped (the broker took its deliveries back); consuming again on the next lease grant'),
+    });
+    h.sub.catch((err: Error) => {
+      if (hold !== h) return;
+      hold = { mode: 'released' };
+      log.warn({ err: err.message }, 'could not consume (the broker connection is going); the next grant tries again');
+    });
+    return h.sub;
   };
-  const stopConsuming = async () => {
-    const s = sub;
-    sub = null;
-    await s?.cancel();
-  };
-  /** gives the queue back: no consumer, nothing held, so the runtime can move it */
+  /** gives the queue back: what is on the wire finishes, then the consumer and every delivery it holds go together */
   const release = async (why: string) => {
-    if (!sub) return;
-    await stopConsuming();
-    const n = lanes.release();
-    log.warn({ why, requeued: n }, 'released the queue');
+    if (hold.mode !== 'consuming') return;
+    const { sub } = hold;
+    let finished!: () => void;
+    const h: Extract<Hold, { mode: 'releasing' }> = { mode: 'releasing', done: new Promise((resolve) => (finished = resolve)), thenConsume: false };
+    hold = h;
+    log.warn({ why }, 'giving the queue back: requests on the wire finish first');
+    events.emit('releasing', { why });
+    const returned = await lanes.giveBack();
+    await sub.then(
+      (s) => s.release(),
+      () => {},
+    );
+    log.warn({ why, returned }, 'released the queue');
     events.emit('released', { why });
+    finished();
+    if (hold !== h) return; // stopped meanwhile
+    hold = { mode: 'released' };
+    if (h.thenConsume && lease.current() !== null) {
+      log.info({ epoch: lease.epoch }, 'lease granted while releasing: consuming again');
+      consume().catch(() => {});
+    }
   };
   await consume();
 
@@ -135,21 +176,20 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
       const g = parseGrant(p);
       if (!g || g.agentId !== cfg.id || !lease.grant(g)) return;
       for (const [deviceId, seq] of Object.entries(g.watermarks)) lanes.setWatermark(deviceId, seq);
-      if (!sub && beating) {
+      if (hold.mode === 'released') {
         log.info({ epoch: g.epoch }, 'lease granted again: consuming');
-        consume().catch((err: Error) => log.warn({ err: err.message }, 'could not consume again (the broker connection is going); the next grant tries again'));
-      }
+        consume().catch(() => {});
+      } else if (hold.mode === 'releasing') hold.thenConsume = true;
       events.emit('lease', { epoch: g.epoch });
     },
     cfg.id,
   );
 
   const beat: HeartbeatEvent = { type: 'heartbeat', agentId: cfg.id, topic: queue, host: hostname(), pid: process.pid, sentAt: 0, mono: 0, incarnation: lease.incarnation };
-  let beating = true;
   // since when this agent has held messages without a valid lease (it may never have had one)
   let waitingSince: number | null = null;
   const heartbeat = () => {
-    if (!beating) return;
+    if (hold.mode === 'stopped') return;
     const now = clock.monotonic();
     void broker.publishEvent('heartbeats', { ...beat, sentAt: clock.now(), mono: now });
     waitingSince = lease.current() === null && lanes.holding() > 0 ? (waitingSince ?? now) : null;
@@ -170,9 +210,11 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
     events,
     lanes: () => lanes.snapshot(),
     async stop() {
-      beating = false;
-      await stopConsuming();
+      const was = hold;
+      hold = { mode: 'stopped' };
       await lanes.stop();
+      if (was.mode === 'consuming') await was.sub.then((s) => s.release(), () => {});
+      if (was.mode === 'releasing') await was.done;
       flushTimer?.cancel();
       await flush();
       await broker.settle();

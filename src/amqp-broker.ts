@@ -1,7 +1,9 @@
 /**
  * The Broker port over amqplib: a confirm channel with a bounded window of unconfirmed
- * publishes, mandatory routing, and reconnection with backoff that re-establishes consumers and
- * republishes, in order, whatever was not confirmed when the connection dropped.
+ * publishes, mandatory routing, and reconnection with backoff that re-establishes the event
+ * subscriptions and republishes, in order, whatever was not confirmed when the connection dropped.
+ * A queue consumer is not re-established: it ends with its channel and says so (`onLost`); an agent
+ * fenced by closing its connection must not come back to its old queue on its own.
  */
 import amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
@@ -50,6 +52,9 @@ interface Consumer {
   channel: Channel | null;
   tag: string | null;
   cancelled: boolean;
+  /** attached again after a reconnect (event subscriptions); a queue consumer ends with its channel instead */
+  reattach: boolean;
+  onLost?: () => void;
 }
 
 /** Names of the queues and exchanges under a namespace. */
@@ -120,7 +125,7 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
     await ch.assertQueue(names.receipts, { durable: true });
     conn = c;
     pub = ch;
-    for (const consumer of consumers) if (!consumer.cancelled) await attach(consumer);
+    for (const consumer of consumers) if (consumer.reattach && !consumer.cancelled) await attach(consumer);
     // what was unconfirmed when the last channel closed goes first, in its order
     waiting.unshift(...resend.splice(0));
     pump();
@@ -206,11 +211,25 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
     return ch;
   }
 
+  /** A queue consumer's channel closed (or its connection): the consumer is over. */
+  function lose(consumer: Consumer): void {
+    if (consumer.reattach || consumer.cancelled || closing) return;
+    consumer.cancelled = true;
+    consumers.delete(consumer);
+    consumer.onLost?.();
+  }
+
   async function attach(consumer: Consumer): Promise<void> {
-    if (!conn) return; // re-attached by open()
+    if (!conn) {
+      if (consumer.reattach) return; // attached by open()
+      throw unavailable('not connected');
+    }
     const ch = await conn.createChannel();
     consumerChannels.add(ch);
-    ch.on('close', () => consumerChannels.delete(ch));
+    ch.on('close', () => {
+      consumerChannels.delete(ch);
+      lose(consumer);
+    });
     ch.on('error', (err) => log.warn({ err: err.message, queue: consumer.queue }, 'consumer channel error'));
     await ch.prefetch(consumer.prefetch);
     if (consumer.prepare) consumer.queue = await consumer.prepare(ch);
@@ -230,13 +249,19 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
         consumers.delete(consumer);
         if (consumer.channel && consumer.tag) await consumer.channel.cancel(consumer.tag).catch(() => {});
       },
+      // closing the channel requeues its unacked deliveries as the consumer goes, in one step at the broker
+      release: async () => {
+        consumer.cancelled = true;
+        consumers.delete(consumer);
+        await consumer.channel?.close().catch(() => {});
+      },
     };
     return attach(consumer).then(
       () => subscription,
       (err: Error) => {
-        // the connection dropped while attaching: the consumer stays registered and is attached
-        // again with the connection (open() re-attaches every consumer)
-        if (!closing && /Channel ended|Connection closed/.test(err.message)) {
+        // the connection dropped while attaching: an event subscription stays registered and is
+        // attached again with the connection (open() re-attaches them)
+        if (consumer.reattach && !closing && /Channel ended|Connection closed/.test(err.message)) {
           log.warn({ queue: consumer.queue, err: err.message }, 'connection lost while subscribing; the consumer attaches when it is back');
           return subscription;
         }
@@ -314,13 +339,15 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
       }
     },
 
-    consume(queue, onDelivery, { prefetch }) {
+    consume(queue, onDelivery, { prefetch, onLost }) {
       return subscribe({
         queue,
         prefetch,
         channel: null,
         tag: null,
         cancelled: false,
+        reattach: false,
+        ...(onLost ? { onLost } : {}),
         onMessage: (msg, ch) => {
           const decoded = decodeMessage(msg.content);
           const d: Delivery = {
@@ -366,6 +393,7 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
         channel: null,
         tag: null,
         cancelled: false,
+        reattach: true,
         onMessage: (msg, ch) => {
           let payload: unknown;
           try {

@@ -3,6 +3,11 @@
  * sends one message at a time; a transient failure holds the lane (retry with capped backoff)
  * while other lanes go on; a permanent failure dead-letters the message and then blocks the lane
  * or skips on, by policy. A message is acked only once its outcome is final.
+ *
+ * Modes: `taking` (delivering), `giving-back` (a give-back runs: requests on the wire finish and
+ * their outcomes are settled, nothing new is sent and nothing is retried; then every delivery
+ * still held is forgotten, unsettled, for the caller to return with its subscription; `resume()`
+ * takes work again) and `stopped` (the same, for good).
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
@@ -40,25 +45,33 @@ interface Lane {
   lastApplied: number;
   /** the epoch under which this lane last asked the device for its watermark */
   epoch: number;
-  /** the delivery whose request is on the wire */
-  inflight: Delivery | null;
 }
 
 /** Events: `applied` {deviceId, seq}, `retry` {deviceId, seq, attempt, reason}, `dead-letter` (DeadLetter), `blocked` {deviceId, reason}, `skipped` {deviceId, seq}. */
 export class DeviceLanes extends EventEmitter {
   private readonly lanes = new Map<string, Lane>();
-  private stopping = false;
-  private stopSignal!: () => void;
-  private readonly stopped = new Promise<null>((resolve) => (this.stopSignal = () => resolve(null)));
+  private mode: 'taking' | 'giving-back' | 'stopped' = 'taking';
+  /** resolves (with null) when the lanes stop taking work: waits for a lease or a retry end at once */
+  private interrupted!: Promise<null>;
+  private interrupt!: () => void;
   private readonly running = new Set<Promise<void>>();
 
   constructor(private readonly o: LaneOptions) {
     super();
+    this.arm();
   }
 
-  /** Takes a delivery from the agent's queue. */
+  private arm(): void {
+    this.interrupted = new Promise<null>((resolve) => (this.interrupt = () => resolve(null)));
+  }
+
+  /**
+   * Takes a delivery from the agent's queue. While the lanes are not taking work it is left
+   * unsettled: it goes back to the broker with the subscription it came from (a nack would have
+   * the broker hand it straight back to a consumer that is still attached).
+   */
   accept(d: Delivery): void {
-    if (this.stopping) return d.nack(true);
+    if (this.mode !== 'taking') return;
     if (!d.message) {
       void this.deadLetterRaw(d, `malformed message: ${d.malformed ?? 'unreadable'}`);
       return;
@@ -86,32 +99,46 @@ export class DeviceLanes extends EventEmitter {
     return [...this.lanes.values()].map((l) => ({ deviceId: l.deviceId, queued: l.queue.length, blocked: l.blocked, lastApplied: l.lastApplied }));
   }
 
-  /** Gives every message not on the wire back to the broker (the agent lost its lease). */
-  release(): number {
-    let n = 0;
-    for (const lane of this.lanes.values()) {
-      const keep = lane.inflight && lane.queue[0] === lane.inflight ? [lane.queue.shift()!] : [];
-      for (const d of lane.queue.splice(0)) {
-        d.nack(true);
-        n++;
-      }
-      lane.queue.push(...keep);
+  /**
+   * Stops taking work (the agent gives its queue back): each request on the wire finishes, once,
+   * and its outcome is settled as usual (applied: acked; rejected: dead-lettered); a transient
+   * answer is not retried. Then every delivery still held is forgotten, unsettled, and the count
+   * returned: the caller returns them with its subscription (`Subscription.release`), so that its
+   * queue never shows no consumer while one of its messages is out.
+   */
+  async giveBack(): Promise<number> {
+    if (this.mode === 'taking') {
+      this.mode = 'giving-back';
+      this.interrupt();
     }
-    return n;
+    return this.settle();
   }
 
-  /** Stops taking work: waits for requests in flight, requeues the rest at the broker. */
+  /** Takes work again after a give-back (the agent consumes its queue again). */
+  resume(): void {
+    if (this.mode !== 'giving-back') return;
+    this.mode = 'taking';
+    this.arm();
+  }
+
+  /** A give-back for good: the agent is stopping. */
   async stop(): Promise<void> {
-    this.stopping = true;
-    this.stopSignal();
-    await Promise.all([...this.running]);
-    for (const lane of this.lanes.values()) for (const d of lane.queue.splice(0)) d.nack(true);
+    this.mode = 'stopped';
+    this.interrupt();
+    await this.settle();
+  }
+
+  private async settle(): Promise<number> {
+    while (this.running.size > 0) await Promise.all([...this.running]);
+    let n = 0;
+    for (const lane of this.lanes.values()) n += lane.queue.splice(0).length;
+    return n;
   }
 
   private lane(deviceId: string): Lane {
     let lane = this.lanes.get(deviceId);
     if (!lane) {
-      lane = { deviceId, queue: [], running: false, blocked: null, lastApplied: 0, epoch: 0, inflight: null };
+      lane = { deviceId, queue: [], running: false, blocked: null, lastApplied: 0, epoch: 0 };
       this.lanes.set(deviceId, lane);
     }
     return lane;
@@ -125,13 +152,13 @@ export class DeviceLanes extends EventEmitter {
         this.running.delete(p);
         lane.running = false;
         // deliveries accepted while the last run was winding down
-        if (lane.queue.length > 0 && !lane.blocked && !this.stopping) this.run(lane);
+        if (lane.queue.length > 0 && !lane.blocked && this.mode === 'taking') this.run(lane);
       });
     this.running.add(p);
   }
 
   private async drain(lane: Lane): Promise<void> {
-    while (lane.queue.length > 0 && !lane.blocked && !this.stopping) {
+    while (lane.queue.length > 0 && !lane.blocked && this.mode === 'taking') {
       const d = lane.queue[0]!;
       const m = d.message!;
       if (m.seq <= lane.lastApplied) {
@@ -147,8 +174,8 @@ export class DeviceLanes extends EventEmitter {
         continue;
       }
       const outcome = await this.deliver(lane, d, device, m);
-      if (outcome === null) return; // stopping: left in the lane, requeued by stop()
-      if (outcome === 'released' || outcome === 'known') continue; // given back, or already applied
+      if (outcome === null) return; // giving back: left in the lane, returned with the subscription
+      if (outcome === 'known') continue; // already applied: skipped on the next turn
       if (outcome.kind === 'fenced') {
         // keep it at the head: it goes out again under a newer lease, or back to the broker
         this.o.fenced(m.deviceId, outcome);
@@ -173,33 +200,31 @@ export class DeviceLanes extends EventEmitter {
 
   /**
    * Sends until the outcome is final (applied, permanent, fenced). Every attempt waits for a valid
-   * lease and writes under its epoch; a new epoch first asks the device for its watermark. Null
-   * when stopping, `released` when the delivery was given back meanwhile, `known` when the device
-   * already has it.
+   * lease and writes under its epoch; a new epoch first asks the device for its watermark, and the
+   * lease is checked again after that answer (it may have lapsed meanwhile, e.g. across a pause).
+   * Null when the lanes stopped taking work (nothing more is sent or retried), `known` when the
+   * device already has it.
    */
-  private async deliver(lane: Lane, d: Delivery, device: DeviceConfig, m: WireMessage): Promise<DeviceOutcome | 'released' | 'known' | null> {
-    for (let attempt = 1; ; attempt++) {
-      const epoch = await Promise.race([this.o.lease.acquire(), this.stopped]);
-      if (epoch === null || this.stopping) return null;
-      if (lane.queue[0] !== d) return 'released';
+  private async deliver(lane: Lane, d: Delivery, device: DeviceConfig, m: WireMessage): Promise<DeviceOutcome | 'known' | null> {
+    for (let attempt = 1; ; ) {
+      const epoch = await Promise.race([this.o.lease.acquire(), this.interrupted]);
+      if (epoch === null || this.mode !== 'taking') return null;
       if (epoch !== lane.epoch) {
         lane.epoch = epoch;
         const wm = await this.o.client.watermark(device);
         if (wm !== null && wm > lane.lastApplied) lane.lastApplied = wm;
         if (m.seq <= lane.lastApplied) return 'known';
-        if (lane.queue[0] !== d) return 'released';
+        continue;
       }
-      lane.inflight = d;
-      const outcome = await this.o.client.send(device, { ...m, epoch }).finally(() => (lane.inflight = null));
+      const outcome = await this.o.client.send(device, { ...m, epoch });
       if (outcome.kind !== 'transient') return outcome;
       const wait = backoff(attempt, this.o.retryInitialMs, this.o.retryMaxMs, this.o.random);
       if (attempt === 1 || attempt % 10 === 0) {
         this.o.logger.warn({ deviceId: m.deviceId, seq: m.seq, attempt, reason: outcome.reason, retryInMs: wait }, 'device delivery failed; retrying, its line is held');
       }
       this.emit('retry', { deviceId: m.deviceId, seq: m.seq, attempt, reason: outcome.reason });
-      if (this.stopping) return null;
-      await delay(this.o.clock, wait);
-      if (this.stopping) return null;
+      attempt++;
+      if ((await Promise.race([delay(this.o.clock, wait), this.interrupted])) === null || this.mode !== 'taking') return null;
     }
   }
 

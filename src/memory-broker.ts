@@ -2,8 +2,9 @@
  * The Broker port in memory, for unit tests and the deterministic simulation: one in-process
  * "RabbitMQ" (`MemoryRabbit`) and a connection per client. It keeps the semantics baton relies on:
  * per-queue FIFO, prefetch, manual acks, unacked messages back at their place when a connection
- * dies, consumer counts, durable receipts, fanout heartbeats, direct control messages. Passes the
- * same contract suite as the amqplib adapter.
+ * dies, consumer counts, durable receipts, fanout heartbeats, direct control messages, and the
+ * adapter's reconnect (`reconnect()`: event subscriptions come back, queue consumers do not).
+ * Passes the same contract suite as the amqplib adapter.
  */
 import { BatonError } from './errors.ts';
 import type { Broker, Delivery, EventChannel, QueueInfo, Subscription, WireMessage } from './ports.ts';
@@ -106,9 +107,17 @@ export class MemoryRabbit {
   }
 }
 
+/** A consumer as its connection knows it: event subscriptions (`reattach`) outlive a reconnect, queue consumers do not. */
+interface Attached {
+  queue: string;
+  c: Consumer;
+  reattach: boolean;
+  onLost?: () => void;
+}
+
 export class MemoryConnection implements Broker {
   open = false;
-  private readonly consumers = new Set<{ queue: string; c: Consumer }>();
+  private readonly consumers = new Set<Attached>();
 
   constructor(
     readonly rabbit: MemoryRabbit,
@@ -149,35 +158,56 @@ export class MemoryConnection implements Broker {
     return q ? { messages: q.ready.length, consumers: q.consumers.length } : null;
   }
 
-  private attach(queue: string, prefetch: number, onBody: (m: Msg, ack: () => void, nack: (requeue: boolean) => void) => void): Subscription {
+  private attach(
+    queue: string,
+    prefetch: number,
+    onBody: (m: Msg, ack: () => void, nack: (requeue: boolean) => void) => void,
+    lost: { reattach: true } | { reattach: false; onLost?: () => void },
+  ): Subscription {
     this.check();
     const q = this.rabbit.queue(queue);
-    const c: Consumer = {
+    // a new Consumer on each attach: an ack from before a reconnect must not settle a redelivery
+    const fresh = (): Consumer => ({
       conn: this,
       prefetch,
       unacked: new Set(),
       active: true,
       deliver: (m, ack, nack) => this.schedule(() => onBody(m, ack, nack)),
-    };
-    q.consumers.push(c);
-    const entry = { queue, c };
+    });
+    const entry: Attached = { queue, c: fresh(), ...lost };
+    q.consumers.push(entry.c);
     this.consumers.add(entry);
     this.rabbit.pump();
     return {
       cancel: async () => {
-        c.active = false;
-        q.consumers.splice(q.consumers.indexOf(c), 1);
+        entry.c.active = false;
+        const i = q.consumers.indexOf(entry.c);
+        if (i >= 0) q.consumers.splice(i, 1);
+      },
+      release: async () => {
+        if (!this.consumers.delete(entry)) return;
+        this.detach(entry);
       },
     };
   }
 
-  async consume(queue: string, onDelivery: (d: Delivery) => void, { prefetch }: { prefetch: number }): Promise<Subscription> {
+  /** The consumer goes and its unacked messages go back in place, in one step. */
+  private detach({ queue, c }: Attached): void {
+    c.active = false;
+    const q = this.rabbit.queue(queue);
+    const i = q.consumers.indexOf(c);
+    if (i >= 0) q.consumers.splice(i, 1);
+    this.rabbit.requeue(queue, [...c.unacked]);
+    c.unacked.clear();
+  }
+
+  async consume(queue: string, onDelivery: (d: Delivery) => void, { prefetch, onLost }: { prefetch: number; onLost?: () => void }): Promise<Subscription> {
     return this.attach(queue, prefetch, (m, ack, nack) => {
       const decoded = decodeMessage(m.body);
       const d: Delivery = { message: 'message' in decoded ? decoded.message : null, raw: m.body, redelivered: m.redelivered, ack, nack };
       if ('malformed' in decoded) d.malformed = decoded.malformed;
       onDelivery(d);
-    });
+    }, { reattach: false, ...(onLost ? { onLost } : {}) });
   }
 
   async publishEvent(channel: EventChannel, payload: object, opts: { key?: string; ttlMs?: number } = {}): Promise<void> {
@@ -195,12 +225,13 @@ export class MemoryConnection implements Broker {
         Promise.resolve()
           .then(() => handler(JSON.parse(m.body.toString('utf8'))))
           .then(ack, () => nack(true));
-      });
+      }, { reattach: true });
     }
     const sub = { conn: this, key, fn: (p: unknown) => this.schedule(() => void handler(p)) };
     const set = (channel === 'heartbeats' ? this.rabbit.heartbeatSubs : this.rabbit.controlSubs) as Set<typeof sub>;
     set.add(sub);
-    return { cancel: async () => void set.delete(sub) };
+    const cancel = async () => void set.delete(sub);
+    return { cancel, release: cancel };
   }
 
   async move(from: string, to: string): Promise<number> {
@@ -216,17 +247,36 @@ export class MemoryConnection implements Broker {
   /** The connection dies (the process was killed): consumers go, their unacked messages go back in place. */
   kill(): void {
     this.open = false;
-    for (const { queue, c } of this.consumers) {
-      c.active = false;
-      const q = this.rabbit.queue(queue);
-      const i = q.consumers.indexOf(c);
-      if (i >= 0) q.consumers.splice(i, 1);
-      this.rabbit.requeue(queue, [...c.unacked]);
-      c.unacked.clear();
-    }
+    for (const entry of this.consumers) this.detach(entry);
     this.consumers.clear();
     for (const s of [...this.rabbit.heartbeatSubs]) if (s.conn === this) this.rabbit.heartbeatSubs.delete(s);
     for (const s of [...this.rabbit.controlSubs]) if (s.conn === this) this.rabbit.controlSubs.delete(s);
+  }
+
+  /**
+   * The connection drops and the client reconnects at once, as the amqplib adapter does: every
+   * consumer goes and its unacked messages go back in place; event subscriptions (receipts,
+   * heartbeats, control) are there again, queue consumers are not: `onLost` tells them (through
+   * the client's schedule, so a stopped process hears it when it runs again).
+   */
+  reconnect(): void {
+    for (const entry of [...this.consumers]) {
+      const wasActive = entry.c.active;
+      this.detach(entry);
+      if (entry.reattach) {
+        if (!wasActive) {
+          this.consumers.delete(entry); // cancelled: its channel closes with the connection
+          continue;
+        }
+        entry.c = { ...entry.c, unacked: new Set(), active: true };
+        this.rabbit.queue(entry.queue).consumers.push(entry.c);
+      } else {
+        this.consumers.delete(entry);
+        const lost = entry.onLost;
+        if (lost && wasActive) this.schedule(lost);
+      }
+    }
+    this.rabbit.pump();
   }
 
   async close(): Promise<void> {

@@ -61,6 +61,12 @@ export interface QueueInfo {
 export interface Subscription {
   /** stops new deliveries; deliveries in hand can still be acked until the broker is closed */
   cancel(): Promise<void>;
+  /**
+   * stops deliveries and returns every delivery not yet acked to its queue, in the same step as
+   * the consumer goes (its channel closes): the queue never shows no consumer while one of its
+   * messages is out. Deliveries in hand can no longer be settled.
+   */
+  release(): Promise<void>;
 }
 
 /** Side channels, apart from the config stream. */
@@ -77,8 +83,13 @@ export interface Broker {
   settle(): Promise<void>;
   /** message and consumer counts; null when the queue does not exist */
   queueInfo(queue: string): Promise<QueueInfo | null>;
-  /** consume a queue with manual acks and a bounded prefetch */
-  consume(queue: string, onDelivery: (d: Delivery) => void, opts: { prefetch: number }): Promise<Subscription>;
+  /**
+   * consume a queue with manual acks and a bounded prefetch. The consumer ends with its connection:
+   * unlike event subscriptions it is not attached again when the adapter reconnects (the broker
+   * took its unacked deliveries back; consuming again is the caller's decision), and `onLost`
+   * says so. Rejects when the connection is down.
+   */
+  consume(queue: string, onDelivery: (d: Delivery) => void, opts: { prefetch: number; onLost?: () => void }): Promise<Subscription>;
   /**
    * publish on a side channel; receipts are durable and confirmed; heartbeats (to every runtime)
    * and control messages (to the agent named by `key`, dropped by the broker after `ttlMs`) are not

@@ -64,6 +64,35 @@ export function switchSteps(d: SwitchStepDeps) {
     }
   }
 
+  /**
+   * Moves the old queue to the new one until it is certainly empty: messages can come back to it
+   * after a move (a consumer that attaches again and gives its deliveries back, a connection that
+   * drops with deliveries unacked), so it is done only when a check after the move finds no
+   * consumer and no message; otherwise it waits for no consumer and moves again.
+   */
+  async function drain(sw: string, from: string, oldAgent: string, to: Assignment): Promise<number> {
+    let moved = 0;
+    let round = 0;
+    for (;;) {
+      await noConsumer(from, oldAgent);
+      await d.broker.assertAgentQueue(to.agentId);
+      for (;;) {
+        const info = await d.broker.queueInfo(from);
+        if (!info || info.messages === 0) break;
+        round++;
+        if (d.management) {
+          await d.management.shovel(`baton-${sw}-${round}`, from, to.topic, { pollMs: 50, sleep: (ms) => delay(d.clock, ms) });
+          moved += info.messages;
+        } else {
+          moved += await d.broker.move(from, to.topic);
+        }
+      }
+      const after = await d.broker.queueInfo(from);
+      if (!after || (after.consumers === 0 && after.messages === 0)) return moved;
+      log.warn({ switchId: sw, from, consumers: after.consumers, messages: after.messages }, 'messages or a consumer came back to the old queue during the move: moving again');
+    }
+  }
+
   return {
     loadAssignment: fromPromise<Assignment | null, void>(() => d.store().getAssignment()),
 
@@ -111,14 +140,19 @@ export function switchSteps(d: SwitchStepDeps) {
 
     chooseCandidate: fromPromise(async ({ input }: In): Promise<Assignment | null> => {
       const a = input.assignment;
-      const candidate = d.registry.healthy().find((x) => x.agentId !== a.previousAgent);
+      const healthy = d.registry.healthy();
+      // Another agent first. When there is none, the old one once it is healthy again: it was
+      // declared dead, so only heartbeats after that bring it back here; it gets a lease only under
+      // the new epoch, and its own queue stays where it is (the move is a no-op)
+      const candidate = healthy.find((x) => x.agentId !== a.previousAgent) ?? healthy.find((x) => x.agentId === a.previousAgent);
       if (!candidate) {
         log.error({ switchId: a.switchId, from: a.previousAgent }, 'no healthy agent to switch to: messages are parked in PostgreSQL until one heartbeats');
         return null;
       }
       await d.broker.assertAgentQueue(candidate.agentId);
       const chosen = await d.store().recordCandidate(a.switchId!, { agentId: candidate.agentId, topic: candidate.topic, host: candidate.host });
-      log.warn({ switchId: a.switchId, to: chosen.agentId, epoch: chosen.epoch, leaseWaitMs: Math.round(d.granter.waitMs()) }, 'new agent chosen');
+      const again = chosen.agentId === a.previousAgent;
+      log.warn({ switchId: a.switchId, to: chosen.agentId, epoch: chosen.epoch, leaseWaitMs: Math.round(d.granter.waitMs()) }, again ? 'no other healthy agent: the old agent, healthy again, chosen again under the new epoch' : 'new agent chosen');
       return chosen;
     }),
 
@@ -129,22 +163,17 @@ export function switchSteps(d: SwitchStepDeps) {
       await hook('draining', cur);
       d.granter.setTarget({ agentId: cur.agentId, epoch: cur.epoch });
       const from = names.agentQueue(a.previousAgent!);
-      await noConsumer(from, a.previousAgent!);
-      await d.broker.assertAgentQueue(cur.agentId);
       const started = d.clock.monotonic();
       let moved = 0;
-      for (let round = 1; ; round++) {
-        const info = await d.broker.queueInfo(from);
-        if (!info || info.messages === 0) break;
-        if (d.management) {
-          await d.management.shovel(`baton-${sw}-${round}`, from, cur.topic, { pollMs: 50, sleep: (ms) => delay(d.clock, ms) });
-          moved += info.messages;
-        } else {
-          moved += await d.broker.move(from, cur.topic);
-        }
+      if (from === cur.topic) {
+        // the old agent was chosen again: its queue is already the new one, and it consumes it
+        // again once its lease under the new epoch arrives (waiting for no consumer would wait on it)
+        log.warn({ switchId: sw, agentId: cur.agentId }, 'the old agent is the new one: its queue stays where it is');
+      } else {
+        moved = await drain(sw, from, a.previousAgent!, cur);
+        const ms = Math.round(d.clock.monotonic() - started);
+        log.warn({ switchId: sw, from, to: cur.topic, moved, ms, via: d.management ? 'shovel' : 'client' }, 'old queue moved to the new agent');
       }
-      const ms = Math.round(d.clock.monotonic() - started);
-      log.warn({ switchId: sw, from, to: cur.topic, moved, ms, via: d.management ? 'shovel' : 'client' }, 'old queue moved to the new agent');
       cur = await d.store().setPhase(sw, 'draining', { moved });
       return cur;
     }),

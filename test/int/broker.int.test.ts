@@ -78,4 +78,36 @@ describe('amqp broker', () => {
       await ns.drop(['a1']);
     }
   });
+
+  it('after a reconnect its event subscriptions are back but a queue consumer is not: its deliveries are back in the queue and onLost says so', async () => {
+    await requireItem(management);
+    const ns = freshNamespace();
+    const b = make(ns.namespace);
+    await b.start();
+    try {
+      const q = await b.assertAgentQueue('a1');
+      for (let i = 1; i <= 3; i++) await b.publish(q, { deviceId: 'd', seq: i, epoch: 1, method: 'PUT', path: '/p', body: null });
+      let got = 0;
+      let held!: () => void;
+      const three = new Promise<void>((resolve) => (held = resolve));
+      let lost!: () => void;
+      const gone = new Promise<void>((resolve) => (lost = resolve));
+      await b.consume(q, () => void (++got === 3 && held()), { prefetch: 10, onLost: lost });
+      await three;
+      const beats: unknown[] = [];
+      await b.subscribeEvents('heartbeats', (p) => void beats.push(p));
+      await closeConnections(`baton ${ns.namespace}`);
+      await gone;
+      // reconnected once a heartbeat reaches the subscription again
+      while (beats.length === 0) {
+        await b.publishEvent('heartbeats', { type: 'heartbeat', agentId: 'x' });
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(await b.queueInfo(q)).toEqual({ messages: 3, consumers: 0 });
+      expect(got).toBe(3);
+    } finally {
+      await b.close();
+      await ns.drop(['a1']);
+    }
+  });
 });

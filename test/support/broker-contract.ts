@@ -71,6 +71,37 @@ export function brokerContract(name: string, open: () => Promise<{ broker: Broke
       expect(seen[1]!.redelivered).toBe(true);
     });
 
+    it('release() gives back every delivery not yet acked as the consumer goes, in their place', async () => {
+      const q = await broker.assertAgentQueue('a5');
+      for (let i = 1; i <= 5; i++) await broker.publish(q, m(i));
+      const got: Delivery[] = [];
+      let all!: () => void;
+      const five = new Promise<void>((resolve) => (all = resolve));
+      let lost = 0;
+      const sub = await broker.consume(q, (d) => void (got.push(d) === 5 && all()), { prefetch: 10, onLost: () => lost++ });
+      await five;
+      got[0]!.ack();
+      await sub.release();
+      // the broker may see the consumer go a moment later; never the consumer gone with a message missing
+      for (let info = await broker.queueInfo(q); ; info = await broker.queueInfo(q)) {
+        if (info!.consumers === 0) {
+          expect(info!.messages).toBe(4);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const again: number[] = [];
+      await new Promise<void>((resolve) => {
+        void broker.consume(q, (d) => {
+          again.push(d.message!.seq);
+          d.ack();
+          if (again.length === 4) resolve();
+        }, { prefetch: 10 });
+      });
+      expect(again).toEqual([2, 3, 4, 5]);
+      expect(lost).toBe(0); // released on purpose: not lost
+    });
+
     it('carries receipts durably to a subscriber, and heartbeats to every subscriber', async () => {
       const receipts: unknown[] = [];
       const beats: unknown[] = [];

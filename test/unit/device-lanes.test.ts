@@ -150,12 +150,15 @@ describe('device lanes', () => {
 
   it('requeues a message whose dead letter could not be recorded', async () => {
     const { client } = scripted(() => ({ kind: 'permanent', status: 400, reason: 'bad', response: '' }));
+    let tried!: () => void;
+    const recording = new Promise<void>((resolve) => (tried = resolve));
     const l = new DeviceLanes({
       agentId: 'a1', devices, client, clock: systemClock, logger: silentLogger(), onPermanent: 'skip', retryInitialMs: 1, retryMaxMs: 1, lease: { acquire: async () => 1 },
-      applied: () => {}, deadLetter: async () => { throw new Error('broker down'); }, fenced: () => {},
+      applied: () => {}, deadLetter: async () => { tried(); throw new Error('broker down'); }, fenced: () => {},
     });
     const d = delivery(msg('d1', 1));
     l.accept(d);
+    await recording;
     await l.stop();
     await new Promise((r) => setTimeout(r, 0));
     expect(d.acked).toBe(false);
@@ -172,5 +175,60 @@ describe('device lanes', () => {
     await done;
     expect(sent).toEqual(['d1:3']);
     expect(ds.every((d) => d.acked)).toBe(true);
+  });
+
+  it('gives back: the request on the wire finishes once (a 503 is not retried), the rest is left unsettled for the subscription; resume() takes work again', async () => {
+    let answer!: (o: DeviceOutcome) => void;
+    const { client, sent } = scripted(() => (sent.length === 1 ? new Promise<DeviceOutcome>((resolve) => (answer = resolve)) : { kind: 'applied', status: 200 }));
+    const { l, applied } = lanes(client);
+    const ds = [1, 2, 3].map((s) => delivery(msg('d1', s)));
+    ds.forEach((d) => l.accept(d));
+    await new Promise((r) => setTimeout(r, 0));
+    expect(sent).toEqual(['d1:1']);
+    let returned: number | null = null;
+    const back = l.giveBack().then((n) => (returned = n));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(returned).toBeNull(); // seq 1 is on the wire
+    const late = delivery(msg('d1', 4));
+    l.accept(late); // offered while giving back: left alone (its subscription returns it)
+    answer({ kind: 'transient', status: 503, reason: 'busy' });
+    await back;
+    expect(returned).toBe(3);
+    expect(sent).toEqual(['d1:1']);
+    expect([...ds, late].map((d) => [d.acked, d.nacked])).toEqual([[false, null], [false, null], [false, null], [false, null]]);
+    expect(l.holding()).toBe(0);
+    l.resume();
+    const done = appliedCount(l, 1);
+    const again = delivery(msg('d1', 1));
+    l.accept(again);
+    await done;
+    expect(applied).toEqual(['d1:1']);
+    expect(again.acked).toBe(true);
+  });
+
+  it('gives back: acks the request on the wire when the device applied it', async () => {
+    let answer!: (o: DeviceOutcome) => void;
+    const { client } = scripted((m) => (m.seq === 1 ? new Promise<DeviceOutcome>((resolve) => (answer = resolve)) : { kind: 'applied', status: 200 }));
+    const { l, applied } = lanes(client);
+    const ds = [1, 2].map((s) => delivery(msg('d1', s)));
+    ds.forEach((d) => l.accept(d));
+    await new Promise((r) => setTimeout(r, 0));
+    const back = l.giveBack();
+    answer({ kind: 'applied', status: 200 });
+    expect(await back).toBe(1);
+    expect(applied).toEqual(['d1:1']);
+    expect(ds.map((d) => d.acked)).toEqual([true, false]);
+  });
+
+  it('gives back at once a lane that waits for its lease (nothing on the wire)', async () => {
+    const { client, sent } = scripted(() => ({ kind: 'applied', status: 200 }));
+    const l = new DeviceLanes({
+      agentId: 'a1', devices, client, clock: systemClock, logger: silentLogger(), onPermanent: 'block', retryInitialMs: 1, retryMaxMs: 1,
+      lease: { acquire: () => new Promise<number>(() => {}) }, applied: () => {}, deadLetter: async () => {}, fenced: () => {},
+    });
+    [1, 2].forEach((s) => l.accept(delivery(msg('d1', s))));
+    l.accept(delivery(msg('d2', 1)));
+    expect(await l.giveBack()).toBe(3);
+    expect(sent).toEqual([]);
   });
 });

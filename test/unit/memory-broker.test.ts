@@ -26,4 +26,34 @@ describe('memory broker', () => {
     await new Promise((r) => setTimeout(r, 0));
     expect(again).toEqual([1, 2, 3, 4, 5]);
   });
+
+  it('reconnects like the amqplib adapter: event subscriptions come back, a queue consumer does not (its deliveries are back in the queue, onLost says so)', async () => {
+    const rabbit = new MemoryRabbit('t');
+    const pub = rabbit.connect();
+    const agent = rabbit.connect();
+    await pub.start();
+    await agent.start();
+    const q = await pub.assertAgentQueue('a1');
+    for (let i = 1; i <= 3; i++) await pub.publish(q, { deviceId: 'd', seq: i, epoch: 1, method: 'PUT', path: '/p', body: null });
+    const got: number[] = [];
+    let lost = 0;
+    await agent.consume(q, (d) => void got.push(d.message!.seq), { prefetch: 10, onLost: () => lost++ });
+    const beats: unknown[] = [];
+    await agent.subscribeEvents('heartbeats', (p) => void beats.push(p));
+    const receipts: unknown[] = [];
+    await agent.subscribeEvents('receipts', (p) => void receipts.push(p));
+    await new Promise((r) => setTimeout(r, 0));
+    expect(got).toEqual([1, 2, 3]);
+    agent.reconnect();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(lost).toBe(1);
+    expect(await pub.queueInfo(q)).toEqual({ messages: 3, consumers: 0 });
+    expect(got).toEqual([1, 2, 3]);
+    await pub.publishEvent('heartbeats', { n: 2 });
+    await pub.publishEvent('receipts', { n: 3 });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(beats).toEqual([{ n: 2 }]);
+    expect(receipts).toEqual([{ n: 3 }]);
+    expect(await pub.queueInfo('t.receipts')).toEqual({ messages: 0, consumers: 1 });
+  });
 });
