@@ -289,6 +289,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         namespace: cfg.namespace,
         ...(onPhase ? { hook: onPhase } : {}),
       }),
+      guards: {
+        // a death the coordinator could not act on when it came (it followed, loaded, or switched)
+        agentDead: (_, { agentId }) => registry.list().some((a) => a.agentId === agentId && a.state === 'dead'),
+      },
     }),
     { input: { checkAgentLoopTime: cfg.checkAgentLoopTime }, clock: xstateClock(clock), systemId: 'coordinator', inspect },
   );
@@ -325,9 +329,6 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         if (v !== null) metrics.phaseSeconds.observe({ phase }, v);
       }
     }, () => {});
-    // the new agent may have died while the switch ran: its death was not acted on then
-    const now = registry.list().find((a) => a.agentId === assignment.agentId);
-    if (now?.state === 'dead') coordinator.send({ type: 'agent.dead', agentId: assignment.agentId, reason: 'died during the switch' });
   });
 
   const elector = new LeaderElector({
