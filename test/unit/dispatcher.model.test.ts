@@ -118,6 +118,8 @@ describe('dispatcher model (fast-check)', () => {
         }
         if (!s.actor.getSnapshot().matches(wanted)) throw new Error(`still ${JSON.stringify(s.actor.getSnapshot().value)} after ${bound} steps, not ${wanted} as the last ${last} asked, after: ${trace}`);
         if (wanted === 'sending' && `resume(${s.actor.getSnapshot().context.target!.epoch})` !== last) throw new Error(`sending to epoch ${s.actor.getSnapshot().context.target!.epoch} after the last ${last}, after: ${trace}`);
+        // where it ended, new messages go out (or park) behind everything older
+        for (let i = 0; i < 3; i++) dispatch(s);
         // then: stop, letting whatever is in flight finish
         s.actor.send({ type: 'dispatcher.stop' });
         for (let i = 0; i < 10 && s.actor.getSnapshot().status !== 'done'; i++) {
