@@ -26,6 +26,9 @@ export interface PathReport {
   mismatched: string[];
   /** transitions no replayed path took */
   untaken: string[];
+  /** `state: event` for each event from outside that a (non-final) state neither handles nor
+   * explicitly ignores (`{}`), itself or through an ancestor: xstate drops those silently */
+  unhandled: string[];
 }
 
 export function explorePaths(spec: PathSpec): PathReport {
@@ -66,5 +69,13 @@ export function explorePaths(spec: PathSpec): PathReport {
     // one event more from every state reached: the transitions that lead nowhere new are taken too
     for (const e of events) replay(p, e);
   }
-  return { unreached: leafIds.filter((id) => !reached.has(id)), paths: paths.length, mismatched, untaken: coverage.missing(machine) };
+  const unhandled: string[] = [];
+  for (const n of nodes.filter((x) => x.type === 'atomic' && !x.always?.length)) {
+    for (const type of new Set(spec.events.map((e) => e.type))) {
+      let handled = false;
+      for (let a: AnyStateNode | undefined = n; a && !handled; a = a.parent) handled = a.transitions.has(type);
+      if (!handled) unhandled.push(`${n.id}: ${type}`);
+    }
+  }
+  return { unreached: leafIds.filter((id) => !reached.has(id)), paths: paths.length, mismatched, untaken: coverage.missing(machine), unhandled };
 }

@@ -74,3 +74,11 @@ describe.each(Object.keys(specs))('%s paths (xstate/graph)', (name) => {
     expect(report.untaken).toEqual([]);
   });
 });
+
+describe('dispatcher: no event dropped', () => {
+  // every event the runtime sends it is handled, or ignored on purpose, in every state (issue 12:
+  // a resume dropped while quiescing parked everything until the next switch)
+  it('handles or explicitly ignores every event in every state', () => {
+    expect(explorePaths(specs.dispatcher!).unhandled).toEqual([]);
+  });
+});
