@@ -149,9 +149,9 @@ export const dispatcherMachine = setup({
     }),
   },
   actors: {
-    /** send every parked row to the target, oldest first, with confirms; delete them */
-    // Each round sends the rows parked when it begins (after the parks already under way commit):
-    // rows parked while it runs are left to the next round, so a round ends under any load.
+    /** one round: send the rows parked when it begins (after the parks under way commit) to the
+     * target, oldest first, with confirms; delete them. Rows parked while it runs are the next
+     * round's, so a round ends under any incoming load. Resolves with the number sent. */
     replayParked: fromPromise<number, { target: DispatchTarget }>(async () => {
       throw new Error('replayParked not provided');
     }),
