@@ -7,6 +7,9 @@
  * - loading     read `agent_service_used`; resume whatever phase it records.
  * - electing    no agent recorded: choose a healthy one, record it (compare-and-set; a rival
  *               runtime's choice is adopted). `awaiting`: none is healthy yet.
+ * - adopting    (transient) the recorded or elected agent is used, unless the runtime already
+ *               holds it dead (`agentDead`, provided from the agent registry): a death that came
+ *               while this runtime followed, loaded or elected was not acted on then.
  * - normal      messages flow to the active agent. `normal.idle` → after `checkAgentLoopTime`
  *               → `normal.checking` runs the patent's periodic check → back to idle.
  * - switching   the handover has begun:
@@ -25,15 +28,23 @@
  * - stopped     final.
  * Every step that fails goes to a `…Backoff` sibling and retries after `retryDelay`.
  *
+ * Deaths in every phase: `agent.dead` is acted on as an event only in `normal`; elsewhere the agent
+ * actor keeps it (dead stays dead until the agent heartbeats again), and every way into normal asks
+ * `agentDead` first: adopting (after loading or electing) and completing (a new agent that died or
+ * hung during its own switch). Each then starts a new switch at once, from the persisted state.
+ *
  * Transitions
  * - following `leader.won` → loading; every state but stopped: `leader.lost` → following.
- * - loading done: none → electing; phase normal → normal; switching → switching.quiescing
- *   (or .choosing once the candidate is recorded); draining → draining; replaying → replaying.
+ * - loading done: none → electing; phase normal → adopting; switching → switching.quiescing
+ *   (or .resumeChosen once the candidate is recorded); draining → draining; replaying → replaying.
+ * - electing done found → adopting; none → awaiting (`agent.healthy` → electing).
+ * - adopting: agent dead → switching.begin; else → normal (emits active).
  * - normal `agent.dead` of the active agent, or a check verdict `switch` → switching.begin.
  * - switching.begin done started → quiescing; lost → loading.
  * - switching.quiescing `dispatcher.quiesced` → fencing → choosing.
  * - switching.choosing done found → draining; none → awaitingCandidate (`agent.healthy` → choosing).
- * - draining done → replaying; replaying `dispatcher.replayed` → completing → normal.
+ * - draining done → replaying; replaying `dispatcher.replayed` → completing → normal, or
+ *   → switching.begin when the new agent is already dead.
  * - any `coordinator.stop` → stopped.
  *
  * Emitted: `coordinator.active` (dispatcher: send to this agent), `coordinator.quiesce`
@@ -157,6 +168,10 @@ export const coordinatorMachine = setup({
     candidateRecorded: (_, params: { assignment: Assignment | null }) =>
       params.assignment !== null && params.assignment.agentId !== params.assignment.previousAgent,
     isActiveAgent: ({ context, event }) => event.type === 'agent.dead' && event.agentId === context.assignment?.agentId,
+    /** whether the runtime holds this agent dead now (its agent actor is in `dead`). Deaths that
+     * arrive while the coordinator cannot act on them (loading, electing, mid-switch) are not
+     * remembered here: the agent actor remembers them, and this asks it at every way into normal. */
+    agentDead: (_, _params: { agentId: string }) => false,
     mustSwitch: (_, params: { result: CheckVerdict }) => params.result.verdict === 'switch',
     started: (_, params: { result: BeginResult }) => params.result.kind === 'started',
   },
@@ -196,7 +211,7 @@ export const coordinatorMachine = setup({
     /** resumes the recorded phase (a restarted runtime continues the step it left) */
     routing: {
       always: [
-        { guard: { type: 'inPhase', params: ({ context }) => ({ assignment: context.assignment, phase: 'normal' }) }, target: 'normal', actions: 'emitActive' },
+        { guard: { type: 'inPhase', params: ({ context }) => ({ assignment: context.assignment, phase: 'normal' }) }, target: 'adopting' },
         { guard: { type: 'inPhase', params: ({ context }) => ({ assignment: context.assignment, phase: 'draining' }) }, target: 'draining' },
         { guard: { type: 'inPhase', params: ({ context }) => ({ assignment: context.assignment, phase: 'replaying' }) }, target: 'replaying' },
         { guard: { type: 'candidateRecorded', params: ({ context }) => ({ assignment: context.assignment }) }, target: 'switching.resumeChosen' },
@@ -209,8 +224,8 @@ export const coordinatorMachine = setup({
         onDone: [
           {
             guard: { type: 'found', params: ({ event }) => ({ assignment: event.output }) },
-            target: 'normal',
-            actions: [{ type: 'setAssignment', params: ({ event }) => ({ assignment: event.output }) }, 'emitActive'],
+            target: 'adopting',
+            actions: { type: 'setAssignment', params: ({ event }) => ({ assignment: event.output }) },
           },
           { target: 'awaiting' },
         ],
@@ -218,6 +233,18 @@ export const coordinatorMachine = setup({
       },
     },
     electBackoff: { after: { retryDelay: 'electing' } },
+    /** the recorded (or just elected) agent is used, unless it is already dead: its death may have
+     * come while this runtime followed, loaded or elected, when no one acted on it */
+    adopting: {
+      always: [
+        {
+          guard: { type: 'agentDead', params: ({ context }) => ({ agentId: context.assignment!.agentId }) },
+          target: 'switching',
+          actions: { type: 'setReason', params: ({ context }) => ({ reason: `agent ${context.assignment!.agentId} already dead when adopted` }) },
+        },
+        { target: 'normal', actions: 'emitActive' },
+      ],
+    },
     awaiting: {
       entry: 'emitAwaiting',
       on: { 'agent.healthy': 'electing' },
@@ -350,10 +377,23 @@ export const coordinatorMachine = setup({
           invoke: {
             src: 'completeSwitch',
             input: ({ context }) => ({ assignment: context.assignment!, replayed: context.replayed }),
-            onDone: {
-              target: '#coordinator.normal',
-              actions: [{ type: 'setAssignment', params: ({ event }) => ({ assignment: event.output }) }, 'emitCompleted'],
-            },
+            onDone: [
+              {
+                // the new agent died (or hung) while the switch ran: the switch is persisted complete,
+                // so the next one can begin from its epoch
+                guard: { type: 'agentDead', params: ({ event }) => ({ agentId: event.output.agentId }) },
+                target: '#coordinator.switching',
+                actions: [
+                  { type: 'setAssignment', params: ({ event }) => ({ assignment: event.output }) },
+                  'emitCompleted',
+                  { type: 'setReason', params: ({ event }) => ({ reason: `agent ${event.output.agentId} dead when the switch to it completed` }) },
+                ],
+              },
+              {
+                target: '#coordinator.normal',
+                actions: [{ type: 'setAssignment', params: ({ event }) => ({ assignment: event.output }) }, 'emitCompleted'],
+              },
+            ],
             onError: 'completeBackoff',
           },
         },

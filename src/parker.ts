@@ -25,6 +25,8 @@ export interface ParkerOptions {
 export class Parker {
   private buffer: Pending[] = [];
   private running: Promise<void> | null = null;
+  /** the newest park, settled either way */
+  private last: Promise<void> = Promise.resolve();
   /** rows committed since start */
   committed = 0;
 
@@ -34,15 +36,19 @@ export class Parker {
   ) {}
 
   park(message: WireMessage): Promise<void> {
-    return new Promise((resolve, reject) => {
+    const parked = new Promise<void>((resolve, reject) => {
       this.buffer.push({ message, resolve, reject });
       this.running ??= this.loop();
     });
+    // batches settle in the order parks arrive: once the last one settles, every earlier one has
+    this.last = parked.catch(() => {});
+    return parked;
   }
 
-  /** Resolves once everything parked so far is committed (or failed). */
-  async flush(): Promise<void> {
-    while (this.running) await this.running;
+  /** Resolves once everything parked so far is committed (or failed). Parks that arrive later are
+   * not waited for: under a steady stream the parker never goes idle, and a flush must still end. */
+  flush(): Promise<void> {
+    return this.last;
   }
 
   private async loop(): Promise<void> {

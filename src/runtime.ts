@@ -245,16 +245,20 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       actors: {
         // One replay at a time: a replay the machine left (a new target, a quiesce, a stop) finishes
         // the batch it is in and ends; the next one starts after it, so no row is sent twice.
+        // A round sends the rows parked when it begins (the parks under way committed first): rows
+        // parked while it runs are the next round's, so a round ends under any incoming load.
         replayParked: fromPromise(async ({ input, signal }: { input: { target: DispatchTarget }; signal: AbortSignal }): Promise<number> => {
           const run = replayChain.then(async () => {
+            await parker.flush();
+            let left = await store.countParked();
             for (let replayed = 0; ; ) {
-              await parker.flush();
-              if (signal.aborted) return replayed;
-              const rows = await store.fetchParked(cfg.replayBatchSize);
+              if (signal.aborted || left <= 0) return replayed;
+              const rows = await store.fetchParked(Math.min(cfg.replayBatchSize, left));
               if (rows.length === 0) return replayed;
               await Promise.all(rows.map((r) => broker.publish(input.target.queue, { ...r.message, epoch: input.target.epoch })));
               await store.deleteParked(rows.map((r) => r.id));
               replayed += rows.length;
+              left -= rows.length;
               log.info({ agentId: input.target.agentId, rows: rows.length }, 'parked messages replayed');
             }
           });
@@ -289,6 +293,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         namespace: cfg.namespace,
         ...(onPhase ? { hook: onPhase } : {}),
       }),
+      guards: {
+        // a death the coordinator could not act on when it came (it followed, loaded, or switched)
+        agentDead: (_, { agentId }) => registry.list().some((a) => a.agentId === agentId && a.state === 'dead'),
+      },
     }),
     { input: { checkAgentLoopTime: cfg.checkAgentLoopTime }, clock: xstateClock(clock), systemId: 'coordinator', inspect },
   );
@@ -325,9 +333,6 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         if (v !== null) metrics.phaseSeconds.observe({ phase }, v);
       }
     }, () => {});
-    // the new agent may have died while the switch ran: its death was not acted on then
-    const now = registry.list().find((a) => a.agentId === assignment.agentId);
-    if (now?.state === 'dead') coordinator.send({ type: 'agent.dead', agentId: assignment.agentId, reason: 'died during the switch' });
   });
 
   const onReceipt = async (p: unknown) => {

@@ -14,6 +14,8 @@ export interface PathSpec {
   outputs?: Record<string, unknown[]>;
   /** what of the context tells states apart for the guards (default: nothing, states by value) */
   distinguish?: (context: never) => unknown;
+  /** guards the runtime provides from the world outside the machine, answered here from the event or context */
+  guards?: Record<string, unknown>;
 }
 
 export interface PathReport {
@@ -24,10 +26,14 @@ export interface PathReport {
   mismatched: string[];
   /** transitions no replayed path took */
   untaken: string[];
+  /** `state: event` for each event from outside that a (non-final) state neither handles nor
+   * explicitly ignores (`{}`), itself or through an ancestor: xstate drops those silently */
+  unhandled: string[];
 }
 
 export function explorePaths(spec: PathSpec): PathReport {
-  const nodes: AnyStateNode[] = getStateNodes(spec.machine.root);
+  const machine = spec.guards ? spec.machine.provide({ guards: spec.guards as never }) : spec.machine;
+  const nodes: AnyStateNode[] = getStateNodes(machine.root);
   const events = [...spec.events];
   for (const node of nodes) {
     for (const inv of node.invoke) {
@@ -36,7 +42,7 @@ export function explorePaths(spec: PathSpec): PathReport {
     }
     for (const after of node.after) events.push({ type: after.eventType });
   }
-  const paths = getShortestPaths(spec.machine, { events, input: spec.input, serializeState: (s: { value: unknown; context: never }) => JSON.stringify([s.value, spec.distinguish?.(s.context) ?? null]) } as never);
+  const paths = getShortestPaths(machine, { events, input: spec.input, serializeState: (s: { value: unknown; context: never }) => JSON.stringify([s.value, spec.distinguish?.(s.context) ?? null]) } as never);
 
   // transient states (only `always` transitions) are passed through, never rested in
   const leafIds = nodes.filter((n) => (n.type === 'atomic' || n.type === 'final') && !n.always?.length).map((n) => n.id);
@@ -49,7 +55,7 @@ export function explorePaths(spec: PathSpec): PathReport {
   const coverage = new TransitionCoverage();
   const mismatched: string[] = [];
   const replay = (p: (typeof paths)[number], extra?: { type: string }) => {
-    const actor = createActor(spec.machine.provide({ actors: never as never }), { input: spec.input, inspect: coverage.inspect });
+    const actor = createActor(machine.provide({ actors: never as never }), { input: spec.input, inspect: coverage.inspect });
     actor.start();
     for (const step of p.steps.slice(1)) actor.send(step.event as never);
     const value = actor.getSnapshot().value;
@@ -63,5 +69,13 @@ export function explorePaths(spec: PathSpec): PathReport {
     // one event more from every state reached: the transitions that lead nowhere new are taken too
     for (const e of events) replay(p, e);
   }
-  return { unreached: leafIds.filter((id) => !reached.has(id)), paths: paths.length, mismatched, untaken: coverage.missing(spec.machine) };
+  const unhandled: string[] = [];
+  for (const n of nodes.filter((x) => x.type === 'atomic' && !x.always?.length)) {
+    for (const type of new Set(spec.events.map((e) => e.type))) {
+      let handled = false;
+      for (let a: AnyStateNode | undefined = n; a && !handled; a = a.parent) handled = a.transitions.has(type);
+      if (!handled) unhandled.push(`${n.id}: ${type}`);
+    }
+  }
+  return { unreached: leafIds.filter((id) => !reached.has(id)), paths: paths.length, mismatched, untaken: coverage.missing(machine), unhandled };
 }

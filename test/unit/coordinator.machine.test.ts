@@ -23,7 +23,8 @@ interface Steps {
   completeSwitch: Step<{ assignment: Assignment; replayed: number }, Assignment>;
 }
 
-function start(overrides: Partial<Steps> = {}, leader = true) {
+/** agents the registry holds dead (the runtime provides `agentDead` from its agent registry) */
+function start(overrides: Partial<Steps> = {}, leader = true, dead: Set<string> = new Set()) {
   const calls: string[] = [];
   const steps: Steps = {
     loadAssignment: async () => a1,
@@ -42,7 +43,7 @@ function start(overrides: Partial<Steps> = {}, leader = true) {
   );
   const clock = new SimulatedClock();
   const emitted: CoordinatorEmitted[] = [];
-  const actor = createActor(coordinatorMachine.provide({ actors: actors as never }), {
+  const actor = createActor(coordinatorMachine.provide({ actors: actors as never, guards: { agentDead: (_, { agentId }: { agentId: string }) => dead.has(agentId) } }), {
     input: { checkAgentLoopTime: 30_000, retryDelay: 1000 },
     clock,
     inspect: coverage.inspect,
@@ -59,8 +60,8 @@ const value = (a: { getSnapshot(): { value: unknown } }) => a.getSnapshot().valu
 const types = (e: CoordinatorEmitted[]) => e.map((x) => ('phase' in x ? `${x.type}:${x.phase}` : x.type));
 
 /** Drives a switch from normal up to (and including) the quiesce handshake. */
-async function toQuiesced(o: Partial<Steps> = {}) {
-  const t = start(o);
+async function toQuiesced(o: Partial<Steps> = {}, dead?: Set<string>) {
+  const t = start(o, true, dead);
   await flush();
   t.actor.send({ type: 'agent.dead', agentId: 'a1', reason: 'killed' });
   await flush();
@@ -301,6 +302,57 @@ describe('coordinator machine: the switch', () => {
     await flush();
     actor.send({ type: 'coordinator.stop' });
     expect(actor.getSnapshot().status).toBe('done');
+  });
+});
+
+describe('coordinator machine: deaths seen outside normal', () => {
+  it('a recorded agent already dead when this runtime takes over is switched away from at once, never activated', async () => {
+    const { actor, calls, emitted } = start({}, true, new Set(['a1']));
+    await flush();
+    expect(calls).toEqual(['loadAssignment', 'beginSwitch']);
+    expect(value(actor)).toEqual({ switching: 'quiescing' });
+    expect(types(emitted)).toEqual(['switch.started', 'coordinator.quiesce', 'switch.phase:switching']);
+    expect(emitted[0]).toMatchObject({ reason: 'agent a1 already dead when adopted' });
+  });
+
+  it('a death that arrives while loading is acted on once the assignment is read', async () => {
+    const dead = new Set<string>();
+    let read!: (a: Assignment) => void;
+    const { actor, calls } = start({ loadAssignment: () => new Promise((r) => (read = r)) }, true, dead);
+    await flush();
+    expect(value(actor)).toBe('loading');
+    dead.add('a1');
+    actor.send({ type: 'agent.dead', agentId: 'a1', reason: 'killed' });
+    read(a1);
+    await flush();
+    expect(calls).toEqual(['loadAssignment', 'beginSwitch']);
+    expect(value(actor)).toEqual({ switching: 'quiescing' });
+  });
+
+  it('an elected agent that died meanwhile is switched away from at once', async () => {
+    const { actor, calls, emitted } = start({ loadAssignment: async () => null }, true, new Set(['a1']));
+    await flush();
+    expect(calls).toEqual(['loadAssignment', 'electAgent', 'beginSwitch']);
+    expect(value(actor)).toEqual({ switching: 'quiescing' });
+    expect(types(emitted)).not.toContain('coordinator.active');
+  });
+
+  it('a new agent that died during the switch is switched away from as soon as the switch is complete', async () => {
+    const dead = new Set<string>();
+    const begun: Assignment[] = [];
+    const { actor, calls, emitted } = await toQuiesced({
+      beginSwitch: async ({ assignment }) => (begun.push(assignment), { kind: 'started', assignment: begun.length === 1 ? sw : { ...done, epoch: 3, lock: 1, phase: 'switching', switchId: 'sw2', previousAgent: 'a2' } }),
+    }, dead);
+    expect(value(actor)).toEqual({ replaying: 'sending' });
+    dead.add('a2');
+    actor.send({ type: 'agent.dead', agentId: 'a2', reason: 'hung' });
+    actor.send({ type: 'dispatcher.replayed', replayed: 4 });
+    await flush();
+    expect(calls.slice(-2)).toEqual(['completeSwitch', 'beginSwitch']);
+    expect(begun[1]).toEqual(done);
+    expect(value(actor)).toEqual({ switching: 'quiescing' });
+    expect(types(emitted).slice(-4)).toEqual(['switch.completed', 'switch.started', 'coordinator.quiesce', 'switch.phase:switching']);
+    expect(emitted.filter((e) => e.type === 'switch.started').at(-1)).toMatchObject({ reason: 'agent a2 dead when the switch to it completed' });
   });
 });
 

@@ -55,7 +55,7 @@ describe('dispatcher machine', () => {
     actor.send(dispatchEvent(1));
     expect(actor.getSnapshot().value).toBe('parking');
     actor.send({ type: 'dispatcher.resume', target });
-    expect(actor.getSnapshot().value).toBe('replaying');
+    expect(actor.getSnapshot().value).toEqual({ replaying: 'catchingUp' });
     replays[0]!.resolve();
     await tick();
     expect(actor.getSnapshot().value).toBe('sending');
@@ -69,7 +69,8 @@ describe('dispatcher machine', () => {
     actor.send(dispatchEvent(1));
     replays[0]!.resolve();
     await tick();
-    expect(actor.getSnapshot().value).toBe('replaying');
+    // the second round is the last: what arrives now is held, not parked (see the load tests below)
+    expect(actor.getSnapshot().value).toEqual({ replaying: 'closing' });
     replays[1]!.resolve();
     await tick();
     expect(actor.getSnapshot().value).toBe('sending');
@@ -83,7 +84,7 @@ describe('dispatcher machine', () => {
     await tick();
     expect(actor.getSnapshot().value).toBe('replayBackoff');
     clock.increment(500);
-    expect(actor.getSnapshot().value).toBe('replaying');
+    expect(actor.getSnapshot().value).toEqual({ replaying: 'catchingUp' });
   });
 
   it('quiesce settles what is in flight and parks from then on', async () => {
@@ -94,7 +95,7 @@ describe('dispatcher machine', () => {
     actor.send(dispatchEvent(1));
     actor.send({ type: 'dispatcher.quiesce' });
     actor.send(dispatchEvent(2));
-    expect(actor.getSnapshot().value).toBe('quiescing');
+    expect(actor.getSnapshot().value).toEqual({ quiescing: 'thenParking' });
     settles[0]!.resolve();
     await tick();
     expect(actor.getSnapshot().value).toBe('parking');
@@ -110,5 +111,191 @@ describe('dispatcher machine', () => {
     await tick();
     expect(actor.getSnapshot().status).toBe('done');
     expect(log).toEqual(['settle', 'refuse 1']);
+  });
+});
+
+describe('dispatcher machine: every event in every state where it can arrive', () => {
+  it('a resume that arrives while quiescing is kept: once settled it replays to that target, then sends', async () => {
+    const { actor, log, replays, settles } = start();
+    actor.send({ type: 'dispatcher.resume', target });
+    replays[0]!.resolve();
+    await tick();
+    // a leadership flap: the quiesce, then (leading again) the coordinator's active, before the settle ends
+    actor.send({ type: 'dispatcher.quiesce' });
+    const t2: DispatchTarget = { agentId: 'a1', queue: 'q.a1', epoch: 2 };
+    actor.send({ type: 'dispatcher.resume', target: t2 });
+    actor.send(dispatchEvent(1));
+    settles[0]!.resolve();
+    await tick();
+    expect(actor.getSnapshot().value).toEqual({ replaying: 'catchingUp' });
+    expect(actor.getSnapshot().context.target).toEqual(t2);
+    replays[1]!.resolve();
+    await tick();
+    expect(actor.getSnapshot().value).toBe('sending');
+    actor.send(dispatchEvent(2));
+    expect(log).toEqual(['replay → q.a1', 'settle', 'park 1', 'replay → q.a1', 'send 2 → q.a1']);
+  });
+
+  it('a quiesce after that resume wins: once settled it parks and says so', async () => {
+    const { actor, settles } = start();
+    const quiesced: string[] = [];
+    actor.on('dispatcher.quiesced', (e) => quiesced.push(e.type));
+    actor.send({ type: 'dispatcher.resume', target });
+    actor.send({ type: 'dispatcher.quiesce' });
+    actor.send({ type: 'dispatcher.resume', target });
+    actor.send({ type: 'dispatcher.quiesce' });
+    expect(actor.getSnapshot().value).toEqual({ quiescing: 'thenParking' });
+    settles[0]!.resolve();
+    await tick();
+    expect(actor.getSnapshot().value).toBe('parking');
+    expect(quiesced).toEqual(['dispatcher.quiesced']);
+  });
+
+  it('a settle that fails still ends the quiesce, towards the remembered target', async () => {
+    const { actor, settles } = start();
+    actor.send({ type: 'dispatcher.resume', target });
+    actor.send({ type: 'dispatcher.quiesce' });
+    actor.send({ type: 'dispatcher.resume', target });
+    settles[0]!.reject(new Error('broker closed'));
+    await tick();
+    expect(actor.getSnapshot().value).toEqual({ replaying: 'catchingUp' });
+  });
+
+  it('stopping ignores resume and quiesce and still ends', async () => {
+    const { actor, settles } = start();
+    actor.send({ type: 'dispatcher.stop' });
+    actor.send({ type: 'dispatcher.resume', target });
+    actor.send({ type: 'dispatcher.quiesce' });
+    expect(actor.getSnapshot().value).toBe('stopping');
+    settles[0]!.resolve();
+    await tick();
+    expect(actor.getSnapshot().status).toBe('done');
+  });
+});
+
+/**
+ * A dispatcher over a fake parked table and one queue: replayParked sends the rows parked when it
+ * starts (oldest first) once the test lets it finish; park and send settle the reply at once.
+ */
+function withTable() {
+  const parked: number[] = [];
+  const queue: number[] = [];
+  const durable = new Set<number>();
+  const violations: string[] = [];
+  const replays: Array<{ finish(ok: boolean): void }> = [];
+  const settles: Array<() => void> = [];
+  let next = 1;
+  const clock = new SimulatedClock();
+  const actor = createActor(
+    dispatcherMachine.provide({
+      actions: {
+        send: (_, { event }) => {
+          const seq = event.message.seq;
+          const older = parked.filter((p) => p < seq);
+          if (older.length) violations.push(`sent ${seq} while ${older.join(',')} still parked`);
+          queue.push(seq);
+          event.reply.resolve({ deviceId: 'd1', seq, epoch: 1 });
+        },
+        park: (_, { event }) => {
+          parked.push(event.message.seq);
+          event.reply.resolve({ deviceId: 'd1', seq: event.message.seq, epoch: 1 });
+        },
+        refuse: (_, { event }) => event.reply.reject(new Error('stopping')),
+      },
+      actors: {
+        replayParked: fromPromise(async () => {
+          const rows = parked.length;
+          const ok = await new Promise<boolean>((resolve) => replays.push({ finish: resolve }));
+          if (!ok) throw new Error('database down');
+          const batch = parked.splice(0, rows);
+          queue.push(...batch);
+          return batch.length;
+        }),
+        settle: fromPromise(() => new Promise<void>((resolve) => settles.push(resolve))),
+      },
+    }),
+    { input: { retryDelay: 500 }, clock },
+  );
+  actor.start();
+  const dispatch = (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const seq = next++;
+      actor.send({ type: 'dispatch.message', message: msg(seq), reply: { resolve: () => durable.add(seq), reject: () => {} } });
+    }
+  };
+  const finishReplay = async (ok = true) => {
+    replays.shift()!.finish(ok);
+    await tick();
+  };
+  const all = () => Array.from({ length: next - 1 }, (_, i) => i + 1);
+  return { actor, parked, queue, durable, violations, replays, settles, clock, dispatch, finishReplay, all };
+}
+
+describe('dispatcher machine: a replay that ends under any load', () => {
+  it.each([0, 1, 7, 100, 1000])('with %i new messages per replay round, it sends directly after at most two rounds, all in order', async (rate) => {
+    const t = withTable();
+    t.dispatch(20); // parked before any agent is known
+    t.actor.send({ type: 'dispatcher.resume', target });
+    let rounds = 0;
+    while (!t.actor.getSnapshot().matches('sending') && rounds < 10) {
+      t.dispatch(rate); // the host keeps sending while this round runs
+      await t.finishReplay();
+      rounds++;
+    }
+    expect(rounds).toBe(rate === 0 ? 1 : 2);
+    expect(t.actor.getSnapshot().value).toBe('sending');
+    t.dispatch(3);
+    expect(t.violations).toEqual([]);
+    expect(t.parked).toEqual([]);
+    expect(t.queue).toEqual(t.all());
+    expect([...t.durable].sort((a, b) => a - b)).toEqual(t.all());
+  });
+
+  it('holds the messages of the last round in order and settles none before it is sent', async () => {
+    const t = withTable();
+    t.dispatch(2);
+    t.actor.send({ type: 'dispatcher.resume', target });
+    t.dispatch(2); // 3, 4: parked behind 1, 2
+    await t.finishReplay();
+    expect(t.actor.getSnapshot().value).toEqual({ replaying: 'closing' });
+    t.dispatch(2); // 5, 6: held in the mailbox while 3, 4 go out
+    expect(t.parked).toEqual([3, 4]);
+    expect(t.durable.has(5) || t.durable.has(6)).toBe(false);
+    await t.finishReplay();
+    expect(t.queue).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(t.durable.has(6)).toBe(true);
+    expect(t.actor.getSnapshot().value).toBe('sending');
+  });
+
+  it.each([
+    ['a quiesce', (t: ReturnType<typeof withTable>) => t.actor.send({ type: 'dispatcher.quiesce' }), { quiescing: 'thenParking' }],
+    ['a resume to a new target', (t: ReturnType<typeof withTable>) => t.actor.send({ type: 'dispatcher.resume', target: { agentId: 'a2', queue: 'q.a2', epoch: 2 } }), { replaying: 'catchingUp' }],
+    ['a stop', (t: ReturnType<typeof withTable>) => t.actor.send({ type: 'dispatcher.stop' }), 'stopping'],
+  ] as const)('%s during the last round parks the held messages, in order, behind the parked rows', async (_, event, expected) => {
+    const t = withTable();
+    t.actor.send({ type: 'dispatcher.resume', target });
+    t.dispatch(2); // 1, 2 parked
+    await t.finishReplay();
+    t.dispatch(2); // 3, 4 held
+    event(t);
+    expect(t.actor.getSnapshot().value).toEqual(expected);
+    expect(t.parked).toEqual([1, 2, 3, 4]);
+    expect([...t.durable].sort()).toEqual([1, 2, 3, 4]);
+    expect(t.queue).toEqual([]);
+  });
+
+  it('a failed last round parks the held messages in order and retries after retryDelay', async () => {
+    const t = withTable();
+    t.actor.send({ type: 'dispatcher.resume', target });
+    t.dispatch(1);
+    await t.finishReplay();
+    t.dispatch(1);
+    await t.finishReplay(false);
+    expect(t.actor.getSnapshot().value).toBe('replayBackoff');
+    expect(t.parked).toEqual([1, 2]);
+    t.clock.increment(500);
+    await t.finishReplay();
+    expect(t.actor.getSnapshot().value).toBe('sending');
+    expect(t.queue).toEqual([1, 2]);
   });
 });
