@@ -1,6 +1,7 @@
 // The parker's group commit: flush() waits for the parks issued before it, not for those that keep
 // arriving after (a replay round begins with a flush and must begin under any incoming load).
 import { describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/clock.ts';
 import { Parker } from '../../src/parker.ts';
 import type { WireMessage } from '../../src/ports.ts';
 
@@ -10,7 +11,7 @@ const tick = () => new Promise((r) => setImmediate(r));
 describe('parker', () => {
   it('flush() resolves once the parks issued before it commit, while new parks keep arriving', async () => {
     const commits: Array<{ seqs: number[]; done(): void }> = [];
-    const parker = new Parker({ park: (ms) => new Promise<void>((done) => commits.push({ seqs: ms.map((m) => m.seq), done })) }, 10);
+    const parker = new Parker({ park: (ms) => new Promise<void>((done) => commits.push({ seqs: ms.map((m) => m.seq), done })), findParked: async () => [] }, { batchSize: 10, clock: systemClock });
     let next = 1;
     const parked: number[] = [];
     const park = () => {
@@ -34,7 +35,7 @@ describe('parker', () => {
   });
 
   it('flush() with nothing parked resolves at once, and after failed parks too', async () => {
-    const parker = new Parker({ park: async () => { throw new Error('db down'); } }, 10);
+    const parker = new Parker({ park: async () => { throw new Error('db down'); }, findParked: async () => [] }, { batchSize: 10, clock: systemClock });
     await parker.flush();
     const failed = parker.park(msg(1)).catch((e: Error) => e.message);
     await parker.flush();
