@@ -125,7 +125,9 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
     await ch.assertQueue(names.receipts, { durable: true });
     conn = c;
     pub = ch;
-    for (const consumer of consumers) if (consumer.reattach && !consumer.cancelled) await attach(consumer);
+    // event subscriptions come back; a queue consumer only if it was asked for while disconnected and
+    // never attached (one that was attached ended with its channel: lose() removed it)
+    for (const consumer of consumers) if ((consumer.reattach || consumer.channel === null) && !consumer.cancelled) await attach(consumer);
     // what was unconfirmed when the last channel closed goes first, in its order
     waiting.unshift(...resend.splice(0));
     pump();
@@ -220,10 +222,7 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
   }
 
   async function attach(consumer: Consumer): Promise<void> {
-    if (!conn) {
-      if (consumer.reattach) return; // attached by open()
-      throw unavailable('not connected');
-    }
+    if (!conn) return; // attached by open() once the connection is back
     const ch = await conn.createChannel();
     consumerChannels.add(ch);
     ch.on('close', () => {

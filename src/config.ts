@@ -100,7 +100,7 @@ export const runtimeDefaults: Omit<RuntimeConfig, 'devices'> = {
   replayBatchSize: 1000,
   managementUrl: null,
   leaseDuration: 1500,
-  leaderTtl: 3000,
+  leaderTtl: 5000,
 };
 
 export const agentDefaults: Omit<AgentConfig, 'id' | 'devices'> = {

@@ -11,7 +11,8 @@
  * before the end land before the next leader's first one. `leading` reads the clock each time, so
  * a paused process that wakes up past its validity is not leading even before its timer fires;
  * the timer then stops it (onLost) whether or not the renewal query ever answers. Every query has
- * a deadline; a late answer is ignored and counts as a failure.
+ * a deadline (ttl - margin: past it, its answer could not extend the validity any more); a later
+ * answer is ignored and counts as a failure.
  *
  * Terms: the row's epoch changes whenever the holder changes. A term is one unbroken stretch of
  * validity; `continued` tells onWon that the new term has the epoch of this process's previous
@@ -31,7 +32,7 @@ export interface LeaderElectorOptions {
   onLost(holder: string | null): void;
 }
 
-/** ms between renewals, and the deadline of each leadership query */
+/** ms between the starts of two renewals (one at a time: a slow one delays the next) */
 export const renewalPeriod = (ttlMs: number) => Math.max(50, Math.floor(ttlMs / 3));
 /** ms before the database could let the lease lapse that this runtime stops acting (see the header) */
 export const leaderMargin = (ttlMs: number) => Math.ceil(ttlMs / 10);
@@ -72,7 +73,9 @@ export class LeaderElector {
     const period = renewalPeriod(this.o.ttlMs);
     const started = this.o.clock.monotonic();
     try {
-      const r = await this.deadline(this.o.store.acquireLeadership(this.o.id, this.o.ttlMs), period, 'the leadership query');
+      // an answer is useful as long as the validity it gives (from `started`) has not run out: a slow
+      // renewal under load still renews; only one that could no longer help counts as failed
+      const r = await this.deadline(this.o.store.acquireLeadership(this.o.id, this.o.ttlMs), this.o.ttlMs - leaderMargin(this.o.ttlMs), 'the leadership query');
       if (this.stopped) return;
       this.answered(r, started);
     } catch (err) {

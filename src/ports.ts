@@ -87,7 +87,7 @@ export interface Broker {
    * consume a queue with manual acks and a bounded prefetch. The consumer ends with its connection:
    * unlike event subscriptions it is not attached again when the adapter reconnects (the broker
    * took its unacked deliveries back; consuming again is the caller's decision), and `onLost`
-   * says so. Rejects when the connection is down.
+   * says so. Asked for while the connection is down, it attaches once the connection is back.
    */
   consume(queue: string, onDelivery: (d: Delivery) => void, opts: { prefetch: number; onLost?: () => void }): Promise<Subscription>;
   /**
