@@ -248,9 +248,10 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
       }
       return null;
     };
+    let stoppedAgent: string | null = null;
     const act = async (step: Step) => {
       note('fault', step.label);
-      const pick = (id: string) => (id === 'active' ? activeAgent! : id);
+      const pick = (id: string) => (id === 'active' ? activeAgent! : id === 'stopped' ? stoppedAgent! : id);
       switch (step.do) {
         case 'kill-agent':
           killedAt = performance.now();
@@ -258,7 +259,8 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
           break;
         case 'stop-agent':
           killedAt = performance.now();
-          agents.get(pick(step.agent))?.kill('SIGSTOP');
+          stoppedAgent = pick(step.agent);
+          agents.get(stoppedAgent)?.kill('SIGSTOP');
           break;
         case 'resume-agent':
           agents.get(pick(step.agent))?.kill('SIGCONT');

@@ -141,7 +141,7 @@ export function parseScenario(raw: unknown, file: string): Scenario {
     const act = r.str(step.do, `${f}.do`);
     const agent = () => {
       const a = r.str(step.agent, `${f}.agent`);
-      if (a !== 'active' && !agents.has(a)) r.fail(`${f}.agent`, `names no agent of this scenario (agents: ${[...agents].join(', ')}, or "active")`);
+      if (a !== 'active' && a !== 'stopped' && !agents.has(a)) r.fail(`${f}.agent`, `names no agent of this scenario (agents: ${[...agents].join(', ')}, "active", or "stopped": the one the last stop-agent stopped)`);
       return a;
     };
     const runtime = () => {
