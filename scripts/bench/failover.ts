@@ -62,6 +62,8 @@ export function failover(kind: 'kill' | 'hang'): Benchmark {
       const messages = sizeOf(ctx, 600, 4000);
       const stopAt = Math.floor(messages * 0.4);
       const stalls = { sac: 0, baton: 0 };
+      /** per baton run: how long the switch stayed in replaying while the load went on (from the switches table) */
+      const replayingMs: number[] = [];
       const counts = { baton: none(), sac: none() };
       const takeoverBound = kind === 'kill' ? 30_000 : 60_000;
 
@@ -153,7 +155,10 @@ export function failover(kind: 'kill' | 'hang'): Benchmark {
               agents[0]!.kill(signal);
             },
           );
-          return await finish('baton', sim, next, stoppedAt, () => agents[0]!.kill('SIGCONT'), seqs, 1);
+          const ms = await finish('baton', sim, next, stoppedAt, () => agents[0]!.kill('SIGCONT'), seqs, 1);
+          const sw = (await runtime.status()).switches[0];
+          if (sw?.replayingAt && sw.completedAt) replayingMs.push(sw.completedAt.getTime() - sw.replayingAt.getTime());
+          return ms;
         } finally {
           await runtime.stop();
           for (const a of agents) a.kill('SIGKILL');
@@ -171,6 +176,7 @@ export function failover(kind: 'kill' | 'hang'): Benchmark {
       const stalled = (who: string, n: number) => (n ? [`${who} did not move to the other consumer within ${takeoverBound / 1000} s in ${n} run(s) (counted as ${takeoverBound} ms)`] : []);
       return result(name, 'single active consumer', base, ours, 'ms', kind === 'kill' ? '≤ 300 ms median, no loss, no reorder' : '≤ 3 s median, zero stale writes', (_, o) => o <= targetMs && clean, [
         line('baton', counts.baton),
+        `baton's switch in replaying under the load: ${replayingMs.length ? replayingMs.map((x) => `${x} ms`).join(', ') : 'not recorded'} (target ≤ 200 ms; it must not grow with the incoming rate)`,
         line('single active consumer', counts.sac),
         ...stalled('baton', stalls.baton),
         ...stalled('single active consumer', stalls.sac),
