@@ -49,6 +49,12 @@ const holes: Array<{ hole: string; what: string; run: SimOptions; finds: RegExp 
     finds: /2 runtimes say they lead/,
   },
   {
+    hole: '3',
+    what: 'one failed renewal while the dispatcher settles (broker connection down): the resume is dropped, it parks forever',
+    run: { seed: 1, model: 'wide', runtimes: 1, agents: 2, inFlight: 2, leaderTtl: 1500, faults: [{ at: 0.3, kind: 'broker-drop', size: 0.3, target: 0 }, { at: 0.31, kind: 'leader-flap', size: 0.05 }] },
+    finds: /the leader's dispatcher is in "parking"/,
+  },
+  {
     hole: '5',
     what: 'the leader and the active agent die together: the standby never switches within the bound',
     run: { seed: 9, model: 'wide' },
