@@ -221,7 +221,7 @@ export async function simulateWide(o: SimOptions): Promise<SimResult> {
   // the load, until it is accepted or it cannot be any more
   for (;;) {
     const limit = Math.max(healAt, loadStart + loadTime) + LIVENESS_MS;
-    await world.run(loadDone, Math.min(limit, world.now + 1000));
+    await world.runTo(loadDone, Math.min(limit, world.now + 1000));
     if (loadDone() || world.now >= limit) break;
   }
   stopLoad = true;
@@ -245,7 +245,7 @@ export async function simulateWide(o: SimOptions): Promise<SimResult> {
   const deadline = () => Math.max(healAt, loadOver) + LIVENESS_MS;
   let live: string[] = [];
   for (;;) {
-    await world.run(() => false, Math.max(world.now + 500, Math.min(healAt, deadline())));
+    await world.runTo(() => false, Math.max(world.now + 500, Math.min(healAt, deadline())));
     live = (await drive(liveness(), 2000)) ?? ['liveness check did not answer'];
     if (live.length === 0 || world.now >= deadline()) break;
   }
