@@ -55,6 +55,12 @@ const holes: Array<{ hole: string; what: string; run: SimOptions; finds: RegExp 
     finds: /the leader's dispatcher is in "parking"/,
   },
   {
+    hole: '4',
+    what: 'an agent paused with a request out gives its queue back but keeps that delivery, unacked, forever',
+    run: { seed: 839, model: 'wide' },
+    finds: /queue sim\.agent\.a1 \(not active\) holds 0 ready, [1-9]\d* unacked/,
+  },
+  {
     hole: '5',
     what: 'the leader and the active agent die together: the standby never switches within the bound',
     run: { seed: 9, model: 'wide' },
@@ -77,6 +83,12 @@ const holes: Array<{ hole: string; what: string; run: SimOptions; finds: RegExp 
     what: 'an ambiguous park is reported as not stored: the host sends it again and both are applied',
     run: { seed: 80, model: 'wide' },
     finds: /applied although dispatch\(\) refused them/,
+  },
+  {
+    hole: '10',
+    what: '(likely) a new leader grants the new agent a lease while the old leader\'s lease to the old agent still runs: a stale write',
+    run: { seed: 839, model: 'wide' },
+    finds: /fw2: 2 write\(s\) accepted from a stale epoch/,
   },
   {
     hole: 'accounting',
