@@ -204,11 +204,19 @@ const commands: Record<string, Command> = {
 
   sim: {
     summary: 'deterministic simulation: the real runtime and agents over in-memory services, seeded faults, invariants checked',
-    usage: 'baton sim [--seeds N] [--seed S] [--messages N] [--plant drop-parked-row] [--verbose]\n  --seeds N runs seeds 1..N (from --seed S when given); --seed S alone replays one seed with its trace',
-    options: { seeds: { type: 'string' }, seed: { type: 'string' }, messages: { type: 'string' }, plant: { type: 'string' }, verbose: { type: 'boolean' } },
+    usage:
+      'baton sim [--seeds N] [--seed S] [--model narrow|wide] [--messages N] [--plant drop-parked-row] [--verbose] [--keep-going]\n' +
+      '  --seeds N runs seeds 1..N (from --seed S when given); --seed S alone replays one seed with its trace\n' +
+      '  --model wide: two or three runtimes, one to three agents, PostgreSQL and broker faults, pauses, flaps, slow devices; liveness checked after healing\n' +
+      '  --keep-going: run every seed and count failures by kind of violation (with the first seeds of each)',
+    options: { seeds: { type: 'string' }, seed: { type: 'string' }, model: { type: 'string' }, messages: { type: 'string' }, plant: { type: 'string' }, verbose: { type: 'boolean' }, 'keep-going': { type: 'boolean' } },
     async run(v) {
       const plant = v.plant as string | undefined;
       if (plant !== undefined && plant !== 'drop-parked-row') throw new BatonError('invalid-config', `--plant must be drop-parked-row (got ${JSON.stringify(plant)})`);
+      const model = (v.model as string | undefined) ?? 'narrow';
+      if (model !== 'narrow' && model !== 'wide') throw new BatonError('invalid-config', `--model must be narrow or wide (got ${JSON.stringify(model)})`);
+      const keepGoing = v['keep-going'] === true;
+      const kinds = new Map<string, number[]>();
       const first = num(v.seed, 'seed') ?? 1;
       const count = num(v.seeds, 'seeds') ?? (v.seed !== undefined ? 1 : 200);
       const messages = num(v.messages, 'messages');
@@ -216,12 +224,22 @@ const commands: Record<string, Command> = {
       const started = performance.now();
       let failed = 0;
       for (let seed = first; seed < first + count; seed++) {
-        const r = await simulate({ seed, ...(messages ? { messages } : {}), ...(plant ? { plant: plant as 'drop-parked-row' } : {}) });
+        const r = await simulate({ seed, model, ...(messages ? { messages } : {}), ...(plant ? { plant: plant as 'drop-parked-row' } : {}) });
+        if (keepGoing && !one) {
+          // one line per failed seed; the kinds are the violations with device names and numbers taken out
+          if (!r.ok) {
+            failed++;
+            out(`seed ${seed}: ${r.violations.join('; ')}`);
+            for (const k of new Set(r.violations.map((x) => x.replace(/\bfw\d+: /, '').replace(/\b(r|a)\d+\b/g, '$1N').replace(/\d+/g, 'N').replace(/: seq .*$/, '')))) kinds.set(k, [...(kinds.get(k) ?? []), seed]);
+          }
+          if (process.stderr.isTTY) process.stderr.write(`\r  ${seed - first + 1}/${count} seeds`);
+          continue;
+        }
         if (one || v.verbose || !r.ok) {
           out(`seed ${seed}: ${r.ok ? 'ok' : 'FAILED'} (${r.stats.accepted} accepted, ${r.stats.applied} applied, ${r.stats.switches} switches, ${r.stats.simulatedMs} ms simulated)`);
           for (const x of r.violations) out(`  violation: ${x}`);
           if (!r.ok || one) for (const line of r.trace) out(`  ${line}`);
-          if (!r.ok) out(`  replay: npx baton sim --seed ${seed}${plant ? ` --plant ${plant}` : ''}`);
+          if (!r.ok) out(`  replay: npx baton sim --seed ${seed}${model === 'wide' ? ' --model wide' : ''}${plant ? ` --plant ${plant}` : ''}`);
           if (!r.ok && !plant) out(`  keep it: add { "seed": ${seed}, "found": "<date>", "bug": "<what it found>" } to scripts/sim-regressions.json (npm test replays every seed there)`);
         }
         if (!r.ok && ++failed >= 1 && !v.verbose) break;
@@ -229,6 +247,11 @@ const commands: Record<string, Command> = {
       }
       const secs = (performance.now() - started) / 1000;
       if (process.stderr.isTTY && !one) process.stderr.write('\n');
+      if (keepGoing) {
+        for (const [k, seeds] of [...kinds].sort((a, b) => b[1].length - a[1].length)) out(`${String(seeds.length).padStart(6)} seed(s): ${k}  (e.g. ${seeds.slice(0, 5).join(', ')})`);
+        out(`${failed} of ${count} seed(s) broke an invariant (${model} model) in ${secs.toFixed(1)} s`);
+        return failed === 0 ? 0 : 1;
+      }
       out(`${failed === 0 ? 'all seeds held every invariant' : `a seed broke an invariant`}: ${count} seed(s) in ${secs.toFixed(1)} s`);
       return failed === 0 ? 0 : 1;
     },

@@ -2,7 +2,9 @@
  * One deterministic simulation run: the real runtime, actors, machines and agents over the
  * in-memory Broker and Store, simulated devices and a simulated clock, all driven from one seeded
  * world. Faults (agent killed or hung, runtime crashed, device errors) are injected by probability;
- * the invariants of DESIGN.md §8 are checked from the devices' own applied logs.
+ * the invariants of DESIGN.md §8 are checked from the devices' own applied logs. This is the
+ * narrow model; `model: 'wide'` runs the wide one (wide.ts: more processes, many more faults,
+ * liveness after healing).
  */
 import { startAgent, type AgentHandle } from '../agent-worker.ts';
 import { checkDevice, staleWrites } from '../checker.ts';
@@ -13,23 +15,39 @@ import { createMemoryDeviceClient } from '../memory-device.ts';
 import type { DeviceClient, DeviceOutcome, Store } from '../ports.ts';
 import { createRuntime, type Runtime } from '../runtime.ts';
 import { workloadMessage } from '../workload.ts';
+import { simulateWide } from './wide.ts';
+import type { WideFault, WideFaultKind } from './wide-faults.ts';
 import { Gate, World } from './world.ts';
 
 /** Bugs a test can plant to show the simulation finds them (injected through ports, never in the product). */
 export type PlantedBug = 'drop-parked-row';
 
-/** One fault: when (a share of the load's duration, 0..1) and what; `size` (0..1) scales its length. */
-export interface PlannedFault {
-  at: number;
-  kind: 'kill-agent' | 'stop-agent' | 'crash-runtime' | 'device-errors';
-  size: number;
-}
+/**
+ * One fault: when (a share of the load's duration, 0..1) and what; `size` (0..1) scales its length.
+ * The narrow model knows kill-agent, stop-agent, crash-runtime and device-errors (and ignores
+ * `target` and `when`); the wide model knows every kind (wide-faults.ts).
+ */
+export type PlannedFault = WideFault;
+export type { WideFaultKind };
+
+/** `narrow`: the original fault model (one runtime, two agents, four fault kinds); `wide`: wide.ts. */
+export type SimModel = 'narrow' | 'wide';
 
 export interface SimOptions {
   seed: number;
+  /** the fault model (default narrow) */
+  model?: SimModel;
   messages?: number;
   devices?: number;
-  /** true (default): up to two faults drawn from the seed; false: none; a list: exactly these */
+  /** wide model: runtimes from the start (default: 2 or 3, drawn by the seed) */
+  runtimes?: number;
+  /** wide model: agents from the start (default: 1 to 3, drawn by the seed) */
+  agents?: number;
+  /** wide model: dispatch() calls in flight per device (default: 1 to 3, drawn by the seed) */
+  inFlight?: number;
+  /** wide model: the runtimes' leaderTtl (default: 1500 or 3000, drawn by the seed) */
+  leaderTtl?: number;
+  /** true (default): faults drawn from the seed; false: none; a list: exactly these */
   faults?: boolean | PlannedFault[];
   plant?: PlantedBug;
 }
@@ -54,6 +72,10 @@ export interface SimResult {
 }
 
 export async function simulate(o: SimOptions): Promise<SimResult> {
+  return o.model === 'wide' ? simulateWide(o) : simulateNarrow(o);
+}
+
+async function simulateNarrow(o: SimOptions): Promise<SimResult> {
   const world = new World(o.seed);
   const rnd = world.random;
   const trace: string[] = [];

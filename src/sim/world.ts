@@ -90,6 +90,16 @@ export class World {
     return new Promise((resolve) => setImmediate(resolve));
   }
 
+  /**
+   * Like `run`, and on timeout time stands at `until` (nothing was due before it), so that a
+   * caller looping on a deadline always gets there.
+   */
+  async runTo(done: () => boolean, until: number): Promise<boolean> {
+    const ok = await this.run(done, until);
+    if (!ok) this.now = Math.max(this.now, until);
+    return ok;
+  }
+
   /** Advances time timer by timer until `done()` or `until` (simulated ms); false on timeout. */
   async run(done: () => boolean, until: number): Promise<boolean> {
     for (;;) {
