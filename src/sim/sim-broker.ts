@@ -5,8 +5,9 @@
  * - while the connection is down, publishes and receipts wait and go out in order once it is back;
  *   `settle()`, `queueInfo()` and `assertAgentQueue()` wait for it; heartbeats and lease grants are
  *   dropped; `move()` fails (the adapter throws `broker-unavailable`);
- * - on reconnect every subscription that was not cancelled is attached again (the adapter's
- *   `open()` re-attaches every consumer), heartbeat and control subscriptions included;
+ * - on reconnect the event subscriptions that were not cancelled are attached again, as the
+ *   adapter's `open()` does; a queue consumer is not: it ends with the connection (`onLost`), and
+ *   one asked for while the connection was down attaches once it is back;
  * - deliveries taken before the drop can no longer be acked: the broker put them back;
  * - while nacking, publishes and receipts are refused with `broker-rejected` (not stored).
  * Every answer reaches the process through its gate: a paused process does not move on.
@@ -19,6 +20,9 @@ import type { Gate, World } from './world.ts';
 interface Sub {
   cancelled: boolean;
   inner: Subscription | null;
+  /** event subscriptions come back after a reconnect; queue consumers end with their connection */
+  reattach: boolean;
+  onLost?: () => void;
   attach(c: MemoryConnection): Promise<Subscription>;
 }
 
@@ -72,7 +76,14 @@ export class SimBroker implements Broker {
     if (this.closed || this.down) return;
     this.conn?.kill();
     this.down = true;
-    for (const s of this.subs) s.inner = null;
+    for (const s of this.subs) {
+      const wasAttached = s.inner !== null;
+      s.inner = null;
+      if (s.reattach || !wasAttached) continue;
+      s.cancelled = true;
+      this.subs.delete(s);
+      if (s.onLost) this.gate.run(s.onLost);
+    }
     this.world.at(this.world.now + reconnectAfterMs, () =>
       this.gate.run(() => {
         if (this.closed) return;
@@ -125,14 +136,19 @@ export class SimBroker implements Broker {
     return this.through(this.ready().then((c) => c.queueInfo(queue)));
   }
 
-  private subscribe(attach: (c: MemoryConnection) => Promise<Subscription>): Promise<Subscription> {
-    const s: Sub = { cancelled: false, inner: null, attach };
+  private subscribe(attach: (c: MemoryConnection) => Promise<Subscription>, reattach: boolean, onLost?: () => void): Promise<Subscription> {
+    const s: Sub = { cancelled: false, inner: null, reattach, attach, ...(onLost ? { onLost } : {}) };
     this.subs.add(s);
     const sub: Subscription = {
       cancel: async () => {
         s.cancelled = true;
         this.subs.delete(s);
         await s.inner?.cancel();
+      },
+      release: async () => {
+        s.cancelled = true;
+        this.subs.delete(s);
+        await s.inner?.release();
       },
     };
     if (this.down) return this.through(Promise.resolve(sub)); // attached with the connection
@@ -143,8 +159,8 @@ export class SimBroker implements Broker {
     );
   }
 
-  consume(queue: string, onDelivery: (d: Delivery) => void, opts: { prefetch: number }): Promise<Subscription> {
-    return this.subscribe((c) => c.consume(queue, onDelivery, opts));
+  consume(queue: string, onDelivery: (d: Delivery) => void, opts: { prefetch: number; onLost?: () => void }): Promise<Subscription> {
+    return this.subscribe((c) => c.consume(queue, onDelivery, { prefetch: opts.prefetch }), false, opts.onLost);
   }
 
   publishEvent(channel: EventChannel, payload: object, opts: { key?: string; ttlMs?: number } = {}): Promise<void> {
@@ -158,7 +174,7 @@ export class SimBroker implements Broker {
   }
 
   subscribeEvents(channel: EventChannel, handler: (payload: unknown) => Promise<void> | void, key?: string): Promise<Subscription> {
-    return this.subscribe((c) => c.subscribeEvents(channel, handler, key));
+    return this.subscribe((c) => c.subscribeEvents(channel, handler, key), true);
   }
 
   move(from: string, to: string): Promise<number> {
