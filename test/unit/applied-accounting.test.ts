@@ -1,0 +1,112 @@
+// Exact delivery accounting on the runtime: applied(), lag and the stored watermark count a seq only
+// when a receipt covered that seq itself (or it was dead-lettered), never because a higher one was;
+// an agent's anomaly (a seq below its watermark nobody applied) is counted, logged and raised.
+import { describe, expect, it } from 'vitest';
+import { MemoryRabbit } from '../../src/memory-broker.ts';
+import { createMemoryStore } from '../../src/memory-store.ts';
+import type { Delivery } from '../../src/ports.ts';
+import { createRuntime, type RuntimeEvents } from '../../src/runtime.ts';
+import { Gate, World } from '../../src/sim/world.ts';
+
+async function leader() {
+  const world = new World(7);
+  const rabbit = new MemoryRabbit('ac');
+  const store = createMemoryStore({ now: () => world.now });
+  const gate = new Gate('r1');
+  const runtime = createRuntime({ devices: ['fw1'], runtimeId: 'r1', namespace: 'ac', leaderTtl: 1500, ports: { broker: rabbit.connect({ schedule: gate.run }), store }, clock: world.clock(gate) });
+  const receipts: Array<RuntimeEvents['receipts.applied']> = [];
+  runtime.on('receipts.applied', (e) => receipts.push(e));
+  // an agent as the runtime sees it: a consumer on its queue (holding what it gets), heartbeats, receipts
+  const agent = rabbit.connect({ schedule: (f) => f() });
+  await agent.start();
+  const held: Delivery[] = [];
+  await agent.consume(await agent.assertAgentQueue('a1'), (d) => void held.push(d), { prefetch: 100 });
+  let mono = 0;
+  const heartbeat = () => agent.publishEvent('heartbeats', { type: 'heartbeat', agentId: 'a1', topic: 'ac.agent.a1', host: 'h', pid: 1, sentAt: world.now, mono: ++mono, incarnation: 'a1#1' });
+  await runtime.start();
+  await heartbeat();
+  await world.run(() => false, world.now + 200);
+  const receipt = async (r: object) => {
+    const before = receipts.length;
+    await agent.publishEvent('receipts', { agentId: 'a1', ...r });
+    await world.run(() => receipts.length > before, world.now + 100);
+  };
+  /** settles `p` within `ms` of simulated time, or says it is still pending */
+  const within = async (p: Promise<void>, ms: number) => {
+    let outcome = 'pending';
+    const watched = p.then(() => (outcome = 'applied'), (e: Error & { code?: string }) => (outcome = e.code ?? e.message));
+    await world.run(() => outcome !== 'pending', world.now + ms);
+    void watched;
+    return outcome;
+  };
+  const lag = async () => (await runtime.status()).devices.find((d) => d.deviceId === 'fw1')?.lag;
+  const storedWatermark = async () => (await store.deviceStreams()).find((d) => d.deviceId === 'fw1')?.watermark ?? 0;
+  return { world, runtime, store, held, heartbeat, receipt, within, lag, storedWatermark, receipts, agent };
+}
+
+describe('exact delivery accounting', () => {
+  it('a receipt for seq 10 does not make seq 9 applied: applied(9) waits while applied(10) resolves', async () => {
+    const c = await leader();
+    const nine = c.within(c.runtime.applied({ deviceId: 'fw1', seq: 9 }, { timeoutMs: 5000 }), 1000);
+    await c.receipt({ type: 'applied', ranges: [{ deviceId: 'fw1', from: 10, to: 10 }] });
+    expect(await c.within(c.runtime.applied({ deviceId: 'fw1', seq: 10 }, { timeoutMs: 5000 }), 100)).toBe('applied');
+    expect(await nine).toBe('pending');
+    await c.receipt({ type: 'applied', ranges: [{ deviceId: 'fw1', from: 8, to: 9 }] });
+    expect(await c.within(c.runtime.applied({ deviceId: 'fw1', seq: 9 }, { timeoutMs: 5000 }), 100)).toBe('applied');
+  });
+
+  it("an old agent's mark counts for its own seq only", async () => {
+    const c = await leader();
+    await c.receipt({ type: 'applied', marks: [{ deviceId: 'fw1', seq: 10 }] });
+    expect(await c.within(c.runtime.applied({ deviceId: 'fw1', seq: 10 }, { timeoutMs: 5000 }), 100)).toBe('applied');
+    expect(await c.within(c.runtime.applied({ deviceId: 'fw1', seq: 9 }, { timeoutMs: 5000 }), 1000)).toBe('pending');
+  });
+
+  it('lag and the stored watermark do not pass a dispatched seq that was not applied', async () => {
+    const c = await leader();
+    const sent = [];
+    for (let i = 1; i <= 3; i++) sent.push(await c.runtime.dispatch({ deviceId: 'fw1', method: 'PUT', path: `/p/${i}` }));
+    expect(sent.map((d) => d.seq)).toEqual([1, 2, 3]);
+    expect(await c.lag()).toBe(3);
+    await c.receipt({ type: 'applied', ranges: [{ deviceId: 'fw1', from: 3, to: 3 }] });
+    await c.world.run(() => false, c.world.now + 500); // watermarks are stored every 200 ms
+    expect(await c.lag()).toBe(2);
+    expect(await c.storedWatermark()).toBe(0);
+    await c.receipt({ type: 'applied', ranges: [{ deviceId: 'fw1', from: 1, to: 1 }] });
+    await c.world.run(() => false, c.world.now + 500);
+    expect(await c.lag()).toBe(1);
+    expect(await c.storedWatermark()).toBe(1);
+    await c.receipt({ type: 'applied', ranges: [{ deviceId: 'fw1', from: 2, to: 2 }] });
+    await c.world.run(() => false, c.world.now + 500);
+    expect(await c.lag()).toBe(0);
+    expect(await c.storedWatermark()).toBe(3);
+  });
+
+  it('a dead letter rejects applied() of its seq, also when asked after the fact, and leaves the others waiting', async () => {
+    const c = await leader();
+    const anomalies: Array<RuntimeEvents['delivery.anomaly']> = [];
+    c.runtime.on('delivery.anomaly', (e) => anomalies.push(e));
+    const entry = { deviceId: 'fw1', seq: 6, epoch: 1, agentId: 'a1', reason: 'seq 6 is at or below the watermark 1005 but was never applied', status: null, response: null, payload: '{}' };
+    const dead = new Promise((resolve) => c.runtime.on('message.dead-lettered', resolve));
+    await c.agent.publishEvent('receipts', { type: 'dead-letter', agentId: 'a1', anomaly: true, entry });
+    await c.world.run(() => anomalies.length > 0, c.world.now + 100);
+    await dead;
+    expect(anomalies).toEqual([{ deviceId: 'fw1', seq: 6, agentId: 'a1', reason: entry.reason }]);
+    expect(await c.within(c.runtime.applied({ deviceId: 'fw1', seq: 6 }, { timeoutMs: 5000 }), 100)).toBe('device-rejected');
+    expect(await c.within(c.runtime.applied({ deviceId: 'fw1', seq: 5 }, { timeoutMs: 5000 }), 1000)).toBe('pending');
+    expect(await c.runtime.metricsText()).toMatch(/baton_anomalies_total\{device="fw1"\} 1/);
+  });
+
+  it("an agent's anomaly for a seq a receipt said was applied is a redelivery: not recorded as a dead letter", async () => {
+    const c = await leader();
+    const anomalies: unknown[] = [];
+    c.runtime.on('delivery.anomaly', (e) => anomalies.push(e));
+    await c.receipt({ type: 'applied', ranges: [{ deviceId: 'fw1', from: 4, to: 6 }] });
+    const entry = { deviceId: 'fw1', seq: 6, epoch: 2, agentId: 'a1', reason: 'seq 6 is at or below the watermark 9 but was never applied', status: null, response: null, payload: '{}' };
+    await c.agent.publishEvent('receipts', { type: 'dead-letter', agentId: 'a1', anomaly: true, entry });
+    await c.world.run(() => false, c.world.now + 200);
+    expect(anomalies).toEqual([]);
+    expect(await c.store.listDeadLetters()).toEqual([]);
+    expect(await c.within(c.runtime.applied({ deviceId: 'fw1', seq: 6 }, { timeoutMs: 5000 }), 100)).toBe('applied');
+  });
+});
