@@ -94,7 +94,7 @@ describe('exact delivery accounting', () => {
     expect(anomalies).toEqual([{ deviceId: 'fw1', seq: 6, agentId: 'a1', reason: entry.reason }]);
     expect(await c.within(c.runtime.applied({ deviceId: 'fw1', seq: 6 }, { timeoutMs: 5000 }), 100)).toBe('device-rejected');
     expect(await c.within(c.runtime.applied({ deviceId: 'fw1', seq: 5 }, { timeoutMs: 5000 }), 1000)).toBe('pending');
-    expect(await c.runtime.metricsText()).toMatch(/baton_anomalies_total\{device="fw1"\} 1/);
+    expect(await c.runtime.metrics()).toMatch(/baton_anomalies_total\{device="fw1"\} 1/);
   });
 
   it("an agent's anomaly for a seq a receipt said was applied is a redelivery: not recorded as a dead letter", async () => {

@@ -195,7 +195,7 @@ describe('device lanes', () => {
     expect(dead).toHaveLength(1);
     expect(dead[0]).toMatchObject({ deviceId: 'd1', seq: 6, status: null });
     expect(dead[0]!.reason).toBe(
-      "seq 6 is at or below device d1's applied watermark 1005 but was never applied: a seq was reused or a message overtook another; not sent",
+      "seq 6 is at or below device d1's applied watermark 1005 but was never applied here (nor known applied before this lease: up to 0): a seq was reused or a message overtook another; not sent",
     );
     expect(anomalies).toEqual([{ deviceId: 'd1', seq: 6, watermark: 1005, reason: dead[0]!.reason }]);
     expect(late.acked).toBe(true);
