@@ -7,6 +7,8 @@ import { createMemoryStore } from '../../src/memory-store.ts';
 import type { Delivery } from '../../src/ports.ts';
 import { createRuntime, type RuntimeEvents } from '../../src/runtime.ts';
 import { Gate, World } from '../../src/sim/world.ts';
+import { workloadMessage } from '../../src/workload.ts';
+import { simCluster } from '../support/sim-cluster.ts';
 
 async function leader() {
   const world = new World(7);
@@ -108,5 +110,28 @@ describe('exact delivery accounting', () => {
     expect(anomalies).toEqual([]);
     expect(await c.store.listDeadLetters()).toEqual([]);
     expect(await c.within(c.runtime.applied({ deviceId: 'fw1', seq: 6 }, { timeoutMs: 5000 }), 100)).toBe('applied');
+  });
+
+  it('end to end: the agent reports every seq it applied as ranges, and each applied() resolves on its own seq', async () => {
+    const c = simCluster({ seed: 3, devices: 1 });
+    const r1 = await c.runtime('r1');
+    const ranges: Array<RuntimeEvents['receipts.applied']['ranges']> = [];
+    r1.on('receipts.applied', (e) => ranges.push(e.ranges));
+    let active = false;
+    r1.on('coordinator.active', () => (active = true));
+    await c.agent('a1');
+    expect(await c.world.run(() => active, 5000)).toBe(true);
+    const sent = [];
+    for (let i = 0; i < 5; i++) sent.push(await r1.dispatch(workloadMessage('fw1', i)));
+    const settled: string[] = [];
+    for (const d of sent) void r1.applied(d, { timeoutMs: 5000 }).then(() => settled.push(`ok ${d.seq}`), (e: Error) => settled.push(e.message));
+    await c.world.run(() => settled.length === 5, c.world.now + 5000);
+    expect(settled).toEqual(sent.map((d) => `ok ${d.seq}`));
+    // consecutive seqs travel as runs, never as a single highest mark
+    const seen = ranges.flat().filter((g) => g.deviceId === 'fw1');
+    expect(seen.reduce((n, g) => n + g.to - g.from + 1, 0)).toBe(5);
+    expect(seen[0]!.from).toBe(sent[0]!.seq);
+    expect((await r1.status()).devices.find((d) => d.deviceId === 'fw1')?.lag).toBe(0);
+    c.killAll();
   });
 });
