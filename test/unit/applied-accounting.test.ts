@@ -2,9 +2,12 @@
 // when a receipt covered that seq itself (or it was dead-lettered), never because a higher one was;
 // an agent's anomaly (a seq below its watermark nobody applied) is counted, logged and raised.
 import { describe, expect, it } from 'vitest';
+import { startAgent } from '../../src/agent-worker.ts';
+import { DeviceModel } from '../../src/device-model.ts';
 import { MemoryRabbit } from '../../src/memory-broker.ts';
+import { createMemoryDeviceClient } from '../../src/memory-device.ts';
 import { createMemoryStore } from '../../src/memory-store.ts';
-import type { Delivery } from '../../src/ports.ts';
+import type { Broker, Delivery } from '../../src/ports.ts';
 import { createRuntime, type RuntimeEvents } from '../../src/runtime.ts';
 import { Gate, World } from '../../src/sim/world.ts';
 import { workloadMessage } from '../../src/workload.ts';
@@ -133,5 +136,39 @@ describe('exact delivery accounting', () => {
     expect(seen[0]!.from).toBe(sent[0]!.seq);
     expect((await r1.status()).devices.find((d) => d.deviceId === 'fw1')?.lag).toBe(0);
     c.killAll();
+  });
+
+  it('an applied receipt the agent could not publish is sent again: no seq is left unreported', async () => {
+    const world = new World(5);
+    const rabbit = new MemoryRabbit('rr');
+    const store = createMemoryStore({ now: () => world.now });
+    const gate = new Gate('r1');
+    const runtime = createRuntime({ devices: [{ id: 'fw1', fencesByEpoch: true }], runtimeId: 'r1', namespace: 'rr', ports: { broker: rabbit.connect({ schedule: gate.run }), store }, clock: world.clock(gate) });
+    await runtime.start();
+    const conn = rabbit.connect({ schedule: (f) => f() });
+    let refused = 0;
+    // the first applied receipt fails to publish (a broker hiccup)
+    const broker = new Proxy(conn, {
+      get: (target, prop: keyof Broker) =>
+        prop === 'publishEvent'
+          ? (channel: string, payload: { type?: string }, opts?: object) =>
+              channel === 'receipts' && payload.type === 'applied' && refused++ === 0 ? Promise.reject(new Error('channel closed')) : target.publishEvent(channel as never, payload, opts)
+          : typeof target[prop] === 'function' ? (target[prop] as (...a: unknown[]) => unknown).bind(target) : target[prop],
+    }) as Broker;
+    const model = new DeviceModel({ now: () => world.now, fencing: true });
+    await startAgent(
+      { id: 'a1', devices: [{ id: 'fw1', url: 'http://fw1.sim', fencesByEpoch: true }], namespace: 'rr', heartbeatInterval: 250 },
+      { broker, deviceClient: createMemoryDeviceClient(new Map([['fw1', model]])), clock: world.clock(new Gate('a1')), random: world.random, incarnation: 'a1#5' },
+    );
+    let active = false;
+    runtime.on('coordinator.active', () => (active = true));
+    expect(await world.run(() => active, 5000)).toBe(true);
+    const d = await runtime.dispatch({ deviceId: 'fw1', method: 'PUT', path: '/p/1' });
+    let outcome = 'pending';
+    void runtime.applied(d, { timeoutMs: 10_000 }).then(() => (outcome = 'applied'), (e: Error) => (outcome = e.message));
+    await world.run(() => outcome !== 'pending', world.now + 5000);
+    expect(refused).toBe(2);
+    expect(outcome).toBe('applied');
+    expect(model.applied.map((a) => a.seq)).toEqual([d.seq]);
   });
 });
