@@ -375,7 +375,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const touched = new Set<string>();
       for (const g of r.ranges) {
         if (!deviceSet.has(g.deviceId)) {
-          log.warn({ agentId: r.agentId, deviceId: g.deviceId }, 'ignored a receipt range for a device not configured');
+          log.warn({ agentId: r.agentId, deviceId: g.deviceId }, 'ignored a receipt mark for a device not configured');
           continue;
         }
         metrics.onApplied(g.deviceId, ledger.applied(g.deviceId, g.from, g.to));
