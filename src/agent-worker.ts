@@ -79,25 +79,47 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
   const lease = new Lease(clock, ports.incarnation ?? randomUUID());
   const receipt = (r: ReceiptEvent) => broker.publishEvent('receipts', r);
 
-  // applied receipts: exactly the seqs applied per device since the last flush (the runtime counts
-  // a seq as applied only when a receipt names it, so a receipt that could not be sent is sent again)
+  // applied receipts: exactly the seqs applied per device since the last flush. The runtime counts
+  // a seq as applied only when a receipt names it, so a receipt that could not be sent is sent again,
+  // and each message is acked only once its receipt is out (`reported`).
   const pendingApplied = new Map<string, SeqRanges>();
+  let reported: Array<() => void> = [];
   let flushTimer: { cancel(): void } | null = null;
-  const scheduleFlush = (ms: number) => (flushTimer ??= clock.setTimeout(() => void flush(), ms));
-  const flush = async () => {
+  let flushing: Promise<void> = Promise.resolve();
+  const scheduleFlush = (ms: number) => (flushTimer ??= clock.setTimeout(() => void flushNow(), ms));
+  /** one flush at a time, so that awaiting it covers a publish already under way */
+  const flushNow = () => {
+    flushTimer?.cancel();
     flushTimer = null;
+    return (flushing = flushing.then(flush));
+  };
+  const flush = async () => {
     if (pendingApplied.size === 0) return;
     const ranges: AppliedRange[] = [];
     for (const [deviceId, rs] of pendingApplied) for (const r of rs.list()) ranges.push({ deviceId, ...r });
     pendingApplied.clear();
+    const waiting = reported;
+    reported = [];
+    let failed = false;
     for (let i = 0; i < ranges.length; i += MAX_RECEIPT_RANGES) {
       const batch = ranges.slice(i, i + MAX_RECEIPT_RANGES);
       await receipt({ type: 'applied', agentId: cfg.id, ranges: batch }).catch((err) => {
+        failed = true;
         for (const r of batch) pendingOf(r.deviceId).addRange(r.from, r.to);
-        log.warn({ err: (err as Error).message, ranges: batch.length }, 'could not publish receipts; sending them again shortly');
-        if (hold.mode !== 'stopped') scheduleFlush(Math.max(cfg.receiptFlushMs, 1000));
+        log.warn({ err: (err as Error).message, ranges: batch.length }, 'could not publish receipts; sending them again shortly (their messages stay unacked meanwhile)');
       });
     }
+    if (!failed) for (const ack of waiting) ack();
+    else {
+      reported.push(...waiting);
+      if (hold.mode !== 'stopped') scheduleFlush(Math.max(cfg.receiptFlushMs, 1000));
+    }
+  };
+  /** before the queue goes back: receipts out, so their messages are acked rather than handed on (bounded: a hung broker call must not hold the release) */
+  const flushBeforeRelease = () => {
+    let timer: { cancel(): void } | null = null;
+    const gaveUp = new Promise<void>((resolve) => (timer = clock.setTimeout(resolve, 1000)));
+    return Promise.race([flushNow(), gaveUp]).finally(() => timer?.cancel());
   };
   const pendingOf = (deviceId: string) => {
     let rs = pendingApplied.get(deviceId);
@@ -119,6 +141,7 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
     applied: (deviceId, seq) => {
       pendingOf(deviceId).add(seq);
       scheduleFlush(cfg.receiptFlushMs);
+      return new Promise<void>((resolve) => reported.push(resolve));
     },
     deadLetter: async (entry, kind) => {
       log.error({ deviceId: entry.deviceId, seq: entry.seq, reason: entry.reason, status: entry.status, kind }, 'message dead-lettered');
@@ -167,6 +190,7 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
     log.warn({ why }, 'giving the queue back: requests on the wire finish first');
     events.emit('releasing', { why });
     const returned = await lanes.giveBack();
+    await flushBeforeRelease();
     await sub.then(
       (s) => s.release(),
       () => {},
@@ -226,10 +250,10 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
       const was = hold;
       hold = { mode: 'stopped' };
       await lanes.stop();
+      await flushBeforeRelease();
       if (was.mode === 'consuming') await was.sub.then((s) => s.release(), () => {});
       if (was.mode === 'releasing') await was.done;
-      flushTimer?.cancel();
-      await flush();
+      await flushBeforeRelease();
       await broker.settle();
       await broker.close();
       await client.close();

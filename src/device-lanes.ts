@@ -38,8 +38,12 @@ export interface LaneOptions {
   random?: () => number;
   /** the right to write: resolves with the epoch to write under once the lease is valid */
   lease: { acquire(): Promise<number> };
-  /** reports a message as applied (batched by the caller) */
-  applied(deviceId: string, seq: number): void;
+  /**
+   * reports a seq as applied (batched by the caller); when it returns a promise, the message is
+   * acked once that resolves (its receipt is out), so a crash in between hands it to the next
+   * agent, which reports it, instead of losing the report
+   */
+  applied(deviceId: string, seq: number): Promise<void> | void;
   /** records a dead letter durably (`anomaly`: not the device's refusal, see the header); the message is acked only after it resolves */
   deadLetter(entry: DeadLetter, kind: 'rejected' | 'anomaly'): Promise<void>;
   /** the device said this agent's epoch is stale */
@@ -185,8 +189,13 @@ export class DeviceLanes extends EventEmitter {
       const m = d.message!;
       if (m.seq <= lane.lastApplied) {
         lane.queue.shift();
-        if (m.seq <= lane.baseline || lane.settled.has(m.seq)) {
-          d.ack();
+        if (lane.settled.has(m.seq)) {
+          d.ack(); // settled here: its receipt is out or on its way
+          this.emit('skipped', { deviceId: m.deviceId, seq: m.seq });
+        } else if (m.seq <= lane.baseline) {
+          // applied before this epoch (the device or the grant says so): reported applied, as the
+          // agent that applied it may have died before its receipt went out
+          this.ackWhenReported(d, this.o.applied(m.deviceId, m.seq));
           this.emit('skipped', { deviceId: m.deviceId, seq: m.seq });
         } else await this.anomaly(lane, d, m);
         continue;
@@ -209,8 +218,7 @@ export class DeviceLanes extends EventEmitter {
       if (outcome.kind === 'applied') {
         lane.lastApplied = Math.max(lane.lastApplied, m.seq);
         this.settled(lane, m.seq);
-        d.ack();
-        this.o.applied(m.deviceId, m.seq);
+        this.ackWhenReported(d, this.o.applied(m.deviceId, m.seq));
         this.emit('applied', { deviceId: m.deviceId, seq: m.seq });
       } else if (outcome.kind === 'permanent') {
         if (await this.deadLetter(d, m, outcome.reason, outcome.status, outcome.response)) this.settled(lane, m.seq);
@@ -253,6 +261,11 @@ export class DeviceLanes extends EventEmitter {
       attempt++;
       if ((await Promise.race([delay(this.o.clock, wait), this.interrupted])) === null || this.mode !== 'taking') return null;
     }
+  }
+
+  private ackWhenReported(d: Delivery, report: Promise<void> | void): void {
+    if (report) void report.then(() => d.ack());
+    else d.ack();
   }
 
   private raiseBaseline(lane: Lane, seq: number): void {

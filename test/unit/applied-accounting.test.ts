@@ -171,4 +171,29 @@ describe('exact delivery accounting', () => {
     expect(outcome).toBe('applied');
     expect(model.applied.map((a) => a.seq)).toEqual([d.seq]);
   });
+
+  it('an agent that dies after applying, before its receipt went out: the next agent reports what it skips, every applied() resolves', async () => {
+    const c = simCluster({ seed: 11, devices: 1 });
+    const model = c.models.get('fw1')!;
+    const r1 = await c.runtime('r1');
+    let active: string | null = null;
+    r1.on('coordinator.active', (e) => (active = e.assignment.agentId));
+    await c.agent('a1');
+    expect(await c.world.run(() => active !== null, 5000)).toBe(true);
+    await c.agent('a2');
+    const first = active!;
+    const sent = [];
+    for (let i = 0; i < 3; i++) sent.push(await r1.dispatch(workloadMessage('fw1', i)));
+    // the device applied all three; the agent's receipt (flushed every 50 ms) has not gone out
+    expect(await c.world.run(() => model.applied.length === 3, c.world.now + 1000)).toBe(true);
+    c.kill(first);
+    const settled: string[] = [];
+    for (const d of sent) void r1.applied(d, { timeoutMs: 20_000 }).then(() => settled.push(`ok ${d.seq}`), (e: Error) => settled.push(e.message));
+    await c.world.run(() => settled.length === 3, c.world.now + 20_000);
+    expect(active).not.toBe(first);
+    expect(settled).toEqual(sent.map((d) => `ok ${d.seq}`));
+    expect(model.applied.map((a) => a.seq)).toEqual(sent.map((d) => d.seq)); // skipped, not written twice
+    expect((await r1.status()).devices.find((d) => d.deviceId === 'fw1')?.lag).toBe(0);
+    c.killAll();
+  });
 });

@@ -57,7 +57,7 @@ function lanes(client: DeviceClient, onPermanent: 'block' | 'skip' = 'block') {
     retryInitialMs: 1,
     retryMaxMs: 4,
     lease: { acquire: async () => 1 },
-    applied: (d, s) => applied.push(`${d}:${s}`),
+    applied: (d, s) => void applied.push(`${d}:${s}`),
     deadLetter: async (e) => void dead.push(e),
     fenced: () => {},
   });
@@ -222,6 +222,29 @@ describe('device lanes', () => {
     expect(sent).toEqual(['d1:1', 'd1:2', 'd1:3', 'd1:1006']);
     expect(dead).toEqual([]);
     expect(anomalies).toEqual([]);
+  });
+
+  it('reports what it skips below the baseline as applied, and acks it (like an apply) once the report is out', async () => {
+    const { client, sent } = scripted(() => ({ kind: 'applied', status: 200 }));
+    const reported: string[] = [];
+    let out!: () => void;
+    const receipt = new Promise<void>((resolve) => (out = resolve));
+    const l = new DeviceLanes({
+      agentId: 'a1', devices, client, clock: systemClock, logger: silentLogger(), onPermanent: 'block', retryInitialMs: 1, retryMaxMs: 1, lease: { acquire: async () => 1 },
+      applied: (d, s) => (reported.push(`${d}:${s}`), receipt), deadLetter: async () => {}, fenced: () => {},
+    });
+    l.setWatermark('d1', 5); // before the lane's epoch: applied by others
+    const d = delivery(msg('d1', 4));
+    const skipped = once(l, 'skipped');
+    l.accept(d);
+    await skipped;
+    expect(reported).toEqual(['d1:4']);
+    expect(sent).toEqual([]);
+    expect(d.acked).toBe(false);
+    out();
+    await receipt;
+    await new Promise((r) => setTimeout(r, 0));
+    expect(d.acked).toBe(true);
   });
 
   it('gives back: the request on the wire finishes once (a 503 is not retried), the rest is left unsettled for the subscription; resume() takes work again', async () => {
