@@ -85,13 +85,16 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
   const pendingApplied = new Map<string, SeqRanges>();
   let reported: Array<() => void> = [];
   let flushTimer: { cancel(): void } | null = null;
-  let flushing: Promise<void> = Promise.resolve();
+  // flushes are independent (ranges can arrive in any order): one hung publish must not hold the next
+  const flushing = new Set<Promise<void>>();
   const scheduleFlush = (ms: number) => (flushTimer ??= clock.setTimeout(() => void flushNow(), ms));
-  /** one flush at a time, so that awaiting it covers a publish already under way */
   const flushNow = () => {
     flushTimer?.cancel();
     flushTimer = null;
-    return (flushing = flushing.then(flush));
+    const p = flush();
+    flushing.add(p);
+    void p.finally(() => flushing.delete(p));
+    return p;
   };
   const flush = async () => {
     if (pendingApplied.size === 0) return;
@@ -119,7 +122,7 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
   const flushBeforeRelease = () => {
     let timer: { cancel(): void } | null = null;
     const gaveUp = new Promise<void>((resolve) => (timer = clock.setTimeout(resolve, 1000)));
-    return Promise.race([flushNow(), gaveUp]).finally(() => timer?.cancel());
+    return Promise.race([Promise.all([...flushing, flushNow()]), gaveUp]).finally(() => timer?.cancel());
   };
   const pendingOf = (deviceId: string) => {
     let rs = pendingApplied.get(deviceId);

@@ -2,7 +2,8 @@
  * FIFO per device, devices in parallel: the agent's delivery engine. Each device has a lane that
  * sends one message at a time; a transient failure holds the lane (retry with capped backoff)
  * while other lanes go on; a permanent failure dead-letters the message and then blocks the lane
- * or skips on, by policy. A message is acked only once its outcome is final.
+ * or skips on, by policy. A message is acked only once its outcome is final, and one applied only
+ * once its receipt is out (a crash in between hands it to the next agent, which reports it).
  *
  * Skipping is exact: a message at or below the lane's watermark is acked unsent only when it is a
  * known redelivery: a seq this lane settled itself (kept as ranges), or one at or below its

@@ -14,7 +14,7 @@ export interface HeartbeatEvent {
   incarnation: string;
 }
 
-/** Seqs `from`..`to` (inclusive) of a device, every one of them applied by the reporting agent itself. */
+/** Seqs `from`..`to` (inclusive) of a device, every one of them known applied by the reporting agent (see below). */
 export interface AppliedRange {
   deviceId: string;
   from: number;
@@ -24,8 +24,9 @@ export interface AppliedRange {
 /**
  * Wire format (JSON on the receipts channel):
  * - `{ type: 'applied', agentId, ranges: [{ deviceId, from, to }] }`: exactly the seqs the agent
- *   applied since its last receipt, as runs of consecutive seqs; a seq between two ranges was not
- *   applied by it. An older agent's `marks: [{ deviceId, seq }]` is read as the single seqs named.
+ *   applied since its last receipt, and those it skipped as applied before its epoch began (at or
+ *   below the device's or the grant's watermark then), as runs of consecutive seqs; a seq between
+ *   two ranges is not reported by it. An older agent's `marks: [{ deviceId, seq }]` is read as the single seqs named.
  * - `{ type: 'dead-letter', agentId, entry, anomaly? }`: one dead letter; `anomaly: true` when the
  *   agent refused to send it (at or below its watermark, never applied), not the device.
  */
