@@ -2,8 +2,10 @@
  * FIFO per device, devices in parallel: the agent's delivery engine. Each device has a lane that
  * sends one message at a time; a transient failure holds the lane (retry with capped backoff)
  * while other lanes go on; a permanent failure dead-letters the message and then blocks the lane
- * or skips on, by policy. A message is acked only once its outcome is final, and one applied only
- * once its receipt is out (a crash in between hands it to the next agent, which reports it).
+ * or skips on, by policy. A message is acked only once its outcome is final; on a device that reports
+ * its watermark, one applied is acked once its receipt is out (a crash in between hands it to the
+ * next agent, which skips and reports it). A device that does not report its watermark would apply
+ * such a redelivery twice, so there the ack comes at once and a crash may lose the receipt.
  *
  * Skipping is exact: a message at or below the lane's watermark is acked unsent only when it is a
  * known redelivery: a seq this lane settled itself (kept as ranges), or one at or below its
@@ -63,6 +65,8 @@ interface Lane {
   baseline: number;
   /** the epoch under which this lane last asked the device for its watermark */
   epoch: number;
+  /** whether the device answered that question (a redelivery is then skipped, not written twice) */
+  reportsWatermark: boolean;
 }
 
 /** own ranges kept per lane before the lowest is folded into the baseline (gaps that old are abandoned seq blocks) */
@@ -165,7 +169,7 @@ export class DeviceLanes extends EventEmitter {
   private lane(deviceId: string): Lane {
     let lane = this.lanes.get(deviceId);
     if (!lane) {
-      lane = { deviceId, queue: [], running: false, blocked: null, lastApplied: 0, settled: new SeqRanges(), baseline: 0, epoch: 0 };
+      lane = { deviceId, queue: [], running: false, blocked: null, lastApplied: 0, settled: new SeqRanges(), baseline: 0, epoch: 0, reportsWatermark: false };
       this.lanes.set(deviceId, lane);
     }
     return lane;
@@ -196,7 +200,7 @@ export class DeviceLanes extends EventEmitter {
         } else if (m.seq <= lane.baseline) {
           // applied before this epoch (the device or the grant says so): reported applied, as the
           // agent that applied it may have died before its receipt went out
-          this.ackWhenReported(d, this.o.applied(m.deviceId, m.seq));
+          this.ackWhenReported(lane, d, this.o.applied(m.deviceId, m.seq));
           this.emit('skipped', { deviceId: m.deviceId, seq: m.seq });
         } else await this.anomaly(lane, d, m);
         continue;
@@ -219,7 +223,7 @@ export class DeviceLanes extends EventEmitter {
       if (outcome.kind === 'applied') {
         lane.lastApplied = Math.max(lane.lastApplied, m.seq);
         this.settled(lane, m.seq);
-        this.ackWhenReported(d, this.o.applied(m.deviceId, m.seq));
+        this.ackWhenReported(lane, d, this.o.applied(m.deviceId, m.seq));
         this.emit('applied', { deviceId: m.deviceId, seq: m.seq });
       } else if (outcome.kind === 'permanent') {
         if (await this.deadLetter(d, m, outcome.reason, outcome.status, outcome.response)) this.settled(lane, m.seq);
@@ -246,6 +250,7 @@ export class DeviceLanes extends EventEmitter {
       if (epoch !== lane.epoch) {
         lane.epoch = epoch;
         const wm = await this.o.client.watermark(device);
+        lane.reportsWatermark = wm !== null;
         if (wm !== null && wm > lane.lastApplied) lane.lastApplied = wm;
         // what the device applied before this epoch was applied by others (or by this lane before)
         if (wm !== null) this.raiseBaseline(lane, wm);
@@ -264,8 +269,8 @@ export class DeviceLanes extends EventEmitter {
     }
   }
 
-  private ackWhenReported(d: Delivery, report: Promise<void> | void): void {
-    if (report) void report.then(() => d.ack());
+  private ackWhenReported(lane: Lane, d: Delivery, report: Promise<void> | void): void {
+    if (report && lane.reportsWatermark) void report.then(() => d.ack());
     else d.ack();
   }
 

@@ -226,24 +226,35 @@ describe('device lanes', () => {
 
   it('reports what it skips below the baseline as applied, and acks it (like an apply) once the report is out', async () => {
     const { client, sent } = scripted(() => ({ kind: 'applied', status: 200 }));
+    client.watermark = async () => 5; // the device applied up to 5 before this lane's epoch
     const reported: string[] = [];
-    let out!: () => void;
-    const receipt = new Promise<void>((resolve) => (out = resolve));
+    const outs: Array<() => void> = [];
     const l = new DeviceLanes({
       agentId: 'a1', devices, client, clock: systemClock, logger: silentLogger(), onPermanent: 'block', retryInitialMs: 1, retryMaxMs: 1, lease: { acquire: async () => 1 },
-      applied: (d, s) => (reported.push(`${d}:${s}`), receipt), deadLetter: async () => {}, fenced: () => {},
+      applied: (d, s) => (reported.push(`${d}:${s}`), new Promise<void>((resolve) => outs.push(resolve))), deadLetter: async () => {}, fenced: () => {},
     });
-    l.setWatermark('d1', 5); // before the lane's epoch: applied by others
-    const d = delivery(msg('d1', 4));
-    const skipped = once(l, 'skipped');
-    l.accept(d);
-    await skipped;
-    expect(reported).toEqual(['d1:4']);
-    expect(sent).toEqual([]);
-    expect(d.acked).toBe(false);
-    out();
-    await receipt;
+    const ds = [4, 6].map((s) => delivery(msg('d1', s)));
+    const done = appliedCount(l, 1);
+    ds.forEach((d) => l.accept(d));
+    await done;
+    expect(reported).toEqual(['d1:4', 'd1:6']);
+    expect(sent).toEqual(['d1:6']);
+    expect(ds.map((d) => d.acked)).toEqual([false, false]);
+    outs.forEach((out) => out());
     await new Promise((r) => setTimeout(r, 0));
+    expect(ds.map((d) => d.acked)).toEqual([true, true]);
+  });
+
+  it('acks at once on a device that does not report its watermark (a redelivery would be written twice)', async () => {
+    const { client } = scripted(() => ({ kind: 'applied', status: 200 }));
+    const l = new DeviceLanes({
+      agentId: 'a1', devices, client, clock: systemClock, logger: silentLogger(), onPermanent: 'block', retryInitialMs: 1, retryMaxMs: 1, lease: { acquire: async () => 1 },
+      applied: () => new Promise<void>(() => {}), deadLetter: async () => {}, fenced: () => {},
+    });
+    const d = delivery(msg('d1', 1));
+    const done = appliedCount(l, 1);
+    l.accept(d);
+    await done;
     expect(d.acked).toBe(true);
   });
 
