@@ -391,7 +391,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       return log.warn({ deviceId: e.deviceId, seq: e.seq, agentId: r.agentId }, 'an agent flagged a redelivered message as an anomaly, but a receipt said it was applied: not a dead letter');
     }
     await store.deadLetter(e);
-    ledger.deadLettered(e.deviceId, e.seq);
+    // a message that could not be read names no configured device: nothing to account for
+    const accounted = deviceSet.has(e.deviceId);
+    if (accounted) ledger.deadLettered(e.deviceId, e.seq);
     metrics.onDeadLettered(e.deviceId, r.anomaly);
     if (r.anomaly) {
       log.error({ deviceId: e.deviceId, seq: e.seq, agentId: r.agentId, reason: e.reason }, 'delivery anomaly: an agent got a message at or below the device watermark that nobody applied; dead-lettered');
@@ -403,7 +405,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       appliedWaiters.get(e.deviceId)!.delete(w);
       w.reject(rejected(e.deviceId, e.seq, e.reason));
     }
-    accountFor(e.deviceId);
+    if (accounted) accountFor(e.deviceId);
   };
 
   // Receipts are read by the leader alone: a standby consuming the one durable receipts queue would
