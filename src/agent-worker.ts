@@ -1,7 +1,7 @@
 /**
  * The agent: consumes its own durable queue, pushes each message to its device through the device
- * lanes (FIFO per device, devices in parallel), heartbeats, and reports receipts (applied
- * watermarks in batches, dead letters one by one and confirmed before the message is acked).
+ * lanes (FIFO per device, devices in parallel), heartbeats, and reports receipts (exactly the seqs
+ * it applied, as ranges, in batches; dead letters one by one and confirmed before the message is acked).
  *
  * Its hold on its queue, one mode at a time:
  * - consuming  its consumer is attached (from the start, and again after each grant that finds
@@ -27,7 +27,8 @@ import { createHttpDeviceClient } from './http-device-client.ts';
 import { silentLogger } from './logger.ts';
 import type { Broker, Clock, DeviceClient, Subscription } from './ports.ts';
 import { Lease, parseGrant } from './lease.ts';
-import type { HeartbeatEvent, ReceiptEvent } from './receipts.ts';
+import { MAX_RECEIPT_RANGES, type AppliedRange, type HeartbeatEvent, type ReceiptEvent } from './receipts.ts';
+import { SeqRanges } from './seq-ranges.ts';
 
 export interface AgentPorts {
   broker?: Broker;
@@ -43,7 +44,7 @@ export interface AgentPorts {
 export interface AgentHandle {
   readonly id: string;
   readonly queue: string;
-  /** `applied`, `retry`, `dead-letter`, `blocked`, `skipped`, `fenced`, `releasing` and `released` {why}, `lease` {epoch} */
+  /** `applied`, `retry`, `dead-letter`, `anomaly`, `blocked`, `skipped`, `fenced`, `releasing` and `released` {why}, `lease` {epoch} */
   readonly events: EventEmitter;
   lanes(): ReturnType<DeviceLanes['snapshot']>;
   stop(): Promise<void>;
@@ -78,18 +79,55 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
   const lease = new Lease(clock, ports.incarnation ?? randomUUID());
   const receipt = (r: ReceiptEvent) => broker.publishEvent('receipts', r);
 
-  // applied receipts: the highest seq per device since the last flush
-  const pendingMarks = new Map<string, number>();
+  // applied receipts: exactly the seqs applied per device since the last flush. The runtime counts
+  // a seq as applied only when a receipt names it, so a receipt that could not be sent is sent again,
+  // and each message is acked only once its receipt is out (`reported`).
+  const pendingApplied = new Map<string, SeqRanges>();
+  let reported: Array<() => void> = [];
   let flushTimer: { cancel(): void } | null = null;
-  const flush = async () => {
+  // flushes are independent (ranges can arrive in any order): one hung publish must not hold the next
+  const flushing = new Set<Promise<void>>();
+  const scheduleFlush = (ms: number) => (flushTimer ??= clock.setTimeout(() => void flushNow(), ms));
+  const flushNow = () => {
+    flushTimer?.cancel();
     flushTimer = null;
-    if (pendingMarks.size === 0) return;
-    const marks = [...pendingMarks].map(([deviceId, seq]) => ({ deviceId, seq }));
-    pendingMarks.clear();
-    await receipt({ type: 'applied', agentId: cfg.id, marks }).catch((err) => {
-      // a lost receipt only delays a watermark; devices remain the truth
-      log.warn({ err: (err as Error).message }, 'could not publish receipts');
-    });
+    const p = flush();
+    flushing.add(p);
+    void p.finally(() => flushing.delete(p));
+    return p;
+  };
+  const flush = async () => {
+    if (pendingApplied.size === 0) return;
+    const ranges: AppliedRange[] = [];
+    for (const [deviceId, rs] of pendingApplied) for (const r of rs.list()) ranges.push({ deviceId, ...r });
+    pendingApplied.clear();
+    const waiting = reported;
+    reported = [];
+    let failed = false;
+    for (let i = 0; i < ranges.length; i += MAX_RECEIPT_RANGES) {
+      const batch = ranges.slice(i, i + MAX_RECEIPT_RANGES);
+      await receipt({ type: 'applied', agentId: cfg.id, ranges: batch }).catch((err) => {
+        failed = true;
+        for (const r of batch) pendingOf(r.deviceId).addRange(r.from, r.to);
+        log.warn({ err: (err as Error).message, ranges: batch.length }, 'could not publish receipts; sending them again shortly (their messages stay unacked meanwhile)');
+      });
+    }
+    if (!failed) for (const ack of waiting) ack();
+    else {
+      reported.push(...waiting);
+      if (hold.mode !== 'stopped') scheduleFlush(Math.max(cfg.receiptFlushMs, 1000));
+    }
+  };
+  /** before the queue goes back: receipts out, so their messages are acked rather than handed on (bounded: a hung broker call must not hold the release) */
+  const flushBeforeRelease = () => {
+    let timer: { cancel(): void } | null = null;
+    const gaveUp = new Promise<void>((resolve) => (timer = clock.setTimeout(resolve, 1000)));
+    return Promise.race([Promise.all([...flushing, flushNow()]), gaveUp]).finally(() => timer?.cancel());
+  };
+  const pendingOf = (deviceId: string) => {
+    let rs = pendingApplied.get(deviceId);
+    if (!rs) pendingApplied.set(deviceId, (rs = new SeqRanges()));
+    return rs;
   };
 
   const lanes = new DeviceLanes({
@@ -104,12 +142,13 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
     ...(ports.random ? { random: ports.random } : {}),
     lease,
     applied: (deviceId, seq) => {
-      pendingMarks.set(deviceId, Math.max(seq, pendingMarks.get(deviceId) ?? 0));
-      flushTimer ??= clock.setTimeout(() => void flush(), cfg.receiptFlushMs);
+      pendingOf(deviceId).add(seq);
+      scheduleFlush(cfg.receiptFlushMs);
+      return new Promise<void>((resolve) => reported.push(resolve));
     },
-    deadLetter: async (entry) => {
-      log.error({ deviceId: entry.deviceId, seq: entry.seq, reason: entry.reason, status: entry.status }, 'message dead-lettered');
-      await receipt({ type: 'dead-letter', agentId: cfg.id, entry });
+    deadLetter: async (entry, kind) => {
+      log.error({ deviceId: entry.deviceId, seq: entry.seq, reason: entry.reason, status: entry.status, kind }, 'message dead-lettered');
+      await receipt({ type: 'dead-letter', agentId: cfg.id, entry, anomaly: kind === 'anomaly' });
     },
     fenced: (deviceId, outcome) => {
       log.error({ deviceId, epoch: lease.epoch, reason: 'reason' in outcome ? outcome.reason : '' }, 'device says this agent is fenced (a newer epoch wrote): it stops delivering and gives its messages back');
@@ -118,7 +157,7 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
       void release('fenced by a device');
     },
   });
-  for (const name of ['applied', 'retry', 'dead-letter', 'blocked', 'skipped']) lanes.on(name, (e) => events.emit(name, e));
+  for (const name of ['applied', 'retry', 'dead-letter', 'anomaly', 'blocked', 'skipped']) lanes.on(name, (e) => events.emit(name, e));
 
   await broker.start();
   const queue = await broker.assertAgentQueue(cfg.id);
@@ -154,6 +193,7 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
     log.warn({ why }, 'giving the queue back: requests on the wire finish first');
     events.emit('releasing', { why });
     const returned = await lanes.giveBack();
+    await flushBeforeRelease();
     await sub.then(
       (s) => s.release(),
       () => {},
@@ -175,7 +215,7 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
     (p) => {
       const g = parseGrant(p);
       if (!g || g.agentId !== cfg.id || !lease.grant(g)) return;
-      for (const [deviceId, seq] of Object.entries(g.watermarks)) lanes.setWatermark(deviceId, seq);
+      for (const [deviceId, seq] of Object.entries(g.watermarks)) lanes.setWatermark(deviceId, seq, g.epoch);
       if (hold.mode === 'released') {
         log.info({ epoch: g.epoch }, 'lease granted again: consuming');
         consume().catch(() => {});
@@ -213,10 +253,10 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
       const was = hold;
       hold = { mode: 'stopped' };
       await lanes.stop();
+      await flushBeforeRelease();
       if (was.mode === 'consuming') await was.sub.then((s) => s.release(), () => {});
       if (was.mode === 'releasing') await was.done;
-      flushTimer?.cancel();
-      await flush();
+      await flushBeforeRelease();
       await broker.settle();
       await broker.close();
       await client.close();

@@ -2,7 +2,18 @@
  * FIFO per device, devices in parallel: the agent's delivery engine. Each device has a lane that
  * sends one message at a time; a transient failure holds the lane (retry with capped backoff)
  * while other lanes go on; a permanent failure dead-letters the message and then blocks the lane
- * or skips on, by policy. A message is acked only once its outcome is final.
+ * or skips on, by policy. A message is acked only once its outcome is final; on a device that reports
+ * its watermark, one applied is acked once its receipt is out (a crash in between hands it to the
+ * next agent, which skips and reports it). A device that does not report its watermark would apply
+ * such a redelivery twice, so there the ack comes at once and a crash may lose the receipt.
+ *
+ * Skipping is exact: a message at or below the lane's watermark is acked unsent only when it is a
+ * known redelivery: a seq this lane settled itself (kept as ranges), or one at or below its
+ * `baseline`, what others were known to have applied when its epoch began (the device's watermark
+ * then, or the watermark of the grant that brought the epoch). Anything else below the watermark
+ * (a reused seq, a message that overtook another) is an anomaly: dead-lettered with the reason and
+ * raised as an `anomaly` event, never dropped silently. Residual imprecision: below the baseline a
+ * reused seq cannot be told from a redelivery (a device reports only its highest seq).
  *
  * Modes: `taking` (delivering), `giving-back` (a give-back runs: requests on the wire finish and
  * their outcomes are settled, nothing new is sent and nothing is retried; then every delivery
@@ -13,6 +24,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { backoff, delay } from './clock.ts';
 import type { Clock, DeadLetter, Delivery, DeviceClient, DeviceConfig, DeviceOutcome, WireMessage } from './ports.ts';
+import { SeqRanges } from './seq-ranges.ts';
 
 export type PermanentPolicy = 'block' | 'skip';
 
@@ -29,10 +41,14 @@ export interface LaneOptions {
   random?: () => number;
   /** the right to write: resolves with the epoch to write under once the lease is valid */
   lease: { acquire(): Promise<number> };
-  /** reports a message as applied (batched by the caller) */
-  applied(deviceId: string, seq: number): void;
-  /** records a dead letter durably; the message is acked only after it resolves */
-  deadLetter(entry: DeadLetter): Promise<void>;
+  /**
+   * reports a seq as applied (batched by the caller); when it returns a promise, the message is
+   * acked once that resolves (its receipt is out), so a crash in between hands it to the next
+   * agent, which reports it, instead of losing the report
+   */
+  applied(deviceId: string, seq: number): Promise<void> | void;
+  /** records a dead letter durably (`anomaly`: not the device's refusal, see the header); the message is acked only after it resolves */
+  deadLetter(entry: DeadLetter, kind: 'rejected' | 'anomaly'): Promise<void>;
   /** the device said this agent's epoch is stale */
   fenced(deviceId: string, outcome: DeviceOutcome): void;
 }
@@ -43,11 +59,20 @@ interface Lane {
   running: boolean;
   blocked: string | null;
   lastApplied: number;
+  /** seqs this lane applied or dead-lettered itself, above `baseline` */
+  settled: SeqRanges;
+  /** every seq at or below it is known settled by others (see the header) */
+  baseline: number;
   /** the epoch under which this lane last asked the device for its watermark */
   epoch: number;
+  /** whether the device answered that question (a redelivery is then skipped, not written twice) */
+  reportsWatermark: boolean;
 }
 
-/** Events: `applied` {deviceId, seq}, `retry` {deviceId, seq, attempt, reason}, `dead-letter` (DeadLetter), `blocked` {deviceId, reason}, `skipped` {deviceId, seq}. */
+/** own ranges kept per lane before the lowest is folded into the baseline (gaps that old are abandoned seq blocks) */
+const MAX_SETTLED_RANGES = 4096;
+
+/** Events: `applied` {deviceId, seq}, `retry` {deviceId, seq, attempt, reason}, `dead-letter` (DeadLetter), `blocked` {deviceId, reason}, `skipped` {deviceId, seq}, `anomaly` {deviceId, seq, watermark, reason}. */
 export class DeviceLanes extends EventEmitter {
   private readonly lanes = new Map<string, Lane>();
   private mode: 'taking' | 'giving-back' | 'stopped' = 'taking';
@@ -81,10 +106,16 @@ export class DeviceLanes extends EventEmitter {
     if (!lane.running && !lane.blocked) this.run(lane);
   }
 
-  /** Raises a lane's watermark: messages at or below it are skipped as already applied. */
-  setWatermark(deviceId: string, seq: number): void {
+  /**
+   * A lease grant's watermark for a device. The grant that brings an epoch this lane has not begun
+   * yet (or one without an epoch) says what others applied before it: messages at or below it are
+   * known redeliveries. A renewal of the running epoch only raises the watermark: during its own
+   * epoch this lane is the one applying, so a seq below it that this lane never settled is an anomaly.
+   */
+  setWatermark(deviceId: string, seq: number, epoch?: number): void {
     const lane = this.lane(deviceId);
     lane.lastApplied = Math.max(lane.lastApplied, seq);
+    if (epoch === undefined || epoch !== lane.epoch) this.raiseBaseline(lane, seq);
   }
 
   /** Deliveries held (waiting or on the wire), over all devices. */
@@ -138,7 +169,7 @@ export class DeviceLanes extends EventEmitter {
   private lane(deviceId: string): Lane {
     let lane = this.lanes.get(deviceId);
     if (!lane) {
-      lane = { deviceId, queue: [], running: false, blocked: null, lastApplied: 0, epoch: 0 };
+      lane = { deviceId, queue: [], running: false, blocked: null, lastApplied: 0, settled: new SeqRanges(), baseline: 0, epoch: 0, reportsWatermark: false };
       this.lanes.set(deviceId, lane);
     }
     return lane;
@@ -163,8 +194,15 @@ export class DeviceLanes extends EventEmitter {
       const m = d.message!;
       if (m.seq <= lane.lastApplied) {
         lane.queue.shift();
-        d.ack();
-        this.emit('skipped', { deviceId: m.deviceId, seq: m.seq });
+        if (lane.settled.has(m.seq)) {
+          d.ack(); // settled here: its receipt is out or on its way
+          this.emit('skipped', { deviceId: m.deviceId, seq: m.seq });
+        } else if (m.seq <= lane.baseline) {
+          // applied before this epoch (the device or the grant says so): reported applied, as the
+          // agent that applied it may have died before its receipt went out
+          this.ackWhenReported(lane, d, this.o.applied(m.deviceId, m.seq));
+          this.emit('skipped', { deviceId: m.deviceId, seq: m.seq });
+        } else await this.anomaly(lane, d, m);
         continue;
       }
       const device = this.o.devices.get(m.deviceId);
@@ -183,12 +221,12 @@ export class DeviceLanes extends EventEmitter {
       }
       lane.queue.shift();
       if (outcome.kind === 'applied') {
-        lane.lastApplied = m.seq;
-        d.ack();
-        this.o.applied(m.deviceId, m.seq);
+        lane.lastApplied = Math.max(lane.lastApplied, m.seq);
+        this.settled(lane, m.seq);
+        this.ackWhenReported(lane, d, this.o.applied(m.deviceId, m.seq));
         this.emit('applied', { deviceId: m.deviceId, seq: m.seq });
       } else if (outcome.kind === 'permanent') {
-        await this.deadLetter(d, m, outcome.reason, outcome.status, outcome.response);
+        if (await this.deadLetter(d, m, outcome.reason, outcome.status, outcome.response)) this.settled(lane, m.seq);
         if (this.o.onPermanent === 'block') {
           lane.blocked = `seq ${m.seq} was rejected (${outcome.reason}); the line is held (onPermanent=block)`;
           this.o.logger.error({ deviceId: m.deviceId, seq: m.seq, status: outcome.status }, 'device rejected a message: its line is blocked until the agent restarts');
@@ -212,7 +250,10 @@ export class DeviceLanes extends EventEmitter {
       if (epoch !== lane.epoch) {
         lane.epoch = epoch;
         const wm = await this.o.client.watermark(device);
+        lane.reportsWatermark = wm !== null;
         if (wm !== null && wm > lane.lastApplied) lane.lastApplied = wm;
+        // what the device applied before this epoch was applied by others (or by this lane before)
+        if (wm !== null) this.raiseBaseline(lane, wm);
         if (m.seq <= lane.lastApplied) return 'known';
         continue;
       }
@@ -228,24 +269,58 @@ export class DeviceLanes extends EventEmitter {
     }
   }
 
-  private async deadLetter(d: Delivery, m: WireMessage, reason: string, status: number | null, response: string | null): Promise<void> {
+  private ackWhenReported(lane: Lane, d: Delivery, report: Promise<void> | void): void {
+    if (report && lane.reportsWatermark) void report.then(() => d.ack());
+    else d.ack();
+  }
+
+  private raiseBaseline(lane: Lane, seq: number): void {
+    if (seq <= lane.baseline) return;
+    lane.baseline = seq;
+    lane.settled.dropBelow(seq);
+  }
+
+  private settled(lane: Lane, seq: number): void {
+    if (seq <= lane.baseline) return;
+    lane.settled.add(seq);
+    // memory stays bounded: the oldest run is folded into the baseline, gap included
+    if (lane.settled.size > MAX_SETTLED_RANGES) this.raiseBaseline(lane, lane.settled.first()!.to);
+  }
+
+  /** A message at or below the watermark that is no known redelivery: never sent (it would write out of order), never dropped silently. */
+  private async anomaly(lane: Lane, d: Delivery, m: WireMessage): Promise<void> {
+    const watermark = lane.lastApplied;
+    const reason =
+      `seq ${m.seq} is at or below device ${m.deviceId}'s applied watermark ${watermark} but was never applied here ` +
+      `(nor known applied before this lease: up to ${lane.baseline}): a seq was reused or a message overtook another; not sent`;
+    this.o.logger.error({ deviceId: m.deviceId, seq: m.seq, watermark, baseline: lane.baseline }, 'delivery anomaly: a message below the watermark that nobody applied; dead-lettered, not sent');
+    const ok = await this.deadLetter(d, m, reason, null, null, 'anomaly');
+    if (ok) {
+      this.settled(lane, m.seq);
+      this.emit('anomaly', { deviceId: m.deviceId, seq: m.seq, watermark, reason });
+    }
+  }
+
+  private async deadLetter(d: Delivery, m: WireMessage, reason: string, status: number | null, response: string | null, kind: 'rejected' | 'anomaly' = 'rejected'): Promise<boolean> {
     const entry: DeadLetter = { deviceId: m.deviceId, seq: m.seq, epoch: m.epoch, agentId: this.o.agentId, reason, status, response, payload: d.raw.toString('utf8') };
-    await this.record(d, entry);
+    return this.record(d, entry, kind);
   }
 
   private async deadLetterRaw(d: Delivery, reason: string): Promise<void> {
     await this.record(d, { deviceId: '?', seq: 0, epoch: 0, agentId: this.o.agentId, reason, status: null, response: null, payload: d.raw.toString('utf8').slice(0, 4096) });
   }
 
-  private async record(d: Delivery, entry: DeadLetter): Promise<void> {
+  private async record(d: Delivery, entry: DeadLetter, kind: 'rejected' | 'anomaly' = 'rejected'): Promise<boolean> {
     try {
-      await this.o.deadLetter(entry);
+      await this.o.deadLetter(entry, kind);
       d.ack();
       this.emit('dead-letter', entry);
+      return true;
     } catch (err) {
       // not recorded: leave it to the broker to redeliver rather than lose it
       this.o.logger.error({ deviceId: entry.deviceId, seq: entry.seq, err: (err as Error).message }, 'could not record a dead letter; the message is requeued');
       d.nack(true);
+      return false;
     }
   }
 }

@@ -7,7 +7,7 @@ export class Metrics {
   readonly parked = new Counter({ name: 'baton_messages_parked_total', help: 'messages parked in PostgreSQL', registers: [this.registry] });
   readonly applied = new Counter({ name: 'baton_messages_applied_total', help: 'messages devices applied (from agent receipts)', labelNames: ['device'], registers: [this.registry] });
   readonly deadLettered = new Counter({ name: 'baton_messages_dead_lettered_total', help: 'messages dead-lettered', labelNames: ['device'], registers: [this.registry] });
-  readonly watermark = new Gauge({ name: 'baton_device_watermark', help: 'highest seq the device is known to have applied', labelNames: ['device'], registers: [this.registry] });
+  readonly watermark = new Gauge({ name: 'baton_device_watermark', help: 'highest seq such that it and every seq below it dispatched here are known applied or dead-lettered', labelNames: ['device'], registers: [this.registry] });
   readonly lag = new Gauge({ name: 'baton_device_lag', help: 'seqs dispatched to the device and not yet known applied', labelNames: ['device'], registers: [this.registry] });
   readonly queueDepth = new Gauge({ name: 'baton_queue_depth', help: 'messages waiting in the active agent queue', registers: [this.registry] });
   readonly parkedNow = new Gauge({ name: 'baton_parked', help: 'messages parked right now', registers: [this.registry] });
@@ -23,49 +23,32 @@ export class Metrics {
   });
   readonly agentState = new Gauge({ name: 'baton_agent_state', help: '1 for the state each agent is in', labelNames: ['agent', 'state'], registers: [this.registry] });
 
-  /** Seqs dispatched here and not yet known applied, per device, in increasing order. */
-  private readonly unapplied = new Map<string, { seqs: number[]; head: number }>();
-  private readonly marks = new Map<string, number>();
+  readonly anomalies = new Counter({
+    name: 'baton_anomalies_total',
+    help: 'messages an agent refused to send: at or below the device watermark and never applied (a seq reused, a message that overtook another)',
+    labelNames: ['device'],
+    registers: [this.registry],
+  });
 
-  onDispatched(deviceId: string, seq: number): void {
+  /** Per-seq accounting lives in the runtime's AppliedLedger; these only publish it. */
+  onDispatched(deviceId: string): void {
     this.dispatched.inc({ device: deviceId });
-    let u = this.unapplied.get(deviceId);
-    if (!u) this.unapplied.set(deviceId, (u = { seqs: [], head: 0 }));
-    u.seqs.push(seq);
-    this.lag.set({ device: deviceId }, u.seqs.length - u.head);
   }
 
-  /** An applied receipt (the device's watermark): counts the seqs dispatched here that it newly covers. */
-  onApplied(deviceId: string, seq: number): void {
-    this.marks.set(deviceId, Math.max(seq, this.marks.get(deviceId) ?? 0));
-    this.watermark.set({ device: deviceId }, this.marks.get(deviceId)!);
-    const u = this.unapplied.get(deviceId);
-    if (!u) return;
-    const from = u.head;
-    while (u.head < u.seqs.length && u.seqs[u.head]! <= seq) u.head++;
-    if (u.head > from) this.applied.inc({ device: deviceId }, u.head - from);
-    if (u.head > 4096) {
-      u.seqs.splice(0, u.head);
-      u.head = 0;
-    }
-    this.lag.set({ device: deviceId }, u.seqs.length - u.head);
+  /** `count` seqs newly known applied from a receipt */
+  onApplied(deviceId: string, count: number): void {
+    if (count > 0) this.applied.inc({ device: deviceId }, count);
   }
 
-  /** A dead-lettered message: no longer waited for. */
-  onDeadLettered(deviceId: string, seq: number): void {
+  onDeadLettered(deviceId: string, anomaly: boolean): void {
     this.deadLettered.inc({ device: deviceId });
-    const u = this.unapplied.get(deviceId);
-    const i = u ? u.seqs.indexOf(seq, u.head) : -1;
-    if (u && i >= 0) {
-      u.seqs.splice(i, 1);
-      this.lag.set({ device: deviceId }, u.seqs.length - u.head);
-    }
+    if (anomaly) this.anomalies.inc({ device: deviceId });
   }
 
-  /** seqs dispatched here to the device and not yet known applied (null: none dispatched here) */
-  lagOf(deviceId: string): number | null {
-    const u = this.unapplied.get(deviceId);
-    return u ? u.seqs.length - u.head : null;
+  /** the device's exact watermark and lag (null: nothing dispatched to it here) */
+  setDevice(deviceId: string, watermark: number, lag: number | null): void {
+    this.watermark.set({ device: deviceId }, watermark);
+    if (lag !== null) this.lag.set({ device: deviceId }, lag);
   }
 
   setAgentStates(agents: Array<{ agentId: string; state: string }>): void {

@@ -14,9 +14,28 @@ export interface HeartbeatEvent {
   incarnation: string;
 }
 
+/** Seqs `from`..`to` (inclusive) of a device, every one of them known applied by the reporting agent (see below). */
+export interface AppliedRange {
+  deviceId: string;
+  from: number;
+  to: number;
+}
+
+/**
+ * Wire format (JSON on the receipts channel):
+ * - `{ type: 'applied', agentId, ranges: [{ deviceId, from, to }] }`: exactly the seqs the agent
+ *   applied since its last receipt, and those it skipped as applied before its epoch began (at or
+ *   below the device's or the grant's watermark then), as runs of consecutive seqs; a seq between
+ *   two ranges is not reported by it. An older agent's `marks: [{ deviceId, seq }]` is read as the single seqs named.
+ * - `{ type: 'dead-letter', agentId, entry, anomaly? }`: one dead letter; `anomaly: true` when the
+ *   agent refused to send it (at or below its watermark, never applied), not the device.
+ */
 export type ReceiptEvent =
-  | { type: 'applied'; agentId: string; marks: Array<{ deviceId: string; seq: number }> }
-  | { type: 'dead-letter'; agentId: string; entry: DeadLetter };
+  | { type: 'applied'; agentId: string; ranges: AppliedRange[] }
+  | { type: 'dead-letter'; agentId: string; entry: DeadLetter; anomaly: boolean };
+
+/** ranges one applied receipt may carry (an agent flushes every few ms; runs are long) */
+export const MAX_RECEIPT_RANGES = 10_000;
 
 const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 256;
 const isSeq = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
@@ -35,11 +54,22 @@ export function parseReceipt(v: unknown): ReceiptEvent | { invalid: string } {
   const r = v as Record<string, unknown> | null;
   if (typeof r !== 'object' || r === null || !isId(r.agentId)) return { invalid: 'receipt without agentId' };
   if (r.type === 'applied') {
-    if (!Array.isArray(r.marks) || r.marks.length > 100_000) return { invalid: 'applied receipt without marks' };
-    for (const m of r.marks as Array<Record<string, unknown>>) {
-      if (typeof m !== 'object' || m === null || !isId(m.deviceId) || !isSeq(m.seq)) return { invalid: 'applied receipt with a bad mark' };
-    }
-    return { type: 'applied', agentId: r.agentId, marks: r.marks as Array<{ deviceId: string; seq: number }> };
+    const ranges: AppliedRange[] = [];
+    if (Array.isArray(r.ranges)) {
+      if (r.ranges.length > MAX_RECEIPT_RANGES) return { invalid: `applied receipt with more than ${MAX_RECEIPT_RANGES} ranges` };
+      for (const g of r.ranges as Array<Record<string, unknown>>) {
+        if (typeof g !== 'object' || g === null || !isId(g.deviceId) || !isSeq(g.from) || !isSeq(g.to) || g.from < 1 || g.to < g.from) return { invalid: 'applied receipt with a bad range' };
+        ranges.push({ deviceId: g.deviceId, from: g.from, to: g.to });
+      }
+    } else if (Array.isArray(r.marks)) {
+      // an agent of the previous version: each mark names its own seq, and only that seq counts
+      if (r.marks.length > MAX_RECEIPT_RANGES) return { invalid: `applied receipt with more than ${MAX_RECEIPT_RANGES} marks` };
+      for (const m of r.marks as Array<Record<string, unknown>>) {
+        if (typeof m !== 'object' || m === null || !isId(m.deviceId) || !isSeq(m.seq) || m.seq < 1) return { invalid: 'applied receipt with a bad mark' };
+        ranges.push({ deviceId: m.deviceId, from: m.seq, to: m.seq });
+      }
+    } else return { invalid: 'applied receipt without ranges' };
+    return { type: 'applied', agentId: r.agentId, ranges };
   }
   if (r.type === 'dead-letter') {
     const e = r.entry as Record<string, unknown> | null;
@@ -49,6 +79,7 @@ export function parseReceipt(v: unknown): ReceiptEvent | { invalid: string } {
     return {
       type: 'dead-letter',
       agentId: r.agentId,
+      anomaly: r.anomaly === true,
       entry: {
         deviceId: e.deviceId,
         seq: e.seq,

@@ -11,6 +11,7 @@ import { coordinatorMachine, type Assignment, type CheckVerdict, type Phase } fr
 import { dispatcherMachine, type DispatchTarget } from '../machines/dispatcher.machine.ts';
 import type { AgentEmitted } from '../machines/agent.machine.ts';
 import { AgentRegistry, xstateClock, type AgentView } from './agent-registry.ts';
+import { AppliedLedger } from './applied-ledger.ts';
 import { createAmqpBroker } from './amqp-broker.ts';
 import { systemClock } from './clock.ts';
 import { fromEnv, resolveRuntimeConfig, type RuntimeConfig } from './config.ts';
@@ -24,7 +25,7 @@ import { createManagementApi } from './management-api.ts';
 import { createOrmStore } from './orm-store.ts';
 import { Parker } from './parker.ts';
 import type { Broker, Clock, DeviceConfig, DeviceStream, Store, Subscription, SwitchRecord } from './ports.ts';
-import { parseHeartbeat, parseReceipt } from './receipts.ts';
+import { parseHeartbeat, parseReceipt, type AppliedRange } from './receipts.ts';
 import { SeqAllocator } from './seq-allocator.ts';
 import { switchSteps, type PhaseHook } from './switch-steps.ts';
 import { validateMessage, type ConfigMessage } from './wire.ts';
@@ -89,7 +90,10 @@ export interface RuntimeEvents {
   'leader.lost': { runtimeId: string; holder: string | null };
   'replay.completed': { agentId: string; replayed: number };
   'message.dead-lettered': { deviceId: string; seq: number; reason: string; agentId: string };
-  'receipts.applied': { agentId: string; marks: Array<{ deviceId: string; seq: number }> };
+  /** an agent refused to send a message at or below the device's watermark that nobody applied (also dead-lettered) */
+  'delivery.anomaly': { deviceId: string; seq: number; reason: string; agentId: string };
+  /** exactly the seqs an agent reported applied */
+  'receipts.applied': { agentId: string; ranges: AppliedRange[] };
   'watermarks.stored': { marks: Array<{ deviceId: string; seq: number }> };
   /** RabbitMQ blocked publishes (memory or disk alarm): dispatch() calls wait until it lifts */
   'broker.blocked': { reason: string };
@@ -104,11 +108,15 @@ export interface Runtime {
   /** resolves once an agent is active and messages go straight to it (parked ones replayed) */
   ready(opts?: { timeoutMs?: number }): Promise<Assignment>;
   /**
-   * resolves once the device applied the message (an agent's receipt reached its seq); rejects with
-   * `device-rejected` when it was dead-lettered, or `timeout`
+   * resolves once the device applied the message (an agent's receipt named that seq; a higher seq
+   * applied does not count); rejects with `device-rejected` when it was dead-lettered (also when
+   * asked after the fact), or `timeout`. Across a change of leader, a seq at or below the watermark
+   * the previous leader stored counts as applied: this runtime cannot know better.
    */
   applied(message: Pick<Dispatched, 'deviceId' | 'seq'>, opts?: { timeoutMs?: number }): Promise<void>;
   status(): Promise<RuntimeStatus>;
+  /** this runtime's metrics in the Prometheus text format (what the inspector serves on /metrics) */
+  metrics(): Promise<string>;
   on<K extends keyof RuntimeEvents>(event: K, listener: (e: RuntimeEvents[K]) => void): void;
   off<K extends keyof RuntimeEvents>(event: K, listener: (e: RuntimeEvents[K]) => void): void;
   once<K extends keyof RuntimeEvents>(event: K): Promise<RuntimeEvents[K]>;
@@ -163,25 +171,45 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   let parker: Parker;
   const timers: Array<{ cancel(): void }> = [];
   const subscriptions: Array<{ cancel(): Promise<void> }> = [];
-  const watermarks = new Map<string, number>(); // highest applied seq per device, from receipts
-  const pendingMarks = new Map<string, number>(); // not yet written to device_streams
+  // per seq: applied, dead-lettered or outstanding; applied(), lag and watermarks are read from it
+  const ledger = new AppliedLedger();
+  const pendingMarks = new Map<string, number>(); // watermarks not yet written to device_streams
+  const queuedMarks = new Map<string, number>(); // the highest watermark queued for writing, per device
   interface AppliedWaiter {
     seq: number;
     resolve(): void;
     reject(e: Error): void;
   }
   const appliedWaiters = new Map<string, Set<AppliedWaiter>>();
-  const settleWaiters = (deviceId: string, seq: number, err?: Error) => {
+  const rejected = (deviceId: string, seq: number, reason?: string) =>
+    new BatonError('device-rejected', `device ${deviceId}: seq ${seq} was dead-lettered (${reason ?? 'the reason is in dead_letters'}); it will not be applied`, { deviceId, seq });
+  /** settles the waiters of a device whose seq the ledger now knows, and refreshes its watermark */
+  const accountFor = (deviceId: string) => {
     for (const w of appliedWaiters.get(deviceId) ?? []) {
-      if (err ? w.seq === seq : w.seq <= seq) {
+      if (ledger.isDeadLettered(deviceId, w.seq)) {
         appliedWaiters.get(deviceId)!.delete(w);
-        if (err) w.reject(err);
-        else w.resolve();
+        w.reject(rejected(deviceId, w.seq));
+      } else if (ledger.isApplied(deviceId, w.seq)) {
+        appliedWaiters.get(deviceId)!.delete(w);
+        w.resolve();
       }
     }
-  };  const raiseWatermark = (deviceId: string, seq: number) => {
-    if (seq > (watermarks.get(deviceId) ?? 0)) watermarks.set(deviceId, seq);
-    settleWaiters(deviceId, seq);
+    const wm = ledger.watermark(deviceId);
+    metrics.setDevice(deviceId, wm, ledger.lag(deviceId));
+    if (wm > (queuedMarks.get(deviceId) ?? 0)) {
+      queuedMarks.set(deviceId, wm);
+      pendingMarks.set(deviceId, wm);
+    }
+  };
+  // a seq is outstanding from the moment it goes out, before its confirm: its receipt may come first
+  const outstanding = (deviceId: string, seq: number) => {
+    ledger.dispatched(deviceId, seq);
+    metrics.setDevice(deviceId, ledger.watermark(deviceId), ledger.lag(deviceId));
+  };
+  /** not accepted after all (dispatch() rejects): no longer waited for */
+  const withdrawn = (deviceId: string, seq: number) => {
+    ledger.withdraw(deviceId, seq);
+    accountFor(deviceId);
   };
 
 
@@ -198,7 +226,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   }
 
   const granter = new LeaseGranter({ broker, clock, durationMs: cfg.leaseDuration, waitForOldLease: !allFence, mayGrant: () => elector.leading });
-  granter.watermarks = () => Object.fromEntries(watermarks);
+  granter.watermarks = () => ledger.watermarks();
 
   const registry = new AgentRegistry({
     timings: { heartbeatTimeout: cfg.heartbeatTimeout, hungTimeout: cfg.hungTimeout, consumerGrace: cfg.consumerGrace },
@@ -227,18 +255,20 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       actions: {
         send: (_, { target, event }) => {
           const m = { ...event.message, epoch: target.epoch };
+          outstanding(m.deviceId, m.seq);
           broker.publish(target.queue, m).then(() => {
-            metrics.onDispatched(m.deviceId, m.seq);
+            metrics.onDispatched(m.deviceId);
             event.reply.resolve({ deviceId: m.deviceId, seq: m.seq, epoch: m.epoch });
-          }, event.reply.reject);
+          }, (err) => (withdrawn(m.deviceId, m.seq), event.reply.reject(err)));
         },
         park: (_, { event }) => {
           const m = event.message;
+          outstanding(m.deviceId, m.seq);
           parker.park(m).then(() => {
-            metrics.onDispatched(m.deviceId, m.seq);
+            metrics.onDispatched(m.deviceId);
             metrics.parked.inc();
             event.reply.resolve({ deviceId: m.deviceId, seq: m.seq, epoch: m.epoch });
-          }, event.reply.reject);
+          }, (err) => (withdrawn(m.deviceId, m.seq), event.reply.reject(err)));
         },
         refuse: (_, { event }) => event.reply.reject(stopped()),
       },
@@ -255,6 +285,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
               if (signal.aborted || left <= 0) return replayed;
               const rows = await store.fetchParked(Math.min(cfg.replayBatchSize, left));
               if (rows.length === 0) return replayed;
+              // rows another leader parked are outstanding here from now on (those parked here already are)
+              for (const r of rows) outstanding(r.message.deviceId, r.message.seq);
               await Promise.all(rows.map((r) => broker.publish(input.target.queue, { ...r.message, epoch: input.target.epoch })));
               await store.deleteParked(rows.map((r) => r.id));
               replayed += rows.length;
@@ -340,23 +372,40 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     if ('invalid' in r) return log.warn({ why: r.invalid }, 'ignored a malformed receipt');
     if (!registry.knows(r.agentId)) return log.warn({ agentId: r.agentId }, 'ignored a receipt from an agent never heard from');
     if (r.type === 'applied') {
-      for (const m of r.marks) {
-        if (!deviceSet.has(m.deviceId)) {
-          log.warn({ agentId: r.agentId, deviceId: m.deviceId }, 'ignored a receipt mark for a device not configured');
+      const touched = new Set<string>();
+      for (const g of r.ranges) {
+        if (!deviceSet.has(g.deviceId)) {
+          log.warn({ agentId: r.agentId, deviceId: g.deviceId }, 'ignored a receipt mark for a device not configured');
           continue;
         }
-        raiseWatermark(m.deviceId, m.seq);
-        pendingMarks.set(m.deviceId, Math.max(m.seq, pendingMarks.get(m.deviceId) ?? 0));
-        metrics.onApplied(m.deviceId, m.seq);
+        metrics.onApplied(g.deviceId, ledger.applied(g.deviceId, g.from, g.to));
+        touched.add(g.deviceId);
       }
-      emit('receipts.applied', r);
-    } else {
-      await store.deadLetter(r.entry);
-      log.error({ deviceId: r.entry.deviceId, seq: r.entry.seq, agentId: r.agentId, reason: r.entry.reason }, 'message dead-lettered');
-      emit('message.dead-lettered', { deviceId: r.entry.deviceId, seq: r.entry.seq, reason: r.entry.reason, agentId: r.agentId });
-      metrics.onDeadLettered(r.entry.deviceId, r.entry.seq);
-      settleWaiters(r.entry.deviceId, r.entry.seq, new BatonError('device-rejected', `device ${r.entry.deviceId} refused seq ${r.entry.seq} (${r.entry.reason}); it is in dead_letters`, { deviceId: r.entry.deviceId, seq: r.entry.seq }));
+      for (const d of touched) accountFor(d);
+      emit('receipts.applied', { agentId: r.agentId, ranges: r.ranges });
+      return;
     }
+    const e = r.entry;
+    // an anomaly is the agent's verdict from what it knows; a seq a receipt named applied is a redelivery after all
+    if (r.anomaly && ledger.isApplied(e.deviceId, e.seq)) {
+      return log.warn({ deviceId: e.deviceId, seq: e.seq, agentId: r.agentId }, 'an agent flagged a redelivered message as an anomaly, but a receipt said it was applied: not a dead letter');
+    }
+    await store.deadLetter(e);
+    // a message that could not be read names no configured device: nothing to account for
+    const accounted = deviceSet.has(e.deviceId);
+    if (accounted) ledger.deadLettered(e.deviceId, e.seq);
+    metrics.onDeadLettered(e.deviceId, r.anomaly);
+    if (r.anomaly) {
+      log.error({ deviceId: e.deviceId, seq: e.seq, agentId: r.agentId, reason: e.reason }, 'delivery anomaly: an agent got a message at or below the device watermark that nobody applied; dead-lettered');
+      emit('delivery.anomaly', { deviceId: e.deviceId, seq: e.seq, reason: e.reason, agentId: r.agentId });
+    } else log.error({ deviceId: e.deviceId, seq: e.seq, agentId: r.agentId, reason: e.reason }, 'message dead-lettered');
+    emit('message.dead-lettered', { deviceId: e.deviceId, seq: e.seq, reason: e.reason, agentId: r.agentId });
+    for (const w of appliedWaiters.get(e.deviceId) ?? []) {
+      if (w.seq !== e.seq) continue;
+      appliedWaiters.get(e.deviceId)!.delete(w);
+      w.reject(rejected(e.deviceId, e.seq, e.reason));
+    }
+    if (accounted) accountFor(e.deviceId);
   };
 
   // Receipts are read by the leader alone: a standby consuming the one durable receipts queue would
@@ -372,7 +421,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       }
       if (sub) return sub;
       try {
-        for (const s of await store.deviceStreams()) raiseWatermark(s.deviceId, s.watermark);
+        for (const s of await store.deviceStreams()) {
+          ledger.raiseFloor(s.deviceId, s.watermark);
+          accountFor(s.deviceId);
+        }
         return await broker.subscribeEvents('receipts', onReceipt);
       } catch (err) {
         log.warn({ err: (err as Error).message }, 'could not read receipts yet; trying again in a second');
@@ -457,7 +509,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       agents,
       parked,
       queueDepth,
-      devices: ready ? (await store.deviceStreams()).map((d) => ({ ...d, lag: metrics.lagOf(d.deviceId) })) : [],
+      devices: ready ? (await store.deviceStreams()).map((d) => ({ ...d, lag: ledger.lag(d.deviceId) })) : [],
       switches: ready ? await store.listSwitches() : [],
       inspectorUrl: inspectorServer?.url() ?? null,
       brokerBlocked,
@@ -574,7 +626,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     },
 
     applied({ deviceId, seq }, { timeoutMs = 30_000 } = {}) {
-      if ((watermarks.get(deviceId) ?? 0) >= seq) return Promise.resolve();
+      if (ledger.isDeadLettered(deviceId, seq)) return Promise.reject(rejected(deviceId, seq));
+      if (ledger.isApplied(deviceId, seq)) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
         const timer = clock.setTimeout(() => {
           appliedWaiters.get(deviceId)?.delete(w);
@@ -587,6 +640,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     },
 
     status: runtimeStatus,
+
+    metrics: () => metrics.text(),
 
     on: (k, l) => void emitter.on(k, l),
     off: (k, l) => void emitter.off(k, l),

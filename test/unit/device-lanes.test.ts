@@ -57,7 +57,7 @@ function lanes(client: DeviceClient, onPermanent: 'block' | 'skip' = 'block') {
     retryInitialMs: 1,
     retryMaxMs: 4,
     lease: { acquire: async () => 1 },
-    applied: (d, s) => applied.push(`${d}:${s}`),
+    applied: (d, s) => void applied.push(`${d}:${s}`),
     deadLetter: async (e) => void dead.push(e),
     fenced: () => {},
   });
@@ -175,6 +175,87 @@ describe('device lanes', () => {
     await done;
     expect(sent).toEqual(['d1:3']);
     expect(ds.every((d) => d.acked)).toBe(true);
+  });
+
+  it('dead-letters as an anomaly, unsent, a seq below the watermark that nobody is known to have applied', async () => {
+    const { client, sent } = scripted(() => ({ kind: 'applied', status: 200 }));
+    const { l, dead } = lanes(client);
+    const anomalies: unknown[] = [];
+    l.on('anomaly', (e) => anomalies.push(e));
+    const done = appliedCount(l, 5);
+    for (let s = 1; s <= 5; s++) l.accept(delivery(msg('d1', s)));
+    await done;
+    // a renewal of the running lease says the device is at 1005 (another leader's seqs went out)
+    l.setWatermark('d1', 1005, 1);
+    const late = delivery(msg('d1', 6));
+    const settled = Promise.race([once(l, 'dead-letter'), once(l, 'skipped')]);
+    l.accept(late);
+    await settled;
+    expect(sent).toEqual(['d1:1', 'd1:2', 'd1:3', 'd1:4', 'd1:5']);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({ deviceId: 'd1', seq: 6, status: null });
+    expect(dead[0]!.reason).toBe(
+      "seq 6 is at or below device d1's applied watermark 1005 but was never applied here (nor known applied before this lease: up to 0): a seq was reused or a message overtook another; not sent",
+    );
+    expect(anomalies).toEqual([{ deviceId: 'd1', seq: 6, watermark: 1005, reason: dead[0]!.reason }]);
+    expect(late.acked).toBe(true);
+  });
+
+  it('skips silently a redelivered copy of a seq it applied itself, and what the lease grant said was applied', async () => {
+    const { client, sent } = scripted(() => ({ kind: 'applied', status: 200 }));
+    const { l, dead } = lanes(client);
+    const anomalies: unknown[] = [];
+    l.on('anomaly', (e) => anomalies.push(e));
+    const skipped: number[] = [];
+    l.on('skipped', (e) => skipped.push(e.seq));
+    let done = appliedCount(l, 3);
+    for (let s = 1; s <= 3; s++) l.accept(delivery(msg('d1', s)));
+    await done;
+    l.setWatermark('d1', 1005, 1);
+    const again = delivery(msg('d1', 2)); // a lost ack: the broker hands it out again
+    l.accept(again);
+    done = appliedCount(l, 1);
+    l.accept(delivery(msg('d1', 1006)));
+    await done;
+    expect(again.acked).toBe(true);
+    expect(skipped).toEqual([2]);
+    expect(sent).toEqual(['d1:1', 'd1:2', 'd1:3', 'd1:1006']);
+    expect(dead).toEqual([]);
+    expect(anomalies).toEqual([]);
+  });
+
+  it('reports what it skips below the baseline as applied, and acks it (like an apply) once the report is out', async () => {
+    const { client, sent } = scripted(() => ({ kind: 'applied', status: 200 }));
+    client.watermark = async () => 5; // the device applied up to 5 before this lane's epoch
+    const reported: string[] = [];
+    const outs: Array<() => void> = [];
+    const l = new DeviceLanes({
+      agentId: 'a1', devices, client, clock: systemClock, logger: silentLogger(), onPermanent: 'block', retryInitialMs: 1, retryMaxMs: 1, lease: { acquire: async () => 1 },
+      applied: (d, s) => (reported.push(`${d}:${s}`), new Promise<void>((resolve) => outs.push(resolve))), deadLetter: async () => {}, fenced: () => {},
+    });
+    const ds = [4, 6].map((s) => delivery(msg('d1', s)));
+    const done = appliedCount(l, 1);
+    ds.forEach((d) => l.accept(d));
+    await done;
+    expect(reported).toEqual(['d1:4', 'd1:6']);
+    expect(sent).toEqual(['d1:6']);
+    expect(ds.map((d) => d.acked)).toEqual([false, false]);
+    outs.forEach((out) => out());
+    await new Promise((r) => setTimeout(r, 0));
+    expect(ds.map((d) => d.acked)).toEqual([true, true]);
+  });
+
+  it('acks at once on a device that does not report its watermark (a redelivery would be written twice)', async () => {
+    const { client } = scripted(() => ({ kind: 'applied', status: 200 }));
+    const l = new DeviceLanes({
+      agentId: 'a1', devices, client, clock: systemClock, logger: silentLogger(), onPermanent: 'block', retryInitialMs: 1, retryMaxMs: 1, lease: { acquire: async () => 1 },
+      applied: () => new Promise<void>(() => {}), deadLetter: async () => {}, fenced: () => {},
+    });
+    const d = delivery(msg('d1', 1));
+    const done = appliedCount(l, 1);
+    l.accept(d);
+    await done;
+    expect(d.acked).toBe(true);
   });
 
   it('gives back: the request on the wire finishes once (a 503 is not retried), the rest is left unsettled for the subscription; resume() takes work again', async () => {
