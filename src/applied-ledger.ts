@@ -12,6 +12,7 @@
  * (its gap then counts as settled: seqs of blocks abandoned long ago); dead-lettered seqs are kept
  * for the last `maxDead` per device.
  */
+import type { SettledRecord } from './ports.ts';
 import { SeqRanges } from './seq-ranges.ts';
 
 interface DeviceLedger {
@@ -101,6 +102,18 @@ export class AppliedLedger {
 
   watermarks(): Record<string, number> {
     return Object.fromEntries([...this.devices.keys()].map((id) => [id, this.watermark(id)]));
+  }
+
+  /** What a new leader must know of this device: the watermark (its floor) and the settled runs above the floor. */
+  record(deviceId: string): SettledRecord {
+    const d = this.devices.get(deviceId);
+    return { deviceId, watermark: this.watermark(deviceId), ranges: d ? d.settled.list().map((r) => [r.from, r.to] as [number, number]) : [] };
+  }
+
+  /** A record the previous leader stored, when this runtime becomes leader. */
+  load(r: SettledRecord): void {
+    this.raiseFloor(r.deviceId, r.watermark);
+    for (const [from, to] of r.ranges) this.applied(r.deviceId, from, to);
   }
 
   /** seqs dispatched here and not settled yet (null: nothing dispatched here to this device) */

@@ -19,7 +19,7 @@
  * one, i.e. no other runtime led in between.
  */
 import type { Logger } from 'pino';
-import { BatonError } from './errors.ts';
+import { withDeadline } from './clock.ts';
 import type { Clock, Leadership, LeaderTerm, Store } from './ports.ts';
 
 export interface LeaderElectorOptions {
@@ -75,7 +75,7 @@ export class LeaderElector {
     try {
       // an answer is useful as long as the validity it gives (from `started`) has not run out: a slow
       // renewal under load still renews; only one that could no longer help counts as failed
-      const r = await this.deadline(this.o.store.acquireLeadership(this.o.id, this.o.ttlMs), this.o.ttlMs - leaderMargin(this.o.ttlMs), 'the leadership query');
+      const r = await withDeadline(this.o.clock, this.o.store.acquireLeadership(this.o.id, this.o.ttlMs), this.o.ttlMs - leaderMargin(this.o.ttlMs), 'the leadership query');
       if (this.stopped) return;
       this.answered(r, started);
     } catch (err) {
@@ -133,24 +133,13 @@ export class LeaderElector {
     this.o.onLost(holder);
   }
 
-  /** `p`, or a timeout once `ms` passed on the clock; a later answer is ignored */
-  private deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = this.o.clock.setTimeout(() => reject(new BatonError('timeout', `${what} got no answer within ${ms} ms; it counts as failed`)), ms);
-      p.then(
-        (v) => (timer.cancel(), resolve(v)),
-        (e: unknown) => (timer.cancel(), reject(e)),
-      );
-    });
-  }
-
   async stop(): Promise<void> {
     this.stopped = true;
     this.timer?.cancel();
     this.expiry?.cancel();
     if (this.term) {
       this.term = null;
-      await this.deadline(this.o.store.releaseLeadership(this.o.id), renewalPeriod(this.o.ttlMs), 'releasing the leadership').catch(() => {});
+      await withDeadline(this.o.clock, this.o.store.releaseLeadership(this.o.id), renewalPeriod(this.o.ttlMs), 'releasing the leadership').catch(() => {});
     }
   }
 }

@@ -14,6 +14,7 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
   let leader: { holder: string; epoch: number; expiresAt: number } | null = null;
   const agents = new Map<string, AgentRecord>();
   const streams = new Map<string, DeviceStream>();
+  const settled = new Map<string, Array<[number, number]>>();
   const parked: ParkedRow[] = [];
   const deadLetters: DeadLetter[] = [];
   let nextParkedId = 1;
@@ -122,6 +123,17 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
     },
     async countParked() {
       return parked.length;
+    },
+    async recordSettled(entries) {
+      for (const e of entries) {
+        const s = stream(e.deviceId);
+        s.watermark = Math.max(s.watermark, e.watermark);
+        s.nextSeq = Math.max(s.nextSeq, e.watermark + 1);
+        settled.set(e.deviceId, copy(e.ranges));
+      }
+    },
+    async settledRecords() {
+      return [...streams.values()].map((s) => ({ deviceId: s.deviceId, watermark: s.watermark, ranges: copy(settled.get(s.deviceId) ?? []) }));
     },
     async advanceWatermarks(marks) {
       for (const m of marks) {

@@ -186,6 +186,17 @@ export class Migration0002Leader extends Migration {
   }
 }
 
+/** The seqs the leader knows settled above each device's watermark, so that a new leader knows them too. */
+export class Migration0003Settled extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(`alter table device_streams add column settled text not null default '[]'`);
+  }
+
+  override async down(): Promise<void> {
+    this.addSql('alter table device_streams drop column if exists settled');
+  }
+}
+
 export const RuntimeLeaderEntity = new EntitySchema<{ id: number; holder: string; epoch: string; expiresAt: Date }>({
   name: 'RuntimeLeader',
   tableName: 'runtime_leader',
@@ -202,4 +213,5 @@ export const entities = [AgentServiceUsed, MessageQueue, AgentEntity, DeviceStre
 export const migrationsList = [
   { name: 'Migration0001Initial', class: Migration0001Initial },
   { name: 'Migration0002Leader', class: Migration0002Leader },
+  { name: 'Migration0003Settled', class: Migration0003Settled },
 ];

@@ -267,6 +267,24 @@ export async function createOrmStore(opts: OrmStoreOptions): Promise<Store> {
       );
     },
 
+    async recordSettled(entries) {
+      if (entries.length === 0) return;
+      const values: unknown[] = [];
+      for (const e of entries) values.push(e.deviceId, e.watermark, JSON.stringify(e.ranges));
+      await q(
+        `insert into device_streams (device_id, next_seq, watermark, settled)
+         select d, w + 1, w, r from (values ${entries.map(() => '(?::text, ?::bigint, ?::text)').join(', ')}) as v(d, w, r)
+         on conflict (device_id) do update
+           set watermark = greatest(device_streams.watermark, excluded.watermark), settled = excluded.settled, updated_at = now()`,
+        values,
+      );
+    },
+
+    async settledRecords() {
+      const rows = await q('select device_id, watermark, settled from device_streams order by device_id');
+      return rows.map((r) => ({ deviceId: String(r.device_id), watermark: Number(r.watermark), ranges: JSON.parse(String(r.settled)) as Array<[number, number]> }));
+    },
+
     async deviceStreams(): Promise<DeviceStream[]> {
       const rows = await q('select * from device_streams order by device_id');
       return rows.map((r) => ({ deviceId: String(r.device_id), nextSeq: Number(r.next_seq), watermark: Number(r.watermark) }));

@@ -123,6 +123,14 @@ export interface DeviceStream {
   watermark: number;
 }
 
+/** What the leader knows settled (applied or dead-lettered) of a device: up to `watermark`, and the ranges above it. */
+export interface SettledRecord {
+  deviceId: string;
+  watermark: number;
+  /** inclusive [from, to] runs of settled seqs above the watermark, increasing */
+  ranges: Array<[number, number]>;
+}
+
 export interface DeadLetter {
   deviceId: string;
   seq: number;
@@ -202,6 +210,10 @@ export interface Store {
   countParked(): Promise<number>;
   /** raise watermarks (never lowers one) */
   advanceWatermarks(marks: Array<{ deviceId: string; seq: number }>): Promise<void>;
+  /** raise watermarks and record the seq ranges settled above them (replacing the last record), in one statement */
+  recordSettled(entries: SettledRecord[]): Promise<void>;
+  /** the settled ranges recorded per device (with the watermark) */
+  settledRecords(): Promise<SettledRecord[]>;
   deviceStreams(): Promise<DeviceStream[]>;
   deadLetter(entry: DeadLetter): Promise<void>;
   listDeadLetters(): Promise<DeadLetter[]>;

@@ -13,7 +13,7 @@ import type { AgentEmitted } from '../machines/agent.machine.ts';
 import { AgentRegistry, xstateClock, type AgentView } from './agent-registry.ts';
 import { AppliedLedger } from './applied-ledger.ts';
 import { createAmqpBroker } from './amqp-broker.ts';
-import { systemClock } from './clock.ts';
+import { delay, systemClock, withDeadline } from './clock.ts';
 import { fromEnv, resolveRuntimeConfig, type RuntimeConfig } from './config.ts';
 import { BatonError, isBatonError } from './errors.ts';
 import { createInspectorServer, type InspectorOptions, type InspectorServer } from './inspector-server.ts';
@@ -367,6 +367,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     }, () => {});
   });
 
+  // a hung query must not hold a receipt (unacked, out of the leader's reach) for good
+  const storeSettled = (deviceIds: string[]) => withDeadline(clock, store.recordSettled(deviceIds.map((d) => ledger.record(d))), cfg.leaderTtl, 'storing a receipt');
   const onReceipt = async (p: unknown) => {
     const r = parseReceipt(p);
     if ('invalid' in r) return log.warn({ why: r.invalid }, 'ignored a malformed receipt');
@@ -382,6 +384,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         touched.add(g.deviceId);
       }
       for (const d of touched) accountFor(d);
+      // stored before the receipt is acked: a leader that dies now leaves it in the queue for the next
+      await storeSettled([...touched]);
       emit('receipts.applied', { agentId: r.agentId, ranges: r.ranges });
       return;
     }
@@ -390,7 +394,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     if (r.anomaly && ledger.isApplied(e.deviceId, e.seq)) {
       return log.warn({ deviceId: e.deviceId, seq: e.seq, agentId: r.agentId }, 'an agent flagged a redelivered message as an anomaly, but a receipt said it was applied: not a dead letter');
     }
-    await store.deadLetter(e);
+    await withDeadline(clock, store.deadLetter(e), cfg.leaderTtl, 'storing a dead letter');
     // a message that could not be read names no configured device: nothing to account for
     const accounted = deviceSet.has(e.deviceId);
     if (accounted) ledger.deadLettered(e.deviceId, e.seq);
@@ -405,7 +409,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       appliedWaiters.get(e.deviceId)!.delete(w);
       w.reject(rejected(e.deviceId, e.seq, e.reason));
     }
-    if (accounted) accountFor(e.deviceId);
+    if (accounted) {
+      accountFor(e.deviceId);
+      await storeSettled([e.deviceId]);
+    }
   };
 
   // Receipts are read by the leader alone: a standby consuming the one durable receipts queue would
@@ -421,11 +428,25 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       }
       if (sub) return sub;
       try {
-        for (const s of await store.deviceStreams()) {
-          ledger.raiseFloor(s.deviceId, s.watermark);
-          accountFor(s.deviceId);
-        }
-        return await broker.subscribeEvents('receipts', onReceipt);
+        // what the previous leader knew settled, exactly: its stored watermark, the runs above it and its dead letters
+        for (const r of await store.settledRecords()) ledger.load(r);
+        for (const e of await store.listDeadLetters()) if (deviceSet.has(e.deviceId)) ledger.deadLettered(e.deviceId, e.seq);
+        for (const d of deviceSet) accountFor(d);
+        return await broker.subscribeEvents('receipts', async (p) => {
+          try {
+            // a receipt delivered before this runtime stopped leading (a pause, say) is the leader's to read
+            if (!elector.leading) throw new BatonError('not-leader', 'this runtime no longer leads: the receipt goes back to the queue for the leader');
+            await onReceipt(p);
+            // it was read while leading but stored after the leadership ended (a hung query): the next
+            // leader may have loaded the stored state before this write, so it must read the receipt too
+            if (!elector.leading) throw new BatonError('not-leader', 'this runtime stopped leading while it stored the receipt: it goes back to the queue for the leader');
+          } catch (err) {
+            // not stored: the receipt goes back to the queue, after a pause (no hot loop while the database is down)
+            log.warn({ err: (err as Error).message }, 'could not take a receipt; it goes back to the queue in a second');
+            await delay(clock, 1000);
+            throw err;
+          }
+        });
       } catch (err) {
         log.warn({ err: (err as Error).message }, 'could not read receipts yet; trying again in a second');
         clock.setTimeout(() => elector.leading && readReceipts(true), 1000);

@@ -34,7 +34,7 @@ describe('wide simulation model', () => {
  * the seeds with drawn faults came from `baton sim --model wide --keep-going`). Once the fix of a
  * hole is merged, put its number in FIXED: the case must then hold every invariant.
  */
-const FIXED = new Set<string>(['1', '2', '3', '4', '5', '6', '7', '9', '10']);
+const FIXED = new Set<string>(['1', '2', '3', '4', '5', '6', '7', '9', '10', 'accounting']);
 const holes: Array<{ hole: string; what: string; run: SimOptions; finds: RegExp }> = [
   {
     hole: '1',
