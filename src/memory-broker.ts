@@ -211,7 +211,10 @@ export class MemoryConnection implements Broker {
   }
 
   async publishEvent(channel: EventChannel, payload: object, opts: { key?: string; ttlMs?: number } = {}): Promise<void> {
-    if (!this.open) return;
+    // receipts are durable publishes, refused on a closed connection (the caller sends them again);
+    // heartbeats and grants are fire-and-forget, gone with the connection
+    if (channel === 'receipts') this.check();
+    else if (!this.open) return;
     const copy = JSON.parse(JSON.stringify(payload)) as unknown;
     if (channel === 'receipts') return this.rabbit.enqueue(this.names.receipts(), Buffer.from(JSON.stringify(copy)));
     const subs = channel === 'heartbeats' ? [...this.rabbit.heartbeatSubs] : [...this.rabbit.controlSubs].filter((s) => s.key === (opts.key ?? ''));

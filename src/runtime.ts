@@ -372,7 +372,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const onReceipt = async (p: unknown) => {
     const r = parseReceipt(p);
     if ('invalid' in r) return log.warn({ why: r.invalid }, 'ignored a malformed receipt');
-    if (!registry.knows(r.agentId)) return log.warn({ agentId: r.agentId }, 'ignored a receipt from an agent never heard from');
+    // an agent this runtime has not heard yet (it leads since a moment, the agent was paused) may be
+    // registered all the same: another runtime heard it
+    if (!registry.knows(r.agentId) && !(await store.listAgents()).some((a) => a.agentId === r.agentId)) {
+      return log.warn({ agentId: r.agentId }, 'ignored a receipt from an agent never heard from');
+    }
     if (r.type === 'applied') {
       const touched = new Set<string>();
       for (const g of r.ranges) {
