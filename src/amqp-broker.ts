@@ -9,7 +9,7 @@ import amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import { backoff, delay } from './clock.ts';
-import { BatonError, redactUrl } from './errors.ts';
+import { BatonError, redactUrl, unwantedPublish } from './errors.ts';
 import type { Broker, Clock, Delivery, EventChannel, QueueInfo, Subscription, WireMessage } from './ports.ts';
 import { decodeMessage, encodeMessage, messageId, wireHeaders } from './wire.ts';
 
@@ -39,6 +39,9 @@ interface Outgoing {
   queue: string;
   content: Buffer;
   options: amqp.Options.Publish;
+  wanted?: () => string | null;
+  /** handed to a channel once already (then unconfirmed when it closed) */
+  sent?: boolean;
   resolve(): void;
   reject(err: Error): void;
 }
@@ -159,6 +162,12 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
   function pump(): void {
     while (pub && waiting.length > 0 && inflight.size < opts.maxUnconfirmed) {
       const o = waiting.shift()!;
+      const unwanted = o.wanted?.();
+      if (unwanted) {
+        o.reject(unwantedPublish(o.options.messageId ?? '?', unwanted, o.sent === true));
+        continue;
+      }
+      o.sent = true;
       inflight.add(o);
       const ch = pub;
       const ok = ch.publish(o.exchange, o.queue, o.content, o.options, (err) => confirm(o, err));
@@ -190,10 +199,10 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
     }
   }
 
-  function enqueue(queue: string, content: Buffer, options: amqp.Options.Publish, exchange = ''): Promise<void> {
+  function enqueue(queue: string, content: Buffer, options: amqp.Options.Publish, exchange = '', wanted?: () => string | null): Promise<void> {
     if (closing) return Promise.reject(new BatonError('runtime-stopped', 'the broker connection is closing; nothing was sent'));
     return new Promise<void>((resolve, reject) => {
-      waiting.push({ exchange, queue, content, options, resolve, reject });
+      waiting.push({ exchange, queue, content, options, resolve, reject, ...(wanted ? { wanted } : {}) });
       pump();
     });
   }
@@ -310,14 +319,20 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
       return name;
     },
 
-    publish(queue, message: WireMessage) {
-      return enqueue(queue, encodeMessage(message), {
-        persistent: true,
-        mandatory: true,
-        messageId: messageId(message),
-        contentType: 'application/json',
-        headers: wireHeaders(message),
-      });
+    publish(queue, message: WireMessage, o = {}) {
+      return enqueue(
+        queue,
+        encodeMessage(message),
+        {
+          persistent: true,
+          mandatory: true,
+          messageId: messageId(message),
+          contentType: 'application/json',
+          headers: wireHeaders(message),
+        },
+        '',
+        o.wanted,
+      );
     },
 
     settle() {

@@ -207,13 +207,14 @@ const commands: Record<string, Command> = {
     usage:
       'baton sim [--seeds N] [--seed S] [--model narrow|wide] [--messages N] [--plant drop-parked-row] [--verbose] [--keep-going]\n' +
       '  --seeds N runs seeds 1..N (from --seed S when given); --seed S alone replays one seed with its trace\n' +
-      '  --model wide: two or three runtimes, one to three agents, PostgreSQL and broker faults, pauses, flaps, slow devices; liveness checked after healing\n' +
+      '  --model wide (the default): two or three runtimes, one to three agents, PostgreSQL and broker faults, pauses, flaps, slow devices; liveness checked after healing\n' +
+      '  --model narrow: the first model (one runtime, two agents; kills, stops, crashes, device errors)\n' +
       '  --keep-going: run every seed and count failures by kind of violation (with the first seeds of each)',
     options: { seeds: { type: 'string' }, seed: { type: 'string' }, model: { type: 'string' }, messages: { type: 'string' }, plant: { type: 'string' }, verbose: { type: 'boolean' }, 'keep-going': { type: 'boolean' } },
     async run(v) {
       const plant = v.plant as string | undefined;
       if (plant !== undefined && plant !== 'drop-parked-row') throw new BatonError('invalid-config', `--plant must be drop-parked-row (got ${JSON.stringify(plant)})`);
-      const model = (v.model as string | undefined) ?? 'narrow';
+      const model = (v.model as string | undefined) ?? 'wide';
       if (model !== 'narrow' && model !== 'wide') throw new BatonError('invalid-config', `--model must be narrow or wide (got ${JSON.stringify(model)})`);
       const keepGoing = v['keep-going'] === true;
       const kinds = new Map<string, number[]>();
@@ -239,8 +240,8 @@ const commands: Record<string, Command> = {
           out(`seed ${seed}: ${r.ok ? 'ok' : 'FAILED'} (${r.stats.accepted} accepted, ${r.stats.applied} applied, ${r.stats.switches} switches, ${r.stats.simulatedMs} ms simulated)`);
           for (const x of r.violations) out(`  violation: ${x}`);
           if (!r.ok || one) for (const line of r.trace) out(`  ${line}`);
-          if (!r.ok) out(`  replay: npx baton sim --seed ${seed}${model === 'wide' ? ' --model wide' : ''}${plant ? ` --plant ${plant}` : ''}`);
-          if (!r.ok && !plant) out(`  keep it: add { "seed": ${seed}, "found": "<date>", "bug": "<what it found>" } to scripts/sim-regressions.json (npm test replays every seed there)`);
+          if (!r.ok) out(`  replay: npx baton sim --seed ${seed}${model === 'narrow' ? ' --model narrow' : ''}${plant ? ` --plant ${plant}` : ''}`);
+          if (!r.ok && !plant) out(`  keep it: add { "seed": ${seed},${model === 'wide' ? ' "model": "wide",' : ''} "found": "<date>", "bug": "<what it found>" } to scripts/sim-regressions.json (npm test replays every seed there)`);
         }
         if (!r.ok && ++failed >= 1 && !v.verbose) break;
         if (process.stderr.isTTY && !one) process.stderr.write(`\r  ${seed - first + 1}/${count} seeds`);

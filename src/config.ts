@@ -49,6 +49,8 @@ export interface RuntimeConfig extends CommonOptions {
   leaseDuration: number;
   /** how long the leading runtime's lease lives without renewal, ms */
   leaderTtl: number;
+  /** how long any PostgreSQL call may take before it counts as failed (a half-open connection never answers), ms */
+  databaseTimeout: number;
 }
 
 export interface AgentConfig extends CommonOptions {
@@ -101,6 +103,7 @@ export const runtimeDefaults: Omit<RuntimeConfig, 'devices'> = {
   managementUrl: null,
   leaseDuration: 1500,
   leaderTtl: 5000,
+  databaseTimeout: 10_000,
 };
 
 export const agentDefaults: Omit<AgentConfig, 'id' | 'devices'> = {
@@ -187,6 +190,7 @@ const runtimeChecks: Record<keyof RuntimeConfig, Check> = {
   managementUrl: optionalUrl('http:', 'https:'),
   leaseDuration: int(100),
   leaderTtl: int(300),
+  databaseTimeout: int(100),
 };
 
 /** Validates runtime options (devices given as ids or as `DeviceConfig`s) and fills defaults. */

@@ -53,3 +53,14 @@ export function notInTerm(deviceId: string, term: { holder: string; epoch: numbe
     { deviceId, term },
   );
 }
+
+/** The refusal of a publish its caller no longer wanted (see `Broker.publish`). */
+export function unwantedPublish(messageId: string, why: string, maybeStored: boolean): BatonError {
+  return new BatonError(
+    'not-leader',
+    maybeStored
+      ? `${why}: message ${messageId} was not sent again after the broker connection dropped; it may have been stored before the drop`
+      : `${why}: message ${messageId} was not sent (not stored): dispatch it again to the leading runtime`,
+    { messageId, maybeStored },
+  );
+}

@@ -6,8 +6,8 @@
  * adapter's reconnect (`reconnect()`: event subscriptions come back, queue consumers do not).
  * Passes the same contract suite as the amqplib adapter.
  */
-import { BatonError } from './errors.ts';
-import type { Broker, Delivery, EventChannel, QueueInfo, Subscription, WireMessage } from './ports.ts';
+import { BatonError, unwantedPublish } from './errors.ts';
+import type { Broker, Delivery, EventChannel, PublishOptions, QueueInfo, Subscription, WireMessage } from './ports.ts';
 import { decodeMessage, encodeMessage } from './wire.ts';
 
 interface Msg {
@@ -145,8 +145,10 @@ export class MemoryConnection implements Broker {
     return name;
   }
 
-  async publish(queue: string, message: WireMessage): Promise<void> {
+  async publish(queue: string, message: WireMessage, o: PublishOptions = {}): Promise<void> {
     this.check();
+    const unwanted = o.wanted?.();
+    if (unwanted) throw unwantedPublish(`${message.deviceId}:${message.seq}`, unwanted, false);
     this.rabbit.enqueue(queue, encodeMessage(message));
   }
 

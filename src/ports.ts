@@ -77,8 +77,13 @@ export interface Broker {
   start(): Promise<void>;
   /** declare the durable queue of an agent and return its name */
   assertAgentQueue(agentId: string): Promise<string>;
-  /** publish persistently; resolves once the broker confirmed it */
-  publish(queue: string, message: WireMessage): Promise<void>;
+  /**
+   * publish persistently; resolves once the broker confirmed it. `wanted`, asked each time the
+   * message is about to go out (first, and again after a reconnect), returns null while the caller
+   * still wants it sent, or why not: then it is not sent and the call rejects with `not-leader`
+   * (`details.maybeStored` when an earlier attempt may have reached the broker before a drop).
+   */
+  publish(queue: string, message: WireMessage, opts?: PublishOptions): Promise<void>;
   /** resolves once every publish in flight is confirmed (or failed) */
   settle(): Promise<void>;
   /** message and consumer counts; null when the queue does not exist */
@@ -129,6 +134,10 @@ export interface SettledRecord {
   watermark: number;
   /** inclusive [from, to] runs of settled seqs above the watermark, increasing */
   ranges: Array<[number, number]>;
+}
+
+export interface PublishOptions {
+  wanted?: () => string | null;
 }
 
 export interface DeadLetter {

@@ -27,6 +27,7 @@ import { Parker } from './parker.ts';
 import type { Broker, Clock, DeviceConfig, DeviceStream, Store, Subscription, SwitchRecord } from './ports.ts';
 import { parseHeartbeat, parseReceipt, type AppliedRange } from './receipts.ts';
 import { SeqAllocator } from './seq-allocator.ts';
+import { storeWithDeadlines } from './store-deadline.ts';
 import { switchSteps, type PhaseHook } from './switch-steps.ts';
 import { validateMessage, type ConfigMessage } from './wire.ts';
 
@@ -248,6 +249,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     },
   });
 
+  // A publish goes out only while the leader term it was made in lasts: one held back by a dropped
+  // connection (or a pause) and sent after the leadership moved would land in a queue the new
+  // leader has already moved, after newer messages; it is refused instead (the host sends it again).
+  const whileThisTerm = () => {
+    const term = elector.currentTerm()?.epoch;
+    return () => (term !== undefined && elector.currentTerm()?.epoch === term ? null : 'this runtime no longer leads');
+  };
+
   const stopped = () => new BatonError('runtime-stopped', 'the runtime is stopping; the message was not stored: dispatch it to a running runtime');
 
   const dispatcher = createActor(
@@ -256,7 +265,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         send: (_, { target, event }) => {
           const m = { ...event.message, epoch: target.epoch };
           outstanding(m.deviceId, m.seq);
-          broker.publish(target.queue, m).then(() => {
+          broker.publish(target.queue, m, { wanted: whileThisTerm() }).then(() => {
             metrics.onDispatched(m.deviceId);
             event.reply.resolve({ deviceId: m.deviceId, seq: m.seq, epoch: m.epoch });
           }, (err) => (withdrawn(m.deviceId, m.seq), event.reply.reject(err)));
@@ -287,7 +296,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
               if (rows.length === 0) return replayed;
               // rows another leader parked are outstanding here from now on (those parked here already are)
               for (const r of rows) outstanding(r.message.deviceId, r.message.seq);
-              await Promise.all(rows.map((r) => broker.publish(input.target.queue, { ...r.message, epoch: input.target.epoch })));
+              const wanted = whileThisTerm();
+              await Promise.all(rows.map((r) => broker.publish(input.target.queue, { ...r.message, epoch: input.target.epoch }, { wanted })));
               await store.deleteParked(rows.map((r) => r.id));
               replayed += rows.length;
               left -= rows.length;
@@ -578,7 +588,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (state !== 'created') throw new BatonError('invalid-config', `start() called on a runtime that is ${state}`);
       state = 'starting';
       try {
-        store ??= await createOrmStore({ databaseUrl: cfg.databaseUrl, logger: log.child({ actor: 'store' }) });
+        store = storeWithDeadlines(store ?? (await createOrmStore({ databaseUrl: cfg.databaseUrl, logger: log.child({ actor: 'store' }) })), clock, cfg.databaseTimeout);
         await store.migrate();
         await broker.start();
       } catch (err) {

@@ -14,7 +14,7 @@
  */
 import { BatonError } from '../errors.ts';
 import type { MemoryConnection, MemoryRabbit } from '../memory-broker.ts';
-import type { Broker, Delivery, EventChannel, QueueInfo, Subscription, WireMessage } from '../ports.ts';
+import type { Broker, Delivery, EventChannel, PublishOptions, QueueInfo, Subscription, WireMessage } from '../ports.ts';
 import type { Gate, World } from './world.ts';
 
 interface Sub {
@@ -122,9 +122,10 @@ export class SimBroker implements Broker {
     return this.through(this.ready().then((c) => c.assertAgentQueue(agentId)));
   }
 
-  publish(queue: string, message: WireMessage): Promise<void> {
+  publish(queue: string, message: WireMessage, o: PublishOptions = {}): Promise<void> {
     if (this.nacking()) return this.through(Promise.reject(new BatonError('broker-rejected', `RabbitMQ refused message ${message.deviceId}:${message.seq} (simulated nack); it was not stored: dispatch it again`)));
-    return this.through(this.tracked(this.ready().then((c) => c.publish(queue, message))));
+    // asked again once the connection is back, as the adapter does before it sends what waited
+    return this.through(this.tracked(this.ready().then((c) => c.publish(queue, message, o))));
   }
 
   settle(): Promise<void> {

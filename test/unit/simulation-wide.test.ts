@@ -98,6 +98,20 @@ const holes: Array<{ hole: string; what: string; run: SimOptions; finds: RegExp 
   },
 ];
 
+describe('wide simulation model: a slice of seeds (`npm run sim` runs 2,000, `npm run sim:nightly` 50,000)', () => {
+  it('holds every invariant over seeds 1-200', async () => {
+    const failed: string[] = [];
+    let switches = 0;
+    for (let seed = 1; seed <= 200; seed++) {
+      const r = await simulate({ seed, model: 'wide' });
+      switches += r.stats.switches;
+      if (!r.ok) failed.push(`seed ${seed}: ${r.violations.join('; ')}\n${r.trace.join('\n')}`);
+    }
+    expect(failed).toEqual([]);
+    expect(switches).toBeGreaterThan(50); // the seeds really exercised failover
+  }, 120_000);
+});
+
 describe('wide simulation model: the holes of issue 12', () => {
   it.each(holes.map((h) => [h.hole, h.what, h]))('hole %s (%s)', async (hole, _what, h) => {
     const r = await simulate(h.run);

@@ -40,10 +40,10 @@ describe('deterministic simulation', () => {
 });
 
 describe('deterministic simulation: regressions and generated fault schedules', () => {
-  const regressions = (JSON.parse(readFileSync(new URL('../../scripts/sim-regressions.json', import.meta.url), 'utf8')) as { seeds: Array<{ seed: number; bug: string }> }).seeds;
+  const regressions = (JSON.parse(readFileSync(new URL('../../scripts/sim-regressions.json', import.meta.url), 'utf8')) as { seeds: Array<{ seed: number; bug: string; model?: 'narrow' | 'wide' }> }).seeds;
 
-  it.each(regressions.map((r) => [r.seed, r.bug]))('regression seed %i holds every invariant (%s)', async (seed) => {
-    const r = await simulate({ seed: seed as number });
+  it.each(regressions.map((r) => [r.seed, r.model ?? 'narrow', r.bug, r.model]))('regression seed %i (%s model) holds every invariant (%s)', async (seed, _m, _bug, model) => {
+    const r = await simulate({ seed: seed as number, ...(model ? { model: model as 'wide' } : {}) });
     expect(r.violations, r.trace.join('\n')).toEqual([]);
   });
 
