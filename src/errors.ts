@@ -61,6 +61,6 @@ export function unwantedPublish(messageId: string, why: string, maybeStored: boo
     maybeStored
       ? `${why}: message ${messageId} was not sent again after the broker connection dropped; it may have been stored before the drop`
       : `${why}: message ${messageId} was not sent (not stored): dispatch it again to the leading runtime`,
-    { messageId, maybeStored },
+    { messageId, maybeStored, ...(maybeStored ? { outcome: 'unknown' } : {}) },
   );
 }

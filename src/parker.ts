@@ -11,6 +11,8 @@ import type { Clock, Store, WireMessage } from './ports.ts';
 
 interface Pending {
   message: WireMessage;
+  /** true while no other runtime can have replayed (and deleted) this row: only then is "not found" "not stored" */
+  sole: () => boolean;
   resolve(): void;
   reject(err: Error): void;
 }
@@ -35,9 +37,10 @@ export class Parker {
     private readonly o: ParkerOptions,
   ) {}
 
-  park(message: WireMessage): Promise<void> {
+  /** `sole`: true while no other runtime can have replayed the row (the leader term it was parked in lasts) */
+  park(message: WireMessage, sole: () => boolean = () => true): Promise<void> {
     const parked = new Promise<void>((resolve, reject) => {
-      this.buffer.push({ message, resolve, reject });
+      this.buffer.push({ message, sole, resolve, reject });
       this.running ??= this.loop();
     });
     // batches settle in the order parks arrive: once the last one settles, every earlier one has
@@ -63,7 +66,7 @@ export class Parker {
           const stored = await this.readBack(batch);
           if (stored) this.settle(batch, (p) => stored.has(key(p.message)), err as Error);
           else {
-            const e = new BatonError('database-unavailable', `parking failed (${(err as Error).message}) and the database could not be asked whether the rows were stored: these messages may or may not be delivered; dispatching them again may apply them twice`, { unknown: batch.length }, { cause: err });
+            const e = new BatonError('database-unavailable', `parking failed (${(err as Error).message}) and the database could not be asked whether the rows were stored: these messages may or may not be delivered; dispatching them again may apply them twice`, { outcome: 'unknown', unknown: batch.length }, { cause: err });
             for (const p of batch) p.reject(e);
           }
         }
@@ -78,6 +81,9 @@ export class Parker {
       if (stored(p)) {
         this.committed++;
         p.resolve();
+      } else if (!p.sole()) {
+        // another leader may have replayed the row (and deleted it) since: not finding it proves nothing
+        p.reject(new BatonError('database-unavailable', `parking failed (${cause?.message}) and this runtime stopped leading meanwhile: the message may or may not be delivered; dispatching it again may apply it twice`, { deviceId: p.message.deviceId, seq: p.message.seq, outcome: 'unknown' }, { cause }));
       } else {
         p.reject(new BatonError('database-unavailable', `parking failed (${cause?.message}); the message was not stored: dispatch it again`, { deviceId: p.message.deviceId, seq: p.message.seq }, { cause }));
       }

@@ -273,7 +273,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         park: (_, { event }) => {
           const m = event.message;
           outstanding(m.deviceId, m.seq);
-          parker.park(m).then(() => {
+          const sameTerm = whileThisTerm();
+          parker.park(m, () => sameTerm() === null).then(() => {
             metrics.onDispatched(m.deviceId);
             metrics.parked.inc();
             event.reply.resolve({ deviceId: m.deviceId, seq: m.seq, epoch: m.epoch });

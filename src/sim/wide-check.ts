@@ -17,7 +17,8 @@ export interface HostCall {
   k: number;
   runtime: string;
   at: number;
-  outcome: 'pending' | 'in-doubt' | 'accepted' | 'refused';
+  /** in-doubt: the host gave up waiting; unknown: baton answered that it cannot tell (both may end either way) */
+  outcome: 'pending' | 'in-doubt' | 'unknown' | 'accepted' | 'refused';
   seq?: number;
   error?: string;
 }

@@ -155,7 +155,7 @@ export async function simulateWide(o: SimOptions): Promise<SimResult> {
       h.todo.unshift(k);
     });
     const answered = (ok: boolean, v: { seq: number } | { code?: string; message: string }) => {
-      if (c.outcome === 'accepted' || c.outcome === 'refused') return;
+      if (c.outcome === 'accepted' || c.outcome === 'refused' || c.outcome === 'unknown') return;
       const pending = c.outcome === 'pending';
       timer.cancel();
       if (pending) h.outstanding--;
@@ -164,6 +164,10 @@ export async function simulateWide(o: SimOptions): Promise<SimResult> {
         c.seq = (v as { seq: number }).seq;
         h.done.add(k);
         if (loadEnd < 0 && loadDone()) loadEnd = world.now;
+      } else if ((v as { details?: { outcome?: string } }).details?.outcome === 'unknown') {
+        // baton says it cannot tell: the host sends it again, and either copy may be applied
+        c.outcome = 'unknown';
+        if (pending) h.todo.unshift(k);
       } else {
         c.outcome = 'refused';
         c.error = (v as { code?: string }).code ?? (v as Error).message;
