@@ -27,6 +27,8 @@ export class LeaseGranter {
   private target: { agentId: string; epoch: number } | null = null;
   private notBefore = 0;
   private pending: { cancel(): void } | null = null;
+  /** when the current target got its first grant (of this target, in this term), or null */
+  private firstGrant: number | null = null;
   watermarks: () => Record<string, number> = () => ({});
 
   constructor(private readonly o: LeaseGranterOptions) {}
@@ -45,10 +47,12 @@ export class LeaseGranter {
     this.pending?.cancel();
     this.pending = null;
     this.target = null;
+    this.firstGrant = null;
   }
 
   /** The agent that may write now (null: nobody, during a switch), granted at once when it can be. */
   setTarget(target: { agentId: string; epoch: number } | null): void {
+    if (target?.agentId !== this.target?.agentId || target?.epoch !== this.target?.epoch) this.firstGrant = null;
     this.target = target;
     const last = target && this.lastHeartbeat.get(target.agentId);
     if (last) this.onHeartbeat(last);
@@ -78,13 +82,23 @@ export class LeaseGranter {
       watermarks: this.watermarks(),
     };
     this.lastGrant.set(h.agentId, now);
+    this.firstGrant ??= now;
     void this.o.broker.publishEvent('control', grant, { key: h.agentId, ttlMs: this.o.durationMs });
     return true;
+  }
+
+  /**
+   * ms since the current target's first grant in this term, or null before it: an agent consumes
+   * its queue only under a lease, so its queue's consumer count says nothing before then.
+   */
+  grantedFor(): number | null {
+    return this.firstGrant === null ? null : this.o.clock.monotonic() - this.firstGrant;
   }
 
   /** A switch away from `agentId` began: no grants, and none until its lease has certainly expired. */
   switchingFrom(agentId: string): void {
     this.target = null;
+    this.firstGrant = null;
     if (!this.o.waitForOldLease) return;
     const last = this.lastGrant.get(agentId);
     if (last !== undefined) this.notBefore = Math.max(this.notBefore, last + this.o.durationMs);

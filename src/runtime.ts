@@ -123,6 +123,9 @@ export interface Runtime {
   once<K extends keyof RuntimeEvents>(event: K): Promise<RuntimeEvents[K]>;
 }
 
+/** how long an agent may take from a lease grant to consuming its queue again, ms */
+const GRANT_TO_CONSUME_MS = 500;
+
 export function createRuntime(options: RuntimeOptions): Runtime {
   const { logger, clock: givenClock, ports, inspect: userInspect, onPhase, runtimeId: givenId, inspector: inspectorOptions, stately, ...rest } = options;
   const { logLevel: _ignored, ...envDefaults } = fromEnv();
@@ -272,6 +275,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         },
         park: (_, { event }) => {
           const m = event.message;
+          // held in the mailbox when this runtime stopped leading (a pause in the replay's last
+          // round): not stored yet, and no longer this runtime's to store
+          if (!elector.leading) return event.reply.reject(notLeader());
           outstanding(m.deviceId, m.seq);
           const sameTerm = whileThisTerm();
           parker.park(m, () => sameTerm() === null).then(() => {
@@ -334,6 +340,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         clock,
         logger: log.child({ actor: 'coordinator' }),
         namespace: cfg.namespace,
+        leading: () => elector.leading,
         ...(onPhase ? { hook: onPhase } : {}),
       }),
       guards: {
@@ -617,6 +624,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       every(cfg.probeInterval, async () => {
         const a = coordinator.getSnapshot().context.assignment;
         if (!a || !elector.leading) return;
+        // an agent that gave its queue back when its lease lapsed (a leader change, a pause) consumes
+        // again on its next grant: judge the consumer only once it had one and a moment to attach;
+        // until then a dead agent is found by its missing heartbeats
+        const granted = granter.grantedFor();
+        if (granted === null || granted < GRANT_TO_CONSUME_MS) return;
         const info = await broker.queueInfo(a.topic);
         if (info) registry.send(a.agentId, { type: 'agent.probe', consumers: info.consumers });
       });

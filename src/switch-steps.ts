@@ -11,6 +11,7 @@ import { agentConnectionName } from './agent-worker.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import { topology } from './amqp-broker.ts';
 import { delay } from './clock.ts';
+import { BatonError } from './errors.ts';
 import type { LeaseGranter } from './lease-granter.ts';
 import type { ManagementApi } from './management-api.ts';
 import type { Broker, Clock, Store } from './ports.ts';
@@ -28,6 +29,8 @@ export interface SwitchStepDeps {
   logger: Logger;
   namespace: string;
   hook?: PhaseHook;
+  /** true while this runtime leads: the waits and moves of a switch stop when it no longer does */
+  leading?: () => boolean;
 }
 
 type In = { input: { assignment: Assignment } };
@@ -39,6 +42,12 @@ export function switchSteps(d: SwitchStepDeps) {
     await d.hook?.(phase, a);
   };
 
+  /** Only the leader records or moves anything: a runtime that woke from a pause past its lease (its
+   * timers may fire before it hears that it lost) or stopped leading mid-switch leaves it to the leader. */
+  const stillLeading = () => {
+    if (d.leading && !d.leading()) throw new BatonError('not-leader', 'this runtime stopped leading during the switch: it leaves the old queue to the leading runtime');
+  };
+
   /** Waits until a queue has no consumer: its unacked messages are back in it. With the management
    * API, the old agent's connection is closed again every second meanwhile (a close can be missed). */
   async function noConsumer(queue: string, agentId: string): Promise<void> {
@@ -46,6 +55,7 @@ export function switchSteps(d: SwitchStepDeps) {
     let told = 0;
     let fenced = 0;
     for (;;) {
+      stillLeading();
       const info = await d.broker.queueInfo(queue);
       if (!info || info.consumers === 0) return;
       const waited = d.clock.monotonic() - started;
@@ -70,13 +80,24 @@ export function switchSteps(d: SwitchStepDeps) {
    * drops with deliveries unacked), so it is done only when a check after the move finds no
    * consumer and no message; otherwise it waits for no consumer and moves again.
    */
-  async function drain(sw: string, from: string, oldAgent: string, to: Assignment): Promise<number> {
+  // One move at a time: a runtime that stepped down mid-move and leads again resumes the switch
+  // while its first move may still run (an invoked promise is not stopped with its state); two
+  // movers of one queue would interleave its messages.
+  let moving: Promise<unknown> = Promise.resolve();
+  function drain(sw: string, from: string, oldAgent: string, to: Assignment): Promise<number> {
+    const run = moving.then(() => drainNow(sw, from, oldAgent, to));
+    moving = run.catch(() => {});
+    return run;
+  }
+
+  async function drainNow(sw: string, from: string, oldAgent: string, to: Assignment): Promise<number> {
     let moved = 0;
     let round = 0;
     for (;;) {
       await noConsumer(from, oldAgent);
       await d.broker.assertAgentQueue(to.agentId);
       for (;;) {
+        stillLeading();
         const info = await d.broker.queueInfo(from);
         if (!info || info.messages === 0) break;
         round++;
@@ -97,6 +118,7 @@ export function switchSteps(d: SwitchStepDeps) {
     loadAssignment: fromPromise<Assignment | null, void>(() => d.store().getAssignment()),
 
     electAgent: fromPromise<Assignment | null, void>(async () => {
+      stillLeading();
       const candidate = d.registry.healthy()[0];
       if (!candidate) return null;
       await d.broker.assertAgentQueue(candidate.agentId);
@@ -115,6 +137,7 @@ export function switchSteps(d: SwitchStepDeps) {
     }),
 
     beginSwitch: fromPromise(async ({ input }: { input: { assignment: Assignment; reason: string } }): Promise<BeginResult> => {
+      stillLeading();
       const old = input.assignment;
       const switchId = `sw-${old.epoch + 1}-${randomBytes(3).toString('hex')}`;
       const started = await d.store().beginSwitch({ expectEpoch: old.epoch, switchId, reason: input.reason });
@@ -139,6 +162,7 @@ export function switchSteps(d: SwitchStepDeps) {
     }),
 
     chooseCandidate: fromPromise(async ({ input }: In): Promise<Assignment | null> => {
+      stillLeading();
       const a = input.assignment;
       const healthy = d.registry.healthy();
       // Another agent first. When there is none, the old one once it is healthy again: it was
@@ -157,6 +181,7 @@ export function switchSteps(d: SwitchStepDeps) {
     }),
 
     moveQueue: fromPromise(async ({ input }: In): Promise<Assignment> => {
+      stillLeading();
       const a = input.assignment;
       const sw = a.switchId!;
       let cur = await d.store().setPhase(sw, 'draining');
@@ -179,12 +204,14 @@ export function switchSteps(d: SwitchStepDeps) {
     }),
 
     enterReplaying: fromPromise(async ({ input }: In): Promise<Assignment> => {
+      stillLeading();
       const cur = await d.store().setPhase(input.assignment.switchId!, 'replaying');
       await hook('replaying', cur);
       return cur;
     }),
 
     completeSwitch: fromPromise(async ({ input }: { input: { assignment: Assignment; replayed: number } }): Promise<Assignment> => {
+      stillLeading();
       const cur = await d.store().completeSwitch(input.assignment.switchId!, input.replayed);
       await hook('normal', cur);
       return cur;

@@ -143,7 +143,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
           BATON_SCENARIO_RUNTIME: JSON.stringify({
             devices: devices.map((d) => ({ id: d.id, fencesByEpoch: d.fencesByEpoch })),
             runtimeId: id,
-            leaderTtl: 1500,
+            leaderTtl: 3000,
             managementUrl,
             ...(o.inspectPort !== undefined && id === s.runtimes[0] ? { inspectPort: o.inspectPort } : {}),
           }),

@@ -25,15 +25,17 @@ describe('deterministic simulation', () => {
     expect(a.trace.length).toBeGreaterThan(3);
   });
 
+  // on the wide model (the default): the narrow model's short load is mostly through before a switch
+  // parks anything, so its seeds rarely have a parked row to drop
   it('finds a planted bug (a parked row dropped during replay), and its seed replays to the same trace', async () => {
     let found = null;
     for (let seed = 1; seed <= 300 && !found; seed++) {
-      const r = await simulate({ seed, plant: 'drop-parked-row' });
+      const r = await simulate({ seed, model: 'wide', plant: 'drop-parked-row' });
       if (!r.ok) found = r;
     }
     expect(found).not.toBeNull();
-    expect(found!.violations.join(' ')).toMatch(/never applied \(lost\)/);
-    const again = await simulate({ seed: found!.seed, plant: 'drop-parked-row' });
+    expect(found!.violations.join(' ')).toMatch(/neither applied nor dead-lettered \(lost\)/);
+    const again = await simulate({ seed: found!.seed, model: 'wide', plant: 'drop-parked-row' });
     expect(again.trace).toEqual(found!.trace);
     expect(again.violations).toEqual(found!.violations);
   });
