@@ -385,8 +385,37 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     }, () => {});
   });
 
-  // a hung query must not hold a receipt (unacked, out of the leader's reach) for good
-  const storeSettled = (deviceIds: string[]) => withDeadline(clock, store.recordSettled(deviceIds.map((d) => ledger.record(d))), cfg.leaderTtl, 'storing a receipt');
+  // What receipts taught is stored by one write at a time, for every device touched since the last
+  // one: receipts arrive a hundred at once (prefetch), and as many upserts of the same rows would
+  // queue on each other's row locks and take every pooled connection, the leadership renewal's too.
+  // A receipt is acked once a write that began after it was read has committed. A hung query must not
+  // hold receipts (unacked, out of the leader's reach) for good: each write has a deadline.
+  const settledDirty = new Set<string>();
+  let settledWaiters: Array<{ resolve(): void; reject(e: unknown): void }> = [];
+  let settledWriting = false;
+  const writeSettled = () => {
+    if (settledWriting || settledDirty.size === 0) return;
+    settledWriting = true;
+    const records = [...settledDirty].sort().map((d) => ledger.record(d));
+    settledDirty.clear();
+    const waiting = settledWaiters;
+    settledWaiters = [];
+    withDeadline(clock, store.recordSettled(records), cfg.leaderTtl, 'storing receipts')
+      .then(
+        () => waiting.forEach((w) => w.resolve()),
+        (err: unknown) => waiting.forEach((w) => w.reject(err)),
+      )
+      .finally(() => {
+        settledWriting = false;
+        writeSettled();
+      });
+  };
+  const storeSettled = (deviceIds: string[]) =>
+    new Promise<void>((resolve, reject) => {
+      for (const d of deviceIds) settledDirty.add(d);
+      settledWaiters.push({ resolve, reject });
+      writeSettled();
+    });
   const onReceipt = async (p: unknown) => {
     const r = parseReceipt(p);
     if ('invalid' in r) return log.warn({ why: r.invalid }, 'ignored a malformed receipt');
