@@ -269,7 +269,8 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
       (err: Error) => {
         // the connection dropped while attaching: an event subscription stays registered and is
         // attached again with the connection (open() re-attaches them)
-        if (consumer.reattach && !closing && /Channel ended|Connection closed/.test(err.message)) {
+        // (so does a queue consumer that never got a channel: it was asked for as the connection went)
+        if ((consumer.reattach || consumer.channel === null) && consumers.has(consumer) && !closing && /Channel ended|Connection closed/.test(err.message)) {
           log.warn({ queue: consumer.queue, err: err.message }, 'connection lost while subscribing; the consumer attaches when it is back');
           return subscription;
         }

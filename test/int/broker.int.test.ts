@@ -63,11 +63,14 @@ describe('amqp broker', () => {
       await Promise.all(all);
       const seqs: number[] = [];
       await new Promise<void>((resolve, reject) => {
-        b.consume(q, (d) => {
-          seqs.push(d.message!.seq);
-          d.ack();
-          if (new Set(seqs).size === 2000) resolve();
-        }, { prefetch: 500 }).catch(reject);
+        // the reconnect may still be settling: a consume caught by the drop fails, and is asked again
+        const consume = (attempt: number): Promise<unknown> =>
+          b.consume(q, (d) => {
+            seqs.push(d.message!.seq);
+            d.ack();
+            if (new Set(seqs).size === 2000) resolve();
+          }, { prefetch: 500 }).catch((err: Error) => (attempt < 50 && /Channel ended|Connection closed|not reachable/.test(err.message) ? new Promise((r) => setTimeout(r, 100)).then(() => consume(attempt + 1)) : reject(err)));
+        void consume(1);
       });
       // every message is there; a republished one may appear twice, never out of order after its first copy
       expect(new Set(seqs).size).toBe(2000);
