@@ -117,7 +117,6 @@ export async function simulateWide(o: SimOptions): Promise<SimResult> {
       for (const l of [...phaseListeners]) l(e.phase as SwitchPhaseName, e.assignment);
     });
     runtime.on('switch.completed', (e) => note(`${id}: switch completed: ${e.assignment.agentId} active, epoch ${e.assignment.epoch}`));
-    if (process.env.BATON_SIM_DEBUG) runtime.on('receipts.applied', (e) => note(`${id}: receipt from ${e.agentId}: ${JSON.stringify(e.ranges)}`));
     runtimes.set(id, entry);
     await runtime.start();
   };
