@@ -54,6 +54,11 @@ export function notInTerm(deviceId: string, term: { holder: string; epoch: numbe
   );
 }
 
+/** The same refusal for the other leader-only writes: `what` says what was not done and what happens next. */
+export function termOver(what: string, term: { holder: string; epoch: number }): BatonError {
+  return new BatonError('not-leader', `runtime ${term.holder} no longer holds leader term ${term.epoch}: ${what}`, { term });
+}
+
 /** The refusal of a publish its caller no longer wanted (see `Broker.publish`). */
 export function unwantedPublish(messageId: string, why: string, maybeStored: boolean): BatonError {
   return new BatonError(

@@ -1,6 +1,6 @@
 /** The Store port in memory: for unit tests and the deterministic simulation; passes the same contract suite as the ORM store. */
-import { notInTerm } from './errors.ts';
-import type { AgentRecord, Assignment, DeadLetter, DeviceStream, ParkedRow, Store, SwitchRecord, WireMessage } from './ports.ts';
+import { notInTerm, termOver } from './errors.ts';
+import type { AgentRecord, Assignment, DeadLetter, DeviceStream, LeaderTerm, ParkedRow, Store, SwitchRecord, WireMessage } from './ports.ts';
 
 export interface MemoryStoreOptions {
   /** the database clock (ms), for leadership expiry; the simulation passes its own */
@@ -32,11 +32,16 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
     return s;
   };
 
+  // the same condition as the SQL statements: this term holds the leadership row, unexpired
+  const holds = (term: LeaderTerm) => !!leader && leader.holder === term.holder && leader.epoch === term.epoch && leader.expiresAt >= now();
+  const inTerm = (term: LeaderTerm, what: string) => {
+    if (!holds(term)) throw termOver(what, term);
+  };
+
   return {
     async migrate() {},
     async reserveSeqs(deviceId, count, term) {
-      // the same condition as the SQL statement: this term holds the row, unexpired
-      if (!leader || leader.holder !== term.holder || leader.epoch !== term.epoch || leader.expiresAt < now()) throw notInTerm(deviceId, term);
+      if (!holds(term)) throw notInTerm(deviceId, term);
       const s = stream(deviceId);
       const first = s.nextSeq;
       s.nextSeq += count;
@@ -45,11 +50,13 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
     async getAssignment() {
       return copy(assignment);
     },
-    async recordFirstAgent(a) {
+    async recordFirstAgent(a, term) {
+      inTerm(term, 'no first agent recorded');
       assignment ??= { agentId: a.agentId, topic: a.topic, epoch: 1, lock: 0, phase: 'normal', switchId: null, previousAgent: null };
       return copy(assignment);
     },
-    async beginSwitch({ expectEpoch, switchId, reason }) {
+    async beginSwitch({ expectEpoch, switchId, reason, term }) {
+      inTerm(term, 'no switch started');
       if (!assignment || assignment.epoch !== expectEpoch || assignment.lock !== 0) return null;
       assignment = { ...assignment, epoch: assignment.epoch + 1, lock: 1, phase: 'switching', switchId, previousAgent: assignment.agentId };
       switches.push({
@@ -58,14 +65,16 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
       });
       return copy(assignment);
     },
-    async recordCandidate(switchId, a) {
+    async recordCandidate(switchId, a, term) {
+      inTerm(term, 'no candidate recorded');
       const cur = running(switchId, 'recordCandidate');
       if (cur.phase !== 'switching') throw new Error('recordCandidate: the switch is past choosing');
       assignment = { ...cur, agentId: a.agentId, topic: a.topic };
       record(switchId).toAgent = a.agentId;
       return copy(assignment);
     },
-    async setPhase(switchId, phase, counts = {}) {
+    async setPhase(switchId, phase, term, counts = {}) {
+      inTerm(term, `the switch was not moved to ${phase}`);
       assignment = { ...running(switchId, 'setPhase'), phase };
       const r = record(switchId);
       r.phase = phase;
@@ -74,7 +83,8 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
       if (counts.moved !== undefined) r.moved = counts.moved;
       return copy(assignment);
     },
-    async completeSwitch(switchId, replayed) {
+    async completeSwitch(switchId, replayed, term) {
+      inTerm(term, 'the switch was not completed');
       if (assignment?.switchId !== switchId) throw new Error('completeSwitch: no switch is running with that id');
       assignment = { ...assignment, phase: 'normal', lock: 0 };
       const r = record(switchId);
@@ -105,7 +115,8 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
     async listAgents() {
       return [...agents.values()].sort((a, b) => a.agentId.localeCompare(b.agentId)).map(copy);
     },
-    async park(messages: WireMessage[]) {
+    async park(messages: WireMessage[], term) {
+      inTerm(term, 'nothing parked: the messages were not stored');
       for (const m of messages) {
         if (parked.some((p) => p.message.deviceId === m.deviceId && p.message.seq === m.seq)) continue;
         parked.push({ id: nextParkedId++, message: copy(m) });
@@ -124,7 +135,8 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
     async countParked() {
       return parked.length;
     },
-    async recordSettled(entries) {
+    async recordSettled(entries, term) {
+      inTerm(term, 'settled seqs not recorded');
       for (const e of entries) {
         const s = stream(e.deviceId);
         s.watermark = Math.max(s.watermark, e.watermark);

@@ -2,9 +2,9 @@
 import { MikroORM } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import type { Logger } from 'pino';
-import { BatonError, notInTerm, redactUrl } from './errors.ts';
+import { BatonError, notInTerm, redactUrl, termOver } from './errors.ts';
 import { entities, migrationsList } from './orm-schema.ts';
-import type { AgentRecord, Assignment, DeadLetter, DeviceStream, ParkedRow, Phase, Store, SwitchRecord, WireMessage } from './ports.ts';
+import type { AgentRecord, Assignment, DeadLetter, DeviceStream, LeaderTerm, ParkedRow, Phase, Store, SwitchRecord, WireMessage } from './ports.ts';
 
 export interface OrmStoreOptions {
   databaseUrl: string;
@@ -15,6 +15,9 @@ export interface OrmStoreOptions {
 }
 
 type Row = Record<string, unknown>;
+
+/** the leadership row while a term (holder, epoch: the two parameters) holds it unexpired */
+const HELD = 'where id = 1 and holder = ? and epoch = ? and expires_at >= now()';
 
 const toAssignment = (r: Row): Assignment => ({
   agentId: String(r.agent_id),
@@ -62,11 +65,18 @@ export async function createOrmStore(opts: OrmStoreOptions): Promise<Store> {
   }
   const conn = () => orm.em.getConnection();
   const q = (sql: string, params: unknown[] = []) => conn().execute<Row[]>(sql, params as never[], 'all');
-  /** runs statements in one transaction; returns the rows of the first */
-  const tx = (statements: Array<[string, unknown[]]>) =>
+  /**
+   * Runs a leader's statements in one transaction, in its term: the first locks the leadership row
+   * while `term` holds it unexpired (a takeover's update waits until this commits), else nothing
+   * runs and it rejects with `not-leader`. Returns the rows of the first statement given; when
+   * that one changes nothing (a compare-and-set lost) the rest do not run.
+   */
+  const txInTerm = (term: LeaderTerm, what: string, statements: Array<[string, unknown[]]>) =>
     orm.em.fork().transactional(async (em) => {
       const c = em.getConnection();
       const ctx = em.getTransactionContext();
+      const held = await c.execute<Row[]>(`select 1 from runtime_leader ${HELD} for share`, [term.holder, term.epoch] as never[], 'all', ctx);
+      if (held.length === 0) throw termOver(what, term);
       let first: Row[] = [];
       for (const [i, [sql, params]] of statements.entries()) {
         const rows = await c.execute<Row[]>(sql, params as never[], 'all', ctx);
@@ -75,6 +85,15 @@ export async function createOrmStore(opts: OrmStoreOptions): Promise<Store> {
       }
       return first;
     });
+  /** One statement in `term` (see txInTerm): `sql` is a data-modifying statement that becomes a CTE and runs only when the term holds. */
+  const inTerm = async (term: LeaderTerm, what: string, sql: string, params: unknown[]) => {
+    const rows = await q(
+      `with held as (select 1 from runtime_leader ${HELD} for share), done as (${sql})
+       select (select count(*) from held)::int as held`,
+      [term.holder, term.epoch, ...params],
+    );
+    if (Number(rows[0]?.held) === 0) throw termOver(what, term);
+  };
   const assignmentOf = async (rows: Row[], what: string) => {
     if (!rows[0]) throw new Error(`${what}: no switch is running with that id`);
     return toAssignment(rows[0]);
@@ -105,18 +124,20 @@ export async function createOrmStore(opts: OrmStoreOptions): Promise<Store> {
       return rows[0] ? toAssignment(rows[0]) : null;
     },
 
-    async recordFirstAgent(a) {
-      await q(
+    async recordFirstAgent(a, term) {
+      await inTerm(
+        term,
+        'no first agent recorded',
         `insert into agent_service_used (id, agent_id, topic, status, host, lock, epoch, phase)
-         values (1, ?, ?, 'up', ?, 0, 1, 'normal') on conflict (id) do nothing`,
+         select 1, ?, ?, 'up', ?, 0, 1, 'normal' where exists (select 1 from held) on conflict (id) do nothing`,
         [a.agentId, a.topic, a.host],
       );
       const rows = await q('select * from agent_service_used where id = 1');
       return toAssignment(rows[0]!);
     },
 
-    async beginSwitch({ expectEpoch, switchId, reason }) {
-      const rows = await tx([
+    async beginSwitch({ expectEpoch, switchId, reason, term }) {
+      const rows = await txInTerm(term, 'no switch started', [
         [
           `update agent_service_used set epoch = epoch + 1, lock = 1, phase = 'switching', switch_id = ?,
              previous_agent = agent_id, updated_at = now()
@@ -132,8 +153,8 @@ export async function createOrmStore(opts: OrmStoreOptions): Promise<Store> {
       return rows[0] ? toAssignment(rows[0]) : null;
     },
 
-    async recordCandidate(switchId, a) {
-      const rows = await tx([
+    async recordCandidate(switchId, a, term) {
+      const rows = await txInTerm(term, 'no candidate recorded', [
         [
           `update agent_service_used set agent_id = ?, topic = ?, host = ?, updated_at = now()
            where id = 1 and switch_id = ? and phase = 'switching' returning *`,
@@ -144,17 +165,17 @@ export async function createOrmStore(opts: OrmStoreOptions): Promise<Store> {
       return assignmentOf(rows, 'recordCandidate');
     },
 
-    async setPhase(switchId, phase, counts = {}) {
+    async setPhase(switchId, phase, term, counts = {}) {
       const stamp = phase === 'draining' ? 'draining_at' : 'replaying_at';
-      const rows = await tx([
+      const rows = await txInTerm(term, `the switch was not moved to ${phase}`, [
         [`update agent_service_used set phase = ?, updated_at = now() where id = 1 and switch_id = ? and lock = 1 returning *`, [phase, switchId]],
         [`update switches set phase = ?, ${stamp} = coalesce(${stamp}, now()), moved = coalesce(?, moved) where id = ?`, [phase, counts.moved ?? null, switchId]],
       ]);
       return assignmentOf(rows, 'setPhase');
     },
 
-    async completeSwitch(switchId, replayed) {
-      const rows = await tx([
+    async completeSwitch(switchId, replayed, term) {
+      const rows = await txInTerm(term, 'the switch was not completed', [
         [`update agent_service_used set phase = 'normal', lock = 0, updated_at = now() where id = 1 and switch_id = ? returning *`, [switchId]],
         [`update switches set phase = 'normal', completed_at = coalesce(completed_at, now()), replayed = ? where id = ?`, [replayed, switchId]],
       ]);
@@ -218,13 +239,17 @@ export async function createOrmStore(opts: OrmStoreOptions): Promise<Store> {
       }));
     },
 
-    async park(messages: WireMessage[]) {
+    async park(messages: WireMessage[], term) {
       if (messages.length === 0) return;
       const values: unknown[] = [];
       for (const m of messages) values.push(m.deviceId, m.seq, m.epoch, JSON.stringify(m));
       // one multi-row insert keeps id order = the order given, in one statement (atomic)
-      await q(
-        `insert into message_queues (device_id, seq, epoch, payload) values ${messages.map(() => '(?, ?, ?, ?)').join(', ')}
+      await inTerm(
+        term,
+        'nothing parked: the messages were not stored',
+        `insert into message_queues (device_id, seq, epoch, payload)
+         select d, s, e, p from (values ${messages.map((_, i) => `(?::text, ?::bigint, ?::bigint, ?::text, ${i})`).join(', ')}) as v(d, s, e, p, o)
+         where exists (select 1 from held) order by o
          on conflict (device_id, seq) do nothing`,
         values,
       );
@@ -267,13 +292,16 @@ export async function createOrmStore(opts: OrmStoreOptions): Promise<Store> {
       );
     },
 
-    async recordSettled(entries) {
+    async recordSettled(entries, term) {
       if (entries.length === 0) return;
       const values: unknown[] = [];
       for (const e of entries) values.push(e.deviceId, e.watermark, JSON.stringify(e.ranges));
-      await q(
+      await inTerm(
+        term,
+        'settled seqs not recorded',
         `insert into device_streams (device_id, next_seq, watermark, settled)
          select d, w + 1, w, r from (values ${entries.map(() => '(?::text, ?::bigint, ?::text)').join(', ')}) as v(d, w, r)
+         where exists (select 1 from held)
          on conflict (device_id) do update
            set watermark = greatest(device_streams.watermark, excluded.watermark), settled = excluded.settled, updated_at = now()`,
         values,

@@ -7,10 +7,12 @@
  */
 import { backoff, delay } from './clock.ts';
 import { BatonError } from './errors.ts';
-import type { Clock, Store, WireMessage } from './ports.ts';
+import type { Clock, LeaderTerm, Store, WireMessage } from './ports.ts';
 
 interface Pending {
   message: WireMessage;
+  /** the leader term the message's seq was handed out in: it is stored only while that term lasts */
+  term: LeaderTerm;
   /** true while no other runtime can have replayed (and deleted) this row: only then is "not found" "not stored" */
   sole: () => boolean;
   resolve(): void;
@@ -37,10 +39,13 @@ export class Parker {
     private readonly o: ParkerOptions,
   ) {}
 
-  /** `sole`: true while no other runtime can have replayed the row (the leader term it was parked in lasts) */
-  park(message: WireMessage, sole: () => boolean = () => true): Promise<void> {
+  /**
+   * `term`: the leader term the message belongs to; the row is written in that term or not at all
+   * (`not-leader`). `sole`: true while no other runtime can have replayed the row (that term lasts).
+   */
+  park(message: WireMessage, term: LeaderTerm, sole: () => boolean = () => true): Promise<void> {
     const parked = new Promise<void>((resolve, reject) => {
-      this.buffer.push({ message, sole, resolve, reject });
+      this.buffer.push({ message, term, sole, resolve, reject });
       this.running ??= this.loop();
     });
     // batches settle in the order parks arrive: once the last one settles, every earlier one has
@@ -58,11 +63,16 @@ export class Parker {
     await Promise.resolve(); // let the current burst join the first batch
     try {
       while (this.buffer.length > 0) {
-        const batch = this.buffer.splice(0, this.o.batchSize);
+        const batch = this.buffer.splice(0, sameTerm(this.buffer, this.o.batchSize));
         try {
-          await this.store.park(batch.map((p) => p.message));
+          await this.store.park(batch.map((p) => p.message), batch[0]!.term);
           this.settle(batch, () => true);
         } catch (err) {
+          if (err instanceof BatonError && err.code === 'not-leader') {
+            // refused before anything was written (the term is over): certainly not stored
+            for (const p of batch) p.reject(err);
+            continue;
+          }
           const stored = await this.readBack(batch);
           if (stored) this.settle(batch, (p) => stored.has(key(p.message)), err as Error);
           else {
@@ -106,3 +116,11 @@ export class Parker {
 }
 
 const key = (k: { deviceId: string; seq: number }) => `${k.deviceId}:${k.seq}`;
+
+/** how many of the first pending parks (at most `max`) belong to the first one's term: one statement is in one term */
+function sameTerm(buffer: Pending[], max: number): number {
+  const t = buffer[0]!.term;
+  let n = 1;
+  while (n < Math.min(max, buffer.length) && buffer[n]!.term.holder === t.holder && buffer[n]!.term.epoch === t.epoch) n++;
+  return n;
+}

@@ -190,28 +190,34 @@ export interface Store {
    */
   reserveSeqs(deviceId: string, count: number, term: LeaderTerm): Promise<number>;
   getAssignment(): Promise<Assignment | null>;
+  /*
+   * Writes only a leader may make name its term and run only while that term holds the leadership
+   * row unexpired, checked in the same statement (the row is locked against a takeover until they
+   * commit): otherwise they change nothing and reject with `not-leader`. A former leader's late
+   * statement (a pause, a slow connection) can then never undo what its successor wrote.
+   */
   /** record the first agent if none is recorded (compare-and-set); returns the row that won */
-  recordFirstAgent(agent: { agentId: string; topic: string; host: string }): Promise<Assignment>;
+  recordFirstAgent(agent: { agentId: string; topic: string; host: string }, term: LeaderTerm): Promise<Assignment>;
   /**
    * Starts a switch away from the recorded agent: raises the epoch, lock = 1, phase = switching,
    * records the switch, in one transaction, only if the epoch is still `expectEpoch` and no switch
    * runs (compare-and-set). Null when another runtime got there first.
    */
-  beginSwitch(s: { expectEpoch: number; switchId: string; reason: string }): Promise<Assignment | null>;
+  beginSwitch(s: { expectEpoch: number; switchId: string; reason: string; term: LeaderTerm }): Promise<Assignment | null>;
   /** records the new agent of a running switch */
-  recordCandidate(switchId: string, agent: { agentId: string; topic: string; host: string }): Promise<Assignment>;
+  recordCandidate(switchId: string, agent: { agentId: string; topic: string; host: string }, term: LeaderTerm): Promise<Assignment>;
   /** moves a running switch to `draining` or `replaying` (with the moved count when known) */
-  setPhase(switchId: string, phase: 'draining' | 'replaying', counts?: { moved?: number }): Promise<Assignment>;
+  setPhase(switchId: string, phase: 'draining' | 'replaying', term: LeaderTerm, counts?: { moved?: number }): Promise<Assignment>;
   /** ends a switch: phase normal, lock 0 */
-  completeSwitch(switchId: string, replayed: number): Promise<Assignment>;
+  completeSwitch(switchId: string, replayed: number, term: LeaderTerm): Promise<Assignment>;
   listSwitches(): Promise<SwitchRecord[]>;
   /** takes or renews the runtime leadership for `ttlMs` (judged by the database clock) */
   acquireLeadership(holder: string, ttlMs: number): Promise<Leadership>;
   releaseLeadership(holder: string): Promise<void>;
   upsertAgent(agent: AgentRecord): Promise<void>;
   listAgents(): Promise<AgentRecord[]>;
-  /** insert parked messages in order, in one transaction */
-  park(messages: WireMessage[]): Promise<void>;
+  /** insert parked messages in order, in one statement (a repeated one is ignored) */
+  park(messages: WireMessage[], term: LeaderTerm): Promise<void>;
   fetchParked(limit: number): Promise<ParkedRow[]>;
   /** which of these messages are parked now (by device and seq): how an ambiguous park is resolved */
   findParked(keys: Array<{ deviceId: string; seq: number }>): Promise<Array<{ deviceId: string; seq: number }>>;
@@ -220,7 +226,7 @@ export interface Store {
   /** raise watermarks (never lowers one) */
   advanceWatermarks(marks: Array<{ deviceId: string; seq: number }>): Promise<void>;
   /** raise watermarks and record the seq ranges settled above them (replacing the last record), in one statement */
-  recordSettled(entries: SettledRecord[]): Promise<void>;
+  recordSettled(entries: SettledRecord[], term: LeaderTerm): Promise<void>;
   /** the settled ranges recorded per device (with the watermark) */
   settledRecords(): Promise<SettledRecord[]>;
   deviceStreams(): Promise<DeviceStream[]>;

@@ -277,10 +277,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
           const m = event.message;
           // held in the mailbox when this runtime stopped leading (a pause in the replay's last
           // round): not stored yet, and no longer this runtime's to store
-          if (!elector.leading) return event.reply.reject(notLeader());
+          const term = elector.currentTerm();
+          if (!term) return event.reply.reject(notLeader());
           outstanding(m.deviceId, m.seq);
           const sameTerm = whileThisTerm();
-          parker.park(m, () => sameTerm() === null).then(() => {
+          parker.park(m, term, () => sameTerm() === null).then(() => {
             metrics.onDispatched(m.deviceId);
             metrics.parked.inc();
             event.reply.resolve({ deviceId: m.deviceId, seq: m.seq, epoch: m.epoch });
@@ -340,7 +341,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         clock,
         logger: log.child({ actor: 'coordinator' }),
         namespace: cfg.namespace,
-        leading: () => elector.leading,
+        term: () => elector.currentTerm(),
         ...(onPhase ? { hook: onPhase } : {}),
       }),
       guards: {
@@ -400,7 +401,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     settledDirty.clear();
     const waiting = settledWaiters;
     settledWaiters = [];
-    withDeadline(clock, store.recordSettled(records), cfg.leaderTtl, 'storing receipts')
+    // in this leader term only: a former leader's late write must not replace its successor's record
+    const term = elector.currentTerm();
+    const write = term ? store.recordSettled(records, term) : Promise.reject(notLeader());
+    withDeadline(clock, write, cfg.leaderTtl, 'storing receipts')
       .then(
         () => waiting.forEach((w) => w.resolve()),
         (err: unknown) => waiting.forEach((w) => w.reject(err)),

@@ -14,7 +14,7 @@ import { delay } from './clock.ts';
 import { BatonError } from './errors.ts';
 import type { LeaseGranter } from './lease-granter.ts';
 import type { ManagementApi } from './management-api.ts';
-import type { Broker, Clock, Store } from './ports.ts';
+import type { Broker, Clock, LeaderTerm, Store } from './ports.ts';
 
 /** Called once a phase is persisted, before its step acts (tracing, fault injection in tests). */
 export type PhaseHook = (phase: Phase, assignment: Assignment) => void | Promise<void>;
@@ -29,8 +29,9 @@ export interface SwitchStepDeps {
   logger: Logger;
   namespace: string;
   hook?: PhaseHook;
-  /** true while this runtime leads: the waits and moves of a switch stop when it no longer does */
-  leading?: () => boolean;
+  /** the leader term this runtime is in, or null: the waits and moves of a switch stop when it no
+   * longer leads, and each write names the term its step began in (a late one changes nothing) */
+  term: () => LeaderTerm | null;
 }
 
 type In = { input: { assignment: Assignment } };
@@ -44,8 +45,10 @@ export function switchSteps(d: SwitchStepDeps) {
 
   /** Only the leader records or moves anything: a runtime that woke from a pause past its lease (its
    * timers may fire before it hears that it lost) or stopped leading mid-switch leaves it to the leader. */
-  const stillLeading = () => {
-    if (d.leading && !d.leading()) throw new BatonError('not-leader', 'this runtime stopped leading during the switch: it leaves the old queue to the leading runtime');
+  const stillLeading = (): LeaderTerm => {
+    const term = d.term();
+    if (!term) throw new BatonError('not-leader', 'this runtime stopped leading during the switch: it leaves the old queue to the leading runtime');
+    return term;
   };
 
   /** Waits until a queue has no consumer: its unacked messages are back in it. With the management
@@ -118,11 +121,11 @@ export function switchSteps(d: SwitchStepDeps) {
     loadAssignment: fromPromise<Assignment | null, void>(() => d.store().getAssignment()),
 
     electAgent: fromPromise<Assignment | null, void>(async () => {
-      stillLeading();
+      const term = stillLeading();
       const candidate = d.registry.healthy()[0];
       if (!candidate) return null;
       await d.broker.assertAgentQueue(candidate.agentId);
-      const won = await d.store().recordFirstAgent({ agentId: candidate.agentId, topic: candidate.topic, host: candidate.host });
+      const won = await d.store().recordFirstAgent({ agentId: candidate.agentId, topic: candidate.topic, host: candidate.host }, term);
       log.info({ agentId: won.agentId, epoch: won.epoch }, 'active agent recorded');
       return won;
     }),
@@ -137,10 +140,10 @@ export function switchSteps(d: SwitchStepDeps) {
     }),
 
     beginSwitch: fromPromise(async ({ input }: { input: { assignment: Assignment; reason: string } }): Promise<BeginResult> => {
-      stillLeading();
+      const term = stillLeading();
       const old = input.assignment;
       const switchId = `sw-${old.epoch + 1}-${randomBytes(3).toString('hex')}`;
-      const started = await d.store().beginSwitch({ expectEpoch: old.epoch, switchId, reason: input.reason });
+      const started = await d.store().beginSwitch({ expectEpoch: old.epoch, switchId, reason: input.reason, term });
       if (!started) {
         log.warn({ agentId: old.agentId, epoch: old.epoch }, 'another runtime started this switch first; following it');
         return { kind: 'lost' };
@@ -162,7 +165,7 @@ export function switchSteps(d: SwitchStepDeps) {
     }),
 
     chooseCandidate: fromPromise(async ({ input }: In): Promise<Assignment | null> => {
-      stillLeading();
+      const term = stillLeading();
       const a = input.assignment;
       const healthy = d.registry.healthy();
       // Another agent first. When there is none, the old one once it is healthy again: it was
@@ -174,17 +177,17 @@ export function switchSteps(d: SwitchStepDeps) {
         return null;
       }
       await d.broker.assertAgentQueue(candidate.agentId);
-      const chosen = await d.store().recordCandidate(a.switchId!, { agentId: candidate.agentId, topic: candidate.topic, host: candidate.host });
+      const chosen = await d.store().recordCandidate(a.switchId!, { agentId: candidate.agentId, topic: candidate.topic, host: candidate.host }, term);
       const again = chosen.agentId === a.previousAgent;
       log.warn({ switchId: a.switchId, to: chosen.agentId, epoch: chosen.epoch, leaseWaitMs: Math.round(d.granter.waitMs()) }, again ? 'no other healthy agent: the old agent, healthy again, chosen again under the new epoch' : 'new agent chosen');
       return chosen;
     }),
 
     moveQueue: fromPromise(async ({ input }: In): Promise<Assignment> => {
-      stillLeading();
+      const term = stillLeading();
       const a = input.assignment;
       const sw = a.switchId!;
-      let cur = await d.store().setPhase(sw, 'draining');
+      let cur = await d.store().setPhase(sw, 'draining', term);
       await hook('draining', cur);
       d.granter.setTarget({ agentId: cur.agentId, epoch: cur.epoch });
       const from = names.agentQueue(a.previousAgent!);
@@ -199,20 +202,20 @@ export function switchSteps(d: SwitchStepDeps) {
         const ms = Math.round(d.clock.monotonic() - started);
         log.warn({ switchId: sw, from, to: cur.topic, moved, ms, via: d.management ? 'shovel' : 'client' }, 'old queue moved to the new agent');
       }
-      cur = await d.store().setPhase(sw, 'draining', { moved });
+      cur = await d.store().setPhase(sw, 'draining', term, { moved });
       return cur;
     }),
 
     enterReplaying: fromPromise(async ({ input }: In): Promise<Assignment> => {
-      stillLeading();
-      const cur = await d.store().setPhase(input.assignment.switchId!, 'replaying');
+      const term = stillLeading();
+      const cur = await d.store().setPhase(input.assignment.switchId!, 'replaying', term);
       await hook('replaying', cur);
       return cur;
     }),
 
     completeSwitch: fromPromise(async ({ input }: { input: { assignment: Assignment; replayed: number } }): Promise<Assignment> => {
-      stillLeading();
-      const cur = await d.store().completeSwitch(input.assignment.switchId!, input.replayed);
+      const term = stillLeading();
+      const cur = await d.store().completeSwitch(input.assignment.switchId!, input.replayed, term);
       await hook('normal', cur);
       return cur;
     }),

@@ -17,7 +17,7 @@ export type StoreFaultMode = 'fail' | 'hang' | 'ambiguous' | 'flap';
 
 const WRITES = new Set<keyof Store>([
   'reserveSeqs', 'recordFirstAgent', 'beginSwitch', 'recordCandidate', 'setPhase', 'completeSwitch', 'acquireLeadership',
-  'releaseLeadership', 'upsertAgent', 'park', 'deleteParked', 'advanceWatermarks', 'deadLetter',
+  'releaseLeadership', 'upsertAgent', 'park', 'deleteParked', 'advanceWatermarks', 'recordSettled', 'deadLetter',
 ]);
 
 interface Window {

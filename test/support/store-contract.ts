@@ -40,27 +40,29 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
     });
 
     it('records the first agent once: a second candidate adopts the winner', async () => {
+      const t = await lead();
       expect(await store.getAssignment()).toBeNull();
-      const a = await store.recordFirstAgent({ agentId: 'a1', topic: 'q.a1', host: 'h' });
-      const b = await store.recordFirstAgent({ agentId: 'a2', topic: 'q.a2', host: 'h' });
+      const a = await store.recordFirstAgent({ agentId: 'a1', topic: 'q.a1', host: 'h' }, t);
+      const b = await store.recordFirstAgent({ agentId: 'a2', topic: 'q.a2', host: 'h' }, t);
       expect(a).toEqual({ agentId: 'a1', topic: 'q.a1', epoch: 1, lock: 0, phase: 'normal', switchId: null, previousAgent: null });
       expect(b).toEqual(a);
       expect(await store.getAssignment()).toEqual(a);
     });
 
     it('a switch raises the epoch once (compare-and-set), records each phase, and ends unlocked', async () => {
-      await store.recordFirstAgent({ agentId: 'a1', topic: 'q.a1', host: 'h' });
-      const s = await store.beginSwitch({ expectEpoch: 1, switchId: 'sw1', reason: 'agent a1 killed' });
+      const t = await lead();
+      await store.recordFirstAgent({ agentId: 'a1', topic: 'q.a1', host: 'h' }, t);
+      const s = await store.beginSwitch({ expectEpoch: 1, switchId: 'sw1', reason: 'agent a1 killed', term: t });
       expect(s).toEqual({ agentId: 'a1', topic: 'q.a1', epoch: 2, lock: 1, phase: 'switching', switchId: 'sw1', previousAgent: 'a1' });
       // a rival runtime that saw epoch 1 loses; so does a second switch while this one runs
-      expect(await store.beginSwitch({ expectEpoch: 1, switchId: 'sw-rival', reason: 'x' })).toBeNull();
-      expect(await store.beginSwitch({ expectEpoch: 2, switchId: 'sw-rival', reason: 'x' })).toBeNull();
-      expect(await store.recordCandidate('sw1', { agentId: 'a2', topic: 'q.a2', host: 'h' })).toMatchObject({ agentId: 'a2', topic: 'q.a2', previousAgent: 'a1', phase: 'switching' });
-      expect(await store.setPhase('sw1', 'draining')).toMatchObject({ phase: 'draining', lock: 1 });
-      await store.setPhase('sw1', 'draining', { moved: 7 });
-      expect(await store.setPhase('sw1', 'replaying')).toMatchObject({ phase: 'replaying' });
-      expect(await store.completeSwitch('sw1', 3)).toEqual({ agentId: 'a2', topic: 'q.a2', epoch: 2, lock: 0, phase: 'normal', switchId: 'sw1', previousAgent: 'a1' });
-      await expect(store.setPhase('sw-none', 'draining')).rejects.toThrow(/no switch is running/);
+      expect(await store.beginSwitch({ expectEpoch: 1, switchId: 'sw-rival', reason: 'x', term: t })).toBeNull();
+      expect(await store.beginSwitch({ expectEpoch: 2, switchId: 'sw-rival', reason: 'x', term: t })).toBeNull();
+      expect(await store.recordCandidate('sw1', { agentId: 'a2', topic: 'q.a2', host: 'h' }, t)).toMatchObject({ agentId: 'a2', topic: 'q.a2', previousAgent: 'a1', phase: 'switching' });
+      expect(await store.setPhase('sw1', 'draining', t)).toMatchObject({ phase: 'draining', lock: 1 });
+      await store.setPhase('sw1', 'draining', t, { moved: 7 });
+      expect(await store.setPhase('sw1', 'replaying', t)).toMatchObject({ phase: 'replaying' });
+      expect(await store.completeSwitch('sw1', 3, t)).toEqual({ agentId: 'a2', topic: 'q.a2', epoch: 2, lock: 0, phase: 'normal', switchId: 'sw1', previousAgent: 'a1' });
+      await expect(store.setPhase('sw-none', 'draining', t)).rejects.toThrow(/no switch is running/);
       const [rec] = await store.listSwitches();
       expect(rec).toMatchObject({ id: 'sw1', fromAgent: 'a1', toAgent: 'a2', epoch: 2, reason: 'agent a1 killed', phase: 'normal', moved: 7, replayed: 3 });
       expect(rec!.drainingAt).toBeInstanceOf(Date);
@@ -97,9 +99,39 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       expect((await store.deviceStreams()).map((s) => [s.deviceId, s.nextSeq])).toEqual([['d1', 22]]);
     });
 
+    it('writes only a leader may make are refused once its term is over, and change nothing', async () => {
+      const t1 = await lead();
+      const a1 = { agentId: 'a1', topic: 'q.a1', host: 'h' };
+      const stale = { holder: 'r1', epoch: t1.epoch };
+      await store.releaseLeadership('r1');
+      const t2 = { holder: 'r2', epoch: (await store.acquireLeadership('r2', 60_000)).epoch };
+      // a late statement from the former leader: refused, nothing recorded
+      await expect(store.recordFirstAgent(a1, stale)).rejects.toMatchObject({ code: 'not-leader' });
+      expect(await store.getAssignment()).toBeNull();
+      await store.recordFirstAgent(a1, t2);
+      await expect(store.beginSwitch({ expectEpoch: 1, switchId: 'sw-stale', reason: 'late', term: stale })).rejects.toMatchObject({ code: 'not-leader' });
+      expect(await store.getAssignment()).toMatchObject({ epoch: 1, lock: 0, phase: 'normal' });
+      expect(await store.listSwitches()).toEqual([]);
+      await expect(store.park([m('d1', 1)], stale)).rejects.toMatchObject({ code: 'not-leader' });
+      expect(await store.countParked()).toBe(0);
+      await store.recordSettled([{ deviceId: 'd1', watermark: 2, ranges: [[5, 9]] }], t2);
+      await expect(store.recordSettled([{ deviceId: 'd1', watermark: 1, ranges: [] }], stale)).rejects.toMatchObject({ code: 'not-leader' });
+      expect(await store.settledRecords()).toEqual([{ deviceId: 'd1', watermark: 2, ranges: [[5, 9]] }]);
+      // a switch the new leader runs cannot be moved on by the former one
+      await store.beginSwitch({ expectEpoch: 1, switchId: 'sw2', reason: 'test', term: t2 });
+      await expect(store.recordCandidate('sw2', { agentId: 'a2', topic: 'q.a2', host: 'h' }, stale)).rejects.toMatchObject({ code: 'not-leader' });
+      await expect(store.setPhase('sw2', 'draining', stale)).rejects.toMatchObject({ code: 'not-leader' });
+      await expect(store.completeSwitch('sw2', 0, stale)).rejects.toMatchObject({ code: 'not-leader' });
+      expect(await store.getAssignment()).toMatchObject({ agentId: 'a1', lock: 1, phase: 'switching', switchId: 'sw2' });
+      // and an expired term is refused even to its own holder
+      await store.releaseLeadership('r2');
+      await expect(store.park([m('d1', 1)], t2)).rejects.toMatchObject({ code: 'not-leader' });
+    });
+
     it('parks in order, fetches oldest first, deletes by id; a repeated park is ignored', async () => {
-      await store.park([m('d1', 1), m('d2', 1), m('d1', 2)]);
-      await store.park([m('d1', 1)]);
+      const t = await lead();
+      await store.park([m('d1', 1), m('d2', 1), m('d1', 2)], t);
+      await store.park([m('d1', 1)], t);
       expect(await store.countParked()).toBe(3);
       const first = await store.fetchParked(2);
       expect(first.map((r) => `${r.message.deviceId}:${r.message.seq}`)).toEqual(['d1:1', 'd2:1']);
@@ -109,7 +141,7 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
     });
 
     it('tells which messages are parked, by device and seq', async () => {
-      await store.park([m('d1', 1), m('d2', 7)]);
+      await store.park([m('d1', 1), m('d2', 7)], await lead());
       const found = await store.findParked([{ deviceId: 'd1', seq: 1 }, { deviceId: 'd1', seq: 7 }, { deviceId: 'd2', seq: 7 }]);
       expect(found.map((k) => `${k.deviceId}:${k.seq}`).sort()).toEqual(['d1:1', 'd2:7']);
       expect(await store.findParked([])).toEqual([]);

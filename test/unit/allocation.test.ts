@@ -66,18 +66,19 @@ describe('SeqAllocator', () => {
 
 describe('Parker', () => {
   const m = (seq: number): WireMessage => ({ deviceId: 'd', seq, epoch: 1, method: 'PUT', path: '/p', body: null });
+  const T = { holder: 'r1', epoch: 1 };
 
   it('groups a burst into few transactions and resolves each park after its commit', async () => {
     const batches: number[][] = [];
     const parker = new Parker({ park: async (ms) => void batches.push(ms.map((x) => x.seq)), findParked: async () => [] }, { batchSize: 4, clock: systemClock });
-    await Promise.all([1, 2, 3, 4, 5, 6].map((s) => parker.park(m(s))));
+    await Promise.all([1, 2, 3, 4, 5, 6].map((s) => parker.park(m(s), T)));
     expect(batches).toEqual([[1, 2, 3, 4], [5, 6]]);
     expect(parker.committed).toBe(6);
   });
 
   it('rejects the batch that could not be stored with database-unavailable, saying it was not stored', async () => {
     const parker = new Parker({ park: async () => { throw new Error('gone'); }, findParked: async () => [] }, { batchSize: 10, clock: systemClock });
-    await expect(parker.park(m(1))).rejects.toMatchObject({ code: 'database-unavailable', message: expect.stringMatching(/was not stored: dispatch it again/) });
+    await expect(parker.park(m(1), T)).rejects.toMatchObject({ code: 'database-unavailable', message: expect.stringMatching(/was not stored: dispatch it again/) });
     await parker.flush();
   });
 
@@ -86,7 +87,7 @@ describe('Parker', () => {
     let lookups = 0;
     const ambiguous = {
       park: async (ms: WireMessage[]) => {
-        await store.park(ms);
+        await store.park(ms, { holder: 'r1', epoch: (await store.acquireLeadership('r1', 60_000)).epoch });
         throw new Error('connection terminated'); // committed, answer lost
       },
       findParked: async (keys: Array<{ deviceId: string; seq: number }>) => {
@@ -95,7 +96,7 @@ describe('Parker', () => {
       },
     };
     const parker = new Parker(ambiguous, { batchSize: 10, clock: systemClock });
-    await expect(Promise.all([parker.park(m(1)), parker.park(m(2))])).resolves.toEqual([undefined, undefined]);
+    await expect(Promise.all([parker.park(m(1), T), parker.park(m(2), T)])).resolves.toEqual([undefined, undefined]);
     expect(parker.committed).toBe(2);
     expect(lookups).toBe(2);
     expect(await store.countParked()).toBe(2);
@@ -104,7 +105,7 @@ describe('Parker', () => {
   it('says the outcome is unknown when the database cannot be asked what a failed park stored', async () => {
     const down = { park: async () => { throw new Error('gone'); }, findParked: async () => { throw new Error('gone'); } };
     const parker = new Parker(down, { batchSize: 10, clock: systemClock, resolveWithinMs: 100 });
-    await expect(parker.park(m(1))).rejects.toMatchObject({ code: 'database-unavailable', message: expect.stringMatching(/may or may not be delivered/) });
+    await expect(parker.park(m(1), T)).rejects.toMatchObject({ code: 'database-unavailable', message: expect.stringMatching(/may or may not be delivered/) });
   });
 });
 

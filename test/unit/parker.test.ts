@@ -2,11 +2,13 @@
 // arriving after (a replay round begins with a flush and must begin under any incoming load).
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.ts';
+import { createMemoryStore } from '../../src/memory-store.ts';
 import { Parker } from '../../src/parker.ts';
 import type { WireMessage } from '../../src/ports.ts';
 
 const msg = (seq: number): WireMessage => ({ deviceId: 'd1', seq, epoch: 1, method: 'PUT', path: '/p', body: null });
 const tick = () => new Promise((r) => setImmediate(r));
+const T = { holder: 'r1', epoch: 1 };
 
 describe('parker', () => {
   it('flush() resolves once the parks issued before it commit, while new parks keep arriving', async () => {
@@ -16,7 +18,7 @@ describe('parker', () => {
     const parked: number[] = [];
     const park = () => {
       const seq = next++;
-      void parker.park(msg(seq)).then(() => parked.push(seq));
+      void parker.park(msg(seq), T).then(() => parked.push(seq));
     };
     park();
     park();
@@ -37,8 +39,25 @@ describe('parker', () => {
   it('flush() with nothing parked resolves at once, and after failed parks too', async () => {
     const parker = new Parker({ park: async () => { throw new Error('db down'); }, findParked: async () => [] }, { batchSize: 10, clock: systemClock });
     await parker.flush();
-    const failed = parker.park(msg(1)).catch((e: Error) => e.message);
+    const failed = parker.park(msg(1), T).catch((e: Error) => e.message);
     await parker.flush();
     expect(await failed).toMatch(/parking failed \(db down\)/);
+  });
+
+  it('stores each message in the leader term it was handed out in: a batch never spans two terms', async () => {
+    const batches: Array<{ seqs: number[]; term: number }> = [];
+    const parker = new Parker({ park: async (ms, term) => void batches.push({ seqs: ms.map((m) => m.seq), term: term.epoch }), findParked: async () => [] }, { batchSize: 10, clock: systemClock });
+    const T2 = { holder: 'r1', epoch: 2 };
+    await Promise.all([parker.park(msg(1), T), parker.park(msg(2), T), parker.park(msg(3), T2), parker.park(msg(4), T2)]);
+    expect(batches).toEqual([{ seqs: [1, 2], term: 1 }, { seqs: [3, 4], term: 2 }]);
+  });
+
+  it('a park refused because its term is over is reported not stored, with not-leader, without asking what was stored', async () => {
+    const store = createMemoryStore();
+    let lookups = 0;
+    const parker = new Parker({ park: (ms, term) => store.park(ms, term), findParked: async (k) => (lookups++, store.findParked(k)) }, { batchSize: 10, clock: systemClock });
+    await expect(parker.park(msg(1), T)).rejects.toMatchObject({ code: 'not-leader' });
+    expect(lookups).toBe(0);
+    expect(await store.countParked()).toBe(0);
   });
 });

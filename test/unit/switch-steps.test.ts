@@ -31,10 +31,13 @@ async function setup(healthy: string[], broker?: (conn: MemoryConnection) => Bro
     clock: world.clock(gate),
     logger: silentLogger(),
     namespace: 't',
+    term: () => term,
   });
+  // the runtime leads for the whole test (a simulated minute)
+  const term = { holder: 'r1', epoch: (await store.acquireLeadership('r1', 600_000)).epoch };
   await conn.assertAgentQueue('a1');
-  await store.recordFirstAgent({ agentId: 'a1', topic: 't.agent.a1', host: 'h' });
-  const switching = (await store.beginSwitch({ expectEpoch: 1, switchId: 'sw-2', reason: 'test' }))!;
+  await store.recordFirstAgent({ agentId: 'a1', topic: 't.agent.a1', host: 'h' }, term);
+  const switching = (await store.beginSwitch({ expectEpoch: 1, switchId: 'sw-2', reason: 'test', term }))!;
   /** runs a step's actor to its end on the simulated clock (bounded: a step that never ends fails) */
   const run = async <T>(logic: Parameters<typeof createActor>[0], input: unknown): Promise<T> => {
     let out: { value: T } | null = null;
