@@ -9,8 +9,8 @@ import amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import { backoff, delay } from './clock.ts';
-import { BatonError, redactUrl, unwantedPublish } from './errors.ts';
-import type { Broker, Clock, Delivery, EventChannel, QueueInfo, Subscription, WireMessage } from './ports.ts';
+import { BatonError, redactUrl, unwantedMove, unwantedPublish } from './errors.ts';
+import type { Broker, Clock, Delivery, EventChannel, PublishOptions, QueueInfo, Subscription, WireMessage } from './ports.ts';
 import { decodeMessage, encodeMessage, messageId, wireHeaders } from './wire.ts';
 
 export interface AmqpBrokerOptions {
@@ -431,7 +431,7 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
       });
     },
 
-    async move(from, to) {
+    async move(from, to, mopts: PublishOptions = {}) {
       // client-side move: consume `from`, republish each message to `to` with a confirm, then ack it
       if (!conn) throw unavailable('not connected');
       const ch = await conn.createChannel();
@@ -439,10 +439,18 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
       let moved = 0;
       let outstanding = 0;
       let failure: Error | null = null;
+      let republishFailed = false;
       try {
         await ch.prefetch(500);
         const { consumerTag } = await ch.consume(from, (msg) => {
           if (!msg) return;
+          // once unwanted, this and every later delivery go back in place (a requeue keeps its position)
+          const why = failure ? 'stopped' : (mopts.wanted?.() ?? null);
+          if (why) {
+            failure ??= unwantedMove(from, why, moved);
+            safe(() => ch.nack(msg, false, true));
+            return;
+          }
           outstanding++;
           const { messageId, headers, contentType, deliveryMode } = msg.properties;
           enqueue(to, msg.content, { messageId, headers, contentType, persistent: deliveryMode === 2, mandatory: true }).then(
@@ -453,20 +461,22 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
             },
             (err: Error) => {
               failure ??= err;
+              republishFailed = true;
               outstanding--;
             },
           );
         });
         const admin = await adminChannel();
         for (;;) {
-          if (failure) throw failure;
+          if (failure) break;
           const { messageCount } = await admin.checkQueue(from);
           if (messageCount === 0 && outstanding === 0) break;
           await delay(opts.clock, 20);
         }
         await ch.cancel(consumerTag);
         // deliveries that arrived before the cancel was confirmed are being republished: finish them
-        while (outstanding > 0 && !failure) await delay(opts.clock, 5);
+        // (and ack them: closing the channel with one unacked would put it back in `from`, a copy)
+        while (outstanding > 0 && !republishFailed) await delay(opts.clock, 5);
         if (failure) throw failure;
         return moved;
       } finally {

@@ -214,6 +214,12 @@ export class DeviceLanes extends EventEmitter {
       const outcome = await this.deliver(lane, d, device, m);
       if (outcome === null) return; // giving back: left in the lane, returned with the subscription
       if (outcome === 'known') continue; // already applied: skipped on the next turn
+      if (outcome === 'answer-lost') {
+        // this lane's own write, whose answer it lost: applied, once
+        lane.queue.shift();
+        this.appliedHere(lane, d, m);
+        continue;
+      }
       if (outcome.kind === 'fenced') {
         // keep it at the head: it goes out again under a newer lease, or back to the broker
         this.o.fenced(m.deviceId, outcome);
@@ -221,10 +227,7 @@ export class DeviceLanes extends EventEmitter {
       }
       lane.queue.shift();
       if (outcome.kind === 'applied') {
-        lane.lastApplied = Math.max(lane.lastApplied, m.seq);
-        this.settled(lane, m.seq);
-        this.ackWhenReported(lane, d, this.o.applied(m.deviceId, m.seq));
-        this.emit('applied', { deviceId: m.deviceId, seq: m.seq });
+        this.appliedHere(lane, d, m);
       } else if (outcome.kind === 'permanent') {
         if (await this.deadLetter(d, m, outcome.reason, outcome.status, outcome.response)) this.settled(lane, m.seq);
         if (this.o.onPermanent === 'block') {
@@ -242,11 +245,23 @@ export class DeviceLanes extends EventEmitter {
    * lease is checked again after that answer (it may have lapsed meanwhile, e.g. across a pause).
    * Null when the lanes stopped taking work (nothing more is sent or retried), `known` when the
    * device already has it.
+   *
+   * A transient answer may hide a write that went through (a timeout, a connection dropped after
+   * the request): on a device that reports its watermark, the retry waits until the device says
+   * whether it has the seq (`answer-lost`: it does, this lane's write), so nothing is written twice.
    */
-  private async deliver(lane: Lane, d: Delivery, device: DeviceConfig, m: WireMessage): Promise<DeviceOutcome | 'known' | null> {
+  private async deliver(lane: Lane, d: Delivery, device: DeviceConfig, m: WireMessage): Promise<DeviceOutcome | 'known' | 'answer-lost' | null> {
+    let unsure = false; // an earlier attempt of this epoch may have been applied
     for (let attempt = 1; ; ) {
       const epoch = await Promise.race([this.o.lease.acquire(), this.interrupted]);
       if (epoch === null || this.mode !== 'taking') return null;
+      if (unsure && epoch === lane.epoch && lane.reportsWatermark) {
+        const wm = await this.o.client.watermark(device);
+        if (wm !== null && wm >= m.seq) return 'answer-lost';
+        if (wm !== null) unsure = false;
+        else if ((await this.retryWait(m, attempt++, 'the device did not say whether it applied the last attempt')) === null) return null;
+        continue;
+      }
       if (epoch !== lane.epoch) {
         lane.epoch = epoch;
         const wm = await this.o.client.watermark(device);
@@ -259,14 +274,27 @@ export class DeviceLanes extends EventEmitter {
       }
       const outcome = await this.o.client.send(device, { ...m, epoch });
       if (outcome.kind !== 'transient') return outcome;
-      const wait = backoff(attempt, this.o.retryInitialMs, this.o.retryMaxMs, this.o.random);
-      if (attempt === 1 || attempt % 10 === 0) {
-        this.o.logger.warn({ deviceId: m.deviceId, seq: m.seq, attempt, reason: outcome.reason, retryInMs: wait }, 'device delivery failed; retrying, its line is held');
-      }
-      this.emit('retry', { deviceId: m.deviceId, seq: m.seq, attempt, reason: outcome.reason });
-      attempt++;
-      if ((await Promise.race([delay(this.o.clock, wait), this.interrupted])) === null || this.mode !== 'taking') return null;
+      unsure = true;
+      if ((await this.retryWait(m, attempt++, outcome.reason)) === null) return null;
     }
+  }
+
+  /** Waits the backoff before the next attempt (logged at the first and every tenth); null when the lanes stopped taking work. */
+  private async retryWait(m: WireMessage, attempt: number, reason: string): Promise<true | null> {
+    const wait = backoff(attempt, this.o.retryInitialMs, this.o.retryMaxMs, this.o.random);
+    if (attempt === 1 || attempt % 10 === 0) {
+      this.o.logger.warn({ deviceId: m.deviceId, seq: m.seq, attempt, reason, retryInMs: wait }, 'device delivery failed; retrying, its line is held');
+    }
+    this.emit('retry', { deviceId: m.deviceId, seq: m.seq, attempt, reason });
+    if ((await Promise.race([delay(this.o.clock, wait), this.interrupted])) === null || this.mode !== 'taking') return null;
+    return true;
+  }
+
+  private appliedHere(lane: Lane, d: Delivery, m: WireMessage): void {
+    lane.lastApplied = Math.max(lane.lastApplied, m.seq);
+    this.settled(lane, m.seq);
+    this.ackWhenReported(lane, d, this.o.applied(m.deviceId, m.seq));
+    this.emit('applied', { deviceId: m.deviceId, seq: m.seq });
   }
 
   private ackWhenReported(lane: Lane, d: Delivery, report: Promise<void> | void): void {

@@ -60,6 +60,11 @@ export function termOver(what: string, term: { holder: string; epoch: number }):
 }
 
 /** The refusal of a publish its caller no longer wanted (see `Broker.publish`). */
+/** The refusal of a queue move its caller no longer wanted (see `Broker.move`): the rest stays in the old queue. */
+export function unwantedMove(from: string, why: string, moved: number): BatonError {
+  return new BatonError('not-leader', `${why}: the move of queue ${from} stopped after ${moved} message(s); the rest stays in it, in order, for the leading runtime`, { from, moved });
+}
+
 export function unwantedPublish(messageId: string, why: string, maybeStored: boolean): BatonError {
   return new BatonError(
     'not-leader',

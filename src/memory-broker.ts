@@ -6,7 +6,7 @@
  * adapter's reconnect (`reconnect()`: event subscriptions come back, queue consumers do not).
  * Passes the same contract suite as the amqplib adapter.
  */
-import { BatonError, unwantedPublish } from './errors.ts';
+import { BatonError, unwantedMove, unwantedPublish } from './errors.ts';
 import type { Broker, Delivery, EventChannel, PublishOptions, QueueInfo, Subscription, WireMessage } from './ports.ts';
 import { decodeMessage, encodeMessage } from './wire.ts';
 
@@ -239,14 +239,19 @@ export class MemoryConnection implements Broker {
     return { cancel, release: cancel };
   }
 
-  async move(from: string, to: string): Promise<number> {
+  async move(from: string, to: string, opts: PublishOptions = {}): Promise<number> {
     this.check();
     const src = this.rabbit.queue(from);
     const dst = this.rabbit.queues.get(to);
     if (!dst) throw new BatonError('broker-rejected', `queue ${to} does not exist`);
-    const moved = src.ready.splice(0);
-    for (const m of moved) this.rabbit.enqueue(to, m.body);
-    return moved.length;
+    let moved = 0;
+    while (src.ready.length > 0) {
+      const why = opts.wanted?.() ?? null;
+      if (why) throw unwantedMove(from, why, moved);
+      this.rabbit.enqueue(to, src.ready.shift()!.body);
+      moved++;
+    }
+    return moved;
   }
 
   /** The connection dies (the process was killed): consumers go, their unacked messages go back in place. */

@@ -102,8 +102,12 @@ export interface Broker {
   publishEvent(channel: EventChannel, payload: object, opts?: { key?: string; ttlMs?: number }): Promise<void>;
   /** receive a side channel's events (receipts: acked after the handler resolves; control: those for `key`) */
   subscribeEvents(channel: EventChannel, handler: (payload: unknown) => Promise<void> | void, key?: string): Promise<Subscription>;
-  /** move every message of queue `from` to queue `to`, in order, with confirms; resolves with the count once `from` is empty */
-  move(from: string, to: string): Promise<number>;
+  /**
+   * move every message of queue `from` to queue `to`, in order, with confirms; resolves with the
+   * count once `from` is empty. `wanted` is asked before each message goes: once it says why not,
+   * the move stops with `not-leader`, what moved is a prefix and the rest stays in `from`, in order
+   */
+  move(from: string, to: string, opts?: PublishOptions): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -87,13 +87,15 @@ export function switchSteps(d: SwitchStepDeps) {
   // while its first move may still run (an invoked promise is not stopped with its state); two
   // movers of one queue would interleave its messages.
   let moving: Promise<unknown> = Promise.resolve();
-  function drain(sw: string, from: string, oldAgent: string, to: Assignment): Promise<number> {
-    const run = moving.then(() => drainNow(sw, from, oldAgent, to));
+  function drain(sw: string, from: string, oldAgent: string, to: Assignment, term: LeaderTerm): Promise<number> {
+    const run = moving.then(() => drainNow(sw, from, oldAgent, to, term));
     moving = run.catch(() => {});
     return run;
   }
 
-  async function drainNow(sw: string, from: string, oldAgent: string, to: Assignment): Promise<number> {
+  async function drainNow(sw: string, from: string, oldAgent: string, to: Assignment, term: LeaderTerm): Promise<number> {
+    // asked before each message moves: a runtime that paused mid-move stops as it wakes, past its lease
+    const wanted = () => (d.term()?.epoch === term.epoch ? null : 'this runtime no longer leads');
     let moved = 0;
     let round = 0;
     for (;;) {
@@ -108,7 +110,7 @@ export function switchSteps(d: SwitchStepDeps) {
           await d.management.shovel(`baton-${sw}-${round}`, from, to.topic, { pollMs: 50, sleep: (ms) => delay(d.clock, ms) });
           moved += info.messages;
         } else {
-          moved += await d.broker.move(from, to.topic);
+          moved += await d.broker.move(from, to.topic, { wanted });
         }
       }
       const after = await d.broker.queueInfo(from);
@@ -198,7 +200,7 @@ export function switchSteps(d: SwitchStepDeps) {
         // again once its lease under the new epoch arrives (waiting for no consumer would wait on it)
         log.warn({ switchId: sw, agentId: cur.agentId }, 'the old agent is the new one: its queue stays where it is');
       } else {
-        moved = await drain(sw, from, a.previousAgent!, cur);
+        moved = await drain(sw, from, a.previousAgent!, cur, term);
         const ms = Math.round(d.clock.monotonic() - started);
         log.warn({ switchId: sw, from, to: cur.topic, moved, ms, via: d.management ? 'shovel' : 'client' }, 'old queue moved to the new agent');
       }

@@ -178,9 +178,9 @@ export class SimBroker implements Broker {
     return this.subscribe((c) => c.subscribeEvents(channel, handler, key), true);
   }
 
-  move(from: string, to: string): Promise<number> {
+  move(from: string, to: string, opts?: PublishOptions): Promise<number> {
     if (this.down || !this.conn) return this.through(Promise.reject(new BatonError('broker-unavailable', 'the broker connection is down (simulated drop); nothing was moved')));
-    return this.through(this.conn.move(from, to));
+    return this.through(this.conn.move(from, to, opts));
   }
 
   async close(): Promise<void> {

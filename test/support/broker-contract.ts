@@ -32,6 +32,36 @@ export function brokerContract(name: string, open: () => Promise<{ broker: Broke
       expect(got).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));
     });
 
+    it('moves a queue in order; a move no longer wanted stops: what moved is a prefix, the rest stays in place, in order', async () => {
+      const from = await broker.assertAgentQueue('mv-from');
+      const to = await broker.assertAgentQueue('mv-to');
+      const read = async (q: string, n: number) => {
+        const got: number[] = [];
+        if (n === 0) return got;
+        let all!: () => void;
+        const done = new Promise<void>((resolve) => (all = resolve));
+        const sub = await broker.consume(q, (d) => {
+          got.push(d.message!.seq);
+          d.ack();
+          if (got.length === n) all();
+        }, { prefetch: 100 });
+        await done;
+        await sub.cancel();
+        return got;
+      };
+      for (let i = 1; i <= 20; i++) await broker.publish(from, m(i));
+      expect(await broker.move(from, to)).toBe(20);
+      expect(await broker.queueInfo(from)).toMatchObject({ messages: 0 });
+      for (let i = 21; i <= 40; i++) await broker.publish(from, m(i));
+      let asked = 0;
+      await expect(broker.move(from, to, { wanted: () => (++asked > 5 ? 'this runtime no longer leads' : null) })).rejects.toMatchObject({ code: 'not-leader' });
+      const moved = (await broker.queueInfo(to))!.messages - 20;
+      expect(moved).toBeLessThanOrEqual(5);
+      expect((await broker.queueInfo(from))!.messages).toBe(20 - moved);
+      expect(await read(to, 20 + moved)).toEqual(Array.from({ length: 20 + moved }, (_, i) => i + 1));
+      expect(await read(from, 20 - moved)).toEqual(Array.from({ length: 20 - moved }, (_, i) => 21 + moved + i));
+    });
+
     it('counts consumers, and a cancelled consumer is gone', async () => {
       const q = await broker.assertAgentQueue('a2');
       expect(await broker.queueInfo(q)).toEqual({ messages: 0, consumers: 0 });

@@ -312,4 +312,33 @@ describe('device lanes', () => {
     expect(await l.giveBack()).toBe(3);
     expect(sent).toEqual([]);
   });
+
+  it('on a device that reports its watermark, asks it again before retrying an answer it lost: a write that went through is not written twice', async () => {
+    // the device applies seq 1, but its answer is lost (a timeout); then it answers /watermark
+    const applied: number[] = [];
+    let watermarkOk = false;
+    const client: DeviceClient = {
+      async send(_d, m) {
+        applied.push(m.seq);
+        if (m.seq === 1 && applied.length === 1) return { kind: 'transient', status: null, reason: 'timeout after 5000 ms' };
+        return { kind: 'applied', status: 200 };
+      },
+      // at the epoch's start it answers; right after the lost answer it is briefly unreachable (asked again)
+      watermark: async () => {
+        if (applied.length === 0) return 0;
+        if (!watermarkOk) return (watermarkOk = true), null;
+        return Math.max(0, ...applied);
+      },
+      close: async () => {},
+    };
+    const { l, applied: reported, dead } = lanes(client);
+    const ds = [1, 2].map((s) => delivery(msg('d1', s)));
+    const done = appliedCount(l, 2);
+    ds.forEach((d) => l.accept(d));
+    await done;
+    expect(applied).toEqual([1, 2]); // seq 1 written once
+    expect(reported).toEqual(['d1:1', 'd1:2']); // and reported applied, once
+    expect(ds.map((d) => d.acked)).toEqual([true, true]);
+    expect(dead).toEqual([]);
+  });
 });

@@ -7,7 +7,7 @@ import type { LeaseGranter } from '../../src/lease-granter.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { MemoryRabbit, type MemoryConnection } from '../../src/memory-broker.ts';
 import { createMemoryStore } from '../../src/memory-store.ts';
-import type { Broker, Subscription, WireMessage } from '../../src/ports.ts';
+import type { Broker, LeaderTerm, Subscription, WireMessage } from '../../src/ports.ts';
 import { Gate, World } from '../../src/sim/world.ts';
 import { switchSteps } from '../../src/switch-steps.ts';
 
@@ -33,23 +33,25 @@ async function setup(healthy: string[], broker?: (conn: MemoryConnection) => Bro
     namespace: 't',
     term: () => term,
   });
-  // the runtime leads for the whole test (a simulated minute)
-  const term = { holder: 'r1', epoch: (await store.acquireLeadership('r1', 600_000)).epoch };
+  // the runtime leads for the whole test (a simulated minute) unless a test says it lost
+  let term: LeaderTerm | null = { holder: 'r1', epoch: (await store.acquireLeadership('r1', 600_000)).epoch };
+  const lose = () => void (term = null);
   await conn.assertAgentQueue('a1');
-  await store.recordFirstAgent({ agentId: 'a1', topic: 't.agent.a1', host: 'h' }, term);
-  const switching = (await store.beginSwitch({ expectEpoch: 1, switchId: 'sw-2', reason: 'test', term }))!;
+  await store.recordFirstAgent({ agentId: 'a1', topic: 't.agent.a1', host: 'h' }, term!);
+  const switching = (await store.beginSwitch({ expectEpoch: 1, switchId: 'sw-2', reason: 'test', term: term! }))!;
   /** runs a step's actor to its end on the simulated clock (bounded: a step that never ends fails) */
   const run = async <T>(logic: Parameters<typeof createActor>[0], input: unknown): Promise<T> => {
-    let out: { value: T } | null = null;
+    let out: { value: T } | { error: unknown } | null = null;
     const actor = createActor(logic as never, { input } as never);
-    actor.subscribe({ complete: () => (out = { value: (actor.getSnapshot() as { output: T }).output }) });
+    actor.subscribe({ complete: () => (out = { value: (actor.getSnapshot() as { output: T }).output }), error: (error) => (out = { error }) });
     actor.start();
     world.at(60_000, () => {});
     await world.run(() => out !== null, 60_000);
     if (!out) throw new Error('the step did not end within 60 s (simulated)');
+    if ('error' in out) throw (out as { error: unknown }).error;
     return (out as { value: T }).value;
   };
-  return { world, rabbit, conn, store, steps, switching, targets, run };
+  return { world, rabbit, conn, store, steps, switching, targets, run, lose };
 }
 
 /** The connection as a plain Broker port, so a test can wrap one of its calls. */
@@ -62,7 +64,7 @@ const port = (c: MemoryConnection): Broker => ({
   consume: (q, f, o) => c.consume(q, f, o),
   publishEvent: (ch, p, o) => c.publishEvent(ch, p, o),
   subscribeEvents: (ch, h, k) => c.subscribeEvents(ch, h, k),
-  move: (f, t) => c.move(f, t),
+  move: (f, t, o) => c.move(f, t, o),
   close: () => c.close(),
 });
 
@@ -125,5 +127,19 @@ describe('switch steps', () => {
     expect(await t.conn.queueInfo('t.agent.a1')).toEqual({ messages: 0, consumers: 0 });
     expect(seqsIn(t.rabbit, 't.agent.a2').sort()).toEqual([1, 2, 3, 4, 5]);
     expect((await t.store.listSwitches())[0]).toMatchObject({ fromAgent: 'a1', toAgent: 'a2', moved: 5 });
+  });
+
+  it('a runtime that stops leading mid-move stops moving before the next message: the rest stays in the old queue, in order, for the leader', async () => {
+    let asked = 0;
+    const t = await setup(['a1', 'a2'], (conn) => ({
+      ...port(conn),
+      // the lease lapses (a pause) as the third message is about to go
+      move: (from, to, o) => conn.move(from, to, { wanted: () => (++asked === 3 && t.lose(), o?.wanted?.() ?? null) }),
+    }));
+    for (let s = 1; s <= 5; s++) await t.conn.publish('t.agent.a1', msg(s));
+    const chosen = await t.run<Assignment>(t.steps.chooseCandidate, { assignment: t.switching });
+    await expect(t.run<Assignment>(t.steps.moveQueue, { assignment: chosen })).rejects.toMatchObject({ code: 'not-leader' });
+    expect(seqsIn(t.rabbit, 't.agent.a2')).toEqual([1, 2]);
+    expect(seqsIn(t.rabbit, 't.agent.a1')).toEqual([3, 4, 5]);
   });
 });
