@@ -53,3 +53,21 @@ export async function readStatus(o: { amqpUrl?: string; databaseUrl?: string; na
     await store.close();
   }
 }
+
+/** `baton status` for a person: one line each. */
+export function statusText(s: StatusReport): string[] {
+  const lines: string[] = [];
+  const out = (line: string) => lines.push(line);
+  out(`active agent: ${s.assignment ? `${s.assignment.agentId} (epoch ${s.assignment.epoch}, phase ${s.assignment.phase}, lock ${s.assignment.lock})` : 'none recorded'}`);
+  out(`queue depth:  ${s.queueDepth ?? '-'}    parked: ${s.parked}    dead letters: ${s.deadLetters}`);
+  out('agents:');
+  for (const a of s.agents) out(`  ${a.agentId.padEnd(20)} ${a.status.padEnd(5)} last heartbeat ${a.lastHeartbeat}`);
+  out('devices:');
+  for (const d of s.devices) out(`  ${d.deviceId.padEnd(20)} next seq ${d.nextSeq}  watermark ${d.watermark}`);
+  if (s.switches.length > 0) out('switches:');
+  for (const w of s.switches) {
+    const ms = (a: Date | null, b: Date | null) => (a && b ? `${b.getTime() - a.getTime()} ms` : '-');
+    out(`  ${w.id} ${w.fromAgent} → ${w.toAgent ?? '?'} epoch ${w.epoch} ${w.phase}: switching ${ms(w.startedAt, w.drainingAt)}, draining ${ms(w.drainingAt, w.replayingAt)}, replaying ${ms(w.replayingAt, w.completedAt)}; moved ${w.moved}, replayed ${w.replayed} (${w.reason})`);
+  }
+  return lines;
+}
