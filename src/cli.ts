@@ -7,7 +7,7 @@ import { startDeviceSimulator } from './device-simulator.ts';
 import { BatonError, isBatonError } from './errors.ts';
 import { cliLogger } from './logger.ts';
 import { machines, toDot, toGraph, toMermaid } from './machine-export.ts';
-import { readStatus, statusText } from './status.ts';
+import { readStatus, statusJson, statusText } from './status.ts';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -329,7 +329,7 @@ const commands: Record<string, Command> = {
         namespace: (v.namespace as string) ?? env.namespace ?? 'baton',
       });
       if (v.json) {
-        out(JSON.stringify(s, null, 2));
+        out(statusJson(s));
         return;
       }
       for (const line of statusText(s)) out(line);

@@ -145,7 +145,9 @@ const credentialsUrl = (...protocols: string[]): Check => (v) => {
   }
 };
 const idPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const ident: Check = (v) => (typeof v === 'string' && idPattern.test(v) ? null : 'an id of letters, digits, ".", "_" or "-" (at most 64)');
+/** An id as agents, devices and namespaces are configured with: a letter or digit, then letters, digits, ".", "_" or "-", at most 64 in all. */
+export const isId = (v: unknown): v is string => typeof v === 'string' && idPattern.test(v);
+const ident: Check = (v) => (isId(v) ? null : 'an id of letters, digits, ".", "_" or "-" (at most 64)');
 
 const commonChecks: Record<keyof CommonOptions, Check> = {
   amqpUrl: url('amqp:', 'amqps:'),
