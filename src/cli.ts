@@ -7,7 +7,7 @@ import { startDeviceSimulator } from './device-simulator.ts';
 import { BatonError, isBatonError } from './errors.ts';
 import { cliLogger } from './logger.ts';
 import { machines, toDot, toGraph, toMermaid } from './machine-export.ts';
-import { readStatus } from './status.ts';
+import { readStatus, statusJson, statusText } from './status.ts';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -329,20 +329,10 @@ const commands: Record<string, Command> = {
         namespace: (v.namespace as string) ?? env.namespace ?? 'baton',
       });
       if (v.json) {
-        out(JSON.stringify(s, null, 2));
+        out(statusJson(s));
         return;
       }
-      out(`active agent: ${s.assignment ? `${s.assignment.agentId} (epoch ${s.assignment.epoch}, phase ${s.assignment.phase}, lock ${s.assignment.lock})` : 'none recorded'}`);
-      out(`queue depth:  ${s.queueDepth ?? '-'}    parked: ${s.parked}    dead letters: ${s.deadLetters}`);
-      out('agents:');
-      for (const a of s.agents) out(`  ${a.agentId.padEnd(20)} ${a.status.padEnd(5)} last heartbeat ${a.lastHeartbeat}`);
-      out('devices:');
-      for (const d of s.devices) out(`  ${d.deviceId.padEnd(20)} next seq ${d.nextSeq}  watermark ${d.watermark}`);
-      if (s.switches.length > 0) out('switches:');
-      for (const w of s.switches) {
-        const ms = (a: Date | null, b: Date | null) => (a && b ? `${b.getTime() - a.getTime()} ms` : '-');
-        out(`  ${w.id} ${w.fromAgent} → ${w.toAgent ?? '?'} epoch ${w.epoch} ${w.phase}: switching ${ms(w.startedAt, w.drainingAt)}, draining ${ms(w.drainingAt, w.replayingAt)}, replaying ${ms(w.replayingAt, w.completedAt)}; moved ${w.moved}, replayed ${w.replayed} (${w.reason})`);
-      }
+      for (const line of statusText(s)) out(line);
     },
   },
 };

@@ -131,8 +131,23 @@ const url = (...protocols: string[]): Check => (v) => {
   }
 };
 const optionalUrl = (...protocols: string[]): Check => (v) => (v === null ? null : url(...protocols)(v));
+/** the management API client decodes the user name and password for Basic auth: a bad escape must fail here, not there */
+const credentialsUrl = (...protocols: string[]): Check => (v) => {
+  const bad = optionalUrl(...protocols)(v);
+  if (bad || v === null) return bad;
+  const u = new URL(v as string);
+  try {
+    decodeURIComponent(u.username);
+    decodeURIComponent(u.password);
+    return null;
+  } catch {
+    return 'a URL whose user name and password are valid percent-encoding (write "%" as "%25")';
+  }
+};
 const idPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const ident: Check = (v) => (typeof v === 'string' && idPattern.test(v) ? null : 'an id of letters, digits, ".", "_" or "-" (at most 64)');
+/** An id as agents, devices and namespaces are configured with: a letter or digit, then letters, digits, ".", "_" or "-", at most 64 in all. */
+export const isId = (v: unknown): v is string => typeof v === 'string' && idPattern.test(v);
+const ident: Check = (v) => (isId(v) ? null : 'an id of letters, digits, ".", "_" or "-" (at most 64)');
 
 const commonChecks: Record<keyof CommonOptions, Check> = {
   amqpUrl: url('amqp:', 'amqps:'),
@@ -187,7 +202,7 @@ const runtimeChecks: Record<keyof RuntimeConfig, Check> = {
   probeInterval: int(1),
   parkBatchSize: int(1),
   replayBatchSize: int(1),
-  managementUrl: optionalUrl('http:', 'https:'),
+  managementUrl: credentialsUrl('http:', 'https:'),
   leaseDuration: int(100),
   leaderTtl: int(300),
   databaseTimeout: int(100),

@@ -34,11 +34,22 @@ export function isBatonError(err: unknown, code?: BatonErrorCode): err is BatonE
   return err instanceof BatonError && (code === undefined || err.code === code);
 }
 
-/** Removes the password from a URL so that it can appear in logs and error messages. */
+/** Query parameters whose values are credentials, by name (`password`, `sslpassword`, `access_token`, `api_key`, `X-Amz-Signature`, ...). */
+const SECRET_PARAM = /pass|pwd|secret|token|key|auth|cred|sig|session/i;
+
+/**
+ * A URL fit for logs and error messages. The password is always replaced by `***`; the user name
+ * too when no password follows it (then it is the credential, as in `https://<token>@host`), and is
+ * kept otherwise (it names the account, which tells a wrong user from a wrong password). Query
+ * parameters whose names look secret and any fragment are replaced by `***`.
+ */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
+    else if (u.username) u.username = '***';
+    for (const name of new Set(u.searchParams.keys())) if (SECRET_PARAM.test(name)) u.searchParams.set(name, '***');
+    if (u.hash) u.hash = '***';
     return u.toString();
   } catch {
     return '<unparseable url>';

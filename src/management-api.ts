@@ -9,9 +9,19 @@ export interface ManagementApi {
   shovel(name: string, from: string, to: string, opts: { pollMs: number; sleep(ms: number): Promise<void> }): Promise<void>;
 }
 
+/** The URL without its credentials, and the Basic authorization they make; a config error naming the option when they cannot be read. */
+function parse(managementUrl: string): { u: URL; auth: string } {
+  try {
+    const u = new URL(managementUrl);
+    return { u, auth: 'Basic ' + Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64') };
+  } catch (err) {
+    const why = err instanceof URIError ? 'its user name or password is not valid percent-encoding (write "%" as "%25")' : 'it is not a URL';
+    throw new BatonError('invalid-config', `option "managementUrl" cannot be used: ${why}; no connection is closed and no queue moved through the management API`, { option: 'managementUrl' });
+  }
+}
+
 export function createManagementApi(managementUrl: string, vhost = '/'): ManagementApi {
-  const u = new URL(managementUrl);
-  const auth = 'Basic ' + Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64');
+  const { u, auth } = parse(managementUrl);
   u.username = '';
   u.password = '';
   const base = u.toString().replace(/\/$/, '') + '/api';

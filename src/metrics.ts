@@ -1,5 +1,6 @@
 /** Prometheus metrics of one runtime (prom-client, a registry of its own). */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { printable } from './printable.ts';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -53,7 +54,8 @@ export class Metrics {
 
   setAgentStates(agents: Array<{ agentId: string; state: string }>): void {
     this.agentState.reset();
-    for (const a of agents) for (const s of ['idle', 'active', 'suspect', 'dead']) this.agentState.set({ agent: a.agentId, state: s }, a.state === s ? 1 : 0);
+    // prom-client escapes only \\, \n and "; an id is refused at the edge, and escaped here whatever fed it
+    for (const a of agents) for (const s of ['idle', 'active', 'suspect', 'dead']) this.agentState.set({ agent: printable(a.agentId), state: s }, a.state === s ? 1 : 0);
   }
 
   text(): Promise<string> {

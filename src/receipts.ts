@@ -1,4 +1,5 @@
 /** The side-channel events between agents and the runtime: heartbeats and receipts, with their validation. */
+import { isId as isAgentId } from './config.ts';
 import type { DeadLetter } from './ports.ts';
 
 export interface HeartbeatEvent {
@@ -38,6 +39,8 @@ export type ReceiptEvent =
 export const MAX_RECEIPT_RANGES = 10_000;
 
 const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 256;
+/** an agent id no agent could be configured with (control characters, spaces, slashes, too long) is refused, not shown */
+const BAD_AGENT_ID = 'agentId is not an agent id (a letter or digit, then letters, digits, ".", "_" or "-", at most 64)';
 const isSeq = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
 /** Returns the heartbeat, or the reason it is not one. */
@@ -45,6 +48,7 @@ export function parseHeartbeat(v: unknown): HeartbeatEvent | { invalid: string }
   const h = v as Partial<HeartbeatEvent> | null;
   if (typeof h !== 'object' || h === null || h.type !== 'heartbeat') return { invalid: 'not a heartbeat' };
   if (!isId(h.agentId) || !isId(h.topic)) return { invalid: 'agentId or topic missing' };
+  if (!isAgentId(h.agentId)) return { invalid: BAD_AGENT_ID };
   if (typeof h.mono !== 'number' || !isId(h.incarnation)) return { invalid: 'mono or incarnation missing' };
   return { type: 'heartbeat', agentId: h.agentId, topic: h.topic, host: isId(h.host) ? h.host : '?', pid: Number(h.pid) || 0, sentAt: Number(h.sentAt) || 0, mono: h.mono, incarnation: h.incarnation };
 }
@@ -53,6 +57,7 @@ export function parseHeartbeat(v: unknown): HeartbeatEvent | { invalid: string }
 export function parseReceipt(v: unknown): ReceiptEvent | { invalid: string } {
   const r = v as Record<string, unknown> | null;
   if (typeof r !== 'object' || r === null || !isId(r.agentId)) return { invalid: 'receipt without agentId' };
+  if (!isAgentId(r.agentId)) return { invalid: BAD_AGENT_ID };
   if (r.type === 'applied') {
     const ranges: AppliedRange[] = [];
     if (Array.isArray(r.ranges)) {

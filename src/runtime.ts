@@ -218,7 +218,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
 
   if (inspectorOptions) {
-    inspectorServer = createInspectorServer({ ...inspectorOptions, status: () => runtimeStatus(), metrics, logger: log.child({ actor: 'inspector' }) });
+    inspectorServer = createInspectorServer({ ...inspectorOptions, clock, status: () => runtimeStatus(), metrics, logger: log.child({ actor: 'inspector' }) });
     inspectors.push((e) => inspectorServer!.inspect(e));
   }
   let statelyReady: Promise<void> | null = null;

@@ -4,6 +4,7 @@ import { systemClock } from './clock.ts';
 import { runtimeDefaults } from './config.ts';
 import { silentLogger } from './logger.ts';
 import { createOrmStore } from './orm-store.ts';
+import { printable as p, printableJson } from './printable.ts';
 import type { AgentRecord, Assignment, DeviceStream, SwitchRecord } from './ports.ts';
 
 export interface StatusReport {
@@ -52,4 +53,28 @@ export async function readStatus(o: { amqpUrl?: string; databaseUrl?: string; na
     await broker.close();
     await store.close();
   }
+}
+
+/** `baton status --json`: JSON escapes C0 controls itself; the rest of what `printable` escapes is escaped too, and it is still the same JSON. */
+export function statusJson(s: StatusReport): string {
+  return printableJson(JSON.stringify(s, null, 2));
+}
+
+/** `baton status` for a person: one line each; what came from the database is escaped (an agent wrote some of it). */
+export function statusText(s: StatusReport): string[] {
+  const lines: string[] = [];
+  const out = (line: string) => lines.push(line);
+  const a0 = s.assignment;
+  out(`active agent: ${a0 ? `${p(a0.agentId)} (epoch ${a0.epoch}, phase ${p(a0.phase)}, lock ${a0.lock})` : 'none recorded'}`);
+  out(`queue depth:  ${s.queueDepth ?? '-'}    parked: ${s.parked}    dead letters: ${s.deadLetters}`);
+  out('agents:');
+  for (const a of s.agents) out(`  ${p(a.agentId).padEnd(20)} ${p(a.status).padEnd(5)} last heartbeat ${p(a.lastHeartbeat)}`);
+  out('devices:');
+  for (const d of s.devices) out(`  ${p(d.deviceId).padEnd(20)} next seq ${d.nextSeq}  watermark ${d.watermark}`);
+  if (s.switches.length > 0) out('switches:');
+  for (const w of s.switches) {
+    const ms = (a: Date | null, b: Date | null) => (a && b ? `${b.getTime() - a.getTime()} ms` : '-');
+    out(`  ${p(w.id)} ${p(String(w.fromAgent))} → ${p(w.toAgent ?? '?')} epoch ${w.epoch} ${p(w.phase)}: switching ${ms(w.startedAt, w.drainingAt)}, draining ${ms(w.drainingAt, w.replayingAt)}, replaying ${ms(w.replayingAt, w.completedAt)}; moved ${w.moved}, replayed ${w.replayed} (${p(w.reason)})`);
+  }
+  return lines;
 }
