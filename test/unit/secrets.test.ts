@@ -86,6 +86,7 @@ describe('fencing the old agent', () => {
       clock: systemClock,
       logger: logs.logger,
       namespace: 't',
+      term: () => ({ holder: 'r1', epoch: 1 }),
     });
     const assignment = { agentId: 'a2', previousAgent: 'a1', epoch: 2 } as Assignment;
     await expect(toPromise(createActor(steps.fenceAgent, { input: { assignment } }).start())).resolves.toBeUndefined();
