@@ -51,8 +51,10 @@ function frozenCopy(v: unknown, path: string, depth: number, seen: Set<object>):
     if (proto !== Object.prototype && proto !== null) throw new NotJson(`${path} (${proto?.constructor?.name ?? 'object'} instance)`);
     const out: Record<string, unknown> = {};
     for (const [k, child] of Object.entries(v)) {
-      // defined, not assigned: an own "__proto__" key stays data and never sets the prototype
-      Object.defineProperty(out, k, { value: frozenCopy(child, `${path}.${k}`, depth + 1, seen), enumerable: true });
+      const copy = frozenCopy(child, `${path}.${k}`, depth + 1, seen);
+      // an own "__proto__" key is defined, not assigned: it stays data and never sets the prototype
+      if (k === '__proto__') Object.defineProperty(out, k, { value: copy, enumerable: true });
+      else out[k] = copy;
     }
     return Object.freeze(out);
   } finally {
