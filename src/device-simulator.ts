@@ -120,8 +120,15 @@ export async function startDeviceSimulator(opts: DeviceSimulatorOptions = {}): P
         return send(res, 400, { error: 'body is not JSON' });
       }
     }
-    const header = (name: string) => (req.headers[name] ? Number(req.headers[name]) : null);
-    const answer = model.write(req.method!, path, header('x-baton-seq'), header('x-baton-epoch'), body);
+    // absent: null; anything but a plain non-negative integer is refused (a NaN epoch would turn the fence off)
+    const numbers: Record<string, number | null> = {};
+    for (const name of ['x-baton-seq', 'x-baton-epoch']) {
+      const v = req.headers[name];
+      const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
+      if (v !== undefined && !Number.isSafeInteger(n)) return send(res, 400, { error: `${name} must be a non-negative integer, got ${JSON.stringify(v)}` });
+      numbers[name] = v === undefined ? null : n;
+    }
+    const answer = model.write(req.method!, path, numbers['x-baton-seq'] ?? null, numbers['x-baton-epoch'] ?? null, body);
     send(res, answer.status, answer.body, answer.headers);
   }
 

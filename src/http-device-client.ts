@@ -2,11 +2,17 @@
  * The DeviceClient port over undici: a keep-alive pool per device, a deadline per request, the
  * baton headers, and the classification of every answer into applied / transient / permanent /
  * fenced (DESIGN.md §7).
+ *
+ * A request that cannot go out (a path or key the wire cannot carry, a path that would leave the
+ * device's base path) is permanent and never handed to undici: undici 7 refuses it, and its pool
+ * then counts the connection it never used as busy, so two refusals leave the device's pool
+ * waiting forever (even its deadlines do not fire). Should undici refuse a request anyway, the
+ * answer is the same, and that device's pool is replaced.
  */
 import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import type { DeviceClient, DeviceConfig, DeviceOutcome, WireMessage } from './ports.ts';
-import { messageId } from './wire.ts';
+import { keyProblem, KEY_RULE, messageId, PATH_RULE, pathProblem } from './wire.ts';
 
 export interface HttpDeviceClientOptions {
   /** default per-request deadline, ms (a device's `timeoutMs` overrides it) */
@@ -52,6 +58,17 @@ export function classify(status: number, headers: Record<string, string | string
   return { kind: 'permanent', status, reason: `device answered ${status}`, response };
 }
 
+/** Why `m` cannot be sent (what undici would refuse, or a path leaving the base path), or null. */
+function unsendable(m: WireMessage): string | null {
+  const path = pathProblem(m.path);
+  if (path) return `message.path ${path}; it must be ${PATH_RULE}`;
+  const key = m.key === undefined ? null : keyProblem(m.key);
+  if (key) return `message.key ${key}; it must be ${KEY_RULE}`;
+  return null;
+}
+
+const refused = (reason: string): DeviceOutcome => ({ kind: 'permanent', status: null, reason, response: null });
+
 export function createHttpDeviceClient(opts: HttpDeviceClientOptions): DeviceClient {
   const pools = new Map<string, Pool>();
   const maxResponseBytes = opts.maxResponseBytes ?? 4096;
@@ -74,6 +91,13 @@ export function createHttpDeviceClient(opts: HttpDeviceClientOptions): DeviceCli
     return { pool, base: url.pathname.replace(/\/$/, '') };
   }
 
+  /** Drops a device's pool undici may hold jammed (see the header); the next request gets a fresh one. */
+  function replacePool(device: DeviceConfig): void {
+    const pool = pools.get(device.id);
+    pools.delete(device.id);
+    void pool?.destroy().catch(() => {});
+  }
+
   async function request(device: DeviceConfig, init: { method: string; path: string; headers: Record<string, string>; body?: string }) {
     const { pool, base } = poolFor(device);
     return pool.request({
@@ -87,6 +111,8 @@ export function createHttpDeviceClient(opts: HttpDeviceClientOptions): DeviceCli
 
   return {
     async send(device, m: WireMessage): Promise<DeviceOutcome> {
+      const bad = unsendable(m);
+      if (bad) return refused(`not sent: ${bad}`);
       let res;
       try {
         res = await request(device, {
@@ -101,7 +127,18 @@ export function createHttpDeviceClient(opts: HttpDeviceClientOptions): DeviceCli
           body: m.method === 'DELETE' && m.body === null ? undefined : JSON.stringify(m.body),
         });
       } catch (err) {
+        if ((err as { code?: string }).code === 'UND_ERR_INVALID_ARG') {
+          replacePool(device);
+          return refused(`device ${device.id}: the HTTP client refused the request before sending it (${(err as Error).message}); not sent`);
+        }
         return { kind: 'transient', status: null, reason: unreachable(device, err as Error) };
+      }
+      if (res.statusCode >= 200 && res.statusCode < 300) {
+        // applied once the status line is in: the body is drained in the background (at most
+        // maxResponseBytes, within the request's deadline) so the connection can be reused, and
+        // however slowly it comes it never turns the answer into a retry
+        void res.body.dump({ limit: maxResponseBytes }).catch(() => {});
+        return { kind: 'applied', status: res.statusCode };
       }
       let text: string;
       try {

@@ -268,7 +268,7 @@ export interface DeviceTls {
 export type DeviceOutcome =
   | { kind: 'applied'; status: number }
   | { kind: 'transient'; status: number | null; reason: string }
-  | { kind: 'permanent'; status: number; reason: string; response: string }
+  | { kind: 'permanent'; status: number | null; reason: string; response: string | null }
   | { kind: 'fenced'; status: number; reason: string };
 
 export interface DeviceClient {

@@ -70,6 +70,24 @@ describe('device simulator + http device client', () => {
     await client.close();
   });
 
+  it('refuses a non-numeric X-Baton-Epoch or X-Baton-Seq (400); the fence stays on', async () => {
+    const sim = await start();
+    const put = (path: string, headers: Record<string, string>) =>
+      fetch(`${sim.url}${path}`, { method: 'PUT', headers: { 'content-type': 'application/json', ...headers }, body: '{}' }).then(async (r) => ({ status: r.status, body: (await r.json()) as { error?: string } }));
+    for (const epoch of ['abc', '1e3', '-1', '0x10', '', '2.5', '99999999999999999999']) {
+      expect(await put('/policies/p1', { 'x-baton-seq': '1', 'x-baton-epoch': epoch })).toMatchObject({ status: 400, body: { error: expect.stringMatching(/x-baton-epoch must be a non-negative integer/) } });
+    }
+    expect(await put('/policies/p1', { 'x-baton-seq': 'one', 'x-baton-epoch': '2' })).toMatchObject({ status: 400, body: { error: expect.stringMatching(/x-baton-seq must be a non-negative integer/) } });
+    expect(sim.applied).toEqual([]);
+    const client = createHttpDeviceClient({ timeoutMs: 1000 });
+    const dev = { id: 'd', url: sim.url };
+    expect(await client.send(dev, m(1, '/policies/p1', 2))).toMatchObject({ kind: 'applied' });
+    expect(await client.send(dev, m(2, '/policies/p2', 1))).toMatchObject({ kind: 'fenced', status: 409 });
+    const wm = (await (await fetch(`${sim.url}/watermark`)).json()) as { epoch: unknown };
+    expect(wm.epoch).toBe(2);
+    await client.close();
+  });
+
   it('classifies answers as DESIGN.md §7 says', () => {
     expect(classify(204, {}, '')).toEqual({ kind: 'applied', status: 204 });
     expect(classify(429, {}, '').kind).toBe('transient');
