@@ -13,7 +13,7 @@ export function summary(r: ScenarioReport): string {
   const lines = [`scenario ${r.name}: ${r.ok ? 'PASSED' : 'FAILED'}`, ''];
   for (const c of r.checks) lines.push(`  ${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(26)} ${counts(c)}`);
   lines.push('');
-  lines.push(`  throughput ${r.figures.throughputPerSec} msg/s applied; run ${(r.figures.durationMs / 1000).toFixed(1)} s` + (r.figures.killToResumeMs !== null ? `; fault → next agent writing ${r.figures.killToResumeMs} ms` : ''));
+  lines.push(`  throughput ${r.figures.throughputPerSec} msg/s applied; run ${(r.figures.durationMs / 1000).toFixed(1)} s` + (r.figures.killToResumeMs !== null ? `; first fault → next agent writing ${r.figures.killToResumeMs} ms` : ''));
   for (const w of r.figures.switches) {
     lines.push(`  switch ${w.from} → ${w.to} (epoch ${w.epoch}): switching ${w.switchingMs ?? '-'} ms, draining ${w.drainingMs ?? '-'} ms (moved ${w.moved}), replaying ${w.replayingMs ?? '-'} ms (replayed ${w.replayed}); ${w.reason}`);
   }
@@ -55,7 +55,7 @@ export function htmlReport(r: ScenarioReport): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>baton scenario ${esc(r.name)}</title>
 <style>body{font:13px system-ui,sans-serif;margin:20px;color:#222}table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}.ok{color:#1a7f37;font-weight:bold}.bad{color:#cf222e;font-weight:bold}svg{background:#fafafa;border:1px solid #ddd}</style></head>
 <body><h1>scenario ${esc(r.name)}: <span class="${r.ok ? 'ok' : 'bad'}">${r.ok ? 'passed' : 'FAILED'}</span></h1>
-<p>throughput ${r.figures.throughputPerSec} msg/s applied · run ${(r.figures.durationMs / 1000).toFixed(1)} s${r.figures.killToResumeMs !== null ? ` · fault → next agent writing ${r.figures.killToResumeMs} ms` : ''}</p>
+<p>throughput ${r.figures.throughputPerSec} msg/s applied · run ${(r.figures.durationMs / 1000).toFixed(1)} s${r.figures.killToResumeMs !== null ? ` · first fault → next agent writing ${r.figures.killToResumeMs} ms` : ''}</p>
 <h2>Timeline</h2><p>applied writes per second, per device (peak ${max}/s) ${legend}</p>
 <svg id="timeline" width="${W}" height="${H + 30 + lanes.length * 40}" xmlns="http://www.w3.org/2000/svg">
 <line x1="40" x2="${W - 20}" y1="${H - 20}" y2="${H - 20}" stroke="#999"/>${ticks}

@@ -254,11 +254,11 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
       const pick = (id: string) => (id === 'active' ? activeAgent! : id === 'stopped' ? stoppedAgent! : id);
       switch (step.do) {
         case 'kill-agent':
-          killedAt = performance.now();
+          killedAt ??= performance.now(); // the first fault: a later one must not make the figure negative
           agents.get(pick(step.agent))?.kill('SIGKILL');
           break;
         case 'stop-agent':
-          killedAt = performance.now();
+          killedAt ??= performance.now(); // the first fault: a later one must not make the figure negative
           stoppedAgent = pick(step.agent);
           agents.get(stoppedAgent)?.kill('SIGSTOP');
           break;
@@ -269,7 +269,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
           agents.set(step.agent, spawnAgent({ id: step.agent, devicesFile, amqpUrl, namespace, extra: agentFlags, logLevel: 'error' }));
           break;
         case 'kill-all-agents':
-          killedAt = performance.now();
+          killedAt ??= performance.now(); // the first fault: a later one must not make the figure negative
           for (const a of agents.values()) a.kill('SIGKILL');
           break;
         case 'kill-runtime': {
