@@ -9,6 +9,7 @@ import { createMemoryStore } from '../../src/memory-store.ts';
 import type { DeviceClient, DeviceOutcome, Store } from '../../src/ports.ts';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.ts';
 import { Gate, World } from '../../src/sim/world.ts';
+import { agentTrust, runtimeTrust } from './trust.ts';
 
 export interface SimCluster {
   world: World;
@@ -64,7 +65,7 @@ export function simCluster(o: { seed: number; devices: number; storeLatencyMs?: 
     async runtime(id, extra = {}) {
       const gate = new Gate(id);
       const conn = rabbit.connect({ schedule: gate.run });
-      const r = createRuntime({ devices, runtimeId: id, namespace: 't', ports: { broker: conn, store: storeFor(gate) }, clock: world.clock(gate), ...extra });
+      const r = createRuntime({ devices, runtimeId: id, namespace: 't', ...runtimeTrust, ports: { broker: conn, store: storeFor(gate) }, clock: world.clock(gate), ...extra });
       procs.set(id, () => (gate.kill(), conn.kill()));
       await driven(r.start());
       return r;
@@ -74,7 +75,7 @@ export function simCluster(o: { seed: number; devices: number; storeLatencyMs?: 
       const conn = rabbit.connect({ schedule: gate.run });
       const handle = await driven(
         startAgent(
-          { id, devices, namespace: 't', heartbeatInterval: 250, retryInitialMs: 20, retryMaxMs: 500 },
+          { id, devices, namespace: 't', ...agentTrust(id), heartbeatInterval: 250, retryInitialMs: 20, retryMaxMs: 500 },
           { broker: conn, deviceClient: deviceClient(gate), clock: world.clock(gate), random: world.random, incarnation: `${id}#${o.seed}` },
         ),
       );

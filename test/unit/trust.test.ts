@@ -10,6 +10,7 @@ import type { Dispatched, Runtime } from '../../src/runtime.ts';
 import { Gate } from '../../src/sim/world.ts';
 import { workloadMessage } from '../../src/workload.ts';
 import { simCluster, type SimCluster } from '../support/sim-cluster.ts';
+import { signedHeartbeat } from '../support/trust.ts';
 
 /** An attacker's connection to the broker: it may publish anywhere and read the heartbeats fanout. */
 async function intruder(c: SimCluster) {
@@ -94,7 +95,9 @@ describe('trust boundary: a broker client without the secret cannot steer baton'
     expect(model.applied.map((a) => a.seq)).toEqual([...first, ...later].map((d) => d.seq));
     const wm = (await r1.status()).devices.find((d) => d.deviceId === 'fw1')!.watermark;
     expect(wm).toBeLessThanOrEqual(later.at(-1)!.seq);
-    await expect(r1.applied({ deviceId: 'fw1', seq: 1e12 }, { timeoutMs: 50 })).rejects.toMatchObject({ code: 'timeout' });
+    const never = r1.applied({ deviceId: 'fw1', seq: 1e12 }, { timeoutMs: 50 }).then(() => 'applied', (e: { code?: string }) => e.code);
+    await c.world.run(() => false, c.world.now + 100);
+    expect(await never).toBe('timeout');
     c.killAll();
   });
 
@@ -181,6 +184,27 @@ describe('trust boundary: a broker client without the secret cannot steer baton'
     expect(dead[0]!.reason).toMatch(/unauthenticated/);
     // an unauthenticated message settles no seq of the device: it is recorded under no device
     expect(dead[0]!.deviceId).toBe('?');
+    c.killAll();
+  });
+
+  it('the registry stays bounded with agents of the deployment too: at most maxAgents, the dead forgotten', async () => {
+    const c = simCluster({ seed: 17, devices: 1 });
+    const r1 = await c.runtime('r1', { maxAgents: 3, forgetAgentAfter: 60_000 });
+    const x = await intruder(c);
+    const ids = async () => (await r1.status()).agents.map((a) => a.agentId);
+    for (const id of ['b1', 'b2', 'b3', 'b4']) await x.conn.publishEvent('heartbeats', signedHeartbeat(id, 1));
+    await c.world.run(() => false, c.world.now + 100);
+    expect(await ids()).toEqual(['b1', 'b2', 'b3']); // full: b4 waits for room
+    await c.world.run(() => false, c.world.now + 5000); // all three dead (no heartbeat, no consumer)
+    await x.conn.publishEvent('heartbeats', signedHeartbeat('b4', 2));
+    await c.world.run(() => false, c.world.now + 100);
+    const now = await ids();
+    expect(now).toHaveLength(3);
+    expect(now).toContain('b4');
+    // the one in use is never forgotten; the other dead ones are, after forgetAgentAfter
+    await c.world.run(() => false, c.world.now + 70_000);
+    const inUse = (await r1.status()).assignment!.agentId;
+    expect(await ids()).toEqual([inUse]);
     c.killAll();
   });
 });
