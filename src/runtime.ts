@@ -96,7 +96,7 @@ export interface RuntimeEvents {
   'message.dead-lettered': { deviceId: string; seq: number; reason: string; agentId: string };
   /** an agent refused to send a message at or below the device's watermark that nobody applied (also dead-lettered) */
   'delivery.anomaly': { deviceId: string; seq: number; reason: string; agentId: string };
-  /** exactly the seqs an agent reported applied */
+  /** exactly the seqs an agent reported applied (and that were handed out) */
   'receipts.applied': { agentId: string; ranges: AppliedRange[] };
   'watermarks.stored': { marks: Array<{ deviceId: string; seq: number }> };
   /** RabbitMQ blocked publishes (memory or disk alarm): dispatch() calls wait until it lifts */
@@ -473,6 +473,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     }
     if (r.type === 'applied') {
       const touched = new Set<string>();
+      const taken: AppliedRange[] = [];
       for (const g of r.ranges) {
         if (!deviceSet.has(g.deviceId)) {
           log.warn({ agentId: r.agentId, deviceId: g.deviceId }, 'ignored a receipt mark for a device not configured');
@@ -484,11 +485,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         if (top < g.from) continue;
         metrics.onApplied(g.deviceId, ledger.applied(g.deviceId, g.from, top));
         touched.add(g.deviceId);
+        taken.push({ deviceId: g.deviceId, from: g.from, to: top });
       }
       for (const d of touched) accountFor(d);
       // stored before the receipt is acked: a leader that dies now leaves it in the queue for the next
       await storeSettled([...touched]);
-      emit('receipts.applied', { agentId: r.agentId, ranges: r.ranges });
+      emit('receipts.applied', { agentId: r.agentId, ranges: taken });
       return;
     }
     const e = r.entry;
