@@ -65,6 +65,8 @@ export class AgentRegistry {
       forgetAfter: number;
       /** agents never forgotten: the one in use, the one being switched from */
       pinned(): ReadonlyArray<string | null>;
+      /** an agent was forgotten */
+      onForgotten?(agentId: string): void;
     },
   ) {}
 
@@ -127,6 +129,7 @@ export class AgentRegistry {
   private forget(agentId: string, e: Entry): void {
     e.actor.stop();
     this.agents.delete(agentId);
+    this.o.onForgotten?.(agentId);
     this.o.logger.info({ agentId }, 'forgot an agent dead and unheard for long');
   }
 

@@ -110,6 +110,12 @@ export class LeaseGranter {
     if (last !== undefined) this.notBefore = Math.max(this.notBefore, last + this.o.durationMs);
   }
 
+  /** An agent the registry forgot (dead and unheard for long): nothing of it is kept. */
+  forget(agentId: string): void {
+    this.lastHeartbeat.delete(agentId);
+    this.lastGrant.delete(agentId);
+  }
+
   /** ms until the old agent's lease has certainly expired (0 when it has) */
   waitMs(): number {
     return Math.max(0, this.notBefore - this.o.clock.monotonic());

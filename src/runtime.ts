@@ -279,6 +279,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const a: Assignment | null = coordinator.getSnapshot().context.assignment;
       return [a?.agentId ?? null, a?.previousAgent ?? null];
     },
+    onForgotten: (agentId) => granter.forget(agentId),
   });
 
   // A publish goes out only while the leader term it was made in lasts: one held back by a dropped
