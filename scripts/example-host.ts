@@ -1,7 +1,8 @@
 // A host that embeds baton: start the runtime, wait for an agent, dispatch a policy and its rule.
 import { createRuntime, isBatonError } from 'baton';
 
-const runtime = createRuntime({ devices: ['fw1'] }); // services: the defaults, or BATON_AMQP_URL / BATON_DATABASE_URL
+// services: the defaults, or BATON_AMQP_URL / BATON_DATABASE_URL; the deployment secret: BATON_SECRET
+const runtime = createRuntime({ devices: ['fw1'] });
 await runtime.start();
 try {
   const agent = await runtime.ready({ timeoutMs: 15_000 });

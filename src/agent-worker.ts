@@ -14,6 +14,11 @@
  * - released   no consumer, and none comes back on its own (not after a reconnect either): only
  *              a lease grant brings it back to consuming, which is how the runtime takes it back.
  * - stopped    for good.
+ *
+ * Trust: it holds its credential only (its own key and the stream key, src/trust.ts). It seals
+ * its heartbeats and receipts with its key, takes a grant only when sealed with its key for this
+ * process and one of its own heartbeats, and dead-letters unread a queued message without the
+ * runtime's valid mac (reason `unauthenticated`).
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -24,11 +29,13 @@ import { systemClock } from './clock.ts';
 import { resolveAgentConfig, type AgentConfig } from './config.ts';
 import { DeviceLanes } from './device-lanes.ts';
 import { createHttpDeviceClient } from './http-device-client.ts';
+import { limitedWarn } from './log-limit.ts';
 import { silentLogger } from './logger.ts';
 import type { Broker, Clock, DeviceClient, Subscription } from './ports.ts';
 import { Lease, parseGrant } from './lease.ts';
 import { MAX_RECEIPT_RANGES, type AppliedRange, type HeartbeatEvent, type ReceiptEvent } from './receipts.ts';
 import { SeqRanges } from './seq-ranges.ts';
+import { messageProblem, parseAgentCredential, seal, unseal, type AgentCredential } from './trust.ts';
 
 export interface AgentPorts {
   broker?: Broker;
@@ -56,6 +63,8 @@ export const agentConnectionName = (namespace: string, agentId: string) => `bato
 /** Starts an agent in this process. Options as in `AgentConfig`; `id` and `devices` are required. */
 export async function startAgent(options: Partial<AgentConfig> & { id: string; devices: AgentConfig['devices'] }, ports: AgentPorts = {}): Promise<AgentHandle> {
   const cfg = resolveAgentConfig(options as unknown as Record<string, unknown>);
+  // resolveAgentConfig checked it: a credential, of this agent
+  const cred = parseAgentCredential(cfg.key) as AgentCredential;
   const clock = ports.clock ?? systemClock;
   const log = (ports.logger ?? silentLogger()).child({ actor: 'agent', agentId: cfg.id });
   const broker =
@@ -77,7 +86,8 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
   const devices = new Map(cfg.devices.map((d) => [d.id, d]));
   const events = new EventEmitter();
   const lease = new Lease(clock, ports.incarnation ?? randomUUID());
-  const receipt = (r: ReceiptEvent) => broker.publishEvent('receipts', r);
+  // under the epoch of its newest lease: the runtime takes a receipt only from the agent that epoch was granted to
+  const receipt = (r: DistributiveOmit<ReceiptEvent, 'epoch'>) => broker.publishEvent('receipts', seal(cred.agentKey, 'receipts', cfg.id, { ...r, epoch: lease.epoch }));
 
   // applied receipts: exactly the seqs applied per device since the last flush. The runtime counts
   // a seq as applied only when a receipt names it, so a receipt that could not be sent is sent again,
@@ -141,6 +151,7 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
     retryMaxMs: cfg.retryMaxMs,
     ...(ports.random ? { random: ports.random } : {}),
     lease,
+    authenticate: (m) => messageProblem(cred.streamKey, m),
     applied: (deviceId, seq) => {
       pendingOf(deviceId).add(seq);
       scheduleFlush(cfg.receiptFlushMs);
@@ -210,10 +221,13 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
   };
   await consume();
 
+  const refused = limitedWarn(clock, log);
   await broker.subscribeEvents(
     'control',
     (p) => {
-      const g = parseGrant(p);
+      const sealed = unseal((id) => (id === cfg.id ? cred.agentKey : null), 'control', p);
+      if ('invalid' in sealed) return refused('grant-unauthenticated', { why: sealed.invalid }, 'refused a lease grant the runtime did not sign for this agent');
+      const g = parseGrant(sealed.event);
       if (!g || g.agentId !== cfg.id || !lease.grant(g)) return;
       for (const [deviceId, seq] of Object.entries(g.watermarks)) lanes.setWatermark(deviceId, seq, g.epoch);
       if (hold.mode === 'released') {
@@ -225,13 +239,13 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
     cfg.id,
   );
 
-  const beat: HeartbeatEvent = { type: 'heartbeat', agentId: cfg.id, topic: queue, host: hostname(), pid: process.pid, sentAt: 0, mono: 0, incarnation: lease.incarnation };
+  const beat: HeartbeatEvent = { type: 'heartbeat', agentId: cfg.id, host: hostname(), pid: process.pid, sentAt: 0, beat: 0, incarnation: lease.incarnation };
   // since when this agent has held messages without a valid lease (it may never have had one)
   let waitingSince: number | null = null;
   const heartbeat = () => {
     if (hold.mode === 'stopped') return;
     const now = clock.monotonic();
-    void broker.publishEvent('heartbeats', { ...beat, sentAt: clock.now(), mono: now });
+    void broker.publishEvent('heartbeats', seal(cred.agentKey, 'heartbeats', cfg.id, { ...beat, sentAt: clock.now(), beat: lease.beat() }));
     waitingSince = lease.current() === null && lanes.holding() > 0 ? (waitingSince ?? now) : null;
     if (lease.lapsedFor() > cfg.releaseAfterMs) void release(`lease lapsed ${Math.round(lease.lapsedFor())} ms ago`);
     else if (waitingSince !== null && now - waitingSince > cfg.releaseAfterMs * 2) {
@@ -264,3 +278,5 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
     },
   };
 }
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -11,6 +11,11 @@
  * settled seqs that reaches the floor joins it, and past `maxRanges` the lowest run is folded in
  * (its gap then counts as settled: seqs of blocks abandoned long ago); dead-lettered seqs are kept
  * for the last `maxDead` per device.
+ *
+ * It also knows how far seqs were handed out (`handedOut`): by this runtime (each seq it
+ * dispatched) and before it (the reservations stored when its term began). A receipt above that
+ * names a seq nobody sent: the runtime refuses it, so no receipt can raise a watermark past what
+ * was actually sent.
  */
 import type { SettledRecord } from './ports.ts';
 import { SeqRanges } from './seq-ranges.ts';
@@ -23,6 +28,8 @@ interface DeviceLedger {
   dead: Set<number>;
   /** seqs dispatched here and not settled yet, increasing */
   outstanding: number[];
+  /** no seq above it was ever handed out */
+  handedOut: number;
 }
 
 export class AppliedLedger {
@@ -41,9 +48,21 @@ export class AppliedLedger {
     this.compact(d);
   }
 
+  /** Seqs up to `seq` may have been handed out before this runtime's term (the stored reservations). */
+  handedOutBefore(deviceId: string, seq: number): void {
+    const d = this.device(deviceId);
+    d.handedOut = Math.max(d.handedOut, seq);
+  }
+
+  /** The highest seq known handed out (0: none). */
+  handedOut(deviceId: string): number {
+    return this.devices.get(deviceId)?.handedOut ?? 0;
+  }
+
   /** A message this runtime accepted (sent or parked) or replayed. */
   dispatched(deviceId: string, seq: number): void {
     const d = this.device(deviceId);
+    d.handedOut = Math.max(d.handedOut, seq);
     if (d.settled.has(seq)) return;
     const o = d.outstanding;
     if (o.length === 0 || o[o.length - 1]! < seq) o.push(seq);
@@ -112,6 +131,7 @@ export class AppliedLedger {
 
   /** A record the previous leader stored, when this runtime becomes leader. */
   load(r: SettledRecord): void {
+    this.handedOutBefore(r.deviceId, Math.max(r.watermark, ...r.ranges.map(([, to]) => to)));
     this.raiseFloor(r.deviceId, r.watermark);
     for (const [from, to] of r.ranges) this.applied(r.deviceId, from, to);
   }
@@ -138,7 +158,7 @@ export class AppliedLedger {
 
   private device(deviceId: string): DeviceLedger {
     let d = this.devices.get(deviceId);
-    if (!d) this.devices.set(deviceId, (d = { floor: 0, settled: new SeqRanges(), dead: new Set(), outstanding: [] }));
+    if (!d) this.devices.set(deviceId, (d = { floor: 0, settled: new SeqRanges(), dead: new Set(), outstanding: [], handedOut: 0 }));
     return d;
   }
 }

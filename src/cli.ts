@@ -1,12 +1,13 @@
 /** The `baton` command line: device, agent, demo, status. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { startAgent } from './agent-worker.ts';
-import { fromEnv, loadDevicesFile, localManagementUrl, runtimeDefaults } from './config.ts';
+import { fromEnv, isId, loadDevicesFile, localManagementUrl, resolveRuntimeConfig, runtimeDefaults } from './config.ts';
 import { runDemo } from './demo.ts';
 import { startDeviceSimulator } from './device-simulator.ts';
 import { BatonError, isBatonError } from './errors.ts';
 import { cliLogger } from './logger.ts';
 import { machines, toDot, toGraph, toMermaid } from './machine-export.ts';
+import { printable } from './printable.ts';
 import { readStatus, statusJson, statusText } from './status.ts';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +17,7 @@ import { runScenario } from './scenario/runner.ts';
 import { runtimeProcess } from './scenario/runtime-process.ts';
 import { loadScenario } from './scenario/schema.ts';
 import { simulate } from './sim/simulation.ts';
+import { agentCredential, newSecret } from './trust.ts';
 
 const scenarioDir = fileURLToPath(new URL('../scripts/scenarios/', import.meta.url));
 const scenarioFile = (nameOrFile: string) => {
@@ -88,7 +90,8 @@ const commands: Record<string, Command> = {
     usage:
       'baton agent --id ID --devices FILE [--namespace NS] [--prefetch N] [--on-permanent block|skip]\n' +
       '            [--queue-type classic|quorum] [--heartbeat-interval MS]\n' +
-      '  env: BATON_AMQP_URL (default amqp://guest:guest@127.0.0.1:5672), BATON_LOG_LEVEL',
+      '  env: BATON_AGENT_KEY or BATON_AGENT_KEY_FILE (its credential: `baton agent-key ID`),\n' +
+      '       BATON_AMQP_URL (default amqp://guest:guest@127.0.0.1:5672), BATON_LOG_LEVEL',
     options: {
       id: { type: 'string' },
       devices: { type: 'string' },
@@ -106,6 +109,8 @@ const commands: Record<string, Command> = {
         {
           id: v.id as string,
           devices: loadDevicesFile(v.devices as string),
+          ...(env.agentKey ? { key: env.agentKey } : {}),
+          ...(env.agentKeyFile ? { keyFile: env.agentKeyFile } : {}),
           ...(env.amqpUrl ? { amqpUrl: env.amqpUrl } : {}),
           ...((v.namespace ?? env.namespace) ? { namespace: (v.namespace ?? env.namespace) as string } : {}),
           ...(v.prefetch !== undefined ? { prefetch: num(v.prefetch, 'prefetch')! } : {}),
@@ -119,6 +124,30 @@ const commands: Record<string, Command> = {
       const sig = await untilSignal();
       logger.info({ signal: sig }, 'stopping: finishing requests in flight, requeueing the rest');
       await agent.stop();
+    },
+  },
+
+  secret: {
+    summary: 'print a fresh deployment secret (every runtime gets it; agents get only their own key)',
+    usage: 'baton secret\n  keep it like a password: BATON_SECRET (or BATON_SECRET_FILE) for every runtime; `baton agent-key ID` derives each agent\'s credential from it',
+    options: {},
+    async run() {
+      out(newSecret());
+    },
+  },
+
+  'agent-key': {
+    summary: 'print the credential of one agent, derived from the deployment secret',
+    usage: 'baton agent-key ID\n  env: BATON_SECRET or BATON_SECRET_FILE (the deployment secret)\n  give the line to agent ID only, as BATON_AGENT_KEY (or in a file named by BATON_AGENT_KEY_FILE)',
+    options: {},
+    positionals: true,
+    async run(_v, positionals = []) {
+      const [id, extra] = positionals;
+      if (!id || extra !== undefined) throw new BatonError('invalid-config', 'usage: baton agent-key ID (one agent id)');
+      if (!isId(id)) throw new BatonError('invalid-config', `"${printable(id)}" is not an agent id (a letter or digit, then letters, digits, ".", "_" or "-", at most 64)`);
+      // the same checks as a runtime's: a missing or short secret is refused, saying how to make one
+      const { secret } = resolveRuntimeConfig({ devices: ['x'], ...(env.secret ? { secret: env.secret } : {}), ...(env.secretFile ? { secretFile: env.secretFile } : {}) });
+      out(agentCredential(secret, id));
     },
   },
 
@@ -345,7 +374,7 @@ function help(): string {
     '',
     ...Object.entries(commands)
       .filter(([name]) => !name.startsWith('_'))
-      .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`),
+      .map(([name, c]) => `  ${name.padEnd(9)} ${c.summary}`),
   ].join('\n');
 }
 

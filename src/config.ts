@@ -4,6 +4,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { BatonError } from './errors.ts';
+import { isId } from './ids.ts';
+import { MAKE_SECRET, MIN_SECRET_LENGTH, parseAgentCredential } from './trust.ts';
 import type { DeviceConfig } from './ports.ts';
 
 /** Options shared by the runtime and the agents. */
@@ -51,6 +53,14 @@ export interface RuntimeConfig extends CommonOptions {
   leaderTtl: number;
   /** how long any PostgreSQL call may take before it counts as failed (a half-open connection never answers), ms */
   databaseTimeout: number;
+  /** the deployment secret (at least 32 characters; `npx baton secret` makes one): every key is derived from it. Never logged */
+  secret: string;
+  /** a file holding the secret (instead of `secret`); null when `secret` was given */
+  secretFile: string | null;
+  /** agents the runtime keeps track of, at most (the longest-dead is forgotten to make room) */
+  maxAgents: number;
+  /** a dead agent not heard from for this long is forgotten (not the active one), ms */
+  forgetAgentAfter: number;
 }
 
 export interface AgentConfig extends CommonOptions {
@@ -75,6 +85,10 @@ export interface AgentConfig extends CommonOptions {
   brokerHeartbeatSec: number;
   /** ms after its lease lapsed that an agent gives its queue back (cancels its consumer) */
   releaseAfterMs: number;
+  /** this agent's credential (`npx baton agent-key <id>` prints it): its own key and the stream key. Never logged */
+  key: string;
+  /** a file holding the credential (instead of `key`); null when `key` was given */
+  keyFile: string | null;
 }
 
 export const commonDefaults: CommonOptions = {
@@ -87,7 +101,7 @@ export const commonDefaults: CommonOptions = {
 /** The management API of a RabbitMQ on this machine with its default user (tests, scenarios, benchmarks). */
 export const localManagementUrl = 'http://guest:guest@127.0.0.1:15672';
 
-export const runtimeDefaults: Omit<RuntimeConfig, 'devices'> = {
+export const runtimeDefaults: Omit<RuntimeConfig, 'devices' | 'secret'> = {
   ...commonDefaults,
   databaseUrl: 'postgresql://postgres@127.0.0.1:5432/baton',
   maxUnconfirmed: 1000,
@@ -104,9 +118,12 @@ export const runtimeDefaults: Omit<RuntimeConfig, 'devices'> = {
   leaseDuration: 1500,
   leaderTtl: 5000,
   databaseTimeout: 10_000,
+  secretFile: null,
+  maxAgents: 1000,
+  forgetAgentAfter: 10 * 60_000,
 };
 
-export const agentDefaults: Omit<AgentConfig, 'id' | 'devices'> = {
+export const agentDefaults: Omit<AgentConfig, 'id' | 'devices' | 'key'> = {
   ...commonDefaults,
   prefetch: 1000,
   heartbeatInterval: 250,
@@ -117,6 +134,7 @@ export const agentDefaults: Omit<AgentConfig, 'id' | 'devices'> = {
   receiptFlushMs: 50,
   brokerHeartbeatSec: 5,
   releaseAfterMs: 1000,
+  keyFile: null,
 };
 
 type Check = (v: unknown) => string | null;
@@ -144,9 +162,7 @@ const credentialsUrl = (...protocols: string[]): Check => (v) => {
     return 'a URL whose user name and password are valid percent-encoding (write "%" as "%25")';
   }
 };
-const idPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-/** An id as agents, devices and namespaces are configured with: a letter or digit, then letters, digits, ".", "_" or "-", at most 64 in all. */
-export const isId = (v: unknown): v is string => typeof v === 'string' && idPattern.test(v);
+export { isId };
 const ident: Check = (v) => (isId(v) ? null : 'an id of letters, digits, ".", "_" or "-" (at most 64)');
 
 const commonChecks: Record<keyof CommonOptions, Check> = {
@@ -174,7 +190,7 @@ function resolve<T extends object>(
     if (v === undefined) throw new BatonError('invalid-config', `${what}: option "${k}" is required`, { option: k });
     const bad = check(v);
     if (bad) {
-      const shown = k.toLowerCase().includes('url') ? typeof v : JSON.stringify(v);
+      const shown = /url|secret|key/i.test(k) ? typeof v : JSON.stringify(v);
       throw new BatonError('invalid-config', `${what}: option "${k}" must be ${bad} (got ${shown})`, { option: k });
     }
     out[k] = v;
@@ -206,14 +222,56 @@ const runtimeChecks: Record<keyof RuntimeConfig, Check> = {
   leaseDuration: int(100),
   leaderTtl: int(300),
   databaseTimeout: int(100),
+  // read and checked by credentialOption before: here only passed through
+  secret: () => null,
+  secretFile: () => null,
+  maxAgents: int(1),
+  forgetAgentAfter: int(1),
 };
+
+/** Reads a secret or credential file: its content without the trailing newline. */
+function readCredentialFile(what: string, option: string, path: unknown): string {
+  if (typeof path !== 'string' || path === '') throw new BatonError('invalid-config', `${what}: option "${option}" must be the path of a file`, { option });
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    throw new BatonError('invalid-config', `${what}: option "${option}": file ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { option, file: path });
+  }
+}
+
+/**
+ * The secret (or credential) given inline as `option` or in the file `fileOption`, one of the two:
+ * `need` says what it is for when neither is given. The value never appears in a message.
+ */
+function credentialOption(what: string, given: Record<string, unknown>, option: string, fileOption: string, need: string): string {
+  const inline = given[option];
+  const file = given[fileOption];
+  if (inline !== undefined && file !== undefined && file !== null) {
+    throw new BatonError('invalid-config', `${what}: give option "${option}" or "${fileOption}", not both`, { option });
+  }
+  const v = file !== undefined && file !== null ? readCredentialFile(what, fileOption, file) : inline;
+  if (v === undefined || v === '') throw new BatonError('invalid-config', `${what}: option "${option}" (or "${fileOption}") is required: ${need}`, { option });
+  if (typeof v !== 'string') throw new BatonError('invalid-config', `${what}: option "${option}" must be a string (got ${typeof v})`, { option });
+  return v;
+}
+
+/** The runtime's deployment secret, checked (never quoted). */
+function secretOption(given: Record<string, unknown>): string {
+  const secret = credentialOption('createRuntime', given, 'secret', 'secretFile', `the deployment secret that signs and checks every message between the runtime and the agents; ${MAKE_SECRET}`);
+  if (secret.length < MIN_SECRET_LENGTH) {
+    throw new BatonError('invalid-config', `createRuntime: option "secret" is ${secret.length} characters long; it must have at least ${MIN_SECRET_LENGTH}: ${MAKE_SECRET}`, { option: 'secret' });
+  }
+  return secret;
+}
 
 /** Validates runtime options (devices given as ids or as `DeviceConfig`s) and fills defaults. */
 export function resolveRuntimeConfig(given: Record<string, unknown>): RuntimeConfig {
   const devices = Array.isArray(given.devices)
     ? given.devices.map((d) => (typeof d === 'object' && d !== null ? (d as DeviceConfig).id : d))
     : given.devices;
-  return resolve<RuntimeConfig>('createRuntime', runtimeDefaults, runtimeChecks, { ...given, devices });
+  // every other option first (its errors are the more specific), then the secret
+  const rest = resolve<RuntimeConfig>('createRuntime', runtimeDefaults, runtimeChecks, { ...given, devices, secret: '' });
+  return Object.freeze({ ...rest, secret: secretOption(given) });
 }
 
 /** A device's `tls`: known fields, readable PEM files, an https URL, cert and key together. */
@@ -267,10 +325,26 @@ const agentChecks: Record<keyof AgentConfig, Check> = {
   receiptFlushMs: int(1),
   brokerHeartbeatSec: int(0),
   releaseAfterMs: int(1),
+  // read and checked by keyOption before: here only passed through
+  key: () => null,
+  keyFile: () => null,
 };
 
+/** The agent's credential, checked against its id (never quoted). */
+function keyOption(given: Record<string, unknown>): string {
+  const id = typeof given.id === 'string' ? given.id : '<id>';
+  const make = `make it with \`npx baton agent-key ${id}\` where the deployment secret is (BATON_SECRET) and give it to this agent only, as BATON_AGENT_KEY or the key/keyFile option`;
+  const key = credentialOption('startAgent', given, 'key', 'keyFile', `this agent's credential, which signs its heartbeats and receipts and checks every message and grant it takes; ${make}`);
+  const c = parseAgentCredential(key);
+  if ('invalid' in c) throw new BatonError('invalid-config', `startAgent: option "key" ${c.invalid}; ${make}`, { option: 'key' });
+  if (c.agentId !== given.id) throw new BatonError('invalid-config', `startAgent: option "key" is the credential of agent "${c.agentId}", not of this agent ("${id}"); ${make}`, { option: 'key' });
+  return key;
+}
+
 export function resolveAgentConfig(given: Record<string, unknown>): AgentConfig {
-  return resolve<AgentConfig>('startAgent', agentDefaults, agentChecks, given);
+  // every other option first: the credential is checked against a valid id
+  const rest = resolve<AgentConfig>('startAgent', agentDefaults, agentChecks, { ...given, key: '' });
+  return Object.freeze({ ...rest, key: keyOption(given) });
 }
 
 /** Reads a devices file: `{ "devices": [{ "id", "url", ... }] }` or a bare array. */
@@ -293,11 +367,25 @@ export function loadDevicesFile(path: string): DeviceConfig[] {
   return list as DeviceConfig[];
 }
 
-export type EnvOptions = Partial<Pick<RuntimeConfig, 'amqpUrl' | 'databaseUrl' | 'namespace'>> & { managementUrl?: string; logLevel?: string };
+export type EnvOptions = Partial<Pick<RuntimeConfig, 'amqpUrl' | 'databaseUrl' | 'namespace' | 'secret' | 'secretFile'>> & {
+  managementUrl?: string;
+  logLevel?: string;
+  /** an agent's credential (BATON_AGENT_KEY) or the file holding it (BATON_AGENT_KEY_FILE) */
+  agentKey?: string;
+  agentKeyFile?: string;
+};
 
-/** The only reader of `process.env`: BATON_AMQP_URL, BATON_DATABASE_URL, BATON_NAMESPACE, BATON_MANAGEMENT_URL, BATON_LOG_LEVEL. */
+/**
+ * The only reader of `process.env`: BATON_AMQP_URL, BATON_DATABASE_URL, BATON_NAMESPACE,
+ * BATON_MANAGEMENT_URL, BATON_LOG_LEVEL, BATON_SECRET or BATON_SECRET_FILE (runtimes),
+ * BATON_AGENT_KEY or BATON_AGENT_KEY_FILE (agents).
+ */
 export function fromEnv(env: NodeJS.ProcessEnv = process.env): EnvOptions {
   const out: EnvOptions = {};
+  if (env.BATON_SECRET) out.secret = env.BATON_SECRET;
+  if (env.BATON_SECRET_FILE) out.secretFile = env.BATON_SECRET_FILE;
+  if (env.BATON_AGENT_KEY) out.agentKey = env.BATON_AGENT_KEY;
+  if (env.BATON_AGENT_KEY_FILE) out.agentKeyFile = env.BATON_AGENT_KEY_FILE;
   if (env.BATON_LOG_LEVEL) out.logLevel = env.BATON_LOG_LEVEL;
   if (env.BATON_AMQP_URL) out.amqpUrl = env.BATON_AMQP_URL;
   if (env.BATON_DATABASE_URL) out.databaseUrl = env.BATON_DATABASE_URL;

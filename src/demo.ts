@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { deleteNamespace, dropDatabase, withDatabase } from './admin.ts';
 import { checkDevice, staleWrites, type DeviceCheck } from './checker.ts';
 import { runtimeDefaults } from './config.ts';
+import { agentCredential, newSecret } from './trust.ts';
 import { startDeviceSimulator, type DeviceSimulator } from './device-simulator.ts';
 import { spawnAgent, writeDevicesFile, type ChildHandle } from './processes.ts';
 import { createRuntime, type Runtime } from './runtime.ts';
@@ -70,6 +71,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const namespace = `baton-demo-${tag}`;
   const databaseUrl = withDatabase(o.databaseUrl ?? runtimeDefaults.databaseUrl, `baton_demo_${tag.replace(/-/g, '_')}`);
   const agentIds = Array.from({ length: o.agents }, (_, i) => `demo-agent-${i + 1}`);
+  // a deployment secret of this run only: the runtime holds it, each agent its own credential
+  const secret = newSecret();
   const sims: DeviceSimulator[] = [];
   const agents = new Map<string, ChildHandle>();
   let runtime: Runtime | null = null;
@@ -87,6 +90,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       amqpUrl,
       databaseUrl,
       namespace,
+      secret,
       logger: o.logger,
       ...(o.managementUrl ? { managementUrl: o.managementUrl } : {}),
       ...(o.inspectPort !== undefined ? { inspector: { port: o.inspectPort } } : {}),
@@ -101,7 +105,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     await r.start();
     const inspectorUrl = (await r.status()).inspectorUrl;
     if (inspectorUrl) say(`inspector ${inspectorUrl} (open it now: the agents start in a moment)`);
-    for (const id of agentIds) agents.set(id, spawnAgent({ id, devicesFile, amqpUrl, namespace, logLevel: 'warn' }));
+    for (const id of agentIds) agents.set(id, spawnAgent({ id, key: agentCredential(secret, id), devicesFile, amqpUrl, namespace, logLevel: 'warn' }));
     const active = await Promise.race([
       r.ready({ timeoutMs: 30_000 }),
       ...[...agents.values()].map((a) => a.exited.then((c) => Promise.reject(new Error(`an agent exited (${c}): ${a.stderr().slice(-2000)}`)))),

@@ -41,6 +41,8 @@ export interface LaneOptions {
   random?: () => number;
   /** the right to write: resolves with the epoch to write under once the lease is valid */
   lease: { acquire(): Promise<number> };
+  /** why a message is not the runtime's (its mac, src/trust.ts), or null: one that is not is dead-lettered unread */
+  authenticate?(m: WireMessage): string | null;
   /**
    * reports a seq as applied (batched by the caller); when it returns a promise, the message is
    * acked once that resolves (its receipt is out), so a crash in between hands it to the next
@@ -93,12 +95,19 @@ export class DeviceLanes extends EventEmitter {
   /**
    * Takes a delivery from the agent's queue. While the lanes are not taking work it is left
    * unsettled: it goes back to the broker with the subscription it came from (a nack would have
-   * the broker hand it straight back to a consumer that is still attached).
+   * the broker hand it straight back to a consumer that is still attached). One that cannot be read
+   * or is not the runtime's is dead-lettered at once under no device: it never reaches a lane, so
+   * its seq (forged, or 2^53-1) moves no watermark and no real message is skipped for it.
    */
   accept(d: Delivery): void {
     if (this.mode !== 'taking') return;
     if (!d.message) {
       void this.deadLetterRaw(d, `malformed message: ${d.malformed ?? 'unreadable'}`);
+      return;
+    }
+    const forged = this.o.authenticate?.(d.message) ?? null;
+    if (forged !== null) {
+      void this.deadLetterRaw(d, forged);
       return;
     }
     const lane = this.lane(d.message.deviceId);
@@ -207,6 +216,8 @@ export class DeviceLanes extends EventEmitter {
       }
       const device = this.o.devices.get(m.deviceId);
       if (!device) {
+        // under a lease, like every outcome: its dead letter names the epoch the runtime checks it by
+        if ((await Promise.race([this.o.lease.acquire(), this.interrupted])) === null || this.mode !== 'taking') return;
         lane.queue.shift();
         await this.deadLetter(d, m, `device ${m.deviceId} is not in this agent's devices file`, null, null);
         continue;

@@ -16,6 +16,12 @@ export type { DeviceSimulator, DeviceSimulatorOptions, DeviceFaults, AppliedEntr
 export { BatonError, isBatonError } from './errors.ts';
 /** Error codes. */
 export type { BatonErrorCode } from './errors.ts';
+/** A fresh deployment secret (what `baton secret` prints). */
+export { newSecret } from './trust.ts';
+/** The credential of one agent, derived from the deployment secret (what `baton agent-key ID` prints). */
+export { agentCredential } from './trust.ts';
+/** The RabbitMQ permissions of the runtime and of one agent under a namespace (README "Trust and security"). */
+export { runtimePermissions, agentPermissions } from './broker-permissions.ts';
 /** Reads and validates a devices file. */
 export { loadDevicesFile, runtimeDefaults, agentDefaults } from './config.ts';
 /** Configuration types. */

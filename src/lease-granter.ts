@@ -5,7 +5,8 @@
  * epoch, once the old agent's last lease has certainly expired. Grants go out only while this
  * runtime certainly leads (`mayGrant`), and a new leader term waits out the leases the previous
  * leader may have granted: it cannot know when that one last granted, only that it stopped
- * before this term began.
+ * before this term began. Each grant is sealed with the key of the agent it is for (`seal`), and
+ * names that agent's process and the heartbeat it answers: no other process takes it.
  */
 import type { Broker, Clock } from './ports.ts';
 import type { LeaseGrant } from './lease.ts';
@@ -19,6 +20,10 @@ export interface LeaseGranterOptions {
   waitForOldLease: boolean;
   /** true only while this runtime's leader term is certainly valid: no grant otherwise */
   mayGrant(): boolean;
+  /** the grant as it goes on the wire: sealed with the key of the agent it is for */
+  seal(grant: LeaseGrant): object;
+  /** the agent that may write now, whenever it changes (the runtime notes who holds each epoch) */
+  onTarget?(target: { agentId: string; epoch: number }): void;
 }
 
 export class LeaseGranter {
@@ -54,6 +59,7 @@ export class LeaseGranter {
   setTarget(target: { agentId: string; epoch: number } | null): void {
     if (target?.agentId !== this.target?.agentId || target?.epoch !== this.target?.epoch) this.firstGrant = null;
     this.target = target;
+    if (target) this.o.onTarget?.(target);
     const last = target && this.lastHeartbeat.get(target.agentId);
     if (last) this.onHeartbeat(last);
   }
@@ -77,13 +83,13 @@ export class LeaseGranter {
       agentId: h.agentId,
       incarnation: h.incarnation,
       epoch: t.epoch,
-      echo: h.mono,
+      beat: h.beat,
       durationMs: this.o.durationMs,
       watermarks: this.watermarks(),
     };
     this.lastGrant.set(h.agentId, now);
     this.firstGrant ??= now;
-    void this.o.broker.publishEvent('control', grant, { key: h.agentId, ttlMs: this.o.durationMs });
+    void this.o.broker.publishEvent('control', this.o.seal(grant), { key: h.agentId, ttlMs: this.o.durationMs });
     return true;
   }
 
@@ -102,6 +108,12 @@ export class LeaseGranter {
     if (!this.o.waitForOldLease) return;
     const last = this.lastGrant.get(agentId);
     if (last !== undefined) this.notBefore = Math.max(this.notBefore, last + this.o.durationMs);
+  }
+
+  /** An agent the registry forgot (dead and unheard for long): nothing of it is kept. */
+  forget(agentId: string): void {
+    this.lastHeartbeat.delete(agentId);
+    this.lastGrant.delete(agentId);
   }
 
   /** ms until the old agent's lease has certainly expired (0 when it has) */

@@ -1,9 +1,11 @@
 /**
  * The agent's lease: the right to write to devices, granted and renewed by the leading runtime.
- * A grant echoes the agent's own monotonic time of the heartbeat it answers, so the lease runs
- * from *before* the runtime issued it: the runtime knows the lease has expired at most
- * `durationMs` after its last grant, whatever the network or a stopped process delayed. A grant
- * read late (after SIGCONT, say) is already expired when it arrives.
+ * A grant echoes the `beat` of the heartbeat it answers, and the agent runs the lease from the
+ * moment it sent that heartbeat, by its own monotonic clock (which it noted then: no time from the
+ * wire is trusted). So the lease runs from *before* the runtime issued it: the runtime knows it
+ * has expired at most `durationMs` after its last grant, whatever the network or a stopped
+ * process delayed. A grant read late (after SIGCONT, say) is already expired when it arrives; one
+ * answering a heartbeat this process never sent (another incarnation, a forged beat) is refused.
  */
 import type { Clock } from './ports.ts';
 
@@ -14,8 +16,8 @@ export interface LeaseGrant {
   /** the agent process the grant answers (a restarted agent ignores its predecessor's grants) */
   incarnation: string;
   epoch: number;
-  /** the agent's monotonic time when it sent the heartbeat this grant answers */
-  echo: number;
+  /** the `beat` of the heartbeat this grant answers */
+  beat: number;
   durationMs: number;
   /** highest seq known applied, per device */
   watermarks: Record<string, number>;
@@ -25,28 +27,51 @@ export function parseGrant(v: unknown): LeaseGrant | null {
   const g = v as Partial<LeaseGrant> | null;
   if (typeof g !== 'object' || g === null || g.type !== 'lease') return null;
   if (typeof g.agentId !== 'string' || typeof g.incarnation !== 'string') return null;
-  if (!Number.isSafeInteger(g.epoch) || typeof g.echo !== 'number' || typeof g.durationMs !== 'number') return null;
+  if (!Number.isSafeInteger(g.epoch) || !Number.isSafeInteger(g.beat) || typeof g.durationMs !== 'number' || !(g.durationMs >= 0)) return null;
   const watermarks: Record<string, number> = {};
   for (const [k, seq] of Object.entries(g.watermarks ?? {})) if (Number.isSafeInteger(seq)) watermarks[k] = seq as number;
-  return { type: 'lease', agentId: g.agentId, incarnation: g.incarnation, epoch: g.epoch!, echo: g.echo, durationMs: g.durationMs, watermarks };
+  return { type: 'lease', agentId: g.agentId, incarnation: g.incarnation, epoch: g.epoch!, beat: g.beat!, durationMs: g.durationMs, watermarks };
 }
+
+/** heartbeats whose send time an agent remembers: a grant answers one of the last few (a lease spans a handful of beats) */
+const REMEMBERED_BEATS = 256;
 
 export class Lease {
   epoch = 0;
   private validUntil = -Infinity;
   private everHeld = false;
   private waiters: Array<(epoch: number) => void> = [];
+  /** beat -> this process's monotonic time when it sent that heartbeat */
+  private readonly sent = new Map<number, number>();
+  private lastBeat = 0;
+  /** the beat of the newest grant taken: an older one is a replay (or late) */
+  private grantedBeat = 0;
 
   constructor(
     private readonly clock: Clock,
     readonly incarnation: string,
   ) {}
 
-  /** Takes a grant; returns false when it is stale, foreign or from a lower epoch. */
+  /** A heartbeat goes out now: returns its beat (rising), and notes when it went. */
+  beat(): number {
+    const beat = ++this.lastBeat;
+    this.sent.set(beat, this.clock.monotonic());
+    if (this.sent.size > REMEMBERED_BEATS) this.sent.delete(this.sent.keys().next().value!);
+    return beat;
+  }
+
+  /**
+   * Takes a grant; returns false when it is stale (answers an older heartbeat than the last grant,
+   * or is expired), foreign (another incarnation, a heartbeat not sent or long forgotten) or from a
+   * lower epoch.
+   */
   grant(g: LeaseGrant): boolean {
-    if (g.incarnation !== this.incarnation || g.epoch < this.epoch) return false;
-    const until = g.echo + g.durationMs;
+    if (g.incarnation !== this.incarnation || g.epoch < this.epoch || g.beat < this.grantedBeat) return false;
+    const sentAt = this.sent.get(g.beat);
+    if (sentAt === undefined) return false;
+    const until = sentAt + g.durationMs;
     if (until <= this.clock.monotonic()) return false;
+    this.grantedBeat = g.beat;
     this.validUntil = g.epoch > this.epoch ? until : Math.max(this.validUntil, until);
     this.epoch = g.epoch;
     this.everHeld = true;

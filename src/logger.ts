@@ -16,6 +16,15 @@ export const redactPaths = [
   'managementUrl',
   '*.managementUrl',
   'headers.authorization',
+  // the deployment secret and agent credentials (src/trust.ts), should one ever be passed to a log call
+  'secret',
+  '*.secret',
+  'key',
+  '*.key',
+  'agentKey',
+  '*.agentKey',
+  'streamKey',
+  '*.streamKey',
 ];
 
 /** A logger that writes nothing: the library default. */

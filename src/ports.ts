@@ -26,6 +26,8 @@ export interface WireMessage {
   path: string;
   body: unknown;
   key?: string;
+  /** the runtime's signature under the stream key (src/trust.ts); agents refuse a message without a valid one */
+  mac?: string;
 }
 
 export type HttpMethod = 'PUT' | 'POST' | 'PATCH' | 'DELETE';

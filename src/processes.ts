@@ -22,10 +22,14 @@ export interface ChildHandle {
   kill(signal?: NodeJS.Signals): void;
 }
 
+/** The deployment secret stays with runtimes: a child is never handed it unless asked (`env`). */
+const SECRET_VARIABLES = ['BATON_SECRET', 'BATON_SECRET_FILE'];
+
 /** Starts `baton <args>` with the given environment; output is captured, not inherited. */
 export function spawnBaton(args: string[], env: Record<string, string> = {}): ChildHandle {
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !SECRET_VARIABLES.includes(k)));
   const child = spawn(process.execPath, [batonBin, ...args], {
-    env: { ...process.env, ...env },
+    env: { ...inherited, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
@@ -62,10 +66,11 @@ export function writeDevicesFile(devices: DeviceConfig[]): string {
   return file;
 }
 
-/** Starts an agent process: `baton agent --id ID --devices FILE` plus extra flags. */
-export function spawnAgent(o: { id: string; devicesFile: string; amqpUrl: string; namespace: string; extra?: string[]; logLevel?: string }): ChildHandle {
+/** Starts an agent process: `baton agent --id ID --devices FILE` plus extra flags; `key` is its credential (`agentCredential`). */
+export function spawnAgent(o: { id: string; key: string; devicesFile: string; amqpUrl: string; namespace: string; extra?: string[]; logLevel?: string }): ChildHandle {
   return spawnBaton(['agent', '--id', o.id, '--devices', o.devicesFile, '--namespace', o.namespace, ...(o.extra ?? [])], {
     BATON_AMQP_URL: o.amqpUrl,
+    BATON_AGENT_KEY: o.key,
     BATON_LOG_LEVEL: o.logLevel ?? 'info',
   });
 }

@@ -1,16 +1,23 @@
-/** The side-channel events between agents and the runtime: heartbeats and receipts, with their validation. */
-import { isId as isAgentId } from './config.ts';
+/**
+ * The side-channel events between agents and the runtime: heartbeats and receipts, with their
+ * validation. Both travel sealed with the agent's key (src/trust.ts); these are their contents.
+ */
+import { isId as isAgentId } from './ids.ts';
 import type { DeadLetter } from './ports.ts';
 
+/**
+ * No queue name and no time the runtime would act on: the runtime derives the agent's queue from
+ * its id and judges liveness by when it received a heartbeat, on its own clock.
+ */
 export interface HeartbeatEvent {
   type: 'heartbeat';
   agentId: string;
-  topic: string;
   host: string;
   pid: number;
+  /** the agent's wall clock, for display only */
   sentAt: number;
-  /** the agent's monotonic clock when it sent this heartbeat (echoed by lease grants) */
-  mono: number;
+  /** rises with each heartbeat of one agent process: a heartbeat not above the last one heard is a replay. A grant echoes it */
+  beat: number;
   /** random per agent process */
   incarnation: string;
 }
@@ -23,17 +30,19 @@ export interface AppliedRange {
 }
 
 /**
- * Wire format (JSON on the receipts channel):
- * - `{ type: 'applied', agentId, ranges: [{ deviceId, from, to }] }`: exactly the seqs the agent
+ * Wire format (JSON on the receipts channel, sealed with the agent's key). `epoch` is the lease
+ * epoch the agent held when it sent the receipt: the runtime takes it only from the agent that
+ * epoch was granted to, and only for seqs it handed out.
+ * - `{ type: 'applied', agentId, epoch, ranges: [{ deviceId, from, to }] }`: exactly the seqs the agent
  *   applied since its last receipt, and those it skipped as applied before its epoch began (at or
  *   below the device's or the grant's watermark then), as runs of consecutive seqs; a seq between
- *   two ranges is not reported by it. An older agent's `marks: [{ deviceId, seq }]` is read as the single seqs named.
- * - `{ type: 'dead-letter', agentId, entry, anomaly? }`: one dead letter; `anomaly: true` when the
+ *   two ranges is not reported by it.
+ * - `{ type: 'dead-letter', agentId, epoch, entry, anomaly? }`: one dead letter; `anomaly: true` when the
  *   agent refused to send it (at or below its watermark, never applied), not the device.
  */
 export type ReceiptEvent =
-  | { type: 'applied'; agentId: string; ranges: AppliedRange[] }
-  | { type: 'dead-letter'; agentId: string; entry: DeadLetter; anomaly: boolean };
+  | { type: 'applied'; agentId: string; epoch: number; ranges: AppliedRange[] }
+  | { type: 'dead-letter'; agentId: string; epoch: number; entry: DeadLetter; anomaly: boolean };
 
 /** ranges one applied receipt may carry (an agent flushes every few ms; runs are long) */
 export const MAX_RECEIPT_RANGES = 10_000;
@@ -47,10 +56,10 @@ const isSeq = (v: unknown): v is number => Number.isSafeInteger(v) && (v as numb
 export function parseHeartbeat(v: unknown): HeartbeatEvent | { invalid: string } {
   const h = v as Partial<HeartbeatEvent> | null;
   if (typeof h !== 'object' || h === null || h.type !== 'heartbeat') return { invalid: 'not a heartbeat' };
-  if (!isId(h.agentId) || !isId(h.topic)) return { invalid: 'agentId or topic missing' };
+  if (!isId(h.agentId)) return { invalid: 'agentId missing' };
   if (!isAgentId(h.agentId)) return { invalid: BAD_AGENT_ID };
-  if (typeof h.mono !== 'number' || !isId(h.incarnation)) return { invalid: 'mono or incarnation missing' };
-  return { type: 'heartbeat', agentId: h.agentId, topic: h.topic, host: isId(h.host) ? h.host : '?', pid: Number(h.pid) || 0, sentAt: Number(h.sentAt) || 0, mono: h.mono, incarnation: h.incarnation };
+  if (!isSeq(h.beat) || !isId(h.incarnation)) return { invalid: 'beat or incarnation missing' };
+  return { type: 'heartbeat', agentId: h.agentId, host: isId(h.host) ? h.host : '?', pid: Number(h.pid) || 0, sentAt: Number(h.sentAt) || 0, beat: h.beat, incarnation: h.incarnation };
 }
 
 /** Returns the receipt, or the reason it is not one. */
@@ -58,6 +67,8 @@ export function parseReceipt(v: unknown): ReceiptEvent | { invalid: string } {
   const r = v as Record<string, unknown> | null;
   if (typeof r !== 'object' || r === null || !isId(r.agentId)) return { invalid: 'receipt without agentId' };
   if (!isAgentId(r.agentId)) return { invalid: BAD_AGENT_ID };
+  if (!isSeq(r.epoch)) return { invalid: 'receipt without the epoch it was sent under' };
+  const epoch = r.epoch;
   if (r.type === 'applied') {
     const ranges: AppliedRange[] = [];
     if (Array.isArray(r.ranges)) {
@@ -66,15 +77,8 @@ export function parseReceipt(v: unknown): ReceiptEvent | { invalid: string } {
         if (typeof g !== 'object' || g === null || !isId(g.deviceId) || !isSeq(g.from) || !isSeq(g.to) || g.from < 1 || g.to < g.from) return { invalid: 'applied receipt with a bad range' };
         ranges.push({ deviceId: g.deviceId, from: g.from, to: g.to });
       }
-    } else if (Array.isArray(r.marks)) {
-      // an agent of the previous version: each mark names its own seq, and only that seq counts
-      if (r.marks.length > MAX_RECEIPT_RANGES) return { invalid: `applied receipt with more than ${MAX_RECEIPT_RANGES} marks` };
-      for (const m of r.marks as Array<Record<string, unknown>>) {
-        if (typeof m !== 'object' || m === null || !isId(m.deviceId) || !isSeq(m.seq) || m.seq < 1) return { invalid: 'applied receipt with a bad mark' };
-        ranges.push({ deviceId: m.deviceId, from: m.seq, to: m.seq });
-      }
     } else return { invalid: 'applied receipt without ranges' };
-    return { type: 'applied', agentId: r.agentId, ranges };
+    return { type: 'applied', agentId: r.agentId, epoch, ranges };
   }
   if (r.type === 'dead-letter') {
     const e = r.entry as Record<string, unknown> | null;
@@ -84,6 +88,7 @@ export function parseReceipt(v: unknown): ReceiptEvent | { invalid: string } {
     return {
       type: 'dead-letter',
       agentId: r.agentId,
+      epoch,
       anomaly: r.anomaly === true,
       entry: {
         deviceId: e.deviceId,

@@ -12,13 +12,15 @@ import { dispatcherMachine, type DispatchTarget } from '../machines/dispatcher.m
 import type { AgentEmitted } from '../machines/agent.machine.ts';
 import { AgentRegistry, xstateClock, type AgentView } from './agent-registry.ts';
 import { AppliedLedger } from './applied-ledger.ts';
-import { createAmqpBroker } from './amqp-broker.ts';
+import { createAmqpBroker, topology } from './amqp-broker.ts';
 import { delay, systemClock, withDeadline } from './clock.ts';
 import { fromEnv, resolveRuntimeConfig, type RuntimeConfig } from './config.ts';
 import { BatonError, isBatonError } from './errors.ts';
 import { createInspectorServer, type InspectorOptions, type InspectorServer } from './inspector-server.ts';
 import { LeaderElector } from './leader-elector.ts';
 import { Metrics } from './metrics.ts';
+import { EpochHolders } from './epoch-holders.ts';
+import { limitedWarn } from './log-limit.ts';
 import { LeaseGranter } from './lease-granter.ts';
 import { silentLogger } from './logger.ts';
 import { createManagementApi } from './management-api.ts';
@@ -29,6 +31,7 @@ import { parseHeartbeat, parseReceipt, type AppliedRange } from './receipts.ts';
 import { SeqAllocator } from './seq-allocator.ts';
 import { storeWithDeadlines } from './store-deadline.ts';
 import { switchSteps, type PhaseHook } from './switch-steps.ts';
+import { agentKey, seal, signMessage, streamKey, unseal } from './trust.ts';
 import { validateMessage, type ConfigMessage } from './wire.ts';
 
 export type RuntimeOptions = Partial<Omit<RuntimeConfig, 'devices'>> & {
@@ -93,7 +96,7 @@ export interface RuntimeEvents {
   'message.dead-lettered': { deviceId: string; seq: number; reason: string; agentId: string };
   /** an agent refused to send a message at or below the device's watermark that nobody applied (also dead-lettered) */
   'delivery.anomaly': { deviceId: string; seq: number; reason: string; agentId: string };
-  /** exactly the seqs an agent reported applied */
+  /** exactly the seqs an agent reported applied (and that were handed out) */
   'receipts.applied': { agentId: string; ranges: AppliedRange[] };
   'watermarks.stored': { marks: Array<{ deviceId: string; seq: number }> };
   /** RabbitMQ blocked publishes (memory or disk alarm): dispatch() calls wait until it lifts */
@@ -128,8 +131,14 @@ const GRANT_TO_CONSUME_MS = 500;
 
 export function createRuntime(options: RuntimeOptions): Runtime {
   const { logger, clock: givenClock, ports, inspect: userInspect, onPhase, runtimeId: givenId, inspector: inspectorOptions, stately, ...rest } = options;
-  const { logLevel: _ignored, ...envDefaults } = fromEnv();
-  const cfg = resolveRuntimeConfig({ ...envDefaults, ...rest } as Record<string, unknown>);
+  const { logLevel: _ignored, agentKey: _notOurs, agentKeyFile: _notOurs2, secret: envSecret, secretFile: envSecretFile, ...envDefaults } = fromEnv();
+  // a secret given as an option wins over the environment's (a secret and a secret file would clash)
+  const envCredential = rest.secret !== undefined || rest.secretFile != null ? {} : { ...(envSecret ? { secret: envSecret } : {}), ...(envSecretFile ? { secretFile: envSecretFile } : {}) };
+  const cfg = resolveRuntimeConfig({ ...envDefaults, ...envCredential, ...rest } as Record<string, unknown>);
+  // every key comes from the deployment secret (src/trust.ts): K_a per agent, K_s for the stream
+  const keyOf = (agentId: string) => agentKey(cfg.secret, agentId);
+  const streamK = streamKey(cfg.secret);
+  const queueOf = topology(cfg.namespace).agentQueue;
   const allFence = options.devices.every((d) => typeof d === 'object' && d.fencesByEpoch === true);
   const clock = givenClock ?? systemClock;
   const runtimeId = givenId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
@@ -229,8 +238,21 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     });
   }
 
-  const granter = new LeaseGranter({ broker, clock, durationMs: cfg.leaseDuration, waitForOldLease: !allFence, mayGrant: () => elector.leading });
+  // who each epoch was granted to: receipts count only from that agent
+  const holders = new EpochHolders();
+  const granter = new LeaseGranter({
+    broker,
+    clock,
+    durationMs: cfg.leaseDuration,
+    waitForOldLease: !allFence,
+    mayGrant: () => elector.leading,
+    seal: (g) => seal(keyOf(g.agentId), 'control', g.agentId, g),
+    onTarget: (t) => holders.record(t.epoch, t.agentId),
+  });
   granter.watermarks = () => ledger.watermarks();
+
+  // what the trust boundary keeps out is logged at most every 10 s per kind
+  const refused = limitedWarn(clock, log);
 
   const registry = new AgentRegistry({
     timings: { heartbeatTimeout: cfg.heartbeatTimeout, hungTimeout: cfg.hungTimeout, consumerGrace: cfg.consumerGrace },
@@ -250,6 +272,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       emit('agent.registered', { agentId });
       coordinator.send({ type: 'agent.healthy', agentId });
     },
+    queueOf,
+    maxAgents: cfg.maxAgents,
+    forgetAfter: cfg.forgetAgentAfter,
+    pinned: (): Array<string | null> => {
+      const a: Assignment | null = coordinator.getSnapshot().context.assignment;
+      return [a?.agentId ?? null, a?.previousAgent ?? null];
+    },
+    onForgotten: (agentId) => granter.forget(agentId),
   });
 
   // A publish goes out only while the leader term it was made in lasts: one held back by a dropped
@@ -268,7 +298,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         send: (_, { target, event }) => {
           const m = { ...event.message, epoch: target.epoch };
           outstanding(m.deviceId, m.seq);
-          broker.publish(target.queue, m, { wanted: whileThisTerm() }).then(() => {
+          broker.publish(target.queue, signMessage(streamK, m), { wanted: whileThisTerm() }).then(() => {
             metrics.onDispatched(m.deviceId);
             event.reply.resolve({ deviceId: m.deviceId, seq: m.seq, epoch: m.epoch });
           }, (err) => (withdrawn(m.deviceId, m.seq), event.reply.reject(err)));
@@ -305,7 +335,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
               // rows another leader parked are outstanding here from now on (those parked here already are)
               for (const r of rows) outstanding(r.message.deviceId, r.message.seq);
               const wanted = whileThisTerm();
-              await Promise.all(rows.map((r) => broker.publish(input.target.queue, { ...r.message, epoch: input.target.epoch }, { wanted })));
+              await Promise.all(rows.map((r) => broker.publish(input.target.queue, signMessage(streamK, { ...r.message, epoch: input.target.epoch }), { wanted })));
               await store.deleteParked(rows.map((r) => r.id));
               replayed += rows.length;
               left -= rows.length;
@@ -353,16 +383,24 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   );
 
   coordinator.on('coordinator.active', ({ assignment }) => {
-    registry.ensure(assignment.agentId, assignment.topic).actor.send({ type: 'agent.activate' });
+    registry.ensure(assignment.agentId).actor.send({ type: 'agent.activate' });
     granter.setTarget({ agentId: assignment.agentId, epoch: assignment.epoch });
-    dispatcher.send({ type: 'dispatcher.resume', target: { agentId: assignment.agentId, queue: assignment.topic, epoch: assignment.epoch } });
+    // the queue comes from the agent's id, whatever the row says
+    dispatcher.send({ type: 'dispatcher.resume', target: { agentId: assignment.agentId, queue: queueOf(assignment.agentId), epoch: assignment.epoch } });
     log.info({ agentId: assignment.agentId, epoch: assignment.epoch }, 'sending to the active agent');
     emit('coordinator.active', { assignment });
   });
   coordinator.on('coordinator.quiesce', () => dispatcher.send({ type: 'dispatcher.quiesce' }));
+  // An agent registered while the coordinator was looking (electing, choosing) was not seen by the
+  // look, and its `agent.healthy` came before the coordinator waited for one: told again now.
+  const healthyWhileLooking = () => {
+    const first = registry.healthy()[0];
+    if (first) coordinator.send({ type: 'agent.healthy', agentId: first.agentId });
+  };
   coordinator.on('coordinator.awaiting', () => {
     log.info('no healthy agent yet: messages are parked in PostgreSQL until one heartbeats');
     emit('coordinator.awaiting', {});
+    healthyWhileLooking();
   });
   coordinator.on('coordinator.checked', ({ assignment, result }) => {
     if (result.verdict === 'switch') log.error({ agentId: assignment.agentId, why: result.why }, 'the active agent failed the periodic check: switching');
@@ -373,7 +411,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     registry.send(e.assignment.previousAgent!, { type: 'agent.deactivate' });
     emit('switch.started', { assignment: e.assignment, reason: e.reason });
   });
-  coordinator.on('switch.phase', (e) => emit('switch.phase', { assignment: e.assignment, phase: e.phase }));
+  coordinator.on('switch.phase', (e) => {
+    emit('switch.phase', { assignment: e.assignment, phase: e.phase });
+    if (e.phase === 'awaiting-candidate') healthyWhileLooking();
+  });
   coordinator.on('switch.completed', ({ assignment }) => {
     log.warn({ switchId: assignment.switchId, agentId: assignment.agentId, epoch: assignment.epoch }, 'switch completed: back to normal');
     emit('switch.completed', { assignment });
@@ -421,30 +462,42 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       writeSettled();
     });
   const onReceipt = async (p: unknown) => {
-    const r = parseReceipt(p);
+    const sealed = unseal(keyOf, 'receipts', p);
+    if ('invalid' in sealed) return refused('receipt-unauthenticated', { why: sealed.invalid }, 'refused a receipt that no agent of this deployment signed');
+    const r = parseReceipt(sealed.event);
     if ('invalid' in r) return log.warn({ why: r.invalid }, 'ignored a malformed receipt');
-    // an agent this runtime has not heard yet (it leads since a moment, the agent was paused) may be
-    // registered all the same: another runtime heard it
-    if (!registry.knows(r.agentId) && !(await store.listAgents()).some((a) => a.agentId === r.agentId)) {
-      return log.warn({ agentId: r.agentId }, 'ignored a receipt from an agent never heard from');
+    // a dead letter that names no configured device (a message the agent could not read or
+    // authenticate) settles nothing: it is only recorded, from any agent of this deployment
+    const settles = r.type === 'applied' || deviceSet.has(r.entry.deviceId);
+    if (settles && holders.holder(r.epoch) !== r.agentId) {
+      return refused('receipt-not-holder', { agentId: r.agentId, epoch: r.epoch, holder: holders.holder(r.epoch) }, 'refused a receipt from an agent that does not hold (and never held) the epoch it names');
     }
     if (r.type === 'applied') {
       const touched = new Set<string>();
+      const taken: AppliedRange[] = [];
       for (const g of r.ranges) {
         if (!deviceSet.has(g.deviceId)) {
           log.warn({ agentId: r.agentId, deviceId: g.deviceId }, 'ignored a receipt mark for a device not configured');
           continue;
         }
-        metrics.onApplied(g.deviceId, ledger.applied(g.deviceId, g.from, g.to));
+        // only seqs that were handed out: a receipt above names a seq nobody sent
+        const top = Math.min(g.to, ledger.handedOut(g.deviceId));
+        if (top < g.to) refused('receipt-not-handed-out', { agentId: r.agentId, deviceId: g.deviceId, from: Math.max(g.from, top + 1), to: g.to, handedOut: ledger.handedOut(g.deviceId) }, 'refused receipt seqs that were never handed out');
+        if (top < g.from) continue;
+        metrics.onApplied(g.deviceId, ledger.applied(g.deviceId, g.from, top));
         touched.add(g.deviceId);
+        taken.push({ deviceId: g.deviceId, from: g.from, to: top });
       }
       for (const d of touched) accountFor(d);
       // stored before the receipt is acked: a leader that dies now leaves it in the queue for the next
       await storeSettled([...touched]);
-      emit('receipts.applied', { agentId: r.agentId, ranges: r.ranges });
+      emit('receipts.applied', { agentId: r.agentId, ranges: taken });
       return;
     }
     const e = r.entry;
+    if (settles && e.seq > ledger.handedOut(e.deviceId)) {
+      return refused('receipt-not-handed-out', { agentId: r.agentId, deviceId: e.deviceId, seq: e.seq }, 'refused a dead letter for a seq that was never handed out');
+    }
     // an anomaly is the agent's verdict from what it knows; a seq a receipt named applied is a redelivery after all
     if (r.anomaly && ledger.isApplied(e.deviceId, e.seq)) {
       return log.warn({ deviceId: e.deviceId, seq: e.seq, agentId: r.agentId }, 'an agent flagged a redelivered message as an anomaly, but a receipt said it was applied: not a dead letter');
@@ -485,6 +538,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       try {
         // what the previous leader knew settled, exactly: its stored watermark, the runs above it and its dead letters
         for (const r of await store.settledRecords()) ledger.load(r);
+        // what was handed out before this term (a receipt above it names a seq nobody sent), and who held each epoch
+        for (const d of await store.deviceStreams()) if (deviceSet.has(d.deviceId)) ledger.handedOutBefore(d.deviceId, d.nextSeq - 1);
+        holders.load(await store.getAssignment(), await store.listSwitches());
         for (const e of await store.listDeadLetters()) if (deviceSet.has(e.deviceId)) ledger.deadLettered(e.deviceId, e.seq);
         for (const d of deviceSet) accountFor(d);
         return await broker.subscribeEvents('receipts', async (p) => {
@@ -566,7 +622,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     const assignment = coordinator.getSnapshot().context.assignment;
     const ready = state === 'running';
     // a blocked connection answers nothing until the alarm clears: status must not hang on it
-    const queueDepth = ready && assignment && brokerBlocked === null ? ((await broker.queueInfo(assignment.topic))?.messages ?? null) : null;
+    const queueDepth = ready && assignment && brokerBlocked === null ? ((await broker.queueInfo(queueOf(assignment.agentId)))?.messages ?? null) : null;
     const parked = ready ? await store.countParked() : 0;
     const agents = registry.list();
     metrics.queueDepth.set(queueDepth ?? 0);
@@ -641,9 +697,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       parker = new Parker(store, { batchSize: cfg.parkBatchSize, clock });
       subscriptions.push(
         await broker.subscribeEvents('heartbeats', (p) => {
-          const h = parseHeartbeat(p);
+          // only an agent of this deployment registers: a heartbeat is sealed with its own key
+          const sealed = unseal(keyOf, 'heartbeats', p);
+          if ('invalid' in sealed) return refused('heartbeat-unauthenticated', { why: sealed.invalid }, 'refused a heartbeat that no agent of this deployment signed');
+          const h = parseHeartbeat(sealed.event);
           if ('invalid' in h) return log.warn({ why: h.invalid }, 'ignored a malformed heartbeat');
-          if (!registry.heartbeat(h)) return log.warn({ agentId: h.agentId, incarnation: h.incarnation }, 'ignored a replayed heartbeat (not newer than one already heard from that agent process)');
+          const verdict = registry.heartbeat(h);
+          if (verdict === 'replay') return refused('heartbeat-replay', { agentId: h.agentId, incarnation: h.incarnation, beat: h.beat }, 'ignored a replayed heartbeat (its beat is not above the last one heard from that agent process)');
+          if (verdict === 'full') return refused('heartbeat-full', { agentId: h.agentId, maxAgents: cfg.maxAgents }, 'ignored the heartbeat of a new agent: maxAgents agents are known and none is dead to make room');
           if (elector.leading) granter.onHeartbeat(h);
         }),
       );
@@ -654,6 +715,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (inspectorServer) log.info({ url: await inspectorServer.start() }, 'inspector listening');
       await elector.start();
       every(200, flushMarks);
+      every(Math.min(cfg.forgetAgentAfter, 10_000), () => void registry.forgetDead());
       every(cfg.probeInterval, async () => {
         const a = coordinator.getSnapshot().context.assignment;
         if (!a || !elector.leading) return;
@@ -662,7 +724,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         // until then a dead agent is found by its missing heartbeats
         const granted = granter.grantedFor();
         if (granted === null || granted < GRANT_TO_CONSUME_MS) return;
-        const info = await broker.queueInfo(a.topic);
+        const info = await broker.queueInfo(queueOf(a.agentId));
         if (info) registry.send(a.agentId, { type: 'agent.probe', consumers: info.consumers });
       });
       log.info({ namespace: cfg.namespace, devices: cfg.devices.length, leading: elector.leading }, 'runtime started');

@@ -1,7 +1,8 @@
 /**
  * The coordinator's steps, built from the ports: election, the periodic check, and each step of
  * the switch (DESIGN.md §5). Each step persists its phase before it acts and can run twice
- * without harm, so a restarted runtime resumes it.
+ * without harm, so a restarted runtime resumes it. Every queue name is derived from an agent id
+ * and the namespace (`topology`), never read from a row or a message.
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -107,10 +108,10 @@ export function switchSteps(d: SwitchStepDeps) {
         if (!info || info.messages === 0) break;
         round++;
         if (d.management) {
-          await d.management.shovel(`baton-${sw}-${round}`, from, to.topic, { pollMs: 50, sleep: (ms) => delay(d.clock, ms) });
+          await d.management.shovel(`baton-${sw}-${round}`, from, names.agentQueue(to.agentId), { pollMs: 50, sleep: (ms) => delay(d.clock, ms) });
           moved += info.messages;
         } else {
-          moved += await d.broker.move(from, to.topic, { wanted });
+          moved += await d.broker.move(from, names.agentQueue(to.agentId), { wanted });
         }
       }
       const after = await d.broker.queueInfo(from);
@@ -136,7 +137,7 @@ export function switchSteps(d: SwitchStepDeps) {
       if (d.registry.healthy().some((a) => a.agentId === input.assignment.agentId)) return { verdict: 'healthy' };
       const fresh = await d.store().getAssignment();
       if (fresh?.lock === 1) return { verdict: 'working', why: 'switching' };
-      const info = await d.broker.queueInfo(input.assignment.topic);
+      const info = await d.broker.queueInfo(names.agentQueue(input.assignment.agentId));
       if (info && info.consumers > 0) return { verdict: 'working', why: 'has-consumer' };
       return { verdict: 'switch', why: 'not heartbeating and no consumer on its queue' };
     }),
@@ -198,14 +199,14 @@ export function switchSteps(d: SwitchStepDeps) {
       const from = names.agentQueue(a.previousAgent!);
       const started = d.clock.monotonic();
       let moved = 0;
-      if (from === cur.topic) {
+      if (from === names.agentQueue(cur.agentId)) {
         // the old agent was chosen again: its queue is already the new one, and it consumes it
         // again once its lease under the new epoch arrives (waiting for no consumer would wait on it)
         log.warn({ switchId: sw, agentId: cur.agentId }, 'the old agent is the new one: its queue stays where it is');
       } else {
         moved = await drain(sw, from, a.previousAgent!, cur, term);
         const ms = Math.round(d.clock.monotonic() - started);
-        log.warn({ switchId: sw, from, to: cur.topic, moved, ms, via: d.management ? 'shovel' : 'client' }, 'old queue moved to the new agent');
+        log.warn({ switchId: sw, from, to: names.agentQueue(cur.agentId), moved, ms, via: d.management ? 'shovel' : 'client' }, 'old queue moved to the new agent');
       }
       cur = await d.store().setPhase(sw, 'draining', term, { moved });
       return cur;

@@ -196,5 +196,6 @@ export function decodeMessage(raw: Buffer): { message: WireMessage } | { malform
     body: m.body ?? null,
   };
   if (typeof m.key === 'string') message.key = m.key;
+  if (typeof m.mac === 'string') message.mac = m.mac;
   return { message };
 }

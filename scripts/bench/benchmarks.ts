@@ -12,7 +12,7 @@ import { createRuntime } from '../../src/runtime.ts';
 import { failover } from './failover.ts';
 import { alternate, measured, type BenchContext, type Benchmark } from './harness.ts';
 import { memory } from './memory.ts';
-import { appliedTotal, msg, plainConsumer, plainMessage, result, sizeOf, tag } from './support.ts';
+import { appliedTotal, benchKey, benchSecret, msg, plainConsumer, plainMessage, result, sizeOf, tag } from './support.ts';
 
 /** baton end to end: runtime + one in-process agent; returns msg/s from first dispatch to last device 2xx. */
 async function batonThroughput(ctx: BenchContext, o: { devices: number; latencyMs: number; messages: number }): Promise<number> {
@@ -20,9 +20,9 @@ async function batonThroughput(ctx: BenchContext, o: { devices: number; latencyM
   const devices = sims.map((s, i) => ({ id: `d${i}`, url: s.url, fencesByEpoch: true }));
   const namespace = `bench-${tag()}`;
   const databaseUrl = withDatabase(ctx.databaseUrl, `baton_bench_${tag()}`);
-  const runtime = createRuntime({ devices, amqpUrl: ctx.amqpUrl, databaseUrl, namespace });
+  const runtime = createRuntime({ devices, amqpUrl: ctx.amqpUrl, databaseUrl, namespace, secret: benchSecret });
   await runtime.start();
-  const agent = await startAgent({ id: 'bench', devices, amqpUrl: ctx.amqpUrl, namespace, prefetch: 2000 });
+  const agent = await startAgent({ id: 'bench', devices, amqpUrl: ctx.amqpUrl, namespace, key: benchKey('bench'), prefetch: 2000 });
   try {
     await runtime.ready();
     const t0 = performance.now();
@@ -122,7 +122,7 @@ export const benchmarks: Benchmark[] = [
       const messages = sizeOf(ctx, 500, 20000);
       const park = async (grouped: boolean) => {
         const databaseUrl = withDatabase(ctx.databaseUrl, `baton_bench_${tag()}`);
-        const runtime = createRuntime({ devices: ['d0'], amqpUrl: ctx.amqpUrl, databaseUrl, namespace: `bench-${tag()}`, parkBatchSize: grouped ? 1000 : 1 });
+        const runtime = createRuntime({ devices: ['d0'], amqpUrl: ctx.amqpUrl, databaseUrl, namespace: `bench-${tag()}`, secret: benchSecret, parkBatchSize: grouped ? 1000 : 1 });
         await runtime.start();
         try {
           const t0 = performance.now();
@@ -198,9 +198,9 @@ export const benchmarks: Benchmark[] = [
             await consumer.close();
           };
         } else {
-          const runtime = createRuntime({ devices, amqpUrl: ctx.amqpUrl, databaseUrl, namespace });
+          const runtime = createRuntime({ devices, amqpUrl: ctx.amqpUrl, databaseUrl, namespace, secret: benchSecret });
           await runtime.start();
-          const agent = await startAgent({ id: 'bench', devices, amqpUrl: ctx.amqpUrl, namespace });
+          const agent = await startAgent({ id: 'bench', devices, amqpUrl: ctx.amqpUrl, namespace, key: benchKey('bench') });
           await runtime.ready();
           send = (i) => void runtime.dispatch(msg('d0', i));
           close = async () => {

@@ -13,7 +13,7 @@ import { startDeviceSimulator, type AppliedEntry, type DeviceSimulator } from '.
 import { spawnAgent, writeDevicesFile } from '../../src/processes.ts';
 import { createRuntime } from '../../src/runtime.ts';
 import { alternate, type Benchmark } from './harness.ts';
-import { appliedTotal, bounded, msg, result, sizeOf, tag } from './support.ts';
+import { appliedTotal, benchKey, benchSecret, bounded, msg, result, sizeOf, tag } from './support.ts';
 
 const HEARTBEAT_S = 5;
 /** how long the resumed agent is watched for writes after SIGCONT, ms */
@@ -135,10 +135,10 @@ export function failover(kind: 'kill' | 'hang'): Benchmark {
         const devices = [{ id: 'd0', url: sim.url, fencesByEpoch: true }];
         const namespace = `bench-${tag()}`;
         const databaseUrl = withDatabase(ctx.databaseUrl, `baton_bench_${tag()}`);
-        const runtime = createRuntime({ devices, amqpUrl: ctx.amqpUrl, databaseUrl, namespace, managementUrl: ctx.managementUrl });
+        const runtime = createRuntime({ devices, amqpUrl: ctx.amqpUrl, databaseUrl, namespace, managementUrl: ctx.managementUrl, secret: benchSecret });
         await runtime.start();
         const file = writeDevicesFile(devices);
-        const spawnK = (id: string) => spawnAgent({ id, devicesFile: file, amqpUrl: ctx.amqpUrl, namespace, logLevel: 'error' });
+        const spawnK = (id: string) => spawnAgent({ id, key: benchKey(id), devicesFile: file, amqpUrl: ctx.amqpUrl, namespace, logLevel: 'error' });
         const agents = [spawnK('k1')];
         const seqs: number[] = [];
         try {

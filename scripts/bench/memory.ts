@@ -7,7 +7,7 @@ import { startAgent } from '../../src/agent-worker.ts';
 import { deleteNamespace, dropDatabase, withDatabase } from '../../src/admin.ts';
 import { startDeviceSimulator, type DeviceSimulator } from '../../src/device-simulator.ts';
 import { alternate, type BenchContext, type Benchmark } from './harness.ts';
-import { appliedTotal, plainConsumer, result, sizeOf, tag } from './support.ts';
+import { appliedTotal, benchKey, benchSecret, plainConsumer, result, sizeOf, tag } from './support.ts';
 
 const DEVICES = 8;
 const LIMIT_MB = 200;
@@ -23,7 +23,8 @@ interface Sample {
 /** Runs the host process and returns its RSS samples. */
 function host(options: Record<string, unknown>): Promise<Sample[]> {
   const script = fileURLToPath(new URL('./memory-host.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // the secret goes in the environment (the runtime reads BATON_SECRET), not on the command line
+  const child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BATON_SECRET: benchSecret } });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   return new Promise((resolve, reject) =>
@@ -51,7 +52,7 @@ async function once(ctx: BenchContext, mode: 'baton' | 'plain', messages: number
   const cleanups: Array<() => Promise<unknown>> = [];
   try {
     if (mode === 'baton') {
-      const agent = await startAgent({ id: 'mem', devices, amqpUrl: ctx.amqpUrl, namespace, prefetch: 2000 });
+      const agent = await startAgent({ id: 'mem', devices, amqpUrl: ctx.amqpUrl, namespace, key: benchKey('mem'), prefetch: 2000 });
       cleanups.push(() => agent.stop(), () => deleteNamespace(ctx.amqpUrl, namespace, ['mem']), () => dropDatabase(databaseUrl));
     } else {
       // the baseline's consumer: plain amqplib + undici, as in the throughput benchmark

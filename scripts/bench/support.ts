@@ -3,10 +3,14 @@ import amqp from 'amqplib';
 import { randomBytes } from 'node:crypto';
 import { Pool } from 'undici';
 import type { DeviceSimulator } from '../../src/device-simulator.ts';
+import { agentCredential, newSecret } from '../../src/trust.ts';
 import { measured, type BenchContext, type BenchResult } from './harness.ts';
 
 export const sizeOf = (ctx: BenchContext, tiny: number, full: number) => (ctx.size === 'tiny' ? tiny : full);
 export const tag = () => randomBytes(3).toString('hex');
+/** the deployment secret of this benchmark run: runtimes get it, agents their credential (`benchKey`) */
+export const benchSecret = newSecret();
+export const benchKey = (agentId: string) => agentCredential(benchSecret, agentId);
 export const msg = (deviceId: string, i: number) => ({ deviceId, method: 'PUT' as const, path: `/policies/p${i}`, body: { i } });
 
 /** Rejects after `ms`: a benchmark never hangs. */

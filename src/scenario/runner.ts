@@ -12,6 +12,7 @@ import { systemClock } from '../clock.ts';
 import { BatonError } from '../errors.ts';
 import { checkDevice, staleWrites } from '../checker.ts';
 import { localManagementUrl, runtimeDefaults } from '../config.ts';
+import { agentCredential, newSecret } from '../trust.ts';
 import { startDeviceSimulator, type DeviceSimulator } from '../device-simulator.ts';
 import { createOrmStore } from '../orm-store.ts';
 import { batonBin, spawnAgent, writeDevicesFile, type ChildHandle } from '../processes.ts';
@@ -96,6 +97,9 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
   const managementUrl = s.managementApi ? (o.managementUrl ?? localManagementUrl) : undefined;
   const tag = `${process.pid}-${Date.now().toString(36)}`;
   const namespace = `baton-scn-${tag}`;
+  // a deployment secret of this run only: runtimes get it, each agent its own credential
+  const secret = newSecret();
+  const keyOf = (id: string) => agentCredential(secret, id);
   const databaseUrl = withDatabase(o.databaseUrl ?? runtimeDefaults.databaseUrl, `baton_scn_${tag.replace(/-/g, '_')}`);
   const sims: DeviceSimulator[] = [];
   const agents = new Map<string, ChildHandle>();
@@ -140,6 +144,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
           BATON_AMQP_URL: amqpUrl,
           BATON_DATABASE_URL: databaseUrl,
           BATON_NAMESPACE: namespace,
+          BATON_SECRET: secret,
           BATON_SCENARIO_RUNTIME: JSON.stringify({
             devices: devices.map((d) => ({ id: d.id, fencesByEpoch: d.fencesByEpoch })),
             runtimeId: id,
@@ -222,7 +227,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
       for (let i = 0; i < 100 && id === s.runtimes[0] && !runtimes.get(id)!.leading; i++) await new Promise((x) => setTimeout(x, 50));
     }
     const [firstAgent, ...otherAgents] = s.agents;
-    agents.set(firstAgent!, spawnAgent({ id: firstAgent!, devicesFile, amqpUrl, namespace, extra: agentFlags, logLevel: 'error' }));
+    agents.set(firstAgent!, spawnAgent({ id: firstAgent!, key: keyOf(firstAgent!), devicesFile, amqpUrl, namespace, extra: agentFlags, logLevel: 'error' }));
 
     // dispatch through whichever runtime leads; a message refused or lost in flight was not accepted and is sent again
     let nextId = 1;
@@ -266,7 +271,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
           agents.get(pick(step.agent))?.kill('SIGCONT');
           break;
         case 'start-agent':
-          agents.set(step.agent, spawnAgent({ id: step.agent, devicesFile, amqpUrl, namespace, extra: agentFlags, logLevel: 'error' }));
+          agents.set(step.agent, spawnAgent({ id: step.agent, key: keyOf(step.agent), devicesFile, amqpUrl, namespace, extra: agentFlags, logLevel: 'error' }));
           break;
         case 'kill-all-agents':
           killedAt ??= performance.now(); // the first fault: a later one must not make the figure negative
@@ -299,7 +304,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
     for (let i = 0; i < 300 && !activeAgent; i++) await new Promise((x) => setTimeout(x, 100));
     if (!activeAgent) throw new Error('no agent became active within 30 s');
     note('agent', `${activeAgent} active`);
-    for (const id of otherAgents) agents.set(id, spawnAgent({ id, devicesFile, amqpUrl, namespace, extra: agentFlags, logLevel: 'error' }));
+    for (const id of otherAgents) agents.set(id, spawnAgent({ id, key: keyOf(id), devicesFile, amqpUrl, namespace, extra: agentFlags, logLevel: 'error' }));
     // the others are registered once the leader has heard them (they heartbeat within a second of starting)
     await new Promise((x) => setTimeout(x, otherAgents.length > 0 ? 2500 : 0));
     const loadStart = performance.now();

@@ -6,6 +6,7 @@
  * narrow model; `model: 'wide'` runs the wide one (wide.ts: more processes, many more faults,
  * liveness after healing).
  */
+import { agentCredential } from '../trust.ts';
 import { startAgent, type AgentHandle } from '../agent-worker.ts';
 import { checkDevice, staleWrites } from '../checker.ts';
 import { MemoryRabbit, type MemoryConnection } from '../memory-broker.ts';
@@ -17,7 +18,7 @@ import { createRuntime, type Runtime } from '../runtime.ts';
 import { workloadMessage } from '../workload.ts';
 import { simulateWide } from './wide.ts';
 import type { WideFault, WideFaultKind } from './wide-faults.ts';
-import { Gate, World } from './world.ts';
+import { Gate, World, simSecret } from './world.ts';
 
 /** Bugs a test can plant to show the simulation finds them (injected through ports, never in the product). */
 export type PlantedBug = 'drop-parked-row';
@@ -105,7 +106,7 @@ async function simulateNarrow(o: SimOptions): Promise<SimResult> {
     const gate = new Gate(id);
     const conn = rabbit.connect({ schedule: gate.run });
     const handle = await startAgent(
-      { id, devices: deviceConfigs, namespace: 'sim', heartbeatInterval: 250, retryInitialMs: 20, retryMaxMs: 500 },
+      { id, devices: deviceConfigs, namespace: 'sim', key: agentCredential(simSecret(o.seed), id), heartbeatInterval: 250, retryInitialMs: 20, retryMaxMs: 500 },
       { broker: conn, deviceClient: deviceClient(gate), clock: world.clock(gate), random: rnd, incarnation: `${id}#${o.seed}` },
     );
     agents.set(id, { gate, conn, handle });
@@ -142,7 +143,7 @@ async function simulateNarrow(o: SimOptions): Promise<SimResult> {
     const id = `r${++runtimeCount}`;
     const gate = new Gate(id);
     const conn = rabbit.connect({ schedule: gate.run });
-    const runtime = createRuntime({ devices: deviceConfigs, runtimeId: id, namespace: 'sim', leaderTtl: 1500, ports: { broker: conn, store: storeFor(gate) }, clock: world.clock(gate) });
+    const runtime = createRuntime({ devices: deviceConfigs, runtimeId: id, namespace: 'sim', secret: simSecret(o.seed), leaderTtl: 1500, ports: { broker: conn, store: storeFor(gate) }, clock: world.clock(gate) });
     const entry = { gate, conn, runtime, leading: false };
     runtime.on('leader.won', () => ((entry.leading = true), note(`runtime ${id} leads`)));
     runtime.on('leader.lost', () => (entry.leading = false));

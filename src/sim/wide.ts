@@ -16,6 +16,7 @@
  * message is applied or dead-lettered, every dispatch() to a live runtime has answered; then the
  * leader's `applied()` of every accepted seq settles as the devices say.
  */
+import { agentCredential } from '../trust.ts';
 import { startAgent, type AgentHandle } from '../agent-worker.ts';
 import { DeviceModel } from '../device-model.ts';
 import { MemoryRabbit } from '../memory-broker.ts';
@@ -28,7 +29,7 @@ import { simDeviceClient, type SimDevice } from './sim-devices.ts';
 import { simStore, StoreFaults } from './sim-store.ts';
 import { checkAppliedAnswers, checkCalls, type AppliedAnswer, type HostCall } from './wide-check.ts';
 import { drawWideFaults, type SwitchPhaseName, type WideFault } from './wide-faults.ts';
-import { Gate, World } from './world.ts';
+import { Gate, World, simSecret } from './world.ts';
 import type { SimOptions, SimResult } from './simulation.ts';
 
 /** the liveness bound, simulated ms after the load ended and the last fault healed */
@@ -87,7 +88,7 @@ export async function simulateWide(o: SimOptions): Promise<SimResult> {
     const entry: SimAgent = { id, gate, broker, handle: null };
     agents.set(id, entry);
     entry.handle = await startAgent(
-      { id, devices: deviceConfigs, namespace: 'sim', heartbeatInterval: 250, retryInitialMs: 20, retryMaxMs: 500, onPermanent: 'skip' },
+      { id, devices: deviceConfigs, namespace: 'sim', key: agentCredential(simSecret(o.seed), id), heartbeatInterval: 250, retryInitialMs: 20, retryMaxMs: 500, onPermanent: 'skip' },
       { broker, deviceClient: simDeviceClient(devices, gate, world), clock: world.clock(gate), random: rnd, incarnation: `${id}#${o.seed}#${++incarnations}` },
     );
     note(`agent ${id} started`);
@@ -106,7 +107,7 @@ export async function simulateWide(o: SimOptions): Promise<SimResult> {
     const faults = new StoreFaults(world);
     let base: Store = store;
     if (o.plant === 'drop-parked-row') base = plantDropParkedRow(store);
-    const runtime = createRuntime({ devices: deviceConfigs, runtimeId: id, namespace: 'sim', leaderTtl, ports: { broker, store: simStore(base, gate, world, faults) }, clock: world.clock(gate) });
+    const runtime = createRuntime({ devices: deviceConfigs, runtimeId: id, namespace: 'sim', secret: simSecret(o.seed), leaderTtl, ports: { broker, store: simStore(base, gate, world, faults) }, clock: world.clock(gate) });
     const entry: SimRuntime = { id, gate, broker, faults, runtime, leading: false };
     runtime.on('leader.won', () => ((entry.leading = true), note(`runtime ${id} leads`)));
     runtime.on('leader.lost', (e) => ((entry.leading = false), note(`runtime ${id} no longer leads (${e.holder ?? 'no holder known'})`)));

@@ -4,7 +4,11 @@
  * Every timer of every actor goes through it; between timers all promise work runs to quiescence,
  * so a seed always replays the same interleaving.
  */
+import { createHash } from 'node:crypto';
 import type { Clock } from '../ports.ts';
+
+/** The deployment secret of a simulated run: one per seed, the same on every replay of it. */
+export const simSecret = (seed: number): string => createHash('sha256').update(`baton-sim-${seed}`).digest('base64url');
 
 /** mulberry32: small, fast, seeded. */
 export function seededRandom(seed: number): () => number {

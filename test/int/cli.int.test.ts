@@ -1,5 +1,7 @@
 // What a new user does by hand in three terminals: `baton device`, `baton agent`, and the README's host script.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnBaton, writeDevicesFile, type ChildHandle } from '../../src/processes.ts';
@@ -34,10 +36,19 @@ describe('the CLI by hand', () => {
     expect(readme).toContain(example.trim());
   });
 
-  it('device, agent and the example host work together', async () => {
+  it('device, agent and the example host work together, with the secret and the credential made as the README says', async () => {
     const db = freshDatabase();
     const ns = freshNamespace();
     cleanups.push(db.drop, () => ns.drop(['edge-1']));
+    const dir = mkdtempSync(join(tmpdir(), 'baton-cli-'));
+    const secretFile = join(dir, 'baton.secret');
+    const keyFile = join(dir, 'edge-1.key');
+    const made = spawnBaton(['secret']);
+    expect(await made.exited).toBe(0);
+    writeFileSync(secretFile, made.stdout(), { mode: 0o600 });
+    const key = spawnBaton(['agent-key', 'edge-1'], { BATON_SECRET_FILE: secretFile });
+    expect(await key.exited).toBe(0);
+    writeFileSync(keyFile, key.stdout(), { mode: 0o600 });
 
     const device = spawnBaton(['device', '--port', '0']);
     children.push(device);
@@ -46,11 +57,12 @@ describe('the CLI by hand', () => {
     const agent = spawnBaton(['agent', '--id', 'edge-1', '--devices', writeDevicesFile([{ id: 'fw1', url: url! }])], {
       BATON_AMQP_URL: AMQP_URL,
       BATON_NAMESPACE: ns.namespace,
+      BATON_AGENT_KEY_FILE: keyFile,
     });
     children.push(agent);
     await agent.waitForOutput(/agent edge-1 consuming/);
 
-    const host = await run('scripts/example-host.ts', { BATON_AMQP_URL: AMQP_URL, BATON_DATABASE_URL: db.url, BATON_NAMESPACE: ns.namespace });
+    const host = await run('scripts/example-host.ts', { BATON_AMQP_URL: AMQP_URL, BATON_DATABASE_URL: db.url, BATON_NAMESPACE: ns.namespace, BATON_SECRET_FILE: secretFile });
     expect(host.err).toBe('');
     expect(host.code).toBe(0);
     expect(host.out).toMatch(/active agent: edge-1 \(epoch 1\)/);

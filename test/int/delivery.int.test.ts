@@ -7,6 +7,7 @@ import { spawnAgent, writeDevicesFile, type ChildHandle } from '../../src/proces
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { workloadMessage } from '../../src/workload.ts';
 import { AMQP_URL, freshDatabase, freshNamespace, until } from '../support/services.ts';
+import { agentTrust, runtimeTrust } from '../support/trust.ts';
 
 const DEVICES = 8;
 const MESSAGES = 10_000;
@@ -22,11 +23,11 @@ async function setup(agentFlags: string[] = []) {
   for (let i = 0; i < DEVICES; i++) sims.push(await startDeviceSimulator());
   const devices = sims.map((s, i) => ({ id: `fw${i + 1}`, url: s.url }));
   cleanups.push(db.drop, () => ns.drop(['a1']), async () => void (await Promise.all(sims.map((s) => s.close()))));
-  const runtime: Runtime = createRuntime({ devices, amqpUrl: AMQP_URL, databaseUrl: db.url, namespace: ns.namespace });
+  const runtime: Runtime = createRuntime({ devices, amqpUrl: AMQP_URL, databaseUrl: db.url, namespace: ns.namespace, ...runtimeTrust });
   cleanups.push(() => runtime.stop());
   await runtime.start();
   const active = runtime.once('coordinator.active');
-  const agent: ChildHandle = spawnAgent({ id: 'a1', devicesFile: writeDevicesFile(devices), amqpUrl: AMQP_URL, namespace: ns.namespace, extra: agentFlags, logLevel: 'warn' });
+  const agent: ChildHandle = spawnAgent({ id: 'a1', key: agentTrust('a1').key, devicesFile: writeDevicesFile(devices), amqpUrl: AMQP_URL, namespace: ns.namespace, extra: agentFlags, logLevel: 'warn' });
   cleanups.push(async () => {
     agent.kill('SIGTERM');
     await agent.exited;

@@ -6,6 +6,7 @@ import { createOrmStore } from '../../src/orm-store.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { AMQP_URL } from '../support/services.ts';
 import { awaitAndCheck, startCluster, type Cluster } from '../support/cluster.ts';
+import { TEST_SECRET } from '../support/trust.ts';
 
 let cluster: Cluster | null = null;
 afterEach(async () => {
@@ -20,6 +21,7 @@ function runtimeChild(c: Cluster, crashAt: string) {
       BATON_AMQP_URL: AMQP_URL,
       BATON_DATABASE_URL: c.db.url,
       BATON_NAMESPACE: c.namespace,
+      BATON_SECRET: TEST_SECRET,
       BATON_TEST_DEVICES: JSON.stringify(c.devices.map((d) => ({ id: d.id, fencesByEpoch: true }))),
       BATON_TEST_CRASH_AT: crashAt,
       BATON_TEST_MESSAGES: '3000',

@@ -8,6 +8,7 @@ import type { Clock } from '../../src/ports.ts';
 import { awaitAndCheck, dispatchLoad, startCluster, type Cluster } from '../support/cluster.ts';
 import { captureLogs } from '../support/log-capture.ts';
 import { AMQP_URL } from '../support/services.ts';
+import { agentTrust } from '../support/trust.ts';
 
 let cluster: Cluster | null = null;
 /** puts RabbitMQ's memory watermark back, even when a test timed out mid-alarm */
@@ -93,7 +94,7 @@ describe('faults that must not lose or switch', () => {
     const events: string[] = [];
     for (const e of ['agent.suspect', 'agent.dead', 'switch.started', 'leader.lost'] as const) runtime.on(e, () => events.push(e));
     await runtime.start();
-    const agent = await startAgent({ id: 'a1', devices: c.devices, amqpUrl: AMQP_URL, namespace: c.namespace }, { clock: jumpy });
+    const agent = await startAgent({ id: 'a1', devices: c.devices, amqpUrl: AMQP_URL, namespace: c.namespace, ...agentTrust('a1') }, { clock: jumpy });
     try {
       await runtime.ready();
       const seqs = await dispatchLoad(runtime, c.devices, 300, {

@@ -1,5 +1,7 @@
 // Faults at the edges, against the real RabbitMQ and PostgreSQL: duplicate publishes on an agent
-// queue, forged or replayed heartbeats and receipts, and credentials that must never show.
+// queue, malformed, replayed or misdirected heartbeats and receipts, and credentials that must never
+// show (the deployment secret and agent credentials among them). Forged traffic from a client
+// without the secret: trust.int.test.ts.
 import amqp from 'amqplib';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,6 +16,7 @@ import { spawnAgent, writeDevicesFile, type ChildHandle } from '../../src/proces
 import { createRuntime } from '../../src/runtime.ts';
 import { encodeMessage, wireHeaders } from '../../src/wire.ts';
 import { captureLogs } from '../support/log-capture.ts';
+import { TEST_SECRET, agentTrust, runtimeTrust, signedMessage, signedReceipt } from '../support/trust.ts';
 import { AMQP_URL, freshDatabase, freshNamespace, until } from '../support/services.ts';
 import { management, requireItem } from '../support/preflight.ts';
 
@@ -29,7 +32,7 @@ async function setup(o: { amqpUrl?: string; databaseUrl?: string; managementUrl?
   const devices = [{ id: 'fw1', url: sim.url, fencesByEpoch: true }];
   const logs = captureLogs();
   cleanups.push(db.drop, () => ns.drop(['a1', 'a2']), () => sim.close());
-  const runtime = createRuntime({ devices, amqpUrl: o.amqpUrl ?? AMQP_URL, databaseUrl: o.databaseUrl ?? db.url, namespace: ns.namespace, logger: logs.logger, ...(o.managementUrl ? { managementUrl: o.managementUrl } : {}), ...(o.inspector ? { inspector: { port: 0 } } : {}) });
+  const runtime = createRuntime({ devices, amqpUrl: o.amqpUrl ?? AMQP_URL, databaseUrl: o.databaseUrl ?? db.url, namespace: ns.namespace, ...runtimeTrust, logger: logs.logger, ...(o.managementUrl ? { managementUrl: o.managementUrl } : {}), ...(o.inspector ? { inspector: { port: 0 } } : {}) });
   cleanups.push(() => runtime.stop());
   await runtime.start();
   return { db, ns, sim, devices, logs, runtime };
@@ -54,15 +57,15 @@ function logLine(logs: { records(): Array<Record<string, unknown>> }, msg: RegEx
 describe('faults at the edges (real services)', () => {
   it('a message published twice to the agent queue is applied once', async () => {
     const { runtime, sim, devices, ns } = await setup();
-    const agent = await startAgent({ id: 'a1', devices, amqpUrl: AMQP_URL, namespace: ns.namespace });
+    const agent = await startAgent({ id: 'a1', devices, amqpUrl: AMQP_URL, namespace: ns.namespace, ...agentTrust('a1') });
     cleanups.push(() => agent.stop());
     await runtime.ready();
     const first = await runtime.dispatch({ deviceId: 'fw1', method: 'PUT', path: '/policies/p1', body: { v: 1 } });
     await runtime.applied(first);
-    // the same message again, as a publisher retrying after a lost confirm would send it
+    // the same message again, as a publisher retrying after a lost confirm would send it (signed: the runtime's own)
     const conn = await amqp.connect(AMQP_URL);
     const ch = await conn.createConfirmChannel();
-    const wire = { deviceId: 'fw1', seq: first.seq, epoch: first.epoch, method: 'PUT' as const, path: '/policies/p1', body: { v: 1 } };
+    const wire = signedMessage({ deviceId: 'fw1', seq: first.seq, epoch: first.epoch, method: 'PUT' as const, path: '/policies/p1', body: { v: 1 } });
     ch.sendToQueue(agent.queue, encodeMessage(wire), { persistent: true, headers: wireHeaders(wire) });
     await ch.waitForConfirms();
     await conn.close();
@@ -72,9 +75,9 @@ describe('faults at the edges (real services)', () => {
     expect(sim.applied.map((e) => e.seq)).toEqual([first.seq, second.seq]);
   });
 
-  it('malformed, replayed and unknown-agent heartbeats and receipts are logged and change nothing', async () => {
+  it('unsigned, replayed and misdirected heartbeats and receipts are logged and change nothing', async () => {
     const { runtime, devices, ns, logs } = await setup();
-    const agent = await startAgent({ id: 'a1', devices, amqpUrl: AMQP_URL, namespace: ns.namespace });
+    const agent = await startAgent({ id: 'a1', devices, amqpUrl: AMQP_URL, namespace: ns.namespace, ...agentTrust('a1') });
     cleanups.push(() => agent.stop());
     await runtime.ready();
     const d = await runtime.dispatch({ deviceId: 'fw1', method: 'PUT', path: '/policies/p1' });
@@ -84,20 +87,22 @@ describe('faults at the edges (real services)', () => {
     cleanups.push(() => forger.close());
 
     await forger.publishEvent('heartbeats', { type: 'heartbeat', agentId: 'a1' });
-    expect(await logLine(logs, /ignored a malformed heartbeat/)).toMatchObject({ why: 'agentId or topic missing' });
+    expect(await logLine(logs, /refused a heartbeat that no agent of this deployment signed/)).toMatchObject({ why: 'unsigned (no body and mac)' });
 
-    // a copy of an old heartbeat of a1's process (same incarnation, older monotonic time)
+    // a copy of a heartbeat a1's process sent (its beat no longer above the last one heard)
     const heard = await new Promise<Record<string, unknown>>((resolve) => void forger.subscribeEvents('heartbeats', (h) => resolve(h as Record<string, unknown>)));
-    await forger.publishEvent('heartbeats', { ...heard, mono: (heard.mono as number) - 60_000 });
+    await forger.publishEvent('heartbeats', heard);
     expect(await logLine(logs, /ignored a replayed heartbeat/)).toMatchObject({ agentId: 'a1' });
 
-    // a receipt from an agent nobody heard from, claiming far more than was ever sent
-    await forger.publishEvent('receipts', { type: 'applied', agentId: 'intruder', marks: [{ deviceId: 'fw1', seq: 1_000_000 }] });
-    expect(await logLine(logs, /ignored a receipt from an agent never heard from/)).toMatchObject({ agentId: 'intruder' });
-    await forger.publishEvent('receipts', { type: 'applied', agentId: 'a1', marks: [{ deviceId: 'nosuch', seq: 5 }] });
+    // receipts signed by agents of this deployment (the test holds the secret), each wrong in one way
+    await forger.publishEvent('receipts', signedReceipt('a2', { type: 'applied', epoch: 1, ranges: [{ deviceId: 'fw1', from: d.seq, to: d.seq }] }));
+    expect(await logLine(logs, /refused a receipt from an agent that does not hold/)).toMatchObject({ agentId: 'a2', epoch: 1, holder: 'a1' });
+    await forger.publishEvent('receipts', signedReceipt('a1', { type: 'applied', epoch: 1, ranges: [{ deviceId: 'fw1', from: 1_000_000, to: 1_000_000 }] }));
+    expect(await logLine(logs, /refused receipt seqs that were never handed out/)).toMatchObject({ agentId: 'a1', from: 1_000_000 });
+    await forger.publishEvent('receipts', signedReceipt('a1', { type: 'applied', epoch: 1, ranges: [{ deviceId: 'nosuch', from: 5, to: 5 }] }));
     expect(await logLine(logs, /ignored a receipt mark for a device not configured/)).toMatchObject({ deviceId: 'nosuch' });
-    await forger.publishEvent('receipts', { type: 'applied', agentId: 'a1', marks: [{ deviceId: 'fw1', seq: -3 }] });
-    expect(await logLine(logs, /ignored a malformed receipt/)).toMatchObject({ why: 'applied receipt with a bad mark' });
+    await forger.publishEvent('receipts', signedReceipt('a1', { type: 'applied', epoch: 1, ranges: [{ deviceId: 'fw1', from: -3, to: 1 }] }));
+    expect(await logLine(logs, /ignored a malformed receipt/)).toMatchObject({ why: 'applied receipt with a bad range' });
 
     const s = await runtime.status();
     expect(s.devices.find((x) => x.deviceId === 'fw1')?.watermark).toBe(d.seq);
@@ -126,7 +131,7 @@ describe('faults at the edges (real services)', () => {
     const devicesFile = writeDevicesFile(devices);
     const agents: ChildHandle[] = [];
     const spawnA = (id: string) => {
-      const a = spawnAgent({ id, devicesFile, amqpUrl, namespace: ns.namespace, logLevel: 'debug' });
+      const a = spawnAgent({ id, key: agentTrust(id).key, devicesFile, amqpUrl, namespace: ns.namespace, logLevel: 'debug' });
       agents.push(a);
       cleanups.push(async () => {
         a.kill('SIGKILL');
@@ -146,7 +151,7 @@ describe('faults at the edges (real services)', () => {
 
     // errors that carry a URL: an unreachable database, a refused broker login
     for (const bad of [{ databaseUrl: databaseUrl.replace(/:5432/, ':1') }, { amqpUrl: amqpUrl.replace(secret, `${secret}-wrong`) }]) {
-      const r = createRuntime({ devices: ['fw1'], amqpUrl, databaseUrl, namespace: ns.namespace, connectAttempts: 1, ...bad } as never);
+      const r = createRuntime({ devices: ['fw1'], amqpUrl, databaseUrl, namespace: ns.namespace, ...runtimeTrust, connectAttempts: 1, ...bad } as never);
       const err = (await r.start().then(() => null, (e: Error) => e))!;
       expect(err).toBeInstanceOf(Error);
       seen.push(err.message, JSON.stringify(err), String(err.stack));
@@ -160,9 +165,13 @@ describe('faults at the edges (real services)', () => {
     }
     for (const a of agents) seen.push(a.stderr(), a.stdout());
     expect(logs.text()).toMatch(/old agent fenced/); // the management API was used, with its password
+    // nor the deployment secret, nor any part of an agent's credential
+    const keys = ['a1', 'a2'].flatMap((id) => agentTrust(id).key.split(':').slice(2));
     for (const text of seen) {
       expect(text).not.toContain(secret);
       expect(text).not.toContain(pgSecret);
+      expect(text).not.toContain(TEST_SECRET);
+      for (const k of keys) expect(text).not.toContain(k);
     }
   });
 });

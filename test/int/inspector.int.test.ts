@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createRuntime } from '../../src/runtime.ts';
 import { awaitAndCheck, dispatchLoad, startCluster, type Cluster } from '../support/cluster.ts';
 import { chromium as browserInstalled, CHROMIUM_PATH, requireItem } from '../support/preflight.ts';
+import { runtimeTrust } from '../support/trust.ts';
 
 let cluster: Cluster | null = null;
 let browser: Browser | null = null;
@@ -139,7 +140,7 @@ describe('inspector', () => {
       })),
     );
     const c = (cluster = await startCluster({ devices: 1 }));
-    const runtime = createRuntime({ devices: c.devices, databaseUrl: c.db.url, namespace: c.namespace, stately: { url: `ws://127.0.0.1:${(wss.address() as { port: number }).port}` } });
+    const runtime = createRuntime({ devices: c.devices, databaseUrl: c.db.url, namespace: c.namespace, ...runtimeTrust, stately: { url: `ws://127.0.0.1:${(wss.address() as { port: number }).port}` } });
     try {
       await runtime.start();
       await seen;

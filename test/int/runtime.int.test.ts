@@ -7,6 +7,7 @@ import { createOrmStore } from '../../src/orm-store.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { createRuntime } from '../../src/runtime.ts';
 import { AMQP_URL, freshDatabase, freshNamespace, until } from '../support/services.ts';
+import { agentTrust, runtimeTrust } from '../support/trust.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -21,12 +22,12 @@ async function setup(devices = 2) {
   const deviceConfigs = sims.map((s, i) => ({ id: `fw${i + 1}`, url: s.url }));
   cleanups.push(db.drop, () => ns.drop(['a1', 'a2']), async () => void (await Promise.all(sims.map((s) => s.close()))));
   const runtime = (extra = {}) => {
-    const r = createRuntime({ devices: deviceConfigs, amqpUrl: AMQP_URL, databaseUrl: db.url, namespace: ns.namespace, ...extra });
+    const r = createRuntime({ devices: deviceConfigs, amqpUrl: AMQP_URL, databaseUrl: db.url, namespace: ns.namespace, ...runtimeTrust, ...extra });
     cleanups.push(() => r.stop());
     return r;
   };
   const agent = async (id = 'a1', extra = {}) => {
-    const a = await startAgent({ id, devices: deviceConfigs, amqpUrl: AMQP_URL, namespace: ns.namespace, ...extra });
+    const a = await startAgent({ id, devices: deviceConfigs, amqpUrl: AMQP_URL, namespace: ns.namespace, ...agentTrust(id), ...extra });
     cleanups.push(() => a.stop());
     return a;
   };

@@ -6,6 +6,7 @@ import { spawnAgent, writeDevicesFile, type ChildHandle } from '../../src/proces
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.ts';
 import { workloadMessage } from '../../src/workload.ts';
 import { AMQP_URL, freshDatabase, freshNamespace, until } from './services.ts';
+import { agentTrust, runtimeTrust } from './trust.ts';
 
 export { MANAGEMENT_URL } from './preflight.ts';
 
@@ -38,12 +39,12 @@ export async function startCluster(o: { devices: number; fencesByEpoch?: boolean
     devicesFile,
     agents,
     runtime(extra = {}) {
-      const r = createRuntime({ devices, amqpUrl: AMQP_URL, databaseUrl: db.url, namespace: ns.namespace, ...extra });
+      const r = createRuntime({ devices, amqpUrl: AMQP_URL, databaseUrl: db.url, namespace: ns.namespace, ...runtimeTrust, ...extra });
       runtimes.push(r);
       return r;
     },
     startAgent(id, flags = []) {
-      const a = spawnAgent({ id, devicesFile, amqpUrl: AMQP_URL, namespace: ns.namespace, extra: flags, logLevel: 'warn' });
+      const a = spawnAgent({ id, key: agentTrust(id).key, devicesFile, amqpUrl: AMQP_URL, namespace: ns.namespace, extra: flags, logLevel: 'warn' });
       agents.set(id, a);
       return a;
     },

@@ -1,7 +1,7 @@
 // Runtimes, agents and devices of the deterministic simulation's kind, for unit tests that script a
 // fault by hand: the real runtime, agents and machines over the in-memory broker and store, each
 // process behind a gate (killed = no more callbacks, no more store calls), on one simulated clock.
-import { startAgent } from '../../src/agent-worker.ts';
+import { startAgent, type AgentHandle } from '../../src/agent-worker.ts';
 import { DeviceModel } from '../../src/device-model.ts';
 import { MemoryRabbit } from '../../src/memory-broker.ts';
 import { createMemoryDeviceClient } from '../../src/memory-device.ts';
@@ -9,12 +9,16 @@ import { createMemoryStore } from '../../src/memory-store.ts';
 import type { DeviceClient, DeviceOutcome, Store } from '../../src/ports.ts';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.ts';
 import { Gate, World } from '../../src/sim/world.ts';
+import { agentTrust, runtimeTrust } from './trust.ts';
 
 export interface SimCluster {
   world: World;
+  rabbit: MemoryRabbit;
+  /** the database every process shares (no gate: what a test reads afterwards) */
+  store: Store;
   models: Map<string, DeviceModel>;
   runtime(id: string, extra?: Partial<RuntimeOptions>): Promise<Runtime>;
-  agent(id: string): Promise<void>;
+  agent(id: string): Promise<AgentHandle>;
   kill(id: string): void;
   killAll(): void;
 }
@@ -55,11 +59,13 @@ export function simCluster(o: { seed: number; devices: number; storeLatencyMs?: 
   };
   return {
     world,
+    rabbit,
+    store,
     models,
     async runtime(id, extra = {}) {
       const gate = new Gate(id);
       const conn = rabbit.connect({ schedule: gate.run });
-      const r = createRuntime({ devices, runtimeId: id, namespace: 't', ports: { broker: conn, store: storeFor(gate) }, clock: world.clock(gate), ...extra });
+      const r = createRuntime({ devices, runtimeId: id, namespace: 't', ...runtimeTrust, ports: { broker: conn, store: storeFor(gate) }, clock: world.clock(gate), ...extra });
       procs.set(id, () => (gate.kill(), conn.kill()));
       await driven(r.start());
       return r;
@@ -67,13 +73,14 @@ export function simCluster(o: { seed: number; devices: number; storeLatencyMs?: 
     async agent(id) {
       const gate = new Gate(id);
       const conn = rabbit.connect({ schedule: gate.run });
-      await driven(
+      const handle = await driven(
         startAgent(
-          { id, devices, namespace: 't', heartbeatInterval: 250, retryInitialMs: 20, retryMaxMs: 500 },
+          { id, devices, namespace: 't', ...agentTrust(id), heartbeatInterval: 250, retryInitialMs: 20, retryMaxMs: 500 },
           { broker: conn, deviceClient: deviceClient(gate), clock: world.clock(gate), random: world.random, incarnation: `${id}#${o.seed}` },
         ),
       );
       procs.set(id, () => (gate.kill(), conn.kill()));
+      return handle;
     },
     kill: (id) => procs.get(id)!(),
     killAll: () => {

@@ -12,6 +12,7 @@ import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runt
 import { SimBroker } from '../../src/sim/sim-broker.ts';
 import { simulate } from '../../src/sim/simulation.ts';
 import { Gate, World } from '../../src/sim/world.ts';
+import { agentTrust, runtimeTrust } from '../support/trust.ts';
 
 interface Proc {
   id: string;
@@ -92,7 +93,7 @@ function harness(o: {
       const gate = new Gate(id);
       const broker = new SimBroker(rabbit, gate, world);
       const db = { hang: false, commits: new Set<string>(), holds: new Set<string>(), held: [] as Array<() => void> };
-      const runtime = createRuntime({ devices, runtimeId: id, namespace: 'adv', leaderTtl: 1500, ports: { broker, store: storeFor(gate, db) }, clock: world.clock(gate), ...extra });
+      const runtime = createRuntime({ devices, runtimeId: id, namespace: 'adv', ...runtimeTrust, leaderTtl: 1500, ports: { broker, store: storeFor(gate, db) }, clock: world.clock(gate), ...extra });
       const p: RuntimeProc = { id, gate, broker, db, runtime, leading: false, trace };
       const move = broker.move.bind(broker);
       broker.move = (from, to) => move(from, to).then((n) => (note(`${id}: moved ${n} message(s) from ${from} to ${to}${p.leading ? '' : ' (not leading)'}`), n));
@@ -132,7 +133,7 @@ function harness(o: {
       procs.set(id, p);
       await drive(
         startAgent(
-          { id, devices, namespace: 'adv', heartbeatInterval: 250, retryInitialMs: 20, retryMaxMs: 500 },
+          { id, devices, namespace: 'adv', ...agentTrust(id), heartbeatInterval: 250, retryInitialMs: 20, retryMaxMs: 500 },
           { broker, deviceClient: client, clock: world.clock(gate), random: world.random, incarnation: `${id}#${o.seed}` },
         ),
       );

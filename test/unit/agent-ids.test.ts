@@ -10,12 +10,16 @@ import { parseHeartbeat, parseReceipt } from '../../src/receipts.ts';
 import { createRuntime } from '../../src/runtime.ts';
 import { Gate, World } from '../../src/sim/world.ts';
 import { statusJson, statusText, type StatusReport } from '../../src/status.ts';
+import { agentKey, seal } from '../../src/trust.ts';
 import { captureLogs } from '../support/log-capture.ts';
+import { TEST_SECRET, runtimeTrust } from '../support/trust.ts';
 
 /** ESC, BEL, CSI as one C1 character, a right-to-left override, a line separator */
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u202e\u2028]/;
 const hostile = ['a1\u001b]0;owned\u0007', 'a1\u001b[2J', 'a1\u009b31m', 'a1\u202egnp.exe', 'a1\nbaton_leader 1', 'a1 a2', 'a1/../x', '', 'x'.repeat(65), '-a1'];
-const heartbeat = (agentId: string, mono = 1) => ({ type: 'heartbeat', agentId, topic: `t.agent.a1`, host: 'h', pid: 1, sentAt: 0, mono, incarnation: `${agentId}#1` });
+const heartbeat = (agentId: string, beat = 1) => ({ type: 'heartbeat', agentId, host: 'h', pid: 1, sentAt: 0, beat, incarnation: `${agentId}#1` });
+/** sealed with the key the secret gives that id: only the id itself is wrong */
+const sealedHeartbeat = (agentId: string, beat = 1) => seal(agentKey(TEST_SECRET, agentId), 'heartbeats', agentId, heartbeat(agentId, beat));
 
 describe('agent ids at the edge: letters, digits, ".", "_", "-", at most 64, as an agent is configured', () => {
   it.each(hostile.map((id) => [JSON.stringify(id), id]))('refuses the heartbeat of agent %s', (_shown, agentId) => {
@@ -23,7 +27,7 @@ describe('agent ids at the edge: letters, digits, ".", "_", "-", at most 64, as 
   });
 
   it.each(hostile.map((id) => [JSON.stringify(id), id]))('refuses a receipt from agent %s', (_shown, agentId) => {
-    expect(parseReceipt({ type: 'applied', agentId, ranges: [] })).toMatchObject({ invalid: expect.stringMatching(/agentId/) });
+    expect(parseReceipt({ type: 'applied', agentId, epoch: 1, ranges: [] })).toMatchObject({ invalid: expect.stringMatching(/agentId/) });
   });
 
   it.each(['a1', 'agent-7.eu_west', 'A'.repeat(64)])('takes the heartbeat of agent %s', (agentId) => {
@@ -39,6 +43,7 @@ describe('agent ids at the edge: letters, digits, ".", "_", "-", at most 64, as 
       devices: ['fw1'],
       runtimeId: 'r1',
       namespace: 't',
+      ...runtimeTrust,
       ports: { broker: rabbit.connect({ schedule: gate.run }), store: createMemoryStore({ now: () => world.now }) },
       clock: world.clock(gate),
       logger: logs.logger,
@@ -46,16 +51,17 @@ describe('agent ids at the edge: letters, digits, ".", "_", "-", at most 64, as 
     await runtime.start();
     const agent = rabbit.connect({ schedule: (f) => f() });
     await agent.start();
-    for (const [i, id] of hostile.entries()) await agent.publishEvent('heartbeats', heartbeat(id, i + 1));
-    await agent.publishEvent('heartbeats', heartbeat('a1', 1));
+    for (const [i, id] of hostile.entries()) await agent.publishEvent('heartbeats', sealedHeartbeat(id, i + 1));
+    await agent.publishEvent('heartbeats', sealedHeartbeat('a1', 1));
     await world.run(() => false, world.now + 200);
 
     expect((await runtime.status()).agents.map((a) => a.agentId)).toEqual(['a1']);
     const metrics = await runtime.metrics();
     expect(metrics).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e\u2028]/); // its lines end in \n
     expect(metrics).not.toContain('owned');
-    const refusals = logs.records().filter((r) => r.msg === 'ignored a malformed heartbeat');
-    expect(refusals).toHaveLength(hostile.length);
+    // refused before their content is read; logged without the id, at most once every 10 s
+    const refusals = logs.records().filter((r) => r.msg === 'refused a heartbeat that no agent of this deployment signed');
+    expect(refusals).toEqual([expect.objectContaining({ why: 'signed in the name of no valid agent id' })]);
     expect(logs.text()).not.toContain('owned');
     await runtime.stop();
   });

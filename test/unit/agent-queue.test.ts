@@ -4,12 +4,13 @@
 import { describe, expect, it } from 'vitest';
 import { startAgent, type AgentHandle } from '../../src/agent-worker.ts';
 import { MemoryRabbit } from '../../src/memory-broker.ts';
-import type { LeaseGrant } from '../../src/lease.ts';
 import type { DeviceClient, DeviceOutcome, WireMessage } from '../../src/ports.ts';
 import { parseHeartbeat } from '../../src/receipts.ts';
 import { Gate, World } from '../../src/sim/world.ts';
+import { agentKey, unseal } from '../../src/trust.ts';
+import { TEST_SECRET, agentTrust, signedGrant, signedMessage } from '../support/trust.ts';
 
-const msg = (seq: number): WireMessage => ({ deviceId: 'd1', seq, epoch: 1, method: 'PUT', path: `/p/${seq}`, body: null });
+const msg = (seq: number): WireMessage => signedMessage({ deviceId: 'd1', seq, epoch: 1, method: 'PUT', path: `/p/${seq}`, body: null });
 const applied: DeviceOutcome = { kind: 'applied', status: 200 };
 const busy: DeviceOutcome = { kind: 'transient', status: 503, reason: 'device answered 503' };
 
@@ -35,13 +36,14 @@ async function agentWorld(answer: (m: WireMessage) => { afterMs: number; outcome
   };
   const w = { world, rabbit, gate, conn, runtime, queue, sent, granting: true, epoch: 1, agent: null as unknown as AgentHandle };
   await runtime.subscribeEvents('heartbeats', (p) => {
-    const h = parseHeartbeat(p);
+    const sealed = unseal((id) => agentKey(TEST_SECRET, id), 'heartbeats', p);
+    const h = 'invalid' in sealed ? sealed : parseHeartbeat(sealed.event);
     if ('invalid' in h || !w.granting) return;
-    const g: LeaseGrant = { type: 'lease', agentId: h.agentId, incarnation: h.incarnation, epoch: w.epoch, echo: h.mono, durationMs: 1500, watermarks: {} };
+    const g = signedGrant(h.agentId, { incarnation: h.incarnation, epoch: w.epoch, beat: h.beat, durationMs: 1500, watermarks: {} });
     void runtime.publishEvent('control', g, { key: h.agentId });
   });
   w.agent = await startAgent(
-    { id: 'a1', devices: [{ id: 'd1', url: 'http://d1.sim' }], namespace: 't', heartbeatInterval: 250, retryInitialMs: 20, retryMaxMs: 500 },
+    { id: 'a1', devices: [{ id: 'd1', url: 'http://d1.sim' }], namespace: 't', ...agentTrust('a1'), heartbeatInterval: 250, retryInitialMs: 20, retryMaxMs: 500 },
     { broker: conn, deviceClient: client, clock: world.clock(gate), incarnation: 'a1#1' },
   );
   const info = () => runtime.queueInfo(queue);

@@ -12,13 +12,14 @@ import { createRuntime, type RuntimeEvents } from '../../src/runtime.ts';
 import { Gate, World } from '../../src/sim/world.ts';
 import { workloadMessage } from '../../src/workload.ts';
 import { simCluster } from '../support/sim-cluster.ts';
+import { agentTrust, runtimeTrust, signedHeartbeat, signedReceipt } from '../support/trust.ts';
 
 async function leader() {
   const world = new World(7);
   const rabbit = new MemoryRabbit('ac');
   const store = createMemoryStore({ now: () => world.now });
   const gate = new Gate('r1');
-  const runtime = createRuntime({ devices: ['fw1'], runtimeId: 'r1', namespace: 'ac', leaderTtl: 1500, ports: { broker: rabbit.connect({ schedule: gate.run }), store }, clock: world.clock(gate) });
+  const runtime = createRuntime({ devices: ['fw1'], runtimeId: 'r1', namespace: 'ac', ...runtimeTrust, leaderTtl: 1500, ports: { broker: rabbit.connect({ schedule: gate.run }), store }, clock: world.clock(gate) });
   const receipts: Array<RuntimeEvents['receipts.applied']> = [];
   runtime.on('receipts.applied', (e) => receipts.push(e));
   // an agent as the runtime sees it: a consumer on its queue (holding what it gets), heartbeats, receipts
@@ -26,15 +27,20 @@ async function leader() {
   await agent.start();
   const held: Delivery[] = [];
   await agent.consume(await agent.assertAgentQueue('a1'), (d) => void held.push(d), { prefetch: 100 });
-  let mono = 0;
-  const heartbeat = () => agent.publishEvent('heartbeats', { type: 'heartbeat', agentId: 'a1', topic: 'ac.agent.a1', host: 'h', pid: 1, sentAt: world.now, mono: ++mono, incarnation: 'a1#1' });
+  let beat = 0;
+  const heartbeat = () => agent.publishEvent('heartbeats', signedHeartbeat('a1', ++beat));
   await runtime.start();
   await heartbeat();
   await world.run(() => false, world.now + 200);
-  const receipt = async (r: object) => {
+  /** a receipt of a1, which holds epoch 1 (the first agent recorded) */
+  const receipt = async (r: object, from = 'a1') => {
     const before = receipts.length;
-    await agent.publishEvent('receipts', { agentId: 'a1', ...r });
+    await agent.publishEvent('receipts', signedReceipt(from, { epoch: 1, ...r }));
     await world.run(() => receipts.length > before, world.now + 100);
+  };
+  /** dispatches `n` messages: seqs 1..n are handed out (a receipt counts only for those) */
+  const handOut = async (n: number) => {
+    for (let i = 1; i <= n; i++) await runtime.dispatch({ deviceId: 'fw1', method: 'PUT', path: `/p/${i}` });
   };
   /** settles `p` within `ms` of simulated time, or says it is still pending */
   const within = async (p: Promise<void>, ms: number) => {
@@ -46,12 +52,13 @@ async function leader() {
   };
   const lag = async () => (await runtime.status()).devices.find((d) => d.deviceId === 'fw1')?.lag;
   const storedWatermark = async () => (await store.deviceStreams()).find((d) => d.deviceId === 'fw1')?.watermark ?? 0;
-  return { world, runtime, store, held, heartbeat, receipt, within, lag, storedWatermark, receipts, agent };
+  return { world, runtime, store, held, heartbeat, receipt, handOut, within, lag, storedWatermark, receipts, agent };
 }
 
 describe('exact delivery accounting', () => {
   it('a receipt for seq 10 does not make seq 9 applied: applied(9) waits while applied(10) resolves', async () => {
     const c = await leader();
+    await c.handOut(10);
     const nine = c.within(c.runtime.applied({ deviceId: 'fw1', seq: 9 }, { timeoutMs: 5000 }), 1000);
     await c.receipt({ type: 'applied', ranges: [{ deviceId: 'fw1', from: 10, to: 10 }] });
     expect(await c.within(c.runtime.applied({ deviceId: 'fw1', seq: 10 }, { timeoutMs: 5000 }), 100)).toBe('applied');
@@ -60,11 +67,28 @@ describe('exact delivery accounting', () => {
     expect(await c.within(c.runtime.applied({ deviceId: 'fw1', seq: 9 }, { timeoutMs: 5000 }), 100)).toBe('applied');
   });
 
-  it("an old agent's mark counts for its own seq only", async () => {
+  it('a receipt counts only for seqs handed out, and only from the agent that holds its epoch', async () => {
     const c = await leader();
-    await c.receipt({ type: 'applied', marks: [{ deviceId: 'fw1', seq: 10 }] });
-    expect(await c.within(c.runtime.applied({ deviceId: 'fw1', seq: 10 }, { timeoutMs: 5000 }), 100)).toBe('applied');
-    expect(await c.within(c.runtime.applied({ deviceId: 'fw1', seq: 9 }, { timeoutMs: 5000 }), 1000)).toBe('pending');
+    await c.handOut(3);
+    // signed by the lease holder, but naming seqs up to 10^12: only 1..3 were ever sent
+    await c.receipt({ type: 'applied', ranges: [{ deviceId: 'fw1', from: 1, to: 1e12 }] });
+    await c.world.run(() => false, c.world.now + 500);
+    expect(await c.storedWatermark()).toBe(3);
+    expect(await c.within(c.runtime.applied({ deviceId: 'fw1', seq: 3 }, { timeoutMs: 5000 }), 100)).toBe('applied');
+    const next = await c.runtime.dispatch({ deviceId: 'fw1', method: 'PUT', path: '/p/4' });
+    expect(await c.within(c.runtime.applied(next, { timeoutMs: 5000 }), 1000)).toBe('pending');
+    // signed by another agent of the deployment, which never held epoch 1
+    const c2 = await leader();
+    await c2.handOut(3);
+    await c2.agent.publishEvent('receipts', signedReceipt('a2', { type: 'applied', epoch: 1, ranges: [{ deviceId: 'fw1', from: 1, to: 3 }] }));
+    await c2.world.run(() => false, c2.world.now + 500);
+    expect(c2.receipts).toEqual([]);
+    expect(await c2.lag()).toBe(3);
+    // nor under an epoch nobody was granted
+    await c2.receipt({ type: 'applied', epoch: 7, ranges: [{ deviceId: 'fw1', from: 1, to: 3 }] }).catch(() => {});
+    await c2.world.run(() => false, c2.world.now + 500);
+    expect(c2.receipts).toEqual([]);
+    expect(await c2.lag()).toBe(3);
   });
 
   it('lag and the stored watermark do not pass a dispatched seq that was not applied', async () => {
@@ -89,11 +113,12 @@ describe('exact delivery accounting', () => {
 
   it('a dead letter rejects applied() of its seq, also when asked after the fact, and leaves the others waiting', async () => {
     const c = await leader();
+    await c.handOut(10);
     const anomalies: Array<RuntimeEvents['delivery.anomaly']> = [];
     c.runtime.on('delivery.anomaly', (e) => anomalies.push(e));
     const entry = { deviceId: 'fw1', seq: 6, epoch: 1, agentId: 'a1', reason: 'seq 6 is at or below the watermark 1005 but was never applied', status: null, response: null, payload: '{}' };
     const dead = new Promise((resolve) => c.runtime.on('message.dead-lettered', resolve));
-    await c.agent.publishEvent('receipts', { type: 'dead-letter', agentId: 'a1', anomaly: true, entry });
+    await c.agent.publishEvent('receipts', signedReceipt('a1', { type: 'dead-letter', epoch: 1, anomaly: true, entry }));
     await c.world.run(() => anomalies.length > 0, c.world.now + 100);
     await dead;
     expect(anomalies).toEqual([{ deviceId: 'fw1', seq: 6, agentId: 'a1', reason: entry.reason }]);
@@ -104,11 +129,12 @@ describe('exact delivery accounting', () => {
 
   it("an agent's anomaly for a seq a receipt said was applied is a redelivery: not recorded as a dead letter", async () => {
     const c = await leader();
+    await c.handOut(10);
     const anomalies: unknown[] = [];
     c.runtime.on('delivery.anomaly', (e) => anomalies.push(e));
     await c.receipt({ type: 'applied', ranges: [{ deviceId: 'fw1', from: 4, to: 6 }] });
     const entry = { deviceId: 'fw1', seq: 6, epoch: 2, agentId: 'a1', reason: 'seq 6 is at or below the watermark 9 but was never applied', status: null, response: null, payload: '{}' };
-    await c.agent.publishEvent('receipts', { type: 'dead-letter', agentId: 'a1', anomaly: true, entry });
+    await c.agent.publishEvent('receipts', signedReceipt('a1', { type: 'dead-letter', epoch: 1, anomaly: true, entry }));
     await c.world.run(() => false, c.world.now + 200);
     expect(anomalies).toEqual([]);
     expect(await c.store.listDeadLetters()).toEqual([]);
@@ -143,7 +169,7 @@ describe('exact delivery accounting', () => {
     const rabbit = new MemoryRabbit('rr');
     const store = createMemoryStore({ now: () => world.now });
     const gate = new Gate('r1');
-    const runtime = createRuntime({ devices: [{ id: 'fw1', fencesByEpoch: true }], runtimeId: 'r1', namespace: 'rr', ports: { broker: rabbit.connect({ schedule: gate.run }), store }, clock: world.clock(gate) });
+    const runtime = createRuntime({ devices: [{ id: 'fw1', fencesByEpoch: true }], runtimeId: 'r1', namespace: 'rr', ...runtimeTrust, ports: { broker: rabbit.connect({ schedule: gate.run }), store }, clock: world.clock(gate) });
     await runtime.start();
     const conn = rabbit.connect({ schedule: (f) => f() });
     let refused = 0;
@@ -151,13 +177,13 @@ describe('exact delivery accounting', () => {
     const broker = new Proxy(conn, {
       get: (target, prop: keyof Broker) =>
         prop === 'publishEvent'
-          ? (channel: string, payload: { type?: string }, opts?: object) =>
-              channel === 'receipts' && payload.type === 'applied' && refused++ === 0 ? Promise.reject(new Error('channel closed')) : target.publishEvent(channel as never, payload, opts)
+          ? (channel: string, payload: { body?: string }, opts?: object) =>
+              channel === 'receipts' && JSON.parse(payload.body ?? '{}').type === 'applied' && refused++ === 0 ? Promise.reject(new Error('channel closed')) : target.publishEvent(channel as never, payload, opts)
           : typeof target[prop] === 'function' ? (target[prop] as (...a: unknown[]) => unknown).bind(target) : target[prop],
     }) as Broker;
     const model = new DeviceModel({ now: () => world.now, fencing: true });
     await startAgent(
-      { id: 'a1', devices: [{ id: 'fw1', url: 'http://fw1.sim', fencesByEpoch: true }], namespace: 'rr', heartbeatInterval: 250 },
+      { id: 'a1', devices: [{ id: 'fw1', url: 'http://fw1.sim', fencesByEpoch: true }], namespace: 'rr', ...agentTrust('a1'), heartbeatInterval: 250 },
       { broker, deviceClient: createMemoryDeviceClient(new Map([['fw1', model]])), clock: world.clock(new Gate('a1')), random: world.random, incarnation: 'a1#5' },
     );
     let active = false;

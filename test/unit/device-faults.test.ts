@@ -10,6 +10,7 @@ import { resolveAgentConfig } from '../../src/config.ts';
 import { startDeviceSimulator, type DeviceSimulator } from '../../src/device-simulator.ts';
 import { createHttpDeviceClient } from '../../src/http-device-client.ts';
 import type { DeviceConfig, WireMessage } from '../../src/ports.ts';
+import { agentTrust } from '../support/trust.ts';
 
 const m = (seq: number): WireMessage => ({ deviceId: 'd', seq, epoch: 1, method: 'PUT', path: `/policies/p${seq}`, body: { seq } });
 const closers: Array<() => unknown> = [];
@@ -138,7 +139,7 @@ describe('TLS to devices', () => {
   });
 
   it('checks tls settings up front, naming the device and the field', () => {
-    const agent = (tls: unknown, url = 'https://127.0.0.1:1') => () => resolveAgentConfig({ id: 'a1', devices: [{ id: 'fw1', url, tls }] });
+    const agent = (tls: unknown, url = 'https://127.0.0.1:1') => () => resolveAgentConfig({ id: 'a1', devices: [{ id: 'fw1', url, tls }], ...agentTrust('a1') });
     expect(agent({ ca: f('ca.pem') }, 'http://127.0.0.1:1')).toThrow(/devices\[0\]\.tls is set but the url is not https/);
     expect(agent({ ca: f('nope.pem') })).toThrow(/devices\[0\]\.tls \.ca: no file .*nope\.pem/);
     expect(agent({ cert: f('client.pem') })).toThrow(/devices\[0\]\.tls needs cert and key together/);

@@ -7,20 +7,21 @@ import { createMemoryStore } from '../../src/memory-store.ts';
 import type { Delivery } from '../../src/ports.ts';
 import { createRuntime } from '../../src/runtime.ts';
 import { Gate, World } from '../../src/sim/world.ts';
+import { runtimeTrust, signedHeartbeat } from '../support/trust.ts';
 
 async function leader(withAgent: boolean) {
   const world = new World(13);
   const rabbit = new MemoryRabbit('snap');
   const store = createMemoryStore({ now: () => world.now });
   const gate = new Gate('r1');
-  const runtime = createRuntime({ devices: ['fw1'], runtimeId: 'r1', namespace: 'snap', leaderTtl: 1500, maxMessageBytes: 1024, ports: { broker: rabbit.connect({ schedule: gate.run }), store }, clock: world.clock(gate) });
+  const runtime = createRuntime({ devices: ['fw1'], runtimeId: 'r1', namespace: 'snap', ...runtimeTrust, leaderTtl: 1500, maxMessageBytes: 1024, ports: { broker: rabbit.connect({ schedule: gate.run }), store }, clock: world.clock(gate) });
   const held: Delivery[] = [];
   await runtime.start();
   if (withAgent) {
     const agent = rabbit.connect({ schedule: (f) => f() });
     await agent.start();
     await agent.consume(await agent.assertAgentQueue('a1'), (d) => void held.push(d), { prefetch: 100 });
-    await agent.publishEvent('heartbeats', { type: 'heartbeat', agentId: 'a1', topic: 'snap.agent.a1', host: 'h', pid: 1, sentAt: world.now, mono: 1, incarnation: 'a1#1' });
+    await agent.publishEvent('heartbeats', signedHeartbeat('a1', 1));
     await world.run(() => false, world.now + 1000);
     expect((await runtime.status()).dispatcher).toBe('sending');
   }

@@ -12,6 +12,7 @@ import { createRuntime } from '../../src/runtime.ts';
 import { simulate } from '../../src/sim/simulation.ts';
 import { Gate, World } from '../../src/sim/world.ts';
 import { workloadMessage } from '../../src/workload.ts';
+import { agentTrust, runtimeTrust } from '../support/trust.ts';
 
 describe('handover regressions', () => {
   it('hole 4: an agent stopped with requests on the wire, released after the switch began, loses nothing (seed 3: stop the active agent 5 s and crash the leading runtime)', async () => {
@@ -38,13 +39,14 @@ describe('handover regressions', () => {
       devices: [{ id: 'fw1', fencesByEpoch: true }],
       runtimeId: 'r1',
       namespace: 'sim',
+      ...runtimeTrust,
       leaderTtl: 1500,
       ports: { broker: rabbit.connect({ schedule: runtimeGate.run }), store },
       clock: world.clock(runtimeGate),
     });
     await runtime.start();
     await startAgent(
-      { id: 'a1', devices: [{ id: 'fw1', url: 'http://fw1.sim', fencesByEpoch: true }], namespace: 'sim', heartbeatInterval: 250, retryInitialMs: 20, retryMaxMs: 500 },
+      { id: 'a1', devices: [{ id: 'fw1', url: 'http://fw1.sim', fencesByEpoch: true }], namespace: 'sim', ...agentTrust('a1'), heartbeatInterval: 250, retryInitialMs: 20, retryMaxMs: 500 },
       { broker: rabbit.connect({ schedule: agentGate.run }), deviceClient, clock: world.clock(agentGate), incarnation: 'a1#7' },
     );
     await world.run(() => false, 1500);

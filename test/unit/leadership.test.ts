@@ -16,13 +16,14 @@ import type { HeartbeatEvent } from '../../src/receipts.ts';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { Gate, World } from '../../src/sim/world.ts';
 import { workloadMessage } from '../../src/workload.ts';
+import { agentTrust, runtimeTrust } from '../support/trust.ts';
 
 const TTL = runtimeDefaults.leaderTtl;
 const LEASE = runtimeDefaults.leaseDuration;
 
 function cluster() {
   const world = new World(7);
-  const rabbit = new MemoryRabbit('lead');
+  const rabbit = new MemoryRabbit('t');
   const store = createMemoryStore({ now: () => world.now });
   const model = new DeviceModel({ now: () => world.now, fencing: false });
   const devices = [{ id: 'fw1', url: 'http://fw1.sim', fencesByEpoch: false }];
@@ -56,7 +57,7 @@ function cluster() {
         return Reflect.get(t, p);
       },
     }) as Store;
-    const rt: Runtime = createRuntime({ devices, runtimeId: id, namespace: 't', ports: { broker, store: wrapped }, clock: world.clock(gate) });
+    const rt: Runtime = createRuntime({ devices, runtimeId: id, namespace: 't', ...runtimeTrust, ports: { broker, store: wrapped }, clock: world.clock(gate) });
     const won: number[] = [];
     const lost: number[] = [];
     rt.on('leader.won', () => (won.push(world.now), note(`${id} leads`)));
@@ -67,7 +68,7 @@ function cluster() {
   const agent = (id: string) => {
     const gate = new Gate(id);
     return startAgent(
-      { id, devices, namespace: 't', heartbeatInterval: 250 },
+      { id, devices, namespace: 't', ...agentTrust(id), heartbeatInterval: 250 },
       { broker: rabbit.connect({ schedule: gate.run }), deviceClient: createMemoryDeviceClient(new Map([['fw1', model]])), clock: world.clock(gate), random: world.random, incarnation: `${id}#1` },
     );
   };
@@ -195,8 +196,9 @@ describe('LeaseGranter (hole 10)', () => {
     const world = new World(1);
     const grants: Array<{ at: number; grant: LeaseGrant }> = [];
     const broker = { publishEvent: async (_c: string, g: object) => void grants.push({ at: world.now, grant: g as LeaseGrant }) };
-    const granter = new LeaseGranter({ broker, clock: world.clock(new Gate('r')), durationMs: 1500, waitForOldLease: true, mayGrant: () => leading.now });
-    const hb = (): HeartbeatEvent => ({ type: 'heartbeat', agentId: 'a1', topic: 'q.a1', host: 'h', pid: 1, sentAt: world.now, mono: world.now, incarnation: 'i1' });
+    const granter = new LeaseGranter({ broker, clock: world.clock(new Gate('r')), durationMs: 1500, waitForOldLease: true, mayGrant: () => leading.now, seal: (g) => g });
+    let beat = 0;
+    const hb = (): HeartbeatEvent => ({ type: 'heartbeat', agentId: 'a1', host: 'h', pid: 1, sentAt: world.now, beat: ++beat, incarnation: 'i1' });
     return { world, grants, granter, hb };
   };
 

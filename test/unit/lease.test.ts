@@ -1,4 +1,5 @@
-// The agent's lease: valid from the heartbeat a grant echoes for durationMs, and not a moment longer.
+// The agent's lease: valid from the heartbeat a grant answers for durationMs, and not a moment
+// longer, by the agent's own clock (the grant names the heartbeat, not a time).
 import { describe, expect, it } from 'vitest';
 import { Lease, type LeaseGrant } from '../../src/lease.ts';
 import type { Clock } from '../../src/ports.ts';
@@ -12,14 +13,22 @@ function clockAt(start: number): Clock & { t: number } {
   };
   return c;
 }
-const grant = (o: Partial<LeaseGrant> = {}): LeaseGrant => ({ type: 'lease', agentId: 'a1', incarnation: 'i1', epoch: 2, echo: 1000, durationMs: 1500, watermarks: {}, ...o });
+const grant = (o: Partial<LeaseGrant> = {}): LeaseGrant => ({ type: 'lease', agentId: 'a1', incarnation: 'i1', epoch: 2, beat: 1, durationMs: 1500, watermarks: {}, ...o });
+/** sends heartbeats at these times; returns their beats */
+const beatsAt = (clock: Clock & { t: number }, lease: Lease, ...times: number[]) =>
+  times.map((t) => {
+    clock.t = t;
+    return lease.beat();
+  });
 
 describe('Lease', () => {
-  it('is valid until the echoed heartbeat time + durationMs, then lapses (writes stop)', () => {
-    const clock = clockAt(1200);
+  it('is valid until the answered heartbeat was sent + durationMs, then lapses (writes stop)', () => {
+    const clock = clockAt(0);
     const lease = new Lease(clock, 'i1');
+    const [beat] = beatsAt(clock, lease, 1000);
+    clock.t = 1200;
     expect(lease.current()).toBeNull();
-    expect(lease.grant(grant())).toBe(true);
+    expect(lease.grant(grant({ beat }))).toBe(true);
     expect(lease.current()).toBe(2);
     clock.t = 2499;
     expect(lease.current()).toBe(2);
@@ -31,26 +40,43 @@ describe('Lease', () => {
   });
 
   it('refuses a grant read too late (after SIGCONT), from another process, or from a lower epoch', () => {
-    const clock = clockAt(5000);
+    const clock = clockAt(0);
     const lease = new Lease(clock, 'i1');
-    expect(lease.grant(grant({ echo: 1000 }))).toBe(false); // expired on arrival
-    expect(lease.grant(grant({ echo: 4900, incarnation: 'i0' }))).toBe(false);
-    expect(lease.grant(grant({ echo: 4900, epoch: 3 }))).toBe(true);
-    expect(lease.grant(grant({ echo: 4950, epoch: 2 }))).toBe(false);
+    const [old, recent, last] = beatsAt(clock, lease, 1000, 4900, 4950);
+    clock.t = 5000;
+    expect(lease.grant(grant({ beat: old }))).toBe(false); // expired on arrival
+    expect(lease.grant(grant({ beat: recent, incarnation: 'i0' }))).toBe(false);
+    expect(lease.grant(grant({ beat: recent, epoch: 3 }))).toBe(true);
+    expect(lease.grant(grant({ beat: last, epoch: 2 }))).toBe(false);
     expect(lease.current()).toBe(3);
   });
 
-  it('a device that says the epoch is stale revokes it at once; acquire() waits for the next grant', async () => {
-    const clock = clockAt(1200);
+  it('refuses a grant for a heartbeat it never sent (a forged beat, whatever its duration) or older than the last grant taken', () => {
+    const clock = clockAt(0);
     const lease = new Lease(clock, 'i1');
-    lease.grant(grant());
+    const [b1, b2] = beatsAt(clock, lease, 1000, 1250);
+    clock.t = 1300;
+    expect(lease.grant(grant({ beat: b2! + 1e9, durationMs: 1e12 }))).toBe(false);
+    expect(lease.grant(grant({ beat: b2 }))).toBe(true);
+    expect(lease.grant(grant({ beat: b1, epoch: 5 }))).toBe(false); // a replay of an older grant
+    expect(lease.grant(grant({ beat: b2 }))).toBe(true); // the same heartbeat answered again (a new target)
+    expect(lease.current()).toBe(2);
+    clock.t = 1250 + 1500;
+    expect(lease.current()).toBeNull();
+  });
+
+  it('a device that says the epoch is stale revokes it at once; acquire() waits for the next grant', async () => {
+    const clock = clockAt(0);
+    const lease = new Lease(clock, 'i1');
+    const [beat] = beatsAt(clock, lease, 1200);
+    lease.grant(grant({ beat }));
     lease.revoke();
     expect(lease.current()).toBeNull();
     let got: number | null = null;
     void lease.acquire().then((e) => (got = e));
     await Promise.resolve();
     expect(got).toBeNull();
-    lease.grant(grant({ epoch: 3, echo: 1200 }));
+    lease.grant(grant({ epoch: 3, beat }));
     await Promise.resolve();
     expect(got).toBe(3);
   });

@@ -5,6 +5,8 @@ import { MemoryRabbit, type MemoryConnection } from '../../src/memory-broker.ts'
 import { createMemoryStore } from '../../src/memory-store.ts';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { Gate, World } from '../../src/sim/world.ts';
+import { workloadMessage } from '../../src/workload.ts';
+import { runtimeTrust, signedHeartbeat, signedReceipt } from '../support/trust.ts';
 
 const devices = ['fw1'];
 
@@ -16,7 +18,7 @@ function cluster() {
   const start = async (id: string) => {
     const gate = new Gate(id);
     const conn = rabbit.connect({ schedule: gate.run });
-    const runtime = createRuntime({ devices, runtimeId: id, namespace: 'rc', leaderTtl: 1500, ports: { broker: conn, store }, clock: world.clock(gate) });
+    const runtime = createRuntime({ devices, runtimeId: id, namespace: 'rc', ...runtimeTrust, leaderTtl: 1500, ports: { broker: conn, store }, clock: world.clock(gate) });
     const entry = { gate, conn, runtime, receipts: 0 };
     runtime.on('receipts.applied', () => entry.receipts++);
     runtime.on('message.dead-lettered', () => entry.receipts++);
@@ -26,11 +28,12 @@ function cluster() {
   };
   // an agent as the runtimes see it: heartbeats and receipts on the broker
   const agent = rabbit.connect({ schedule: (f) => f() });
-  let mono = 0;
-  const heartbeat = () => agent.publishEvent('heartbeats', { type: 'heartbeat', agentId: 'a1', topic: 'rc.agent.a1', host: 'h', pid: 1, sentAt: world.now, mono: ++mono, incarnation: 'a1#1' });
-  const applied = (seq: number) => agent.publishEvent('receipts', { type: 'applied', agentId: 'a1', marks: [{ deviceId: 'fw1', seq }] });
+  let beat = 0;
+  const heartbeat = () => agent.publishEvent('heartbeats', signedHeartbeat('a1', ++beat));
+  // receipts of the agent that holds epoch 1 (the first agent recorded)
+  const applied = (seq: number) => agent.publishEvent('receipts', signedReceipt('a1', { type: 'applied', epoch: 1, ranges: [{ deviceId: 'fw1', from: seq, to: seq }] }));
   const deadLetter = (seq: number) =>
-    agent.publishEvent('receipts', { type: 'dead-letter', agentId: 'a1', entry: { deviceId: 'fw1', seq, epoch: 1, agentId: 'a1', reason: '404 not found', status: 404, response: '', payload: '{}' } });
+    agent.publishEvent('receipts', signedReceipt('a1', { type: 'dead-letter', epoch: 1, entry: { deviceId: 'fw1', seq, epoch: 1, agentId: 'a1', reason: '404 not found', status: 404, response: '', payload: '{}' } }));
   return { world, store, start, heartbeat, applied, deadLetter, ready: () => agent.start() };
 }
 
@@ -45,6 +48,8 @@ describe('receipts and leadership', () => {
     await c.world.run(() => false, c.world.now + 100);
     expect((await r1.runtime.status()).leading).toBe(true);
     expect((await r2.runtime.status()).leading).toBe(false);
+    // receipts count only for seqs handed out
+    for (let i = 0; i < 11; i++) await r1.runtime.dispatch(workloadMessage('fw1', i));
 
     const refused = r1.runtime.applied({ deviceId: 'fw1', seq: 11 }, { timeoutMs: 10_000 }).then(() => 'applied', (e: Error & { code?: string }) => e.code);
     for (let seq = 1; seq <= 10; seq++) await c.applied(seq);
@@ -64,6 +69,7 @@ describe('receipts and leadership', () => {
     const r1 = await c.start('r1');
     await c.heartbeat();
     await c.world.run(() => false, c.world.now + 100);
+    for (let i = 0; i < 8; i++) await r1.runtime.dispatch(workloadMessage('fw1', i));
     for (let seq = 1; seq <= 5; seq++) await c.applied(seq);
     await c.world.run(() => false, c.world.now + 500); // r1 reads and stores them
     expect(r1.receipts).toBe(5);
