@@ -14,9 +14,9 @@
  * a deadline (ttl - margin: past it, its answer could not extend the validity any more); a later
  * answer is ignored and counts as a failure.
  *
- * Terms: the row's epoch changes whenever the holder changes. A term is one unbroken stretch of
- * validity; `continued` tells onWon that the new term has the epoch of this process's previous
- * one, i.e. no other runtime led in between.
+ * Terms: the row's epoch changes whenever the holder changes or the row is taken after it expired.
+ * A term is one unbroken stretch of validity; `continued` tells onWon that no other runtime led
+ * since this process's previous term (the same epoch, or the next one taken back by this process).
  */
 import type { Logger } from 'pino';
 import { withDeadline } from './clock.ts';
@@ -75,9 +75,15 @@ export class LeaderElector {
     try {
       // an answer is useful as long as the validity it gives (from `started`) has not run out: a slow
       // renewal under load still renews; only one that could no longer help counts as failed
-      const r = await withDeadline(this.o.clock, this.o.store.acquireLeadership(this.o.id, this.o.ttlMs), this.o.ttlMs - leaderMargin(this.o.ttlMs), 'the leadership query');
+      // a renewal names its term; once that term is over here, only a fresh take (a new epoch) leads again
+      const renew = this.term?.epoch ?? null;
+      const r = await withDeadline(this.o.clock, this.o.store.acquireLeadership(this.o.id, this.o.ttlMs, renew), this.o.ttlMs - leaderMargin(this.o.ttlMs), 'the leadership query');
       if (this.stopped) return;
-      this.answered(r, started);
+      if (renew !== null && this.term?.epoch !== renew) {
+        // the term it renewed ended here while it was on its way (the lease ran out): never revived,
+        // since statements of that term may still be in flight; the next tick takes a new term
+        this.holder = r.holder;
+      } else this.answered(r, started);
     } catch (err) {
       if (this.stopped) return;
       if (this.term) this.o.logger.warn({ err: (err as Error).message }, 'a leadership renewal failed; still leading until the lease runs out');
@@ -102,7 +108,9 @@ export class LeaderElector {
     if (this.term) {
       this.term.validUntil = Math.max(this.term.validUntil, validUntil);
     } else {
-      const continued = this.lastEpoch === r.epoch;
+      // nobody else led in between: the same term (a lapse only this process saw), or the next one
+      // taken back by this process after the row expired (another holder would have raised it too)
+      const continued = this.lastEpoch !== null && r.epoch - this.lastEpoch <= 1;
       this.term = { epoch: r.epoch, validUntil };
       this.o.logger.info({ leaderEpoch: r.epoch, continued }, 'this runtime leads');
       this.o.onWon({ holder: this.o.id, epoch: r.epoch, continued });

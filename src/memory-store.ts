@@ -96,14 +96,17 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
     async listSwitches() {
       return switches.map(copy);
     },
-    async acquireLeadership(holder, ttlMs) {
+    async acquireLeadership(holder, ttlMs, renew = null) {
+      // the same rule as the SQL statement: only a renewal of the current, unexpired term keeps its epoch
       const t = now();
-      if (!leader || leader.holder === holder || leader.expiresAt < t) {
-        const epoch = !leader ? 1 : leader.holder === holder ? leader.epoch : leader.epoch + 1;
+      const cur = leader;
+      if (!cur || cur.expiresAt < t || (cur.holder === holder && (renew === null || cur.epoch === renew))) {
+        const keep = !!cur && cur.expiresAt >= t && cur.holder === holder && cur.epoch === renew;
+        const epoch = !cur ? 1 : keep ? cur.epoch : cur.epoch + 1;
         leader = { holder, epoch, expiresAt: t + ttlMs };
         return { leader: true, holder, epoch };
       }
-      return { leader: false, holder: leader.holder, epoch: leader.epoch };
+      return { leader: false, holder: cur.holder, epoch: cur.epoch };
     },
     async releaseLeadership(holder) {
       if (leader?.holder === holder) leader.expiresAt = now() - 1;

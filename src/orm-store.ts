@@ -200,15 +200,17 @@ export async function createOrmStore(opts: OrmStoreOptions): Promise<Store> {
       }));
     },
 
-    async acquireLeadership(holder, ttlMs) {
+    async acquireLeadership(holder, ttlMs, renew = null) {
       const rows = await q(
         `insert into runtime_leader (id, holder, epoch, expires_at) values (1, ?, 1, now() + make_interval(secs => ?))
          on conflict (id) do update set holder = excluded.holder,
-           epoch = runtime_leader.epoch + (case when runtime_leader.holder = excluded.holder then 0 else 1 end),
+           epoch = runtime_leader.epoch + (case when runtime_leader.holder = excluded.holder
+             and runtime_leader.expires_at >= now() and runtime_leader.epoch = ?::bigint then 0 else 1 end),
            expires_at = excluded.expires_at
-         where runtime_leader.holder = excluded.holder or runtime_leader.expires_at < now()
+         where runtime_leader.expires_at < now()
+           or (runtime_leader.holder = excluded.holder and (?::bigint is null or runtime_leader.epoch = ?::bigint))
          returning holder, epoch`,
-        [holder, ttlMs / 1000],
+        [holder, ttlMs / 1000, renew, renew, renew],
       );
       if (rows[0]) return { leader: true, holder, epoch: Number(rows[0].epoch) };
       const cur = await q('select holder, epoch, expires_at > now() as live from runtime_leader where id = 1');

@@ -217,8 +217,14 @@ export interface Store {
   /** ends a switch: phase normal, lock 0 */
   completeSwitch(switchId: string, replayed: number, term: LeaderTerm): Promise<Assignment>;
   listSwitches(): Promise<SwitchRecord[]>;
-  /** takes or renews the runtime leadership for `ttlMs` (judged by the database clock) */
-  acquireLeadership(holder: string, ttlMs: number): Promise<Leadership>;
+  /**
+   * takes or renews the runtime leadership for `ttlMs` (judged by the database clock). `renew`: the
+   * epoch of the term the caller holds. A renewal of the current, unexpired term keeps its epoch;
+   * any other take (no `renew`, or the row expired) starts a new term with a higher epoch, even for
+   * the same holder, so statements sent in an old term (and delayed) never count in a new one. A
+   * renewal of a term that is no longer the row's changes nothing (not leader).
+   */
+  acquireLeadership(holder: string, ttlMs: number, renew?: number | null): Promise<Leadership>;
   releaseLeadership(holder: string): Promise<void>;
   upsertAgent(agent: AgentRecord): Promise<void>;
   listAgents(): Promise<AgentRecord[]>;

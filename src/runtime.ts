@@ -567,7 +567,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   };
 
   const elector = new LeaderElector({
-    store: { acquireLeadership: (h, t) => store.acquireLeadership(h, t), releaseLeadership: (h) => store.releaseLeadership(h) },
+    store: { acquireLeadership: (h, t, r) => store.acquireLeadership(h, t, r), releaseLeadership: (h) => store.releaseLeadership(h) },
     clock,
     logger: log,
     id: runtimeId,

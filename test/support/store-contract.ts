@@ -74,9 +74,27 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
     it('one runtime leads at a time; another takes over once the lease lapses', async () => {
       expect(await store.acquireLeadership('r1', 60_000)).toEqual({ leader: true, holder: 'r1', epoch: 1 });
       expect(await store.acquireLeadership('r2', 60_000)).toEqual({ leader: false, holder: 'r1', epoch: 1 });
-      expect(await store.acquireLeadership('r1', 60_000)).toEqual({ leader: true, holder: 'r1', epoch: 1 });
+      expect(await store.acquireLeadership('r1', 60_000, 1)).toEqual({ leader: true, holder: 'r1', epoch: 1 });
       await store.releaseLeadership('r1');
       expect(await store.acquireLeadership('r2', 60_000)).toEqual({ leader: true, holder: 'r2', epoch: 2 });
+    });
+
+    it('the same holder taking the row back after it expired starts a new term: statements of its old term stay refused', async () => {
+      const t1 = await lead();
+      await store.releaseLeadership('r1'); // expired, nobody took it
+      // even as a renewal of its old term: the row had expired
+      const again = await store.acquireLeadership('r1', 60_000, t1.epoch);
+      expect(again).toEqual({ leader: true, holder: 'r1', epoch: t1.epoch + 1 });
+      await expect(store.park([m('d1', 1)], t1)).rejects.toMatchObject({ code: 'not-leader' });
+      await expect(store.reserveSeqs('d1', 1, t1)).rejects.toMatchObject({ code: 'not-leader' });
+      // a renewal of the current term before it expires keeps it
+      expect(await store.acquireLeadership('r1', 60_000, again.epoch)).toEqual({ leader: true, holder: 'r1', epoch: again.epoch });
+      // a fresh take by the same holder (it saw its term end) starts a new one
+      const fresh = await store.acquireLeadership('r1', 60_000);
+      expect(fresh.epoch).toBe(again.epoch + 1);
+      // a late renewal of the ended term changes nothing
+      expect(await store.acquireLeadership('r1', 60_000, again.epoch)).toMatchObject({ leader: false, epoch: fresh.epoch });
+      expect(await store.acquireLeadership('r1', 60_000, fresh.epoch)).toEqual({ leader: true, holder: 'r1', epoch: fresh.epoch });
     });
 
     it('reserves seqs only in a live leader term, checked in the same statement', async () => {

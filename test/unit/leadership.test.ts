@@ -51,8 +51,8 @@ function cluster() {
     const wrapped = new Proxy(store, {
       get(t, p) {
         if (p === 'acquireLeadership') {
-          return (holder: string, ttl: number) =>
-            ctl.leadership === 'hang' ? new Promise(() => {}) : ctl.leadership === 'fail' ? Promise.reject(new Error('connection reset')) : t.acquireLeadership(holder, ttl);
+          return (holder: string, ttl: number, renew?: number | null) =>
+            ctl.leadership === 'hang' ? new Promise(() => {}) : ctl.leadership === 'fail' ? Promise.reject(new Error('connection reset')) : t.acquireLeadership(holder, ttl, renew);
         }
         return Reflect.get(t, p);
       },
