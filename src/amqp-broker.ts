@@ -439,7 +439,6 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
       let moved = 0;
       let outstanding = 0;
       let failure: Error | null = null;
-      let republishFailed = false;
       try {
         await ch.prefetch(500);
         const { consumerTag } = await ch.consume(from, (msg) => {
@@ -453,7 +452,8 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
           }
           outstanding++;
           const { messageId, headers, contentType, deliveryMode } = msg.properties;
-          enqueue(to, msg.content, { messageId, headers, contentType, persistent: deliveryMode === 2, mandatory: true }).then(
+          // asked again as it goes out (after a pause or a reconnect it may no longer be wanted)
+          enqueue(to, msg.content, { messageId, headers, contentType, persistent: deliveryMode === 2, mandatory: true }, '', mopts.wanted).then(
             () => {
               safe(() => ch.ack(msg));
               moved++;
@@ -461,7 +461,6 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
             },
             (err: Error) => {
               failure ??= err;
-              republishFailed = true;
               outstanding--;
             },
           );
@@ -474,9 +473,9 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
           await delay(opts.clock, 20);
         }
         await ch.cancel(consumerTag);
-        // deliveries that arrived before the cancel was confirmed are being republished: finish them
-        // (and ack them: closing the channel with one unacked would put it back in `from`, a copy)
-        while (outstanding > 0 && !republishFailed) await delay(opts.clock, 5);
+        // every republish under way is finished first, failed ones too (and the others acked): closing
+        // the channel with one confirmed but unacked would put it back in `from`, a copy behind the gap
+        while (outstanding > 0) await delay(opts.clock, 5);
         if (failure) throw failure;
         return moved;
       } finally {

@@ -16,6 +16,8 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
   const streams = new Map<string, DeviceStream>();
   const settled = new Map<string, Array<[number, number]>>();
   const parked: ParkedRow[] = [];
+  /** messages an ambiguous park was resolved as not storing (by device and seq) */
+  const refused = new Set<string>();
   const deadLetters: DeadLetter[] = [];
   let nextParkedId = 1;
   const copy = <T>(v: T): T => structuredClone(v);
@@ -121,12 +123,15 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
     async park(messages: WireMessage[], term) {
       inTerm(term, 'nothing parked: the messages were not stored');
       for (const m of messages) {
-        if (parked.some((p) => p.message.deviceId === m.deviceId && p.message.seq === m.seq)) continue;
+        if (parked.some((p) => p.message.deviceId === m.deviceId && p.message.seq === m.seq) || refused.has(`${m.deviceId}:${m.seq}`)) continue;
         parked.push({ id: nextParkedId++, message: copy(m) });
       }
     },
-    async findParked(keys) {
-      return keys.filter((k) => parked.some((p) => p.message.deviceId === k.deviceId && p.message.seq === k.seq)).map((k) => ({ deviceId: k.deviceId, seq: k.seq }));
+    async resolveParked(keys) {
+      // as the SQL statement: what is not parked is marked refused, so a late park of it does nothing
+      const found = keys.filter((k) => parked.some((p) => p.message.deviceId === k.deviceId && p.message.seq === k.seq));
+      for (const k of keys) if (!found.includes(k)) refused.add(`${k.deviceId}:${k.seq}`);
+      return found.map((k) => ({ deviceId: k.deviceId, seq: k.seq }));
     },
     async fetchParked(limit) {
       return parked.slice(0, limit).map(copy);

@@ -34,7 +34,7 @@ export const AgentServiceUsed = new EntitySchema<AgentServiceUsedRow>({
   },
 });
 
-export const MessageQueue = new EntitySchema<{ id: string; deviceId: string; seq: string; epoch: string; payload: string; createdAt: Date }>({
+export const MessageQueue = new EntitySchema<{ id: string; deviceId: string; seq: string; epoch: string; payload: string; refused: boolean; createdAt: Date }>({
   name: 'MessageQueue',
   tableName: 'message_queues',
   properties: {
@@ -43,6 +43,7 @@ export const MessageQueue = new EntitySchema<{ id: string; deviceId: string; seq
     seq: { type: 'bigint' },
     epoch: { type: 'bigint' },
     payload: { type: 'text' },
+    refused: { type: 'boolean', default: false },
     createdAt: { type: 'datetime' },
   },
 });
@@ -208,10 +209,22 @@ export const RuntimeLeaderEntity = new EntitySchema<{ id: number; holder: string
   },
 });
 
+/** Refused parks: a message an ambiguous park did not store is marked so, and a late copy of that park then inserts nothing. */
+export class Migration0004Refused extends Migration {
+  override async up(): Promise<void> {
+    this.addSql('alter table message_queues add column refused boolean not null default false');
+  }
+
+  override async down(): Promise<void> {
+    this.addSql('alter table message_queues drop column if exists refused');
+  }
+}
+
 export const entities = [AgentServiceUsed, MessageQueue, AgentEntity, DeviceStreamEntity, SwitchEntity, DeadLetterEntity, RuntimeLeaderEntity];
 
 export const migrationsList = [
   { name: 'Migration0001Initial', class: Migration0001Initial },
   { name: 'Migration0002Leader', class: Migration0002Leader },
   { name: 'Migration0003Settled', class: Migration0003Settled },
+  { name: 'Migration0004Refused', class: Migration0004Refused },
 ];

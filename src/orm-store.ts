@@ -257,17 +257,27 @@ export async function createOrmStore(opts: OrmStoreOptions): Promise<Store> {
       );
     },
 
-    async findParked(keys) {
+    async resolveParked(keys) {
       if (keys.length === 0) return [];
+      // a refused row for each key not parked (the unique key makes a late park of it do nothing);
+      // the keys that got no refused row are the parked ones
       const rows = await q(
-        `select device_id, seq from message_queues where (device_id, seq) in (${keys.map(() => '(?, ?)').join(', ')})`,
+        `insert into message_queues (device_id, seq, epoch, payload, refused)
+         select d, s, 0, 'null', true from (values ${keys.map(() => '(?::text, ?::bigint)').join(', ')}) as v(d, s)
+         on conflict (device_id, seq) do nothing
+         returning device_id, seq`,
         keys.flatMap((k) => [k.deviceId, k.seq]),
       );
-      return rows.map((r) => ({ deviceId: String(r.device_id), seq: Number(r.seq) }));
+      const refused = new Set(rows.map((r) => `${String(r.device_id)}:${Number(r.seq)}`));
+      const parked = await q(
+        `select device_id, seq from message_queues where not refused and (device_id, seq) in (${keys.map(() => '(?, ?)').join(', ')})`,
+        keys.flatMap((k) => [k.deviceId, k.seq]),
+      );
+      return parked.map((r) => ({ deviceId: String(r.device_id), seq: Number(r.seq) })).filter((k) => !refused.has(`${k.deviceId}:${k.seq}`));
     },
 
     async fetchParked(limit) {
-      const rows = await q('select id, payload from message_queues order by id limit ?', [limit]);
+      const rows = await q('select id, payload from message_queues where not refused order by id limit ?', [limit]);
       return rows.map((r): ParkedRow => ({ id: Number(r.id), message: JSON.parse(String(r.payload)) }));
     },
 
@@ -277,7 +287,7 @@ export async function createOrmStore(opts: OrmStoreOptions): Promise<Store> {
     },
 
     async countParked() {
-      const rows = await q('select count(*)::int as n from message_queues');
+      const rows = await q('select count(*)::int as n from message_queues where not refused');
       return Number(rows[0]!.n);
     },
 

@@ -35,7 +35,7 @@ export class Parker {
   committed = 0;
 
   constructor(
-    private readonly store: Pick<Store, 'park' | 'findParked'>,
+    private readonly store: Pick<Store, 'park' | 'resolveParked'>,
     private readonly o: ParkerOptions,
   ) {}
 
@@ -105,7 +105,7 @@ export class Parker {
     const until = this.o.clock.monotonic() + (this.o.resolveWithinMs ?? 30_000);
     for (let attempt = 1; ; attempt++) {
       try {
-        const found = await this.store.findParked(batch.map((p) => ({ deviceId: p.message.deviceId, seq: p.message.seq })));
+        const found = await this.store.resolveParked(batch.map((p) => ({ deviceId: p.message.deviceId, seq: p.message.seq })));
         return new Set(found.map(key));
       } catch {
         if (this.o.clock.monotonic() >= until) return null;

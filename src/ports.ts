@@ -231,8 +231,12 @@ export interface Store {
   /** insert parked messages in order, in one statement (a repeated one is ignored) */
   park(messages: WireMessage[], term: LeaderTerm): Promise<void>;
   fetchParked(limit: number): Promise<ParkedRow[]>;
-  /** which of these messages are parked now (by device and seq): how an ambiguous park is resolved */
-  findParked(keys: Array<{ deviceId: string; seq: number }>): Promise<Array<{ deviceId: string; seq: number }>>;
+  /**
+   * How an ambiguous park is resolved: which of these messages (by device and seq) are parked now.
+   * Those that are not are marked refused in the same statement, so a park of them still on its way
+   * (delayed on a connection the caller gave up on) changes nothing when it lands: "not parked" stays true.
+   */
+  resolveParked(keys: Array<{ deviceId: string; seq: number }>): Promise<Array<{ deviceId: string; seq: number }>>;
   deleteParked(ids: number[]): Promise<void>;
   countParked(): Promise<number>;
   /** raise watermarks (never lowers one) */

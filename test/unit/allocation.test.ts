@@ -70,14 +70,14 @@ describe('Parker', () => {
 
   it('groups a burst into few transactions and resolves each park after its commit', async () => {
     const batches: number[][] = [];
-    const parker = new Parker({ park: async (ms) => void batches.push(ms.map((x) => x.seq)), findParked: async () => [] }, { batchSize: 4, clock: systemClock });
+    const parker = new Parker({ park: async (ms) => void batches.push(ms.map((x) => x.seq)), resolveParked: async () => [] }, { batchSize: 4, clock: systemClock });
     await Promise.all([1, 2, 3, 4, 5, 6].map((s) => parker.park(m(s), T)));
     expect(batches).toEqual([[1, 2, 3, 4], [5, 6]]);
     expect(parker.committed).toBe(6);
   });
 
   it('rejects the batch that could not be stored with database-unavailable, saying it was not stored', async () => {
-    const parker = new Parker({ park: async () => { throw new Error('gone'); }, findParked: async () => [] }, { batchSize: 10, clock: systemClock });
+    const parker = new Parker({ park: async () => { throw new Error('gone'); }, resolveParked: async () => [] }, { batchSize: 10, clock: systemClock });
     await expect(parker.park(m(1), T)).rejects.toMatchObject({ code: 'database-unavailable', message: expect.stringMatching(/was not stored: dispatch it again/) });
     await parker.flush();
   });
@@ -90,9 +90,9 @@ describe('Parker', () => {
         await store.park(ms, { holder: 'r1', epoch: (await store.acquireLeadership('r1', 60_000)).epoch });
         throw new Error('connection terminated'); // committed, answer lost
       },
-      findParked: async (keys: Array<{ deviceId: string; seq: number }>) => {
+      resolveParked: async (keys: Array<{ deviceId: string; seq: number }>) => {
         if (++lookups === 1) throw new Error('still reconnecting'); // the read-back is retried until it answers
-        return store.findParked(keys);
+        return store.resolveParked(keys);
       },
     };
     const parker = new Parker(ambiguous, { batchSize: 10, clock: systemClock });
@@ -103,7 +103,7 @@ describe('Parker', () => {
   });
 
   it('says the outcome is unknown when the database cannot be asked what a failed park stored', async () => {
-    const down = { park: async () => { throw new Error('gone'); }, findParked: async () => { throw new Error('gone'); } };
+    const down = { park: async () => { throw new Error('gone'); }, resolveParked: async () => { throw new Error('gone'); } };
     const parker = new Parker(down, { batchSize: 10, clock: systemClock, resolveWithinMs: 100 });
     await expect(parker.park(m(1), T)).rejects.toMatchObject({ code: 'database-unavailable', message: expect.stringMatching(/may or may not be delivered/) });
   });

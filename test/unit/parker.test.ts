@@ -13,7 +13,7 @@ const T = { holder: 'r1', epoch: 1 };
 describe('parker', () => {
   it('flush() resolves once the parks issued before it commit, while new parks keep arriving', async () => {
     const commits: Array<{ seqs: number[]; done(): void }> = [];
-    const parker = new Parker({ park: (ms) => new Promise<void>((done) => commits.push({ seqs: ms.map((m) => m.seq), done })), findParked: async () => [] }, { batchSize: 10, clock: systemClock });
+    const parker = new Parker({ park: (ms) => new Promise<void>((done) => commits.push({ seqs: ms.map((m) => m.seq), done })), resolveParked: async () => [] }, { batchSize: 10, clock: systemClock });
     let next = 1;
     const parked: number[] = [];
     const park = () => {
@@ -37,7 +37,7 @@ describe('parker', () => {
   });
 
   it('flush() with nothing parked resolves at once, and after failed parks too', async () => {
-    const parker = new Parker({ park: async () => { throw new Error('db down'); }, findParked: async () => [] }, { batchSize: 10, clock: systemClock });
+    const parker = new Parker({ park: async () => { throw new Error('db down'); }, resolveParked: async () => [] }, { batchSize: 10, clock: systemClock });
     await parker.flush();
     const failed = parker.park(msg(1), T).catch((e: Error) => e.message);
     await parker.flush();
@@ -46,7 +46,7 @@ describe('parker', () => {
 
   it('stores each message in the leader term it was handed out in: a batch never spans two terms', async () => {
     const batches: Array<{ seqs: number[]; term: number }> = [];
-    const parker = new Parker({ park: async (ms, term) => void batches.push({ seqs: ms.map((m) => m.seq), term: term.epoch }), findParked: async () => [] }, { batchSize: 10, clock: systemClock });
+    const parker = new Parker({ park: async (ms, term) => void batches.push({ seqs: ms.map((m) => m.seq), term: term.epoch }), resolveParked: async () => [] }, { batchSize: 10, clock: systemClock });
     const T2 = { holder: 'r1', epoch: 2 };
     await Promise.all([parker.park(msg(1), T), parker.park(msg(2), T), parker.park(msg(3), T2), parker.park(msg(4), T2)]);
     expect(batches).toEqual([{ seqs: [1, 2], term: 1 }, { seqs: [3, 4], term: 2 }]);
@@ -55,7 +55,7 @@ describe('parker', () => {
   it('a park refused because its term is over is reported not stored, with not-leader, without asking what was stored', async () => {
     const store = createMemoryStore();
     let lookups = 0;
-    const parker = new Parker({ park: (ms, term) => store.park(ms, term), findParked: async (k) => (lookups++, store.findParked(k)) }, { batchSize: 10, clock: systemClock });
+    const parker = new Parker({ park: (ms, term) => store.park(ms, term), resolveParked: async (k) => (lookups++, store.resolveParked(k)) }, { batchSize: 10, clock: systemClock });
     await expect(parker.park(msg(1), T)).rejects.toMatchObject({ code: 'not-leader' });
     expect(lookups).toBe(0);
     expect(await store.countParked()).toBe(0);
