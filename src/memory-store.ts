@@ -15,6 +15,7 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
   const agents = new Map<string, AgentRecord>();
   const streams = new Map<string, DeviceStream>();
   const settled = new Map<string, Array<[number, number]>>();
+  const settledRevs = new Map<string, number>();
   const parked: ParkedRow[] = [];
   /** messages an ambiguous park was resolved as not storing (by device and seq) */
   const refused = new Set<string>();
@@ -143,13 +144,16 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
     async countParked() {
       return parked.length;
     },
-    async recordSettled(entries, term) {
+    async recordSettled(entries, term, rev) {
       inTerm(term, 'settled seqs not recorded');
       for (const e of entries) {
         const s = stream(e.deviceId);
         s.watermark = Math.max(s.watermark, e.watermark);
         s.nextSeq = Math.max(s.nextSeq, e.watermark + 1);
-        settled.set(e.deviceId, copy(e.ranges));
+        if (rev > (settledRevs.get(e.deviceId) ?? 0)) {
+          settled.set(e.deviceId, copy(e.ranges));
+          settledRevs.set(e.deviceId, rev);
+        }
       }
     },
     async settledRecords() {

@@ -209,14 +209,19 @@ export const RuntimeLeaderEntity = new EntitySchema<{ id: number; holder: string
   },
 });
 
-/** Refused parks: a message an ambiguous park did not store is marked so, and a late copy of that park then inserts nothing. */
-export class Migration0004Refused extends Migration {
+/**
+ * Late statements: a message an ambiguous park did not store is marked refused (a late copy of that
+ * park then inserts nothing); a settled record carries its revision (a late write keeps no ranges).
+ */
+export class Migration0004LateWrites extends Migration {
   override async up(): Promise<void> {
     this.addSql('alter table message_queues add column refused boolean not null default false');
+    this.addSql('alter table device_streams add column settled_rev bigint not null default 0');
   }
 
   override async down(): Promise<void> {
     this.addSql('alter table message_queues drop column if exists refused');
+    this.addSql('alter table device_streams drop column if exists settled_rev');
   }
 }
 
@@ -226,5 +231,5 @@ export const migrationsList = [
   { name: 'Migration0001Initial', class: Migration0001Initial },
   { name: 'Migration0002Leader', class: Migration0002Leader },
   { name: 'Migration0003Settled', class: Migration0003Settled },
-  { name: 'Migration0004Refused', class: Migration0004Refused },
+  { name: 'Migration0004LateWrites', class: Migration0004LateWrites },
 ];

@@ -304,18 +304,20 @@ export async function createOrmStore(opts: OrmStoreOptions): Promise<Store> {
       );
     },
 
-    async recordSettled(entries, term) {
+    async recordSettled(entries, term, rev) {
       if (entries.length === 0) return;
       const values: unknown[] = [];
-      for (const e of entries) values.push(e.deviceId, e.watermark, JSON.stringify(e.ranges));
+      for (const e of entries) values.push(e.deviceId, e.watermark, JSON.stringify(e.ranges), rev);
       await inTerm(
         term,
         'settled seqs not recorded',
-        `insert into device_streams (device_id, next_seq, watermark, settled)
-         select d, w + 1, w, r from (values ${entries.map(() => '(?::text, ?::bigint, ?::text)').join(', ')}) as v(d, w, r)
+        `insert into device_streams (device_id, next_seq, watermark, settled, settled_rev)
+         select d, w + 1, w, r, v from (values ${entries.map(() => '(?::text, ?::bigint, ?::text, ?::bigint)').join(', ')}) as v(d, w, r, v)
          where exists (select 1 from held)
          on conflict (device_id) do update
-           set watermark = greatest(device_streams.watermark, excluded.watermark), settled = excluded.settled, updated_at = now()`,
+           set watermark = greatest(device_streams.watermark, excluded.watermark),
+             settled = case when excluded.settled_rev > device_streams.settled_rev then excluded.settled else device_streams.settled end,
+             settled_rev = greatest(device_streams.settled_rev, excluded.settled_rev), updated_at = now()`,
         values,
       );
     },

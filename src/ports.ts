@@ -241,8 +241,12 @@ export interface Store {
   countParked(): Promise<number>;
   /** raise watermarks (never lowers one) */
   advanceWatermarks(marks: Array<{ deviceId: string; seq: number }>): Promise<void>;
-  /** raise watermarks and record the seq ranges settled above them (replacing the last record), in one statement */
-  recordSettled(entries: SettledRecord[], term: LeaderTerm): Promise<void>;
+  /**
+   * raise watermarks and record the seq ranges settled above them, in one statement. A record
+   * replaces the last one only if its `rev` is higher (each write of a leader rises: a write that
+   * outlived its deadline and lands after a newer one changes no ranges)
+   */
+  recordSettled(entries: SettledRecord[], term: LeaderTerm, rev: number): Promise<void>;
   /** the settled ranges recorded per device (with the watermark) */
   settledRecords(): Promise<SettledRecord[]>;
   deviceStreams(): Promise<DeviceStream[]>;

@@ -435,6 +435,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const settledDirty = new Set<string>();
   let settledWaiters: Array<{ resolve(): void; reject(e: unknown): void }> = [];
   let settledWriting = false;
+  let settledRev = 0;
   const writeSettled = () => {
     if (settledWriting || settledDirty.size === 0) return;
     settledWriting = true;
@@ -444,7 +445,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     settledWaiters = [];
     // in this leader term only: a former leader's late write must not replace its successor's record
     const term = elector.currentTerm();
-    const write = term ? store.recordSettled(records, term) : Promise.reject(notLeader());
+    // each write of this runtime's records rises (the term first): one that outlived its deadline and
+    // lands after a newer one keeps no ranges
+    const write = term ? store.recordSettled(records, term, term.epoch * 2 ** 32 + ++settledRev) : Promise.reject(notLeader());
     withDeadline(clock, write, cfg.leaderTtl, 'storing receipts')
       .then(
         () => waiting.forEach((w) => w.resolve()),

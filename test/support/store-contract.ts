@@ -132,9 +132,13 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       expect(await store.listSwitches()).toEqual([]);
       await expect(store.park([m('d1', 1)], stale)).rejects.toMatchObject({ code: 'not-leader' });
       expect(await store.countParked()).toBe(0);
-      await store.recordSettled([{ deviceId: 'd1', watermark: 2, ranges: [[5, 9]] }], t2);
-      await expect(store.recordSettled([{ deviceId: 'd1', watermark: 1, ranges: [] }], stale)).rejects.toMatchObject({ code: 'not-leader' });
-      expect(await store.settledRecords()).toEqual([{ deviceId: 'd1', watermark: 2, ranges: [[5, 9]] }]);
+      await store.recordSettled([{ deviceId: 'd1', watermark: 2, ranges: [[5, 9]] }], t2, 2);
+      await expect(store.recordSettled([{ deviceId: 'd1', watermark: 1, ranges: [] }], stale, 3)).rejects.toMatchObject({ code: 'not-leader' });
+      // a write of this term that lands after a newer one (it outlived its deadline) keeps no ranges; its watermark still counts
+      await store.recordSettled([{ deviceId: 'd1', watermark: 3, ranges: [[5, 6]] }], t2, 1);
+      expect(await store.settledRecords()).toEqual([{ deviceId: 'd1', watermark: 3, ranges: [[5, 9]] }]);
+      await store.recordSettled([{ deviceId: 'd1', watermark: 2, ranges: [[5, 9]] }], t2, 4);
+      expect(await store.settledRecords()).toEqual([{ deviceId: 'd1', watermark: 3, ranges: [[5, 9]] }]);
       // a switch the new leader runs cannot be moved on by the former one
       await store.beginSwitch({ expectEpoch: 1, switchId: 'sw2', reason: 'test', term: t2 });
       await expect(store.recordCandidate('sw2', { agentId: 'a2', topic: 'q.a2', host: 'h' }, stale)).rejects.toMatchObject({ code: 'not-leader' });
