@@ -4,8 +4,9 @@
  * while:
  * - `fail`: every call is refused at once (connection refused, PostgreSQL restarting);
  * - `hang`: a call is not answered while the window lasts (a half-open connection, a stopped
- *   server); its statement may or may not have run, and the answer comes after the window (late)
- *   or never (the product has to give up on it by itself);
+ *   server); its statement ran at once, runs when the window ends (after its caller gave up on it),
+ *   or never, and the answer comes after the window (late) or never (the product has to give up on
+ *   it by itself);
  * - `ambiguous`: writes commit, then the call fails (the connection drops after COMMIT);
  * - `flap`: only leadership renewals fail (the renewal query times out at the database).
  * Answers reach the runtime through its gate: a paused process sees them after it resumes.
@@ -76,7 +77,12 @@ export function simStore(store: Store, gate: Gate, world: World, faults: StoreFa
             const ran = rnd() < 0.5;
             const never = rnd() < 0.3;
             const at = faults.hangEnd() + Math.floor(rnd() * 2000);
-            const result = ran ? f.apply(target, args).then((v) => ({ ok: true, v }), (e) => ({ ok: false, v: e })) : Promise.resolve({ ok: false, v: lost(prop) });
+            // a statement that did not run at once may still reach the database late, when the window
+            // ends (a retransmit, a lock wait), after its caller gave up on it. Decided from `at`, not
+            // from a new draw, so the random stream (and every recorded seed) stays as it was
+            const late = !ran && at % 2 === 1;
+            const run = () => f.apply(target, args).then((v) => ({ ok: true, v }), (e) => ({ ok: false, v: e }));
+            const result = ran ? run() : late ? new Promise<{ ok: boolean; v: unknown }>((done) => world.at(at, () => void run().then(done))) : Promise.resolve({ ok: false, v: lost(prop) });
             if (never) return;
             world.at(at, () => void result.then((r) => answer(r.ok, r.v)));
             return;
