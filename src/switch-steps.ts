@@ -51,6 +51,11 @@ export function switchSteps(d: SwitchStepDeps) {
     if (!term) throw new BatonError('not-leader', 'this runtime stopped leading during the switch: it leaves the old queue to the leading runtime');
     return term;
   };
+  /** After a step's write answered: its side effects (the granter, the hooks) only if the term it began in still runs.
+   * An answer that comes after the term ended (a slow connection, a pause) belongs to a step the coordinator left. */
+  const stillIn = (term: LeaderTerm) => {
+    if (d.term()?.epoch !== term.epoch) throw new BatonError('not-leader', `leader term ${term.epoch} ended while this switch step waited for the database: the current term's coordinator carries on`);
+  };
 
   /** Waits until a queue has no consumer: its unacked messages are back in it. With the management
    * API, the old agent's connection is closed again every second meanwhile (a close can be missed). */
@@ -151,6 +156,7 @@ export function switchSteps(d: SwitchStepDeps) {
         log.warn({ agentId: old.agentId, epoch: old.epoch }, 'another runtime started this switch first; following it');
         return { kind: 'lost' };
       }
+      stillIn(term);
       d.granter.switchingFrom(old.agentId);
       log.warn({ switchId, from: old.agentId, epoch: started.epoch, reason: input.reason }, 'switch started: parking new messages, fencing the old agent');
       await hook('switching', started);
@@ -194,6 +200,7 @@ export function switchSteps(d: SwitchStepDeps) {
       const a = input.assignment;
       const sw = a.switchId!;
       let cur = await d.store().setPhase(sw, 'draining', term);
+      stillIn(term);
       await hook('draining', cur);
       d.granter.setTarget({ agentId: cur.agentId, epoch: cur.epoch });
       const from = names.agentQueue(a.previousAgent!);
@@ -215,6 +222,7 @@ export function switchSteps(d: SwitchStepDeps) {
     enterReplaying: fromPromise(async ({ input }: In): Promise<Assignment> => {
       const term = stillLeading();
       const cur = await d.store().setPhase(input.assignment.switchId!, 'replaying', term);
+      stillIn(term);
       await hook('replaying', cur);
       return cur;
     }),
@@ -222,6 +230,7 @@ export function switchSteps(d: SwitchStepDeps) {
     completeSwitch: fromPromise(async ({ input }: { input: { assignment: Assignment; replayed: number } }): Promise<Assignment> => {
       const term = stillLeading();
       const cur = await d.store().completeSwitch(input.assignment.switchId!, input.replayed, term);
+      stillIn(term);
       await hook('normal', cur);
       return cur;
     }),

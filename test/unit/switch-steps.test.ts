@@ -7,7 +7,7 @@ import type { LeaseGranter } from '../../src/lease-granter.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { MemoryRabbit, type MemoryConnection } from '../../src/memory-broker.ts';
 import { createMemoryStore } from '../../src/memory-store.ts';
-import type { Broker, LeaderTerm, Subscription, WireMessage } from '../../src/ports.ts';
+import type { Broker, LeaderTerm, Store, Subscription, WireMessage } from '../../src/ports.ts';
 import { Gate, World } from '../../src/sim/world.ts';
 import { switchSteps } from '../../src/switch-steps.ts';
 
@@ -141,5 +141,35 @@ describe('switch steps', () => {
     await expect(t.run<Assignment>(t.steps.moveQueue, { assignment: chosen })).rejects.toMatchObject({ code: 'not-leader' });
     expect(seqsIn(t.rabbit, 't.agent.a2')).toEqual([1, 2]);
     expect(seqsIn(t.rabbit, 't.agent.a1')).toEqual([3, 4, 5]);
+  });
+
+  it('a beginSwitch answered after its leader term ended (a slow connection) changes nothing here: the granter is not told to stop granting', async () => {
+    const world = new World(1);
+    const rabbit = new MemoryRabbit('t');
+    const conn = rabbit.connect();
+    await conn.start();
+    const store = createMemoryStore({ now: () => world.now });
+    let term: LeaderTerm | null = { holder: 'r1', epoch: (await store.acquireLeadership('r1', 600_000)).epoch };
+    const first = await store.recordFirstAgent({ agentId: 'a1', topic: 't.agent.a1', host: 'h' }, term);
+    // the statement runs while the term holds; its answer is slow to come back
+    const answers: Array<() => void> = [];
+    const slow = { ...store, beginSwitch: (a: Parameters<Store['beginSwitch']>[0]) => store.beginSwitch(a).then((v) => new Promise<typeof v>((resolve) => answers.push(() => resolve(v)))) } as Store;
+    const switchingFrom: string[] = [];
+    const steps = switchSteps({
+      store: () => slow, broker: conn, registry: { healthy: () => [view('a1'), view('a2')] } as unknown as AgentRegistry,
+      granter: { switchingFrom: (a: string) => void switchingFrom.push(a), setTarget: () => {}, waitMs: () => 0 } as unknown as LeaseGranter,
+      management: null, clock: world.clock(new Gate('r1')), logger: silentLogger(), namespace: 't', term: () => term,
+    });
+    let out: { error?: unknown; done?: boolean } = {};
+    const actor = createActor(steps.beginSwitch, { input: { assignment: first, reason: 'test' } });
+    actor.subscribe({ complete: () => (out = { done: true }), error: (error) => (out = { error }) });
+    actor.start();
+    await world.run(() => answers.length > 0, 1000);
+    // meanwhile the lease ran out here and the runtime took a new term (its coordinator started over)
+    term = { holder: 'r1', epoch: (await store.acquireLeadership('r1', 600_000)).epoch };
+    answers.forEach((f) => f());
+    await world.run(() => out.done === true || out.error !== undefined, 1000);
+    expect(out.error).toMatchObject({ code: 'not-leader' });
+    expect(switchingFrom).toEqual([]);
   });
 });
