@@ -82,6 +82,8 @@ export class DeviceLanes extends EventEmitter {
   private interrupted!: Promise<null>;
   private interrupt!: () => void;
   private readonly running = new Set<Promise<void>>();
+  /** dead letters that could not be recorded in a row: the backoff before the next requeue */
+  private deadLetterFailures = 0;
 
   constructor(private readonly o: LaneOptions) {
     super();
@@ -352,12 +354,16 @@ export class DeviceLanes extends EventEmitter {
   private async record(d: Delivery, entry: DeadLetter, kind: 'rejected' | 'anomaly' = 'rejected'): Promise<boolean> {
     try {
       await this.o.deadLetter(entry, kind);
+      this.deadLetterFailures = 0;
       d.ack();
       this.emit('dead-letter', entry);
       return true;
     } catch (err) {
-      // not recorded: leave it to the broker to redeliver rather than lose it
-      this.o.logger.error({ deviceId: entry.deviceId, seq: entry.seq, err: (err as Error).message }, 'could not record a dead letter; the message is requeued');
+      // not recorded: leave it to the broker to redeliver rather than lose it, after a backoff (a
+      // broker hands a requeued message straight back: without one this would spin, and log, at full speed)
+      const wait = backoff(++this.deadLetterFailures, this.o.retryInitialMs, this.o.retryMaxMs, this.o.random);
+      this.o.logger.error({ deviceId: entry.deviceId, seq: entry.seq, err: (err as Error).message, requeueInMs: wait }, 'could not record a dead letter; the message is requeued');
+      await delay(this.o.clock, wait);
       d.nack(true);
       return false;
     }

@@ -4,6 +4,7 @@ import { systemClock } from '../../src/clock.ts';
 import { DeviceLanes } from '../../src/device-lanes.ts';
 import { silentLogger } from '../../src/logger.ts';
 import type { DeadLetter, Delivery, DeviceClient, DeviceConfig, DeviceOutcome, WireMessage } from '../../src/ports.ts';
+import { Gate, World } from '../../src/sim/world.ts';
 import { encodeMessage } from '../../src/wire.ts';
 
 const devices = new Map<string, DeviceConfig>([
@@ -340,5 +341,32 @@ describe('device lanes', () => {
     expect(reported).toEqual(['d1:1', 'd1:2']); // and reported applied, once
     expect(ds.map((d) => d.acked)).toEqual([true, true]);
     expect(dead).toEqual([]);
+  });
+
+  it('a dead letter that cannot be recorded is handed back only after a backoff: a broker that redelivers at once is not spun on', async () => {
+    const world = new World(1);
+    const gate = new Gate('agent');
+    const { client } = scripted(() => ({ kind: 'permanent', status: 422, reason: 'refused', response: 'no parent' }));
+    let attempts = 0;
+    const l = new DeviceLanes({
+      agentId: 'a1', devices, client, clock: world.clock(gate), logger: silentLogger(), onPermanent: 'skip', retryInitialMs: 100, retryMaxMs: 1000,
+      lease: { acquire: async () => 1 }, applied: () => {}, fenced: () => {},
+      deadLetter: async () => {
+        attempts++;
+        throw new Error('receipts nacked by the broker');
+      },
+    });
+    // a broker that hands a requeued message straight back
+    const redeliver = (): void => {
+      const d = delivery(msg('d1', 1));
+      d.nack = () => void gate.run(redeliver);
+      l.accept(d);
+    };
+    redeliver();
+    world.at(1000, () => {});
+    await world.run(() => false, 1000);
+    // about one attempt per backoff (100 ms, doubling to 1 s), not thousands in no time
+    expect(attempts).toBeGreaterThan(1);
+    expect(attempts).toBeLessThan(12);
   });
 });
