@@ -135,6 +135,8 @@ describe('trust boundary (real broker, the README set-up)', () => {
       expect(d.reason).toMatch(/^unauthenticated/);
       expect(d.deviceId).toBe('?');
     }
+    // the device applied them; the runtime counts them once their receipts arrive (awaited, not raced)
+    await runtime.applied(later.at(-1)!, { timeoutMs: 10_000 });
     const status = await runtime.status();
     expect(status.agents.map((a) => a.agentId)).toEqual(['a1']);
     expect(status.assignment).toMatchObject({ agentId: 'a1', epoch: 1, topic: agent.queue });
