@@ -135,8 +135,16 @@ describe('trust boundary (real broker, the README set-up)', () => {
       expect(d.reason).toMatch(/^unauthenticated/);
       expect(d.deviceId).toBe('?');
     }
-    // the device applied them; the runtime counts them once their receipts arrive (awaited, not raced)
+    // the device applied them; the runtime counts them once their receipts arrive and stores the
+    // watermark after that (status() reads the stored one): awaited on its event, not raced
     await runtime.applied(later.at(-1)!, { timeoutMs: 10_000 });
+    const storedWatermark = async () => (await runtime.status()).devices.find((d) => d.deviceId === 'fw1')?.watermark;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the runtime did not store the watermark of the last seq within 10 s')), 10_000);
+      const check = () => void storedWatermark().then((w) => w === later.at(-1)!.seq && (clearTimeout(timer), resolve()));
+      runtime.on('watermarks.stored', check);
+      check();
+    });
     const status = await runtime.status();
     expect(status.agents.map((a) => a.agentId)).toEqual(['a1']);
     expect(status.assignment).toMatchObject({ agentId: 'a1', epoch: 1, topic: agent.queue });
