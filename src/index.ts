@@ -1,17 +1,18 @@
 /** baton's public API. */
 
 /** Creates the runtime that a host embeds: `start()`, `dispatch()`, `status()`, `stop()`. */
-export { createRuntime } from './runtime.ts';
+export { createRuntime } from './runtime/runtime.ts';
 /** Types of the runtime's options, results, status and events. */
-export type { Runtime, RuntimeOptions, Dispatched, RuntimeStatus, RuntimeEvents } from './runtime.ts';
+export type { RuntimeOptions } from './runtime/runtime.ts';
+export type { Runtime, Dispatched, RuntimeStatus, RuntimeEvents } from './api.ts';
 /** Starts an agent in this process (what `baton agent` runs). */
-export { startAgent } from './agent-worker.ts';
+export { startAgent } from './agent/worker.ts';
 /** Handle of a running agent. */
-export type { AgentHandle } from './agent-worker.ts';
+export type { AgentHandle } from './agent/worker.ts';
 /** Starts the bundled device simulator (what `baton device` runs). */
-export { startDeviceSimulator } from './device-simulator.ts';
+export { startDeviceSimulator } from './devices/simulator.ts';
 /** Types of the device simulator. */
-export type { DeviceSimulator, DeviceSimulatorOptions, DeviceFaults, AppliedEntry } from './device-simulator.ts';
+export type { DeviceSimulator, DeviceSimulatorOptions, DeviceFaults, AppliedEntry } from './devices/simulator.ts';
 /** The one error class, with a stable `code`. */
 export { BatonError, isBatonError } from './errors.ts';
 /** Error codes. */
@@ -21,7 +22,7 @@ export { newSecret } from './trust.ts';
 /** The credential of one agent, derived from the deployment secret (what `baton agent-key ID` prints). */
 export { agentCredential } from './trust.ts';
 /** The RabbitMQ permissions of the runtime and of one agent under a namespace (README "Trust and security"). */
-export { runtimePermissions, agentPermissions } from './broker-permissions.ts';
+export { runtimePermissions, agentPermissions } from './adapters/amqp/permissions.ts';
 /** Reads and validates a devices file. */
 export { loadDevicesFile, runtimeDefaults, agentDefaults } from './config.ts';
 /** Configuration types. */

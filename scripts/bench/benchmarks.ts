@@ -1,14 +1,14 @@
 // The benchmarks of `baton bench`: each measures baton and a baseline in the same run.
 import amqp from 'amqplib';
 import { Pool } from 'undici';
-import { startAgent } from '../../src/agent-worker.ts';
-import { createAmqpBroker } from '../../src/amqp-broker.ts';
-import { deleteNamespace, dropDatabase, withDatabase } from '../../src/admin.ts';
+import { startAgent } from '../../src/agent/worker.ts';
+import { createAmqpBroker } from '../../src/adapters/amqp/broker.ts';
+import { deleteNamespace, dropDatabase, withDatabase } from '../../src/tools/admin.ts';
 import { systemClock } from '../../src/clock.ts';
-import { startDeviceSimulator } from '../../src/device-simulator.ts';
+import { startDeviceSimulator } from '../../src/devices/simulator.ts';
 import { silentLogger } from '../../src/logger.ts';
-import { createManagementApi } from '../../src/management-api.ts';
-import { createRuntime } from '../../src/runtime.ts';
+import { createManagementApi } from '../../src/adapters/amqp/management-api.ts';
+import { createRuntime } from '../../src/runtime/runtime.ts';
 import { failover } from './failover.ts';
 import { alternate, measured, type BenchContext, type Benchmark } from './harness.ts';
 import { memory } from './memory.ts';

@@ -7,11 +7,11 @@
 import amqp from 'amqplib';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { deleteNamespace, dropDatabase, withDatabase } from '../../src/admin.ts';
-import { checkDevice } from '../../src/checker.ts';
-import { startDeviceSimulator, type AppliedEntry, type DeviceSimulator } from '../../src/device-simulator.ts';
-import { spawnAgent, writeDevicesFile } from '../../src/processes.ts';
-import { createRuntime } from '../../src/runtime.ts';
+import { deleteNamespace, dropDatabase, withDatabase } from '../../src/tools/admin.ts';
+import { checkDevice } from '../../src/devices/checker.ts';
+import { startDeviceSimulator, type AppliedEntry, type DeviceSimulator } from '../../src/devices/simulator.ts';
+import { spawnAgent, writeDevicesFile } from '../../src/tools/processes.ts';
+import { createRuntime } from '../../src/runtime/runtime.ts';
 import { alternate, type Benchmark } from './harness.ts';
 import { appliedTotal, benchKey, benchSecret, bounded, msg, result, sizeOf, tag } from './support.ts';
 

@@ -3,7 +3,7 @@
 // Prints one JSON line: { samples: [{ at: messages, rssMb, heapMb }] }.
 // Usage: node --import tsx scripts/bench/memory-host.ts '{"mode":"baton"|"plain",...}'
 import amqp from 'amqplib';
-import { createRuntime } from '../../src/runtime.ts';
+import { createRuntime } from '../../src/runtime/runtime.ts';
 import { plainMessage } from './support.ts';
 
 interface Options {

@@ -3,9 +3,9 @@
 // same messages with plain amqplib. One run of each at full size: a million messages take minutes.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startAgent } from '../../src/agent-worker.ts';
-import { deleteNamespace, dropDatabase, withDatabase } from '../../src/admin.ts';
-import { startDeviceSimulator, type DeviceSimulator } from '../../src/device-simulator.ts';
+import { startAgent } from '../../src/agent/worker.ts';
+import { deleteNamespace, dropDatabase, withDatabase } from '../../src/tools/admin.ts';
+import { startDeviceSimulator, type DeviceSimulator } from '../../src/devices/simulator.ts';
 import { alternate, type BenchContext, type Benchmark } from './harness.ts';
 import { appliedTotal, benchKey, benchSecret, plainConsumer, result, sizeOf, tag } from './support.ts';
 

@@ -2,7 +2,7 @@
 import amqp from 'amqplib';
 import { randomBytes } from 'node:crypto';
 import { Pool } from 'undici';
-import type { DeviceSimulator } from '../../src/device-simulator.ts';
+import type { DeviceSimulator } from '../../src/devices/simulator.ts';
 import { agentCredential, newSecret } from '../../src/trust.ts';
 import { measured, type BenchContext, type BenchResult } from './harness.ts';
 

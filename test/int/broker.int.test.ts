@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createAmqpBroker } from '../../src/amqp-broker.ts';
+import { createAmqpBroker } from '../../src/adapters/amqp/broker.ts';
 import { systemClock } from '../../src/clock.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { AMQP_URL, freshNamespace } from '../support/services.ts';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawnBaton, writeDevicesFile, type ChildHandle } from '../../src/processes.ts';
+import { spawnBaton, writeDevicesFile, type ChildHandle } from '../../src/tools/processes.ts';
 import { AMQP_URL, freshDatabase, freshNamespace } from '../support/services.ts';
 
 const children: ChildHandle[] = [];

@@ -1,11 +1,12 @@
 // The foundation's acceptance run: 10,000 messages over 8 simulated devices through one real agent
 // process, checked from each device's own applied log; then the same with one device failing.
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkDevice } from '../../src/checker.ts';
-import { startDeviceSimulator, type DeviceSimulator } from '../../src/device-simulator.ts';
-import { spawnAgent, writeDevicesFile, type ChildHandle } from '../../src/processes.ts';
-import { createRuntime, type Runtime } from '../../src/runtime.ts';
-import { workloadMessage } from '../../src/workload.ts';
+import { checkDevice } from '../../src/devices/checker.ts';
+import { startDeviceSimulator, type DeviceSimulator } from '../../src/devices/simulator.ts';
+import { spawnAgent, writeDevicesFile, type ChildHandle } from '../../src/tools/processes.ts';
+import { createRuntime } from '../../src/runtime/runtime.ts';
+import { type Runtime } from '../../src/api.ts';
+import { workloadMessage } from '../../src/tools/workload.ts';
 import { AMQP_URL, freshDatabase, freshNamespace, until } from '../support/services.ts';
 import { agentTrust, runtimeTrust } from '../support/trust.ts';
 

@@ -2,7 +2,7 @@
 // comes back to normal with nothing lost.
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createOrmStore } from '../../src/orm-store.ts';
+import { createOrmStore } from '../../src/adapters/orm/store.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { AMQP_URL } from '../support/services.ts';
 import { awaitAndCheck, startCluster, type Cluster } from '../support/cluster.ts';

@@ -1,6 +1,6 @@
 // `npm run demo` (smaller): the handover is shown and every check holds.
 import { describe, expect, it } from 'vitest';
-import { runDemo } from '../../src/demo.ts';
+import { runDemo } from '../../src/tools/demo.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { AMQP_URL, DATABASE_URL } from '../support/services.ts';
 

@@ -2,7 +2,7 @@
 // RabbitMQ memory alarm. One file at a time (failover project): the alarm blocks every publisher.
 import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startAgent } from '../../src/agent-worker.ts';
+import { startAgent } from '../../src/agent/worker.ts';
 import { systemClock } from '../../src/clock.ts';
 import type { Clock } from '../../src/ports.ts';
 import { awaitAndCheck, dispatchLoad, startCluster, type Cluster } from '../support/cluster.ts';

@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRuntime } from '../../src/runtime.ts';
+import { createRuntime } from '../../src/runtime/runtime.ts';
 import { awaitAndCheck, dispatchLoad, startCluster, type Cluster } from '../support/cluster.ts';
 import { chromium as browserInstalled, CHROMIUM_PATH, requireItem } from '../support/preflight.ts';
 import { runtimeTrust } from '../support/trust.ts';

@@ -1,11 +1,11 @@
 // The runtime against the real PostgreSQL and RabbitMQ, with an in-process agent and simulated devices.
 import amqp from 'amqplib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startAgent } from '../../src/agent-worker.ts';
-import { startDeviceSimulator, type DeviceSimulator } from '../../src/device-simulator.ts';
-import { createOrmStore } from '../../src/orm-store.ts';
+import { startAgent } from '../../src/agent/worker.ts';
+import { startDeviceSimulator, type DeviceSimulator } from '../../src/devices/simulator.ts';
+import { createOrmStore } from '../../src/adapters/orm/store.ts';
 import { silentLogger } from '../../src/logger.ts';
-import { createRuntime } from '../../src/runtime.ts';
+import { createRuntime } from '../../src/runtime/runtime.ts';
 import { AMQP_URL, freshDatabase, freshNamespace, until } from '../support/services.ts';
 import { agentTrust, runtimeTrust } from '../support/trust.ts';
 

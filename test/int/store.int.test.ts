@@ -1,4 +1,4 @@
-import { createOrmStore } from '../../src/orm-store.ts';
+import { createOrmStore } from '../../src/adapters/orm/store.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { freshDatabase } from '../support/services.ts';
 import { storeContract } from '../support/store-contract.ts';

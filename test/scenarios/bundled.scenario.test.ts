@@ -4,9 +4,9 @@ import { readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/logger.ts';
-import { htmlReport, summary } from '../../src/scenario/report.ts';
-import { runScenario } from '../../src/scenario/runner.ts';
-import { loadScenario } from '../../src/scenario/schema.ts';
+import { htmlReport, summary } from '../../src/tools/scenario/report.ts';
+import { runScenario } from '../../src/tools/scenario/runner.ts';
+import { loadScenario } from '../../src/tools/scenario/schema.ts';
 import { AMQP_URL, DATABASE_URL } from '../support/services.ts';
 import { management, requireItem } from '../support/preflight.ts';
 

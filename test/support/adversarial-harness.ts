@@ -1,15 +1,16 @@
 // The adversarial reviews' harness: the real runtime, machines and agents over the in-memory broker
 // and store, on a simulated clock, every process behind a gate; each runtime's database connection
 // can hang, commit without answering, or hold named statements until `release` runs them (late).
-import { startAgent } from '../../src/agent-worker.ts';
-import { DeviceModel } from '../../src/device-model.ts';
-import { MemoryRabbit } from '../../src/memory-broker.ts';
-import { createMemoryDeviceClient } from '../../src/memory-device.ts';
-import { createMemoryStore } from '../../src/memory-store.ts';
+import { startAgent } from '../../src/agent/worker.ts';
+import { DeviceModel } from '../../src/devices/model.ts';
+import { MemoryRabbit } from '../../src/adapters/memory/broker.ts';
+import { createMemoryDeviceClient } from '../../src/adapters/memory/device.ts';
+import { createMemoryStore } from '../../src/adapters/memory/store.ts';
 import type { DeviceClient, DeviceConfig, Store } from '../../src/ports.ts';
-import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.ts';
-import { SimBroker } from '../../src/sim/sim-broker.ts';
-import { Gate, World } from '../../src/sim/world.ts';
+import { createRuntime, type RuntimeOptions } from '../../src/runtime/runtime.ts';
+import { type Runtime } from '../../src/api.ts';
+import { SimBroker } from '../../src/tools/sim/sim-broker.ts';
+import { Gate, World } from '../../src/tools/sim/world.ts';
 import { agentTrust, runtimeTrust } from './trust.ts';
 
 export interface Proc {

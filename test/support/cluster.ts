@@ -1,10 +1,11 @@
 // A small baton installation for integration tests: simulated devices, agent processes, a runtime,
 // each in a database and a queue namespace of its own, all removed afterwards.
-import { checkDevice, staleWrites as staleOf, type DeviceCheck } from '../../src/checker.ts';
-import { startDeviceSimulator, type DeviceSimulator } from '../../src/device-simulator.ts';
-import { spawnAgent, writeDevicesFile, type ChildHandle } from '../../src/processes.ts';
-import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.ts';
-import { workloadMessage } from '../../src/workload.ts';
+import { checkDevice, staleWrites as staleOf, type DeviceCheck } from '../../src/devices/checker.ts';
+import { startDeviceSimulator, type DeviceSimulator } from '../../src/devices/simulator.ts';
+import { spawnAgent, writeDevicesFile, type ChildHandle } from '../../src/tools/processes.ts';
+import { createRuntime, type RuntimeOptions } from '../../src/runtime/runtime.ts';
+import { type Runtime } from '../../src/api.ts';
+import { workloadMessage } from '../../src/tools/workload.ts';
 import { AMQP_URL, freshDatabase, freshNamespace, until } from './services.ts';
 import { agentTrust, runtimeTrust } from './trust.ts';
 

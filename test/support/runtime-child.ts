@@ -1,8 +1,8 @@
 // A runtime in a process of its own, for crash tests: it dispatches a load, prints every message
 // RabbitMQ or PostgreSQL accepted ("accepted <device> <seq>"), and kills itself with SIGKILL when
 // a switch reaches the phase named by BATON_TEST_CRASH_AT, through the runtime's onPhase hook.
-import { createRuntime } from '../../src/runtime.ts';
-import { workloadMessage } from '../../src/workload.ts';
+import { createRuntime } from '../../src/runtime/runtime.ts';
+import { workloadMessage } from '../../src/tools/workload.ts';
 
 const env = process.env;
 const devices = JSON.parse(env.BATON_TEST_DEVICES!) as Array<{ id: string; fencesByEpoch: boolean }>;

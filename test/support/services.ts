@@ -1,6 +1,6 @@
 // The real services the integration tests use, and throw-away databases and namespaces on them.
 import { randomBytes } from 'node:crypto';
-import { deleteNamespace, dropDatabase, withDatabase } from '../../src/admin.ts';
+import { deleteNamespace, dropDatabase, withDatabase } from '../../src/tools/admin.ts';
 import { fromEnv, runtimeDefaults } from '../../src/config.ts';
 
 const env = fromEnv();

@@ -1,14 +1,15 @@
 // Runtimes, agents and devices of the deterministic simulation's kind, for unit tests that script a
 // fault by hand: the real runtime, agents and machines over the in-memory broker and store, each
 // process behind a gate (killed = no more callbacks, no more store calls), on one simulated clock.
-import { startAgent, type AgentHandle } from '../../src/agent-worker.ts';
-import { DeviceModel } from '../../src/device-model.ts';
-import { MemoryRabbit } from '../../src/memory-broker.ts';
-import { createMemoryDeviceClient } from '../../src/memory-device.ts';
-import { createMemoryStore } from '../../src/memory-store.ts';
+import { startAgent, type AgentHandle } from '../../src/agent/worker.ts';
+import { DeviceModel } from '../../src/devices/model.ts';
+import { MemoryRabbit } from '../../src/adapters/memory/broker.ts';
+import { createMemoryDeviceClient } from '../../src/adapters/memory/device.ts';
+import { createMemoryStore } from '../../src/adapters/memory/store.ts';
 import type { DeviceClient, DeviceOutcome, Store } from '../../src/ports.ts';
-import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.ts';
-import { Gate, World } from '../../src/sim/world.ts';
+import { createRuntime, type RuntimeOptions } from '../../src/runtime/runtime.ts';
+import { type Runtime } from '../../src/api.ts';
+import { Gate, World } from '../../src/tools/sim/world.ts';
 import { agentTrust, runtimeTrust } from './trust.ts';
 
 export interface SimCluster {

@@ -2,7 +2,7 @@
 // hand over the real runtime, machines and agents (in-memory broker and store, simulated clock,
 // every process behind a gate). Each test asserts the invariant that broke; each failed before its fix.
 import { describe, expect, it } from 'vitest';
-import { simulate } from '../../src/sim/simulation.ts';
+import { simulate } from '../../src/tools/sim/simulation.ts';
 import { harness } from '../support/adversarial-harness.ts';
 
 describe('adversarial', () => {

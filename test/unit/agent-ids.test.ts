@@ -2,14 +2,14 @@
 // agent could not have been configured with, and what it prints (/metrics, `baton status`) escapes
 // control characters, whatever reached the database before.
 import { describe, expect, it } from 'vitest';
-import { MemoryRabbit } from '../../src/memory-broker.ts';
-import { createMemoryStore } from '../../src/memory-store.ts';
-import { Metrics } from '../../src/metrics.ts';
+import { MemoryRabbit } from '../../src/adapters/memory/broker.ts';
+import { createMemoryStore } from '../../src/adapters/memory/store.ts';
+import { Metrics } from '../../src/runtime/metrics.ts';
 import { printable } from '../../src/printable.ts';
-import { parseHeartbeat, parseReceipt } from '../../src/receipts.ts';
-import { createRuntime } from '../../src/runtime.ts';
-import { Gate, World } from '../../src/sim/world.ts';
-import { statusJson, statusText, type StatusReport } from '../../src/status.ts';
+import { parseHeartbeat, parseReceipt } from '../../src/side-channel.ts';
+import { createRuntime } from '../../src/runtime/runtime.ts';
+import { Gate, World } from '../../src/tools/sim/world.ts';
+import { statusJson, statusText, type StatusReport } from '../../src/tools/status.ts';
 import { agentKey, seal } from '../../src/trust.ts';
 import { captureLogs } from '../support/log-capture.ts';
 import { TEST_SECRET, runtimeTrust } from '../support/trust.ts';

@@ -2,11 +2,11 @@
 // One agent over the in-memory broker and a simulated clock; the test plays the runtime (it
 // publishes messages and answers heartbeats with lease grants while `granting` is on).
 import { describe, expect, it } from 'vitest';
-import { startAgent, type AgentHandle } from '../../src/agent-worker.ts';
-import { MemoryRabbit } from '../../src/memory-broker.ts';
+import { startAgent, type AgentHandle } from '../../src/agent/worker.ts';
+import { MemoryRabbit } from '../../src/adapters/memory/broker.ts';
 import type { DeviceClient, DeviceOutcome, WireMessage } from '../../src/ports.ts';
-import { parseHeartbeat } from '../../src/receipts.ts';
-import { Gate, World } from '../../src/sim/world.ts';
+import { parseHeartbeat } from '../../src/side-channel.ts';
+import { Gate, World } from '../../src/tools/sim/world.ts';
 import { agentKey, unseal } from '../../src/trust.ts';
 import { TEST_SECRET, agentTrust, signedGrant, signedMessage } from '../support/trust.ts';
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { checkDevice } from '../../src/checker.ts';
-import { Parker } from '../../src/parker.ts';
+import { checkDevice } from '../../src/devices/checker.ts';
+import { Parker } from '../../src/runtime/parker.ts';
 import { systemClock } from '../../src/clock.ts';
-import { createMemoryStore } from '../../src/memory-store.ts';
-import { SeqAllocator } from '../../src/seq-allocator.ts';
+import { createMemoryStore } from '../../src/adapters/memory/store.ts';
+import { SeqAllocator } from '../../src/runtime/seq-allocator.ts';
 import type { WireMessage } from '../../src/ports.ts';
 
 describe('SeqAllocator', () => {

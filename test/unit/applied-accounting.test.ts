@@ -2,15 +2,16 @@
 // when a receipt covered that seq itself (or it was dead-lettered), never because a higher one was;
 // an agent's anomaly (a seq below its watermark nobody applied) is counted, logged and raised.
 import { describe, expect, it } from 'vitest';
-import { startAgent } from '../../src/agent-worker.ts';
-import { DeviceModel } from '../../src/device-model.ts';
-import { MemoryRabbit } from '../../src/memory-broker.ts';
-import { createMemoryDeviceClient } from '../../src/memory-device.ts';
-import { createMemoryStore } from '../../src/memory-store.ts';
+import { startAgent } from '../../src/agent/worker.ts';
+import { DeviceModel } from '../../src/devices/model.ts';
+import { MemoryRabbit } from '../../src/adapters/memory/broker.ts';
+import { createMemoryDeviceClient } from '../../src/adapters/memory/device.ts';
+import { createMemoryStore } from '../../src/adapters/memory/store.ts';
 import type { Broker, Delivery } from '../../src/ports.ts';
-import { createRuntime, type RuntimeEvents } from '../../src/runtime.ts';
-import { Gate, World } from '../../src/sim/world.ts';
-import { workloadMessage } from '../../src/workload.ts';
+import { createRuntime } from '../../src/runtime/runtime.ts';
+import { type RuntimeEvents } from '../../src/api.ts';
+import { Gate, World } from '../../src/tools/sim/world.ts';
+import { workloadMessage } from '../../src/tools/workload.ts';
 import { simCluster } from '../support/sim-cluster.ts';
 import { agentTrust, runtimeTrust, signedHeartbeat, signedReceipt } from '../support/trust.ts';
 

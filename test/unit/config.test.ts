@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fromEnv, loadDevicesFile, resolveAgentConfig, resolveRuntimeConfig, runtimeDefaults } from '../../src/config.ts';
 import { isBatonError } from '../../src/errors.ts';
-import { createRuntime } from '../../src/runtime.ts';
+import { createRuntime } from '../../src/runtime/runtime.ts';
 import { agentCredential } from '../../src/trust.ts';
 import { TEST_SECRET, agentTrust, runtimeTrust } from '../support/trust.ts';
 

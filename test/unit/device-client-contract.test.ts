@@ -1,8 +1,8 @@
 // The DeviceClient contract over loopback HTTP (undici + the simulator) and in memory (the device model).
-import { DeviceModel } from '../../src/device-model.ts';
-import { startDeviceSimulator } from '../../src/device-simulator.ts';
-import { createHttpDeviceClient } from '../../src/http-device-client.ts';
-import { createMemoryDeviceClient } from '../../src/memory-device.ts';
+import { DeviceModel } from '../../src/devices/model.ts';
+import { startDeviceSimulator } from '../../src/devices/simulator.ts';
+import { createHttpDeviceClient } from '../../src/adapters/http-device-client.ts';
+import { createMemoryDeviceClient } from '../../src/adapters/memory/device.ts';
 import { deviceClientContract } from '../support/device-client-contract.ts';
 
 deviceClientContract('HTTP (undici + simulator)', async () => {

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { resolveAgentConfig } from '../../src/config.ts';
-import { startDeviceSimulator, type DeviceSimulator } from '../../src/device-simulator.ts';
-import { createHttpDeviceClient } from '../../src/http-device-client.ts';
+import { startDeviceSimulator, type DeviceSimulator } from '../../src/devices/simulator.ts';
+import { createHttpDeviceClient } from '../../src/adapters/http-device-client.ts';
 import type { DeviceConfig, WireMessage } from '../../src/ports.ts';
 import { agentTrust } from '../support/trust.ts';
 

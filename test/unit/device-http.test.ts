@@ -1,7 +1,8 @@
 // The device simulator and the undici device client, over loopback HTTP.
 import { afterEach, describe, expect, it } from 'vitest';
-import { startDeviceSimulator, type DeviceSimulator } from '../../src/device-simulator.ts';
-import { classify, createHttpDeviceClient } from '../../src/http-device-client.ts';
+import { startDeviceSimulator, type DeviceSimulator } from '../../src/devices/simulator.ts';
+import { createHttpDeviceClient } from '../../src/adapters/http-device-client.ts';
+import { classify } from '../../src/device-answers.ts';
 import type { WireMessage } from '../../src/ports.ts';
 
 const sims: DeviceSimulator[] = [];

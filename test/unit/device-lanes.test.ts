@@ -1,10 +1,10 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.ts';
-import { DeviceLanes } from '../../src/device-lanes.ts';
+import { DeviceLanes } from '../../src/agent/device-lanes.ts';
 import { silentLogger } from '../../src/logger.ts';
 import type { DeadLetter, Delivery, DeviceClient, DeviceConfig, DeviceOutcome, WireMessage } from '../../src/ports.ts';
-import { Gate, World } from '../../src/sim/world.ts';
+import { Gate, World } from '../../src/tools/sim/world.ts';
 import { encodeMessage } from '../../src/wire.ts';
 
 const devices = new Map<string, DeviceConfig>([

@@ -7,9 +7,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.ts';
-import { DeviceLanes } from '../../src/device-lanes.ts';
-import { startDeviceSimulator } from '../../src/device-simulator.ts';
-import { createHttpDeviceClient } from '../../src/http-device-client.ts';
+import { DeviceLanes } from '../../src/agent/device-lanes.ts';
+import { startDeviceSimulator } from '../../src/devices/simulator.ts';
+import { createHttpDeviceClient } from '../../src/adapters/http-device-client.ts';
 import { silentLogger } from '../../src/logger.ts';
 import type { DeadLetter, DeviceClient, DeviceConfig, WireMessage } from '../../src/ports.ts';
 import { encodeMessage } from '../../src/wire.ts';

@@ -2,11 +2,11 @@
 // dispatch() waits (for a seq block, for a park's commit, for the broker's confirm) changes nothing:
 // what is parked and what is sent are the bytes checked at dispatch().
 import { describe, expect, it } from 'vitest';
-import { MemoryRabbit } from '../../src/memory-broker.ts';
-import { createMemoryStore } from '../../src/memory-store.ts';
+import { MemoryRabbit } from '../../src/adapters/memory/broker.ts';
+import { createMemoryStore } from '../../src/adapters/memory/store.ts';
 import type { Delivery } from '../../src/ports.ts';
-import { createRuntime } from '../../src/runtime.ts';
-import { Gate, World } from '../../src/sim/world.ts';
+import { createRuntime } from '../../src/runtime/runtime.ts';
+import { Gate, World } from '../../src/tools/sim/world.ts';
 import { runtimeTrust, signedHeartbeat } from '../support/trust.ts';
 
 async function leader(withAgent: boolean) {

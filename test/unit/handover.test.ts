@@ -1,17 +1,17 @@
 // Handovers that once lost or parked messages for good (issue 12), replayed deterministically:
 // the real runtime, machines and agents over the in-memory ports and a simulated clock.
 import { describe, expect, it } from 'vitest';
-import { startAgent } from '../../src/agent-worker.ts';
-import { checkDevice, staleWrites } from '../../src/checker.ts';
-import { DeviceModel } from '../../src/device-model.ts';
-import { MemoryRabbit } from '../../src/memory-broker.ts';
-import { createMemoryDeviceClient } from '../../src/memory-device.ts';
-import { createMemoryStore } from '../../src/memory-store.ts';
+import { startAgent } from '../../src/agent/worker.ts';
+import { checkDevice, staleWrites } from '../../src/devices/checker.ts';
+import { DeviceModel } from '../../src/devices/model.ts';
+import { MemoryRabbit } from '../../src/adapters/memory/broker.ts';
+import { createMemoryDeviceClient } from '../../src/adapters/memory/device.ts';
+import { createMemoryStore } from '../../src/adapters/memory/store.ts';
 import type { DeviceClient } from '../../src/ports.ts';
-import { createRuntime } from '../../src/runtime.ts';
-import { simulate } from '../../src/sim/simulation.ts';
-import { Gate, World } from '../../src/sim/world.ts';
-import { workloadMessage } from '../../src/workload.ts';
+import { createRuntime } from '../../src/runtime/runtime.ts';
+import { simulate } from '../../src/tools/sim/simulation.ts';
+import { Gate, World } from '../../src/tools/sim/world.ts';
+import { workloadMessage } from '../../src/tools/workload.ts';
 import { agentTrust, runtimeTrust } from '../support/trust.ts';
 
 describe('handover regressions', () => {

@@ -6,10 +6,10 @@ import { connect } from 'node:net';
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { InspectionEvent } from 'xstate';
-import { checkInspectorOptions, createInspectorServer, EVENT_BUFFER_LIMIT, type InspectorOptions, type InspectorServer } from '../../src/inspector-server.ts';
-import { Metrics } from '../../src/metrics.ts';
+import { checkInspectorOptions, createInspectorServer, EVENT_BUFFER_LIMIT, type InspectorOptions, type InspectorServer } from '../../src/inspector/server.ts';
+import { Metrics } from '../../src/runtime/metrics.ts';
 import type { Clock } from '../../src/ports.ts';
-import type { RuntimeStatus } from '../../src/runtime.ts';
+import type { RuntimeStatus } from '../../src/api.ts';
 import { captureLogs } from '../support/log-capture.ts';
 
 /** A clock whose timers never fire: no periodic status push interleaves with what a test counts. */

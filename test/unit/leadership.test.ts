@@ -2,20 +2,21 @@
 // own clock, seq blocks die with the term, and a new leader waits out the last term's agent leases.
 // Runtimes, agents and the broker are the real ones over in-memory ports and the simulated clock.
 import { describe, expect, it } from 'vitest';
-import { startAgent } from '../../src/agent-worker.ts';
+import { startAgent } from '../../src/agent/worker.ts';
 import { runtimeDefaults } from '../../src/config.ts';
-import { DeviceModel } from '../../src/device-model.ts';
+import { DeviceModel } from '../../src/devices/model.ts';
 import { isBatonError } from '../../src/errors.ts';
-import { LeaseGranter } from '../../src/lease-granter.ts';
-import type { LeaseGrant } from '../../src/lease.ts';
-import { MemoryRabbit } from '../../src/memory-broker.ts';
-import { createMemoryDeviceClient } from '../../src/memory-device.ts';
-import { createMemoryStore } from '../../src/memory-store.ts';
+import { LeaseGranter } from '../../src/runtime/lease-granter.ts';
+import type { LeaseGrant } from '../../src/side-channel.ts';
+import { MemoryRabbit } from '../../src/adapters/memory/broker.ts';
+import { createMemoryDeviceClient } from '../../src/adapters/memory/device.ts';
+import { createMemoryStore } from '../../src/adapters/memory/store.ts';
 import type { Broker, Store } from '../../src/ports.ts';
-import type { HeartbeatEvent } from '../../src/receipts.ts';
-import { createRuntime, type Runtime } from '../../src/runtime.ts';
-import { Gate, World } from '../../src/sim/world.ts';
-import { workloadMessage } from '../../src/workload.ts';
+import type { HeartbeatEvent } from '../../src/side-channel.ts';
+import { createRuntime } from '../../src/runtime/runtime.ts';
+import { type Runtime } from '../../src/api.ts';
+import { Gate, World } from '../../src/tools/sim/world.ts';
+import { workloadMessage } from '../../src/tools/workload.ts';
 import { agentTrust, runtimeTrust } from '../support/trust.ts';
 
 const TTL = runtimeDefaults.leaderTtl;

@@ -1,7 +1,8 @@
 // The agent's lease: valid from the heartbeat a grant answers for durationMs, and not a moment
 // longer, by the agent's own clock (the grant names the heartbeat, not a time).
 import { describe, expect, it } from 'vitest';
-import { Lease, type LeaseGrant } from '../../src/lease.ts';
+import { Lease } from '../../src/agent/lease.ts';
+import { type LeaseGrant } from '../../src/side-channel.ts';
 import type { Clock } from '../../src/ports.ts';
 
 function clockAt(start: number): Clock & { t: number } {

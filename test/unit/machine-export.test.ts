@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { machines, toDot, toGraph, toMermaid } from '../../src/machine-export.ts';
+import { machines, toDot, toGraph, toMermaid } from '../../src/inspector/machine-export.ts';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 

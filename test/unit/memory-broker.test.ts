@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryRabbit } from '../../src/memory-broker.ts';
+import { MemoryRabbit } from '../../src/adapters/memory/broker.ts';
 import { brokerContract } from '../support/broker-contract.ts';
 
 brokerContract('in memory', async () => ({ broker: new MemoryRabbit('t').connect(), dispose: async () => {} }));

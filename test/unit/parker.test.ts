@@ -2,8 +2,8 @@
 // arriving after (a replay round begins with a flush and must begin under any incoming load).
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.ts';
-import { createMemoryStore } from '../../src/memory-store.ts';
-import { Parker } from '../../src/parker.ts';
+import { createMemoryStore } from '../../src/adapters/memory/store.ts';
+import { Parker } from '../../src/runtime/parker.ts';
 import type { WireMessage } from '../../src/ports.ts';
 
 const msg = (seq: number): WireMessage => ({ deviceId: 'd1', seq, epoch: 1, method: 'PUT', path: '/p', body: null });

@@ -1,11 +1,12 @@
 // Receipts reach the leading runtime, all of them: a standby never consumes the receipts queue, and a
 // runtime that takes over reads what arrived meanwhile, with the watermarks its predecessor stored.
 import { describe, expect, it } from 'vitest';
-import { MemoryRabbit, type MemoryConnection } from '../../src/memory-broker.ts';
-import { createMemoryStore } from '../../src/memory-store.ts';
-import { createRuntime, type Runtime } from '../../src/runtime.ts';
-import { Gate, World } from '../../src/sim/world.ts';
-import { workloadMessage } from '../../src/workload.ts';
+import { MemoryRabbit, type MemoryConnection } from '../../src/adapters/memory/broker.ts';
+import { createMemoryStore } from '../../src/adapters/memory/store.ts';
+import { createRuntime } from '../../src/runtime/runtime.ts';
+import { type Runtime } from '../../src/api.ts';
+import { Gate, World } from '../../src/tools/sim/world.ts';
+import { workloadMessage } from '../../src/tools/workload.ts';
 import { runtimeTrust, signedHeartbeat, signedReceipt } from '../support/trust.ts';
 
 const devices = ['fw1'];

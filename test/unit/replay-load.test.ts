@@ -3,7 +3,7 @@
 // and the replay chased them for as long as the load lasted. The real runtime and agents over the
 // in-memory ports, with a PostgreSQL round trip of 1 ms (simulated), 1,000 messages a second.
 import { describe, expect, it } from 'vitest';
-import { workloadMessage } from '../../src/workload.ts';
+import { workloadMessage } from '../../src/tools/workload.ts';
 import { simCluster } from '../support/sim-cluster.ts';
 
 describe('a switch under sustained load', () => {

@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadScenario, parseScenario } from '../../src/scenario/schema.ts';
+import { loadScenario, parseScenario } from '../../src/tools/scenario/schema.ts';
 
 const dir = fileURLToPath(new URL('../../scripts/scenarios/', import.meta.url));
 const base = { name: 'x', agents: ['a1', 'a2'] };

@@ -3,15 +3,15 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, toPromise } from 'xstate';
 import type { Assignment } from '../../machines/coordinator.machine.ts';
-import type { AgentRegistry } from '../../src/agent-registry.ts';
+import type { AgentRegistry } from '../../src/runtime/agent-registry.ts';
 import { resolveRuntimeConfig } from '../../src/config.ts';
 import { BatonError, isBatonError, redactUrl } from '../../src/errors.ts';
-import type { LeaseGranter } from '../../src/lease-granter.ts';
-import { createManagementApi, type ManagementApi } from '../../src/management-api.ts';
-import { MemoryRabbit } from '../../src/memory-broker.ts';
-import { createMemoryStore } from '../../src/memory-store.ts';
+import type { LeaseGranter } from '../../src/runtime/lease-granter.ts';
+import { createManagementApi, type ManagementApi } from '../../src/adapters/amqp/management-api.ts';
+import { MemoryRabbit } from '../../src/adapters/memory/broker.ts';
+import { createMemoryStore } from '../../src/adapters/memory/store.ts';
 import { systemClock } from '../../src/clock.ts';
-import { switchSteps } from '../../src/switch-steps.ts';
+import { switchSteps } from '../../src/runtime/switch-steps.ts';
 import { captureLogs } from '../support/log-capture.ts';
 
 describe('redactUrl', () => {

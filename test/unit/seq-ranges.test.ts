@@ -1,6 +1,6 @@
 // The range sets under exact delivery accounting: merging, membership, bounds.
 import { describe, expect, it } from 'vitest';
-import { AppliedLedger } from '../../src/applied-ledger.ts';
+import { AppliedLedger } from '../../src/runtime/applied-ledger.ts';
 import { SeqRanges } from '../../src/seq-ranges.ts';
 
 describe('SeqRanges', () => {

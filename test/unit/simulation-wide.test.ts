@@ -1,7 +1,7 @@
 // The wide simulation model (`baton sim --model wide`): determinism, no false alarm on a healthy
 // deployment, and the holes of issue 12 it finds on its own.
 import { describe, expect, it } from 'vitest';
-import { simulate, type SimOptions } from '../../src/sim/simulation.ts';
+import { simulate, type SimOptions } from '../../src/tools/sim/simulation.ts';
 
 describe('wide simulation model', () => {
   it('replays a seed exactly (deployment, faults, trace, violations)', async () => {

@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { simulate, type PlannedFault } from '../../src/sim/simulation.ts';
+import { simulate, type PlannedFault } from '../../src/tools/sim/simulation.ts';
 
 describe('deterministic simulation', () => {
   it('holds every invariant over a bounded number of seeds (CI; `baton sim --seeds 2000` for more)', async () => {

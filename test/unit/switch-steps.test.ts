@@ -2,14 +2,15 @@
 import { describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 import type { Assignment } from '../../machines/coordinator.machine.ts';
-import type { AgentRegistry, AgentView } from '../../src/agent-registry.ts';
-import type { LeaseGranter } from '../../src/lease-granter.ts';
+import type { AgentRegistry } from '../../src/runtime/agent-registry.ts';
+import type { AgentView } from '../../src/api.ts';
+import type { LeaseGranter } from '../../src/runtime/lease-granter.ts';
 import { silentLogger } from '../../src/logger.ts';
-import { MemoryRabbit, type MemoryConnection } from '../../src/memory-broker.ts';
-import { createMemoryStore } from '../../src/memory-store.ts';
+import { MemoryRabbit, type MemoryConnection } from '../../src/adapters/memory/broker.ts';
+import { createMemoryStore } from '../../src/adapters/memory/store.ts';
 import type { Broker, LeaderTerm, Store, Subscription, WireMessage } from '../../src/ports.ts';
-import { Gate, World } from '../../src/sim/world.ts';
-import { switchSteps } from '../../src/switch-steps.ts';
+import { Gate, World } from '../../src/tools/sim/world.ts';
+import { switchSteps } from '../../src/runtime/switch-steps.ts';
 
 const msg = (seq: number): WireMessage => ({ deviceId: 'd1', seq, epoch: 1, method: 'PUT', path: `/p/${seq}`, body: null });
 const view = (agentId: string): AgentView => ({ agentId, topic: `t.agent.${agentId}`, host: 'h', state: 'idle', lastHeartbeat: 0 });

@@ -3,8 +3,8 @@
 // switch must start as soon as it leads, not at the next periodic check (issue 12, hole 5).
 import { describe, expect, it } from 'vitest';
 import { runtimeDefaults } from '../../src/config.ts';
-import type { RuntimeEvents } from '../../src/runtime.ts';
-import { workloadMessage } from '../../src/workload.ts';
+import type { RuntimeEvents } from '../../src/api.ts';
+import { workloadMessage } from '../../src/tools/workload.ts';
 import { simCluster } from '../support/sim-cluster.ts';
 
 describe('takeover after the leader and the active agent die together', () => {

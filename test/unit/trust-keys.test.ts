@@ -1,8 +1,8 @@
 // The keys and seals of the trust boundary (src/trust.ts), and the RabbitMQ permissions the README
-// tells operators to set (src/broker-permissions.ts, what test/int/trust.int.test.ts sets up).
+// tells operators to set (src/adapters/amqp/permissions.ts, what test/int/trust.int.test.ts sets up).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { agentPermissions, runtimePermissions, setPermissionsCommand } from '../../src/broker-permissions.ts';
+import { agentPermissions, runtimePermissions, setPermissionsCommand } from '../../src/adapters/amqp/permissions.ts';
 import type { WireMessage } from '../../src/ports.ts';
 import { agentCredential, agentKey, messageProblem, newSecret, parseAgentCredential, seal, signMessage, streamKey, unseal } from '../../src/trust.ts';
 import { decodeMessage, encodeMessage } from '../../src/wire.ts';

@@ -4,11 +4,11 @@
 // over the in-memory broker and store on a simulated clock, and shows baton unchanged: nothing lost,
 // no stale epoch, no switch, bounded memory.
 import { describe, expect, it } from 'vitest';
-import type { MemoryConnection } from '../../src/memory-broker.ts';
+import type { MemoryConnection } from '../../src/adapters/memory/broker.ts';
 import type { WireMessage } from '../../src/ports.ts';
-import type { Dispatched, Runtime } from '../../src/runtime.ts';
-import { Gate } from '../../src/sim/world.ts';
-import { workloadMessage } from '../../src/workload.ts';
+import type { Dispatched, Runtime } from '../../src/api.ts';
+import { Gate } from '../../src/tools/sim/world.ts';
+import { workloadMessage } from '../../src/tools/workload.ts';
 import { simCluster, type SimCluster } from '../support/sim-cluster.ts';
 import { signedHeartbeat } from '../support/trust.ts';
 

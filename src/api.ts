@@ -1,0 +1,91 @@
+/**
+ * What a host (and the inspector) sees of a runtime: `dispatch()`'s answer, `status()`, the events
+ * and the `Runtime` interface itself. Types only; `src/runtime/` implements them.
+ */
+import type { AgentEmitted } from '../machines/agent.machine.ts';
+import type { Assignment, CheckVerdict, Phase } from '../machines/coordinator.machine.ts';
+import type { DeviceStream, SwitchRecord } from './ports.ts';
+import type { AppliedRange } from './side-channel.ts';
+import type { ConfigMessage } from './wire.ts';
+
+/** An agent as the leading runtime sees it. */
+export interface AgentView {
+  agentId: string;
+  topic: string;
+  host: string;
+  state: 'idle' | 'active' | 'suspect' | 'dead';
+  lastHeartbeat: number | null;
+}
+
+/** What `dispatch()` resolves with once the message is durable. */
+export interface Dispatched {
+  deviceId: string;
+  seq: number;
+  epoch: number;
+}
+
+export interface RuntimeStatus {
+  state: 'created' | 'starting' | 'running' | 'stopping' | 'stopped';
+  runtimeId: string;
+  leader: string | null;
+  leading: boolean;
+  coordinator: unknown;
+  dispatcher: unknown;
+  assignment: Assignment | null;
+  agents: AgentView[];
+  parked: number;
+  queueDepth: number | null;
+  devices: Array<DeviceStream & { lag: number | null }>;
+  switches: SwitchRecord[];
+  inspectorUrl: string | null;
+  /** why RabbitMQ blocks publishes right now (a resource alarm), or null */
+  brokerBlocked: string | null;
+}
+
+/** Events the runtime emits; tests and hosts await them instead of sleeping. */
+export interface RuntimeEvents {
+  'agent.registered': { agentId: string };
+  'agent.suspect': Extract<AgentEmitted, { type: 'agent.suspect' }>;
+  'agent.dead': Extract<AgentEmitted, { type: 'agent.dead' }>;
+  'agent.alive': Extract<AgentEmitted, { type: 'agent.alive' }>;
+  'coordinator.active': { assignment: Assignment };
+  'coordinator.awaiting': Record<string, never>;
+  'check.completed': { assignment: Assignment; result: CheckVerdict };
+  'switch.started': { assignment: Assignment; reason: string };
+  'switch.phase': { assignment: Assignment; phase: Phase | 'awaiting-candidate' };
+  'switch.completed': { assignment: Assignment };
+  'leader.won': { runtimeId: string };
+  'leader.lost': { runtimeId: string; holder: string | null };
+  'replay.completed': { agentId: string; replayed: number };
+  'message.dead-lettered': { deviceId: string; seq: number; reason: string; agentId: string };
+  /** an agent refused to send a message at or below the device's watermark that nobody applied (also dead-lettered) */
+  'delivery.anomaly': { deviceId: string; seq: number; reason: string; agentId: string };
+  /** exactly the seqs an agent reported applied (and that were handed out) */
+  'receipts.applied': { agentId: string; ranges: AppliedRange[] };
+  'watermarks.stored': { marks: Array<{ deviceId: string; seq: number }> };
+  /** RabbitMQ blocked publishes (memory or disk alarm): dispatch() calls wait until it lifts */
+  'broker.blocked': { reason: string };
+  'broker.unblocked': Record<string, never>;
+}
+
+export interface Runtime {
+  start(): Promise<void>;
+  /** graceful: refuses new messages, waits until every publish is confirmed and every park committed */
+  stop(): Promise<void>;
+  dispatch(message: ConfigMessage): Promise<Dispatched>;
+  /** resolves once an agent is active and messages go straight to it (parked ones replayed) */
+  ready(opts?: { timeoutMs?: number }): Promise<Assignment>;
+  /**
+   * resolves once the device applied the message (an agent's receipt named that seq; a higher seq
+   * applied does not count); rejects with `device-rejected` when it was dead-lettered (also when
+   * asked after the fact), or `timeout`. Across a change of leader, a seq at or below the watermark
+   * the previous leader stored counts as applied: this runtime cannot know better.
+   */
+  applied(message: Pick<Dispatched, 'deviceId' | 'seq'>, opts?: { timeoutMs?: number }): Promise<void>;
+  status(): Promise<RuntimeStatus>;
+  /** this runtime's metrics in the Prometheus text format (what the inspector serves on /metrics) */
+  metrics(): Promise<string>;
+  on<K extends keyof RuntimeEvents>(event: K, listener: (e: RuntimeEvents[K]) => void): void;
+  off<K extends keyof RuntimeEvents>(event: K, listener: (e: RuntimeEvents[K]) => void): void;
+  once<K extends keyof RuntimeEvents>(event: K): Promise<RuntimeEvents[K]>;
+}

@@ -1,0 +1,163 @@
+/**
+ * The bundled device simulator: an HTTP server that behaves like a network device's config API.
+ *
+ * - Resources live at paths of `/kind/id` pairs; a child (`/policies/p1/rules/r1`) needs its
+ *   parent (`/policies/p1`): without it the device answers 422, the very failure the patent
+ *   exists to prevent.
+ * - PUT creates or replaces, POST creates (409 if it exists), PATCH merges (404 if missing),
+ *   DELETE removes (404 if missing, 409 while it has children).
+ * - Every accepted write is appended to the applied log with its seq and epoch.
+ * - A write from a lower epoch than one seen is refused: 409 with `X-Baton-Fenced`.
+ * - `GET /watermark` answers the highest seq applied; `/_sim/*` reads the log and sets faults.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { DeviceModel, type AppliedEntry } from './model.ts';
+
+export type { AppliedEntry };
+
+/** Faults that can be injected, at start or live through `POST /_sim/faults`. */
+export interface DeviceFaults {
+  /** added to every config write, ms */
+  latencyMs?: number;
+  /** share of config writes answered with `errorStatus` (0..1) */
+  errorRate?: number;
+  /** status of injected errors (default 503) */
+  errorStatus?: number;
+  /** never answer config writes (the connection stays open) */
+  hang?: boolean;
+}
+
+export interface DeviceSimulatorOptions {
+  port?: number;
+  host?: string;
+  faults?: DeviceFaults;
+  /** random source for `errorRate` (seeded in deterministic runs) */
+  random?: () => number;
+  /** largest request body accepted, bytes (default 2 MiB) */
+  maxBodyBytes?: number;
+  /** refuse writes from a lower epoch than one seen (default true); false: a device that accepts anything */
+  fencing?: boolean;
+  /** serve https with this key and certificate (PEM); with `ca`, require a client certificate signed by it */
+  tls?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer };
+}
+
+export interface DeviceSimulator {
+  url: string;
+  port: number;
+  /** every write accepted, in order */
+  readonly applied: readonly AppliedEntry[];
+  /** writes refused for a stale epoch */
+  readonly fencedWrites: number;
+  setFaults(faults: DeviceFaults): void;
+  /** emits `applied` (AppliedEntry) and `refused` ({ status, path, reason }) */
+  events: DeviceModel['events'];
+  close(): Promise<void>;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > limit) return null;
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function startDeviceSimulator(opts: DeviceSimulatorOptions = {}): Promise<DeviceSimulator> {
+  const model = new DeviceModel({ ...(opts.random ? { random: opts.random } : {}), ...(opts.fencing === false ? { fencing: false } : {}) });
+  const maxBody = opts.maxBodyBytes ?? 2 * 1024 * 1024;
+  let faults: DeviceFaults = {};
+  const hung = new Set<ServerResponse>();
+  const setFaults = (f: DeviceFaults) => {
+    faults = { ...f };
+    model.errorRate = f.errorRate ?? 0;
+    model.errorStatus = f.errorStatus ?? 503;
+    for (const r of hung) r.destroy();
+    hung.clear();
+  };
+  setFaults(opts.faults ?? {});
+  const { applied, events } = model;
+
+  async function control(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    if (req.method === 'GET' && path === '/watermark') return send(res, 200, { watermark: model.watermark, epoch: model.maxEpoch });
+    if (req.method === 'GET' && path === '/_sim/log') return send(res, 200, { applied, fencedWrites: model.fencedWrites });
+    if (req.method === 'GET' && path === '/_sim/resources') return send(res, 200, Object.fromEntries(model.resources));
+    if (req.method === 'POST' && path === '/_sim/faults') {
+      const text = await readBody(req, 64 * 1024);
+      try {
+        setFaults(JSON.parse(text ?? '{}') as DeviceFaults);
+      } catch {
+        return send(res, 400, { error: 'faults must be a JSON object' });
+      }
+      return send(res, 200, faults);
+    }
+    return send(res, 404, { error: `no such endpoint: ${req.method} ${path}` });
+  }
+
+  async function write(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const text = await readBody(req, maxBody);
+    if (text === null) return send(res, 413, { error: `body over ${maxBody} bytes` });
+    if (faults.hang) {
+      hung.add(res);
+      return;
+    }
+    if (faults.latencyMs) await new Promise((r) => setTimeout(r, faults.latencyMs));
+    let body: unknown = undefined;
+    if (text.length > 0) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        return send(res, 400, { error: 'body is not JSON' });
+      }
+    }
+    // absent: null; anything but a plain non-negative integer is refused (a NaN epoch would turn the fence off)
+    const numbers: Record<string, number | null> = {};
+    for (const name of ['x-baton-seq', 'x-baton-epoch']) {
+      const v = req.headers[name];
+      const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
+      if (v !== undefined && !Number.isSafeInteger(n)) return send(res, 400, { error: `${name} must be a non-negative integer, got ${JSON.stringify(v)}` });
+      numbers[name] = v === undefined ? null : n;
+    }
+    const answer = model.write(req.method!, path, numbers['x-baton-seq'] ?? null, numbers['x-baton-epoch'] ?? null, body);
+    send(res, answer.status, answer.body, answer.headers);
+  }
+
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    const path = new URL(req.url ?? '/', 'http://device').pathname;
+    const handler = req.method === 'GET' || path.startsWith('/_sim/') ? control : write;
+    handler(req, res, path).catch((err) => send(res, 500, { error: (err as Error).message }));
+  };
+  const t = opts.tls;
+  const server = t ? createHttpsServer({ key: t.key, cert: t.cert, ...(t.ca ? { ca: t.ca, requestCert: true, rejectUnauthorized: true } : {}) }, handle) : createServer(handle);
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `${t ? 'https' : 'http'}://${opts.host ?? '127.0.0.1'}:${port}`,
+    port,
+    applied,
+    get fencedWrites() {
+      return model.fencedWrites;
+    },
+    setFaults,
+    events,
+    async close() {
+      for (const r of hung) r.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,130 @@
+/**
+ * The side-channel events between agents and the runtime: heartbeats and receipts, with their
+ * validation. Both travel sealed with the agent's key (src/trust.ts); these are their contents.
+ */
+import { isId as isAgentId } from './ids.ts';
+import type { DeadLetter } from './ports.ts';
+
+/**
+ * No queue name and no time the runtime would act on: the runtime derives the agent's queue from
+ * its id and judges liveness by when it received a heartbeat, on its own clock.
+ */
+export interface HeartbeatEvent {
+  type: 'heartbeat';
+  agentId: string;
+  host: string;
+  pid: number;
+  /** the agent's wall clock, for display only */
+  sentAt: number;
+  /** rises with each heartbeat of one agent process: a heartbeat not above the last one heard is a replay. A grant echoes it */
+  beat: number;
+  /** random per agent process */
+  incarnation: string;
+}
+
+/** Seqs `from`..`to` (inclusive) of a device, every one of them known applied by the reporting agent (see below). */
+export interface AppliedRange {
+  deviceId: string;
+  from: number;
+  to: number;
+}
+
+/**
+ * Wire format (JSON on the receipts channel, sealed with the agent's key). `epoch` is the lease
+ * epoch the agent held when it sent the receipt: the runtime takes it only from the agent that
+ * epoch was granted to, and only for seqs it handed out.
+ * - `{ type: 'applied', agentId, epoch, ranges: [{ deviceId, from, to }] }`: exactly the seqs the agent
+ *   applied since its last receipt, and those it skipped as applied before its epoch began (at or
+ *   below the device's or the grant's watermark then), as runs of consecutive seqs; a seq between
+ *   two ranges is not reported by it.
+ * - `{ type: 'dead-letter', agentId, epoch, entry, anomaly? }`: one dead letter; `anomaly: true` when the
+ *   agent refused to send it (at or below its watermark, never applied), not the device.
+ */
+export type ReceiptEvent =
+  | { type: 'applied'; agentId: string; epoch: number; ranges: AppliedRange[] }
+  | { type: 'dead-letter'; agentId: string; epoch: number; entry: DeadLetter; anomaly: boolean };
+
+/** ranges one applied receipt may carry (an agent flushes every few ms; runs are long) */
+export const MAX_RECEIPT_RANGES = 10_000;
+
+const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 256;
+/** an agent id no agent could be configured with (control characters, spaces, slashes, too long) is refused, not shown */
+const BAD_AGENT_ID = 'agentId is not an agent id (a letter or digit, then letters, digits, ".", "_" or "-", at most 64)';
+const isSeq = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** Returns the heartbeat, or the reason it is not one. */
+export function parseHeartbeat(v: unknown): HeartbeatEvent | { invalid: string } {
+  const h = v as Partial<HeartbeatEvent> | null;
+  if (typeof h !== 'object' || h === null || h.type !== 'heartbeat') return { invalid: 'not a heartbeat' };
+  if (!isId(h.agentId)) return { invalid: 'agentId missing' };
+  if (!isAgentId(h.agentId)) return { invalid: BAD_AGENT_ID };
+  if (!isSeq(h.beat) || !isId(h.incarnation)) return { invalid: 'beat or incarnation missing' };
+  return { type: 'heartbeat', agentId: h.agentId, host: isId(h.host) ? h.host : '?', pid: Number(h.pid) || 0, sentAt: Number(h.sentAt) || 0, beat: h.beat, incarnation: h.incarnation };
+}
+
+/** Returns the receipt, or the reason it is not one. */
+export function parseReceipt(v: unknown): ReceiptEvent | { invalid: string } {
+  const r = v as Record<string, unknown> | null;
+  if (typeof r !== 'object' || r === null || !isId(r.agentId)) return { invalid: 'receipt without agentId' };
+  if (!isAgentId(r.agentId)) return { invalid: BAD_AGENT_ID };
+  if (!isSeq(r.epoch)) return { invalid: 'receipt without the epoch it was sent under' };
+  const epoch = r.epoch;
+  if (r.type === 'applied') {
+    const ranges: AppliedRange[] = [];
+    if (Array.isArray(r.ranges)) {
+      if (r.ranges.length > MAX_RECEIPT_RANGES) return { invalid: `applied receipt with more than ${MAX_RECEIPT_RANGES} ranges` };
+      for (const g of r.ranges as Array<Record<string, unknown>>) {
+        if (typeof g !== 'object' || g === null || !isId(g.deviceId) || !isSeq(g.from) || !isSeq(g.to) || g.from < 1 || g.to < g.from) return { invalid: 'applied receipt with a bad range' };
+        ranges.push({ deviceId: g.deviceId, from: g.from, to: g.to });
+      }
+    } else return { invalid: 'applied receipt without ranges' };
+    return { type: 'applied', agentId: r.agentId, epoch, ranges };
+  }
+  if (r.type === 'dead-letter') {
+    const e = r.entry as Record<string, unknown> | null;
+    if (typeof e !== 'object' || e === null || typeof e.deviceId !== 'string' || !isSeq(e.seq) || !isSeq(e.epoch) || typeof e.reason !== 'string' || typeof e.payload !== 'string') {
+      return { invalid: 'dead-letter receipt with a bad entry' };
+    }
+    return {
+      type: 'dead-letter',
+      agentId: r.agentId,
+      epoch,
+      anomaly: r.anomaly === true,
+      entry: {
+        deviceId: e.deviceId,
+        seq: e.seq,
+        epoch: e.epoch,
+        agentId: r.agentId,
+        reason: e.reason.slice(0, 2000),
+        status: Number.isSafeInteger(e.status) ? (e.status as number) : null,
+        response: typeof e.response === 'string' ? e.response.slice(0, 8192) : null,
+        payload: e.payload.slice(0, 2 * 1024 * 1024),
+      },
+    };
+  }
+  return { invalid: `unknown receipt type ${JSON.stringify(r.type)}` };
+}
+
+/** What the runtime sends on the control channel. */
+export interface LeaseGrant {
+  type: 'lease';
+  agentId: string;
+  /** the agent process the grant answers (a restarted agent ignores its predecessor's grants) */
+  incarnation: string;
+  epoch: number;
+  /** the `beat` of the heartbeat this grant answers */
+  beat: number;
+  durationMs: number;
+  /** highest seq known applied, per device */
+  watermarks: Record<string, number>;
+}
+
+export function parseGrant(v: unknown): LeaseGrant | null {
+  const g = v as Partial<LeaseGrant> | null;
+  if (typeof g !== 'object' || g === null || g.type !== 'lease') return null;
+  if (typeof g.agentId !== 'string' || typeof g.incarnation !== 'string') return null;
+  if (!Number.isSafeInteger(g.epoch) || !Number.isSafeInteger(g.beat) || typeof g.durationMs !== 'number' || !(g.durationMs >= 0)) return null;
+  const watermarks: Record<string, number> = {};
+  for (const [k, seq] of Object.entries(g.watermarks ?? {})) if (Number.isSafeInteger(seq)) watermarks[k] = seq as number;
+  return { type: 'lease', agentId: g.agentId, incarnation: g.incarnation, epoch: g.epoch!, beat: g.beat!, durationMs: g.durationMs, watermarks };
+}

@@ -1,0 +1,65 @@
+/**
+ * The devices of the wide simulation, as an agent reaches them: quick by default (1-3 ms), with
+ * faults per device for a while:
+ * - `slow` (overloaded): three writes in ten are answered 503 (not applied), the others are taken
+ *   on arrival; either answer comes after 1-6 s; past the agent's
+ *   request deadline (5 s, the default `requestTimeoutMs`) the request is lost on the way and the
+ *   agent sees a timeout (the device never saw it: no write is applied twice behind its back);
+ * - `errors`: half the writes are answered 503 (transient, retried);
+ * - `rejects`: a third of the writes are answered 422 (permanent: dead-lettered).
+ * Every answer reaches the agent through its gate, so an answer can arrive after a pause (held)
+ * or right after a resume. Each applied write is recorded with the host's call id it carries.
+ */
+import type { DeviceModel } from '../../devices/model.ts';
+import { createMemoryDeviceClient } from '../../adapters/memory/device.ts';
+import type { DeviceClient, DeviceOutcome } from '../../ports.ts';
+import type { Gate, World } from './world.ts';
+
+export const REQUEST_TIMEOUT_MS = 5000;
+
+export interface SimDevice {
+  id: string;
+  fences: boolean;
+  model: DeviceModel;
+  /** the host call id of each entry of `model.applied`, index for index */
+  calls: number[];
+  slowUntil: number;
+  errorsUntil: number;
+  rejectsUntil: number;
+}
+
+export function simDeviceClient(devices: SimDevice[], gate: Gate, world: World): DeviceClient {
+  const rnd = world.random;
+  const byId = new Map(devices.map((d) => [d.id, d]));
+  const memory = createMemoryDeviceClient(new Map(devices.map((d) => [d.id, d.model])));
+  const reply = <T>(at: number, resolve: (v: T) => void, v: T) => world.at(at, () => gate.run(() => resolve(v)));
+  return {
+    send: (device, m) =>
+      new Promise<DeviceOutcome>((resolve) => {
+        const d = byId.get(device.id)!;
+        const arrive = world.now + 1 + Math.floor(rnd() * 3);
+        const slow = world.now < d.slowUntil;
+        const answerAt = slow ? world.now + 1000 + Math.floor(rnd() * 5000) : arrive;
+        if (slow && answerAt - world.now >= REQUEST_TIMEOUT_MS) {
+          return void reply(world.now + REQUEST_TIMEOUT_MS, resolve, { kind: 'transient', status: null, reason: `no answer within ${REQUEST_TIMEOUT_MS} ms` } as DeviceOutcome);
+        }
+        world.at(arrive, () => {
+          let out: Promise<DeviceOutcome>;
+          if (slow && rnd() < 0.3) {
+            out = Promise.resolve({ kind: 'transient', status: 503, reason: 'overloaded' });
+          } else if (world.now < d.rejectsUntil && rnd() < 0.33) {
+            out = Promise.resolve({ kind: 'permanent', status: 422, reason: 'injected rejection', response: '{"error":"injected rejection"}' });
+          } else if (world.now < d.errorsUntil && rnd() < 0.5) {
+            out = Promise.resolve({ kind: 'transient', status: 503, reason: 'injected fault' });
+          } else {
+            const before = d.model.applied.length;
+            out = memory.send(device, m);
+            if (d.model.applied.length > before) d.calls.push((m.body as { call: number }).call);
+          }
+          void out.then((o) => reply(Math.max(answerAt, world.now), resolve, o));
+        });
+      }),
+    watermark: (device) => new Promise((resolve) => world.at(world.now + 1, () => void memory.watermark(device).then((w) => gate.run(() => resolve(w))))),
+    close: async () => {},
+  };
+}
