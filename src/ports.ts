@@ -187,21 +187,36 @@ export interface LeaderTerm {
   epoch: number;
 }
 
-export interface Store {
+/*
+ * The Store port, by role. Writes only a leader may make name its term and run only while that term holds the leadership
+ * row unexpired, checked in the same statement (the row is locked against a takeover until they
+ * commit): otherwise they change nothing and reject with `not-leader`. A former leader's late
+ * statement (a pause, a slow connection) can then never undo what its successor wrote.
+ */
+
+/** The schema and the connection. */
+export interface StoreLifecycle {
   /** bring the schema up to date (MikroORM migrations) */
   migrate(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The runtime leadership row (DESIGN.md §5): who leads, in which term. */
+export interface LeadershipStore {
   /**
-   * reserve `count` seqs for a device; returns the first one. Only while `term` holds the
-   * leadership row unexpired, checked in the same statement: else `not-leader`, nothing reserved
+   * takes or renews the runtime leadership for `ttlMs` (judged by the database clock). `renew`: the
+   * epoch of the term the caller holds. A renewal of the current, unexpired term keeps its epoch;
+   * any other take (no `renew`, or the row expired) starts a new term with a higher epoch, even for
+   * the same holder, so statements sent in an old term (and delayed) never count in a new one. A
+   * renewal of a term that is no longer the row's changes nothing (not leader).
    */
-  reserveSeqs(deviceId: string, count: number, term: LeaderTerm): Promise<number>;
+  acquireLeadership(holder: string, ttlMs: number, renew?: number | null): Promise<Leadership>;
+  releaseLeadership(holder: string): Promise<void>;
+}
+
+/** The active agent and the switches: the coordinator's durable state. */
+export interface AssignmentStore {
   getAssignment(): Promise<Assignment | null>;
-  /*
-   * Writes only a leader may make name its term and run only while that term holds the leadership
-   * row unexpired, checked in the same statement (the row is locked against a takeover until they
-   * commit): otherwise they change nothing and reject with `not-leader`. A former leader's late
-   * statement (a pause, a slow connection) can then never undo what its successor wrote.
-   */
   /** record the first agent if none is recorded (compare-and-set); returns the row that won */
   recordFirstAgent(agent: { agentId: string; topic: string; host: string }, term: LeaderTerm): Promise<Assignment>;
   /**
@@ -217,17 +232,25 @@ export interface Store {
   /** ends a switch: phase normal, lock 0 */
   completeSwitch(switchId: string, replayed: number, term: LeaderTerm): Promise<Assignment>;
   listSwitches(): Promise<SwitchRecord[]>;
-  /**
-   * takes or renews the runtime leadership for `ttlMs` (judged by the database clock). `renew`: the
-   * epoch of the term the caller holds. A renewal of the current, unexpired term keeps its epoch;
-   * any other take (no `renew`, or the row expired) starts a new term with a higher epoch, even for
-   * the same holder, so statements sent in an old term (and delayed) never count in a new one. A
-   * renewal of a term that is no longer the row's changes nothing (not leader).
-   */
-  acquireLeadership(holder: string, ttlMs: number, renew?: number | null): Promise<Leadership>;
-  releaseLeadership(holder: string): Promise<void>;
+}
+
+/** The agents the runtime has heard of. */
+export interface AgentStore {
   upsertAgent(agent: AgentRecord): Promise<void>;
   listAgents(): Promise<AgentRecord[]>;
+}
+
+/** Seq blocks per device. */
+export interface SeqStore {
+  /**
+   * reserve `count` seqs for a device; returns the first one. Only while `term` holds the
+   * leadership row unexpired, checked in the same statement: else `not-leader`, nothing reserved
+   */
+  reserveSeqs(deviceId: string, count: number, term: LeaderTerm): Promise<number>;
+}
+
+/** Messages parked while a switch runs (`message_queues`). */
+export interface ParkingStore {
   /** insert parked messages in order, in one statement (a repeated one is ignored) */
   park(messages: WireMessage[], term: LeaderTerm): Promise<void>;
   fetchParked(limit: number): Promise<ParkedRow[]>;
@@ -239,6 +262,10 @@ export interface Store {
   resolveParked(keys: Array<{ deviceId: string; seq: number }>): Promise<Array<{ deviceId: string; seq: number }>>;
   deleteParked(ids: number[]): Promise<void>;
   countParked(): Promise<number>;
+}
+
+/** What each device has applied: watermarks and settled ranges (`device_streams`). */
+export interface DeliveryStore {
   /** raise watermarks (never lowers one) */
   advanceWatermarks(marks: Array<{ deviceId: string; seq: number }>): Promise<void>;
   /**
@@ -250,10 +277,16 @@ export interface Store {
   /** the settled ranges recorded per device (with the watermark) */
   settledRecords(): Promise<SettledRecord[]>;
   deviceStreams(): Promise<DeviceStream[]>;
+}
+
+/** Messages a device refused for good. */
+export interface DeadLetterStore {
   deadLetter(entry: DeadLetter): Promise<void>;
   listDeadLetters(): Promise<DeadLetter[]>;
-  close(): Promise<void>;
 }
+
+/** The database as a whole: one adapter (ORM, in-memory) implements every role; each part of baton takes only the roles it uses. */
+export type Store = StoreLifecycle & LeadershipStore & AssignmentStore & AgentStore & SeqStore & ParkingStore & DeliveryStore & DeadLetterStore;
 
 // ---------------------------------------------------------------- DeviceClient
 
