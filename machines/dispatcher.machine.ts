@@ -64,13 +64,11 @@ export interface OutgoingMessage {
   path: string;
   body: unknown;
   key?: string;
-  /** epoch at acceptance; the wire carries the target's epoch when it is sent */
-  epoch: number;
 }
 
 /** Callbacks of the `dispatch()` promise; the provided actions settle them. */
 export interface Reply {
-  resolve(value: { deviceId: string; seq: number; epoch: number }): void;
+  resolve(value: { deviceId: string; seq: number }): void;
   reject(error: Error): void;
 }
 

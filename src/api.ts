@@ -21,7 +21,6 @@ export interface AgentView {
 export interface Dispatched {
   deviceId: string;
   seq: number;
-  epoch: number;
 }
 
 export interface RuntimeStatus {

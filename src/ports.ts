@@ -7,7 +7,9 @@
  *   optional `key`); baton gives it a `seq`, strictly increasing per device.
  * - agent: a separate process that consumes its own queue and pushes messages to devices.
  * - active agent: the one recorded in `agent_service_used`.
- * - epoch: raised by every switch; every message and every device write carries it.
+ * - epoch: the fencing epoch, raised by every switch. One source: the coordinator's assignment
+ *   (`agent_service_used.epoch`) -> the lease the runtime grants the active agent -> the agent's
+ *   Lease -> the device write (`X-Baton-Epoch`). Messages carry none.
  * - park: store a message in `message_queues` while no agent may be sent to.
  * - replay: send parked messages, oldest first, to the active agent.
  * - watermark: the highest seq a device is known to have applied.
@@ -21,7 +23,6 @@ export type { Assignment, Phase };
 export interface WireMessage {
   deviceId: string;
   seq: number;
-  epoch: number;
   method: HttpMethod;
   path: string;
   body: unknown;
@@ -125,7 +126,7 @@ export interface AgentRecord {
 
 export interface ParkedRow {
   id: number;
-  message: Omit<WireMessage, 'epoch'> & { epoch: number };
+  message: WireMessage;
 }
 
 export interface DeviceStream {
@@ -321,7 +322,8 @@ export type DeviceOutcome =
   | { kind: 'fenced'; status: number; reason: string };
 
 export interface DeviceClient {
-  send(device: DeviceConfig, message: WireMessage): Promise<DeviceOutcome>;
+  /** writes `message` under `epoch`, the agent's lease epoch (the only epoch a device write carries) */
+  send(device: DeviceConfig, message: WireMessage, epoch: number): Promise<DeviceOutcome>;
   /** the device's own watermark, or null when it does not report one */
   watermark(device: DeviceConfig): Promise<number | null>;
   close(): Promise<void>;

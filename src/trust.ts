@@ -103,7 +103,7 @@ export function unseal(keyOf: (agentId: string) => Buffer | null, channel: Event
 }
 
 /** The fields of a config message a MAC covers, in a fixed order (its JSON body may order them otherwise). */
-const messageMac = (key: Buffer, m: WireMessage) => hmac(key, JSON.stringify([m.deviceId, m.seq, m.epoch, m.method, m.path, m.body ?? null, m.key ?? null]));
+const messageMac = (key: Buffer, m: WireMessage) => hmac(key, JSON.stringify([m.deviceId, m.seq, m.method, m.path, m.body ?? null, m.key ?? null]));
 
 /** The message with its `mac` (what the runtime publishes to an agent queue). */
 export function signMessage(key: Buffer, m: WireMessage): WireMessage {

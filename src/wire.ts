@@ -165,7 +165,7 @@ export const messageId = (m: { deviceId: string; seq: number }) => `${m.deviceId
 
 /** AMQP headers of a config message. */
 export function wireHeaders(m: WireMessage): Record<string, string | number> {
-  return { 'x-baton-seq': m.seq, 'x-baton-epoch': m.epoch, 'x-baton-device': m.deviceId };
+  return { 'x-baton-seq': m.seq, 'x-baton-device': m.deviceId };
 }
 
 export function encodeMessage(m: WireMessage): Buffer {
@@ -184,13 +184,11 @@ export function decodeMessage(raw: Buffer): { message: WireMessage } | { malform
   const m = v as Record<string, unknown>;
   if (typeof m.deviceId !== 'string' || m.deviceId === '') return { malformed: 'deviceId missing' };
   if (!Number.isSafeInteger(m.seq) || (m.seq as number) < 1) return { malformed: 'seq missing or not a positive integer' };
-  if (!Number.isSafeInteger(m.epoch) || (m.epoch as number) < 0) return { malformed: 'epoch missing or not an integer' };
   if (!METHODS.includes(m.method as HttpMethod)) return { malformed: `method "${String(m.method)}" not allowed` };
   if (typeof m.path !== 'string' || !m.path.startsWith('/')) return { malformed: 'path missing or not absolute' };
   const message: WireMessage = {
     deviceId: m.deviceId,
     seq: m.seq as number,
-    epoch: m.epoch as number,
     method: m.method as HttpMethod,
     path: m.path,
     body: m.body ?? null,

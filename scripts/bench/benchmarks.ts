@@ -150,7 +150,7 @@ export const benchmarks: Benchmark[] = [
         try {
           const from = await broker.assertAgentQueue('old');
           const to = await broker.assertAgentQueue('new');
-          await Promise.all(Array.from({ length: depth }, (_, i) => broker.publish(from, { deviceId: 'd0', seq: i + 1, epoch: 1, method: 'PUT', path: '/p', body: null })));
+          await Promise.all(Array.from({ length: depth }, (_, i) => broker.publish(from, { deviceId: 'd0', seq: i + 1, method: 'PUT', path: '/p', body: null })));
           const t0 = performance.now();
           if (via === 'client') await broker.move(from, to);
           else await management.shovel(`bench-${namespace}`, from, to, { pollMs: 20, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) });

@@ -101,7 +101,7 @@ export function createHttpDeviceClient(opts: HttpDeviceClientOptions): DeviceCli
   }
 
   return {
-    async send(device, m: WireMessage): Promise<DeviceOutcome> {
+    async send(device, m: WireMessage, epoch: number): Promise<DeviceOutcome> {
       const bad = unsendable(m);
       if (bad) return refused(`not sent: ${bad}`);
       let res;
@@ -112,7 +112,7 @@ export function createHttpDeviceClient(opts: HttpDeviceClientOptions): DeviceCli
           headers: {
             'content-type': 'application/json',
             'x-baton-seq': String(m.seq),
-            'x-baton-epoch': String(m.epoch),
+            'x-baton-epoch': String(epoch),
             'idempotency-key': m.key ? `${m.key}:${m.seq}` : messageId(m),
           },
           body: m.method === 'DELETE' && m.body === null ? undefined : JSON.stringify(m.body),

@@ -285,7 +285,7 @@ export class DeviceLanes extends EventEmitter {
         if (m.seq <= lane.lastApplied) return 'known';
         continue;
       }
-      const outcome = await this.o.client.send(device, { ...m, epoch });
+      const outcome = await this.o.client.send(device, m, epoch);
       if (outcome.kind !== 'transient') return outcome;
       unsure = true;
       if ((await this.retryWait(m, attempt++, outcome.reason)) === null) return null;
@@ -343,7 +343,8 @@ export class DeviceLanes extends EventEmitter {
   }
 
   private async deadLetter(d: Delivery, m: WireMessage, reason: string, status: number | null, response: string | null, kind: 'rejected' | 'anomaly' = 'rejected'): Promise<boolean> {
-    const entry: DeadLetter = { deviceId: m.deviceId, seq: m.seq, epoch: m.epoch, agentId: this.o.agentId, reason, status, response, payload: d.raw.toString('utf8') };
+    // named by the epoch this lane last wrote (or asked) under: the lease's, the only epoch a write carries
+    const entry: DeadLetter = { deviceId: m.deviceId, seq: m.seq, epoch: this.lanes.get(m.deviceId)?.epoch ?? 0, agentId: this.o.agentId, reason, status, response, payload: d.raw.toString('utf8') };
     return this.record(d, entry, kind);
   }
 

@@ -226,11 +226,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     dispatcherMachine.provide({
       actions: {
         send: (_, { target, event }) => {
-          const m = { ...event.message, epoch: target.epoch };
+          const m = event.message;
           outstanding(m.deviceId, m.seq);
           broker.publish(target.queue, signMessage(streamK, m), { wanted: whileThisTerm() }).then(() => {
             metrics.onDispatched(m.deviceId);
-            event.reply.resolve({ deviceId: m.deviceId, seq: m.seq, epoch: m.epoch });
+            event.reply.resolve({ deviceId: m.deviceId, seq: m.seq });
           }, (err) => (withdrawn(m.deviceId, m.seq), event.reply.reject(err)));
         },
         park: (_, { event }) => {
@@ -244,7 +244,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
           parker.park(m, term, () => sameTerm() === null).then(() => {
             metrics.onDispatched(m.deviceId);
             metrics.parked.inc();
-            event.reply.resolve({ deviceId: m.deviceId, seq: m.seq, epoch: m.epoch });
+            event.reply.resolve({ deviceId: m.deviceId, seq: m.seq });
           }, (err) => (withdrawn(m.deviceId, m.seq), event.reply.reject(err)));
         },
         refuse: (_, { event }) => event.reply.reject(stopped()),
@@ -265,7 +265,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
               // rows another leader parked are outstanding here from now on (those parked here already are)
               for (const r of rows) outstanding(r.message.deviceId, r.message.seq);
               const wanted = whileThisTerm();
-              await Promise.all(rows.map((r) => broker.publish(input.target.queue, signMessage(streamK, { ...r.message, epoch: input.target.epoch }), { wanted })));
+              await Promise.all(rows.map((r) => broker.publish(input.target.queue, signMessage(streamK, r.message), { wanted })));
               await store.deleteParked(rows.map((r) => r.id));
               replayed += rows.length;
               left -= rows.length;
@@ -607,8 +607,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         // the term may have ended while the seq was reserved: a seq of an ended term is never sent
         if (!elector.leading) return reject(notLeader());
         if (dispatcher.getSnapshot().status !== 'active') return reject(stopped());
-        const epoch = coordinator.getSnapshot().context.assignment?.epoch ?? 0;
-        dispatcher.send({ type: 'dispatch.message', message: { ...m, body: m.body ?? null, seq, epoch }, reply: { resolve, reject } });
+        dispatcher.send({ type: 'dispatch.message', message: { ...m, body: m.body ?? null, seq }, reply: { resolve, reject } });
       });
     });
   }

@@ -33,7 +33,7 @@ describe('amqp broker', () => {
     await classic.start();
     try {
       const q = await quorum.assertAgentQueue('q1');
-      await quorum.publish(q, { deviceId: 'd', seq: 1, epoch: 1, method: 'PUT', path: '/p', body: null });
+      await quorum.publish(q, { deviceId: 'd', seq: 1, method: 'PUT', path: '/p', body: null });
       expect((await quorum.queueInfo(q))?.messages).toBe(1);
       await expect(classic.assertAgentQueue('q1')).rejects.toMatchObject({ code: 'broker-rejected', message: expect.stringMatching(/exists with another type/) });
     } finally {
@@ -55,7 +55,7 @@ describe('amqp broker', () => {
       let closed: Promise<number> | null = null;
       const body = { pad: 'x'.repeat(16 * 1024) };
       for (let i = 1; i <= 2000; i++) {
-        all.push(b.publish(q, { deviceId: 'd', seq: i, epoch: 1, method: 'PUT', path: '/p', body }));
+        all.push(b.publish(q, { deviceId: 'd', seq: i, method: 'PUT', path: '/p', body }));
         if (i === 500) closed = closeConnections(`baton ${ns.namespace}`);
         if (i % 20 === 0) await new Promise((r) => setImmediate(r));
       }
@@ -89,7 +89,7 @@ describe('amqp broker', () => {
     await b.start();
     try {
       const q = await b.assertAgentQueue('a1');
-      for (let i = 1; i <= 3; i++) await b.publish(q, { deviceId: 'd', seq: i, epoch: 1, method: 'PUT', path: '/p', body: null });
+      for (let i = 1; i <= 3; i++) await b.publish(q, { deviceId: 'd', seq: i, method: 'PUT', path: '/p', body: null });
       let got = 0;
       let held!: () => void;
       const three = new Promise<void>((resolve) => (held = resolve));

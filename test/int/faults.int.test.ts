@@ -65,7 +65,7 @@ describe('faults at the edges (real services)', () => {
     // the same message again, as a publisher retrying after a lost confirm would send it (signed: the runtime's own)
     const conn = await amqp.connect(AMQP_URL);
     const ch = await conn.createConfirmChannel();
-    const wire = signedMessage({ deviceId: 'fw1', seq: first.seq, epoch: first.epoch, method: 'PUT' as const, path: '/policies/p1', body: { v: 1 } });
+    const wire = signedMessage({ deviceId: 'fw1', seq: first.seq, method: 'PUT' as const, path: '/policies/p1', body: { v: 1 } });
     ch.sendToQueue(agent.queue, encodeMessage(wire), { persistent: true, headers: wireHeaders(wire) });
     await ch.waitForConfirms();
     await conn.close();

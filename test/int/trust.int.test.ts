@@ -119,8 +119,8 @@ describe('trust boundary (real broker, the README set-up)', () => {
     await agentLogs.line(/refused a lease grant the runtime did not sign/);
     // messages written straight into a1's queue: the next seq, and 2^53-1
     const last = first.at(-1)!;
-    await forger.publish(agent.queue, { deviceId: 'fw1', seq: last.seq + 1, epoch: last.epoch, method: 'PUT', path: '/policies/evil', body: { owned: true } });
-    await forger.publish(agent.queue, { deviceId: 'fw1', seq: Number.MAX_SAFE_INTEGER, epoch: last.epoch, method: 'PUT', path: '/policies/evil2', body: null });
+    await forger.publish(agent.queue, { deviceId: 'fw1', seq: last.seq + 1, method: 'PUT', path: '/policies/evil', body: { owned: true } });
+    await forger.publish(agent.queue, { deviceId: 'fw1', seq: Number.MAX_SAFE_INTEGER, method: 'PUT', path: '/policies/evil2', body: null });
     await twoDeadLetters;
     const later = await dispatch(3, 3);
 

@@ -113,12 +113,12 @@ export function harness(o: {
       const broker = new SimBroker(rabbit, gate, world);
       const delayMs = o.deviceDelayMs ?? 1;
       const client: DeviceClient = {
-        send: (d, m) =>
+        send: (d, m, epoch) =>
           new Promise((resolve) =>
             world.at(world.now + 1, () => {
               // applied on arrival; the answer reaches the agent through its gate after `delayMs`
               const lost = o.loseAnswer?.(m) === true;
-              void memory.send(d, m).then((out) => {
+              void memory.send(d, m, epoch).then((out) => {
                 if (lost) note(`${d.id} applied seq ${m.seq} (${m.path}) but its answer is lost: ${id} times out`);
                 const answer = lost ? ({ kind: 'transient', status: null, reason: `device ${d.id} unreachable: timed out` } as const) : out;
                 world.at(world.now + (lost ? 5000 : delayMs), () => gate.run(() => resolve(answer)));

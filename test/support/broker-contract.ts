@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Broker, Delivery, WireMessage } from '../../src/ports.ts';
 
-const m = (seq: number, deviceId = 'd1'): WireMessage => ({ deviceId, seq, epoch: 1, method: 'PUT', path: `/p/${seq}`, body: { seq } });
+const m = (seq: number, deviceId = 'd1'): WireMessage => ({ deviceId, seq, method: 'PUT', path: `/p/${seq}`, body: { seq } });
 
 export function brokerContract(name: string, open: () => Promise<{ broker: Broker; dispose(): Promise<void> }>) {
   describe(`Broker contract: ${name}`, () => {

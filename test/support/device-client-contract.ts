@@ -10,7 +10,7 @@ export interface DeviceUnderTest {
   dispose(): Promise<void>;
 }
 
-const m = (seq: number, path: string, epoch = 1, method: WireMessage['method'] = 'PUT'): WireMessage => ({ deviceId: 'd', seq, epoch, method, path, body: { seq } });
+const m = (seq: number, path: string, method: WireMessage['method'] = 'PUT'): WireMessage => ({ deviceId: 'd', seq, method, path, body: { seq } });
 
 export function deviceClientContract(name: string, open: () => Promise<DeviceUnderTest>) {
   describe(`DeviceClient contract: ${name}`, () => {
@@ -24,37 +24,37 @@ export function deviceClientContract(name: string, open: () => Promise<DeviceUnd
     });
 
     it('applies a parent then its child and reports the watermark', async () => {
-      expect(await t.client.send(t.device, m(1, '/policies/p1'))).toEqual({ kind: 'applied', status: 200 });
-      expect(await t.client.send(t.device, m(2, '/policies/p1/rules/r1'))).toEqual({ kind: 'applied', status: 200 });
+      expect(await t.client.send(t.device, m(1, '/policies/p1'), 1)).toEqual({ kind: 'applied', status: 200 });
+      expect(await t.client.send(t.device, m(2, '/policies/p1/rules/r1'), 1)).toEqual({ kind: 'applied', status: 200 });
       expect(await t.client.watermark(t.device)).toBe(2);
     });
 
     it('a child without its parent is permanent (422), with the device answer', async () => {
-      const out = await t.client.send(t.device, m(1, '/policies/p9/rules/r1'));
+      const out = await t.client.send(t.device, m(1, '/policies/p9/rules/r1'), 1);
       expect(out).toMatchObject({ kind: 'permanent', status: 422 });
       expect(out.kind === 'permanent' && out.response).toMatch(/parent \/policies\/p9 does not exist/);
     });
 
     it('a write from a lower epoch than seen is fenced', async () => {
-      await t.client.send(t.device, m(1, '/policies/p1', 3));
-      expect(await t.client.send(t.device, m(2, '/policies/p2', 2))).toMatchObject({ kind: 'fenced', status: 409 });
+      await t.client.send(t.device, m(1, '/policies/p1'), 3);
+      expect(await t.client.send(t.device, m(2, '/policies/p2'), 2)).toMatchObject({ kind: 'fenced', status: 409 });
     });
 
     it('an injected 503 is transient; POST on an existing resource and a bad path are permanent', async () => {
       t.setErrorRate(1, 503);
-      expect(await t.client.send(t.device, m(1, '/policies/p1'))).toMatchObject({ kind: 'transient', status: 503 });
+      expect(await t.client.send(t.device, m(1, '/policies/p1'), 1)).toMatchObject({ kind: 'transient', status: 503 });
       t.setErrorRate(0);
-      await t.client.send(t.device, m(1, '/policies/p1'));
-      expect(await t.client.send(t.device, m(2, '/policies/p1', 1, 'POST'))).toMatchObject({ kind: 'permanent', status: 409 });
-      expect(await t.client.send(t.device, m(3, '/policies'))).toMatchObject({ kind: 'permanent', status: 404 });
+      await t.client.send(t.device, m(1, '/policies/p1'), 1);
+      expect(await t.client.send(t.device, m(2, '/policies/p1', 'POST'), 1)).toMatchObject({ kind: 'permanent', status: 409 });
+      expect(await t.client.send(t.device, m(3, '/policies'), 1)).toMatchObject({ kind: 'permanent', status: 404 });
     });
 
     it('DELETE refuses a resource with children, then removes it once they are gone', async () => {
-      await t.client.send(t.device, m(1, '/policies/p1'));
-      await t.client.send(t.device, m(2, '/policies/p1/rules/r1'));
-      expect(await t.client.send(t.device, { ...m(3, '/policies/p1', 1, 'DELETE'), body: null })).toMatchObject({ kind: 'permanent', status: 409 });
-      expect(await t.client.send(t.device, { ...m(4, '/policies/p1/rules/r1', 1, 'DELETE'), body: null })).toMatchObject({ kind: 'applied' });
-      expect(await t.client.send(t.device, { ...m(5, '/policies/p1', 1, 'DELETE'), body: null })).toMatchObject({ kind: 'applied' });
+      await t.client.send(t.device, m(1, '/policies/p1'), 1);
+      await t.client.send(t.device, m(2, '/policies/p1/rules/r1'), 1);
+      expect(await t.client.send(t.device, { ...m(3, '/policies/p1', 'DELETE'), body: null }, 1)).toMatchObject({ kind: 'permanent', status: 409 });
+      expect(await t.client.send(t.device, { ...m(4, '/policies/p1/rules/r1', 'DELETE'), body: null }, 1)).toMatchObject({ kind: 'applied' });
+      expect(await t.client.send(t.device, { ...m(5, '/policies/p1', 'DELETE'), body: null }, 1)).toMatchObject({ kind: 'applied' });
     });
   });
 }

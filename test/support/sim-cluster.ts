@@ -34,7 +34,7 @@ export function simCluster(o: { seed: number; devices: number; storeLatencyMs?: 
   const devices = [...models.keys()].map((id) => ({ id, url: `http://${id}.sim`, fencesByEpoch: true }));
   const later = <T>(gate: Gate, ms: number, f: () => Promise<T>) => new Promise<T>((resolve, reject) => world.at(world.now + ms, () => void f().then((v) => gate.run(() => resolve(v)), (e) => gate.run(() => reject(e)))));
   const deviceClient = (gate: Gate): DeviceClient => ({
-    send: (d, m) => later<DeviceOutcome>(gate, 1, () => memory.send(d, m)),
+    send: (d, m, epoch) => later<DeviceOutcome>(gate, 1, () => memory.send(d, m, epoch)),
     watermark: (d) => later(gate, 1, () => memory.watermark(d)),
     close: async () => {},
   });

@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Store, WireMessage } from '../../src/ports.ts';
 
-const m = (deviceId: string, seq: number): WireMessage => ({ deviceId, seq, epoch: 1, method: 'PUT', path: `/p/${seq}`, body: { seq } });
+const m = (deviceId: string, seq: number): WireMessage => ({ deviceId, seq, method: 'PUT', path: `/p/${seq}`, body: { seq } });
 
 export function storeContract(name: string, open: () => Promise<{ store: Store; dispose(): Promise<void> }>) {
   describe(`Store contract: ${name}`, () => {

@@ -10,7 +10,7 @@ import { Gate, World } from '../../src/tools/sim/world.ts';
 import { agentKey, unseal } from '../../src/trust.ts';
 import { TEST_SECRET, agentTrust, signedGrant, signedMessage } from '../support/trust.ts';
 
-const msg = (seq: number): WireMessage => signedMessage({ deviceId: 'd1', seq, epoch: 1, method: 'PUT', path: `/p/${seq}`, body: null });
+const msg = (seq: number): WireMessage => signedMessage({ deviceId: 'd1', seq, method: 'PUT', path: `/p/${seq}`, body: null });
 const applied: DeviceOutcome = { kind: 'applied', status: 200 };
 const busy: DeviceOutcome = { kind: 'transient', status: 503, reason: 'device answered 503' };
 

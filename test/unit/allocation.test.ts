@@ -65,7 +65,7 @@ describe('SeqAllocator', () => {
 });
 
 describe('Parker', () => {
-  const m = (seq: number): WireMessage => ({ deviceId: 'd', seq, epoch: 1, method: 'PUT', path: '/p', body: null });
+  const m = (seq: number): WireMessage => ({ deviceId: 'd', seq, method: 'PUT', path: '/p', body: null });
   const T = { holder: 'r1', epoch: 1 };
 
   it('groups a burst into few transactions and resolves each park after its commit', async () => {

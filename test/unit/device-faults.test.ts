@@ -12,7 +12,7 @@ import { createHttpDeviceClient } from '../../src/adapters/http-device-client.ts
 import type { DeviceConfig, WireMessage } from '../../src/ports.ts';
 import { agentTrust } from '../support/trust.ts';
 
-const m = (seq: number): WireMessage => ({ deviceId: 'd', seq, epoch: 1, method: 'PUT', path: `/policies/p${seq}`, body: { seq } });
+const m = (seq: number): WireMessage => ({ deviceId: 'd', seq, method: 'PUT', path: `/policies/p${seq}`, body: { seq } });
 const closers: Array<() => unknown> = [];
 afterEach(async () => {
   for (const c of closers.splice(0)) await c();
@@ -33,7 +33,7 @@ async function device(answer: (req: IncomingMessage, res: ServerResponse) => voi
 async function sendTo(dev: DeviceConfig, msg = m(1), maxResponseBytes?: number) {
   const client = createHttpDeviceClient({ timeoutMs: 2000, ...(maxResponseBytes ? { maxResponseBytes } : {}) });
   try {
-    return await client.send(dev, msg);
+    return await client.send(dev, msg, 1);
   } finally {
     await client.close();
   }

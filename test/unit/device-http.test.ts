@@ -14,15 +14,15 @@ const start = async (o = {}) => {
   sims.push(s);
   return s;
 };
-const m = (seq: number, path: string, epoch = 1, method: WireMessage['method'] = 'PUT'): WireMessage => ({ deviceId: 'd', seq, epoch, method, path, body: { seq } });
+const m = (seq: number, path: string, method: WireMessage['method'] = 'PUT'): WireMessage => ({ deviceId: 'd', seq, method, path, body: { seq } });
 
 describe('device simulator + http device client', () => {
   it('applies a parent then its child, logs seq and epoch, reports its watermark', async () => {
     const sim = await start();
     const client = createHttpDeviceClient({ timeoutMs: 1000 });
     const dev = { id: 'd', url: sim.url };
-    expect(await client.send(dev, m(1, '/policies/p1'))).toEqual({ kind: 'applied', status: 200 });
-    expect(await client.send(dev, m(2, '/policies/p1/rules/r1'))).toEqual({ kind: 'applied', status: 200 });
+    expect(await client.send(dev, m(1, '/policies/p1'), 1)).toEqual({ kind: 'applied', status: 200 });
+    expect(await client.send(dev, m(2, '/policies/p1/rules/r1'), 1)).toEqual({ kind: 'applied', status: 200 });
     expect(sim.applied.map((e) => [e.seq, e.epoch, e.path])).toEqual([[1, 1, '/policies/p1'], [2, 1, '/policies/p1/rules/r1']]);
     expect(await client.watermark(dev)).toBe(2);
     await client.close();
@@ -31,7 +31,7 @@ describe('device simulator + http device client', () => {
   it('refuses a child whose parent is missing: permanent (422)', async () => {
     const sim = await start();
     const client = createHttpDeviceClient({ timeoutMs: 1000 });
-    const out = await client.send({ id: 'd', url: sim.url }, m(1, '/policies/p9/rules/r1'));
+    const out = await client.send({ id: 'd', url: sim.url }, m(1, '/policies/p9/rules/r1'), 1);
     expect(out).toMatchObject({ kind: 'permanent', status: 422 });
     expect(out.kind === 'permanent' && out.response).toMatch(/parent \/policies\/p9 does not exist/);
     await client.close();
@@ -41,8 +41,8 @@ describe('device simulator + http device client', () => {
     const sim = await start();
     const client = createHttpDeviceClient({ timeoutMs: 1000 });
     const dev = { id: 'd', url: sim.url };
-    await client.send(dev, m(1, '/policies/p1', 2));
-    expect(await client.send(dev, m(2, '/policies/p2', 1))).toMatchObject({ kind: 'fenced', status: 409 });
+    await client.send(dev, m(1, '/policies/p1'), 2);
+    expect(await client.send(dev, m(2, '/policies/p2'), 1)).toMatchObject({ kind: 'fenced', status: 409 });
     expect(sim.fencedWrites).toBe(1);
     await client.close();
   });
@@ -51,22 +51,22 @@ describe('device simulator + http device client', () => {
     const sim = await start({ faults: { errorRate: 1, errorStatus: 503 } });
     const client = createHttpDeviceClient({ timeoutMs: 200 });
     const dev = { id: 'd', url: sim.url };
-    expect(await client.send(dev, m(1, '/policies/p1'))).toMatchObject({ kind: 'transient', status: 503 });
+    expect(await client.send(dev, m(1, '/policies/p1'), 1)).toMatchObject({ kind: 'transient', status: 503 });
     sim.setFaults({ hang: true });
-    expect(await client.send(dev, m(1, '/policies/p1'))).toMatchObject({ kind: 'transient', status: null, reason: expect.stringMatching(/timed out/) });
+    expect(await client.send(dev, m(1, '/policies/p1'), 1)).toMatchObject({ kind: 'transient', status: null, reason: expect.stringMatching(/timed out/) });
     sim.setFaults({});
-    expect(await client.send(dev, m(1, '/policies/p1'))).toMatchObject({ kind: 'applied' });
+    expect(await client.send(dev, m(1, '/policies/p1'), 1)).toMatchObject({ kind: 'applied' });
     const port = sim.port;
     await sim.close();
     sims.length = 0;
-    expect(await client.send({ id: 'd', url: `http://127.0.0.1:${port}` }, m(2, '/policies/p2'))).toMatchObject({ kind: 'transient', status: null });
+    expect(await client.send({ id: 'd', url: `http://127.0.0.1:${port}` }, m(2, '/policies/p2'), 1)).toMatchObject({ kind: 'transient', status: null });
     await client.close();
   });
 
   it('sends the baton headers', async () => {
     const sim = await start();
     const client = createHttpDeviceClient({ timeoutMs: 1000 });
-    await client.send({ id: 'd', url: sim.url }, { ...m(7, '/policies/p1', 3), key: 'pol-1' });
+    await client.send({ id: 'd', url: sim.url }, { ...m(7, '/policies/p1'), key: 'pol-1' }, 3);
     expect(sim.applied[0]).toMatchObject({ seq: 7, epoch: 3 });
     await client.close();
   });
@@ -82,8 +82,8 @@ describe('device simulator + http device client', () => {
     expect(sim.applied).toEqual([]);
     const client = createHttpDeviceClient({ timeoutMs: 1000 });
     const dev = { id: 'd', url: sim.url };
-    expect(await client.send(dev, m(1, '/policies/p1', 2))).toMatchObject({ kind: 'applied' });
-    expect(await client.send(dev, m(2, '/policies/p2', 1))).toMatchObject({ kind: 'fenced', status: 409 });
+    expect(await client.send(dev, m(1, '/policies/p1'), 2)).toMatchObject({ kind: 'applied' });
+    expect(await client.send(dev, m(2, '/policies/p2'), 1)).toMatchObject({ kind: 'fenced', status: 409 });
     const wm = (await (await fetch(`${sim.url}/watermark`)).json()) as { epoch: unknown };
     expect(wm.epoch).toBe(2);
     await client.close();

@@ -29,7 +29,7 @@ function delivery(m: WireMessage | null, raw?: string) {
   if (!m) (d as Delivery).malformed = 'body is not JSON';
   return d;
 }
-const msg = (deviceId: string, seq: number): WireMessage => ({ deviceId, seq, epoch: 1, method: 'PUT', path: `/p/${seq}`, body: null });
+const msg = (deviceId: string, seq: number): WireMessage => ({ deviceId, seq, method: 'PUT', path: `/p/${seq}`, body: null });
 
 /** A device client whose answers are scripted per device; records what was sent. */
 function scripted(answer: (m: WireMessage) => DeviceOutcome | Promise<DeviceOutcome>) {
@@ -45,7 +45,7 @@ function scripted(answer: (m: WireMessage) => DeviceOutcome | Promise<DeviceOutc
   return { client, sent };
 }
 
-function lanes(client: DeviceClient, onPermanent: 'block' | 'skip' = 'block') {
+function lanes(client: DeviceClient, onPermanent: 'block' | 'skip' = 'block', leaseEpoch = 1) {
   const applied: string[] = [];
   const dead: DeadLetter[] = [];
   const l = new DeviceLanes({
@@ -57,7 +57,7 @@ function lanes(client: DeviceClient, onPermanent: 'block' | 'skip' = 'block') {
     onPermanent,
     retryInitialMs: 1,
     retryMaxMs: 4,
-    lease: { acquire: async () => 1 },
+    lease: { acquire: async () => leaseEpoch },
     applied: (d, s) => void applied.push(`${d}:${s}`),
     deadLetter: async (e) => void dead.push(e),
     fenced: () => {},
@@ -100,6 +100,24 @@ describe('device lanes', () => {
     d1Down = false;
     await d1Done;
     expect(applied.filter((a) => a.startsWith('d1'))).toEqual(['d1:1', 'd1:2', 'd1:3']);
+  });
+
+  it('writes under the lease epoch, the one source of the fencing epoch, and names it in a dead letter', async () => {
+    const epochs: number[] = [];
+    const client: DeviceClient = {
+      async send(_d, m, epoch) {
+        epochs.push(epoch);
+        return m.seq === 2 ? { kind: 'permanent', status: 422, reason: 'device answered 422', response: 'no' } : { kind: 'applied', status: 200 };
+      },
+      watermark: async () => null,
+      close: async () => {},
+    };
+    const { l, dead } = lanes(client, 'skip', 7);
+    const done = appliedCount(l, 2);
+    [1, 2, 3].forEach((seq) => l.accept(delivery(msg('d1', seq))));
+    await done;
+    expect(epochs).toEqual([7, 7, 7]);
+    expect(dead).toMatchObject([{ deviceId: 'd1', seq: 2, epoch: 7 }]);
   });
 
   it('dead-letters a 4xx then blocks the line (policy block)', async () => {

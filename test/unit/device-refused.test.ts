@@ -43,7 +43,7 @@ async function recorder(answer: (req: IncomingMessage, res: ServerResponse) => v
   });
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, targets };
 }
-const msg = (seq: number, path: string, extra: Partial<WireMessage> = {}): WireMessage => ({ deviceId: 'd', seq, epoch: 1, method: 'PUT', path, body: { seq }, ...extra });
+const msg = (seq: number, path: string, extra: Partial<WireMessage> = {}): WireMessage => ({ deviceId: 'd', seq, method: 'PUT', path, body: { seq }, ...extra });
 
 /** Requests that cannot go out: what dispatch() now refuses (arriving from the broker anyway), and one only undici refuses. */
 const refusable: Array<[string, Partial<WireMessage> & { path: string }, RegExp]> = [
@@ -61,7 +61,7 @@ const refusable: Array<[string, Partial<WireMessage> & { path: string }, RegExp]
 describe('requests that cannot go out', () => {
   it.each(refusable)('%s is permanent, with the reason, and nothing reaches the device', async (_, extra, reason) => {
     const dev = await recorder();
-    const out = await client().send({ id: 'd', url: dev.url }, msg(1, extra.path, extra));
+    const out = await client().send({ id: 'd', url: dev.url }, msg(1, extra.path, extra), 1);
     expect(out).toMatchObject({ kind: 'permanent', status: null, reason: expect.stringMatching(reason) });
     expect(out.kind === 'permanent' && out.reason).toMatch(/not sent/);
     expect(dev.targets).toEqual([]);
@@ -74,10 +74,10 @@ describe('requests that cannot go out', () => {
     const kinds = new Set<string>();
     for (let i = 0; i < 100; i++) {
       const [, extra] = refusable[i % refusable.length]!;
-      kinds.add((await c.send(dev, msg(i + 1, extra.path, extra))).kind);
+      kinds.add((await c.send(dev, msg(i + 1, extra.path, extra), 1)).kind);
     }
     // with a leaked slot per refusal these never complete (nor does their deadline fire)
-    expect(await c.send(dev, msg(101, '/policies/p1'))).toEqual({ kind: 'applied', status: 200 });
+    expect(await c.send(dev, msg(101, '/policies/p1'), 1)).toEqual({ kind: 'applied', status: 200 });
     expect(await c.watermark(dev)).toBe(101);
     expect([...kinds]).toEqual(['permanent']);
   });
@@ -118,8 +118,8 @@ describe('a path stays under the device base path', () => {
   it.each(['/../admin/x', '/policies/../../admin', '/%2e%2e/admin', '/policies/x%2f..%2fadmin'])('%s is not sent', async (path) => {
     const dev = await recorder();
     const c = client();
-    expect(await c.send({ id: 'd', url: `${dev.url}/api` }, msg(1, path))).toMatchObject({ kind: 'permanent', status: null });
-    expect(await c.send({ id: 'd', url: `${dev.url}/api` }, msg(2, '/policies/p1'))).toMatchObject({ kind: 'applied' });
+    expect(await c.send({ id: 'd', url: `${dev.url}/api` }, msg(1, path), 1)).toMatchObject({ kind: 'permanent', status: null });
+    expect(await c.send({ id: 'd', url: `${dev.url}/api` }, msg(2, '/policies/p1'), 1)).toMatchObject({ kind: 'applied' });
     expect(dev.targets).toEqual(['/api/policies/p1']);
   });
 });
@@ -137,7 +137,7 @@ describe('a 2xx is applied once its status line arrives', () => {
     });
     const c = client(200);
     const dev1 = { id: 'd', url: dev.url };
-    expect(await c.send(dev1, msg(1, '/policies/p1'))).toEqual({ kind: 'applied', status: 200 });
+    expect(await c.send(dev1, msg(1, '/policies/p1'), 1)).toEqual({ kind: 'applied', status: 200 });
     expect(dev.targets).toEqual(['/policies/p1']);
   });
 });

@@ -3,7 +3,7 @@ import { createActor, fromPromise, SimulatedClock } from 'xstate';
 import { dispatcherMachine, type DispatcherEvent, type DispatchTarget, type OutgoingMessage } from '../../machines/dispatcher.machine.ts';
 
 const target: DispatchTarget = { agentId: 'a1', queue: 'q.a1', epoch: 1 };
-const msg = (seq: number): OutgoingMessage => ({ deviceId: 'd1', seq, method: 'PUT', path: `/p/${seq}`, body: null, epoch: 1 });
+const msg = (seq: number): OutgoingMessage => ({ deviceId: 'd1', seq, method: 'PUT', path: `/p/${seq}`, body: null });
 const dispatchEvent = (seq: number): DispatcherEvent => ({ type: 'dispatch.message', message: msg(seq), reply: { resolve: () => {}, reject: () => {} } });
 
 function deferred() {
@@ -194,11 +194,11 @@ function withTable() {
           const older = parked.filter((p) => p < seq);
           if (older.length) violations.push(`sent ${seq} while ${older.join(',')} still parked`);
           queue.push(seq);
-          event.reply.resolve({ deviceId: 'd1', seq, epoch: 1 });
+          event.reply.resolve({ deviceId: 'd1', seq });
         },
         park: (_, { event }) => {
           parked.push(event.message.seq);
-          event.reply.resolve({ deviceId: 'd1', seq: event.message.seq, epoch: 1 });
+          event.reply.resolve({ deviceId: 'd1', seq: event.message.seq });
         },
         refuse: (_, { event }) => event.reply.reject(new Error('stopping')),
       },

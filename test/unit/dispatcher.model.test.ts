@@ -81,7 +81,7 @@ function system() {
 }
 type Sys = ReturnType<typeof system>;
 
-const dispatch = (s: Sys) => s.actor.send({ type: 'dispatch.message', message: { deviceId: 'd1', seq: s.w.next++, method: 'PUT', path: '/p', body: null, epoch: 1 }, reply: { resolve: () => {}, reject: () => {} } });
+const dispatch = (s: Sys) => s.actor.send({ type: 'dispatch.message', message: { deviceId: 'd1', seq: s.w.next++, method: 'PUT', path: '/p', body: null }, reply: { resolve: () => {}, reject: () => {} } });
 /** steps (replays and settles finished, retryDelay passed) within which the dispatcher must obey the last resume or quiesce:
  * the settle, the first round, the last round (3 are needed), and one to spare */
 const SETTLE_BOUND = 4;

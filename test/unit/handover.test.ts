@@ -30,7 +30,7 @@ describe('handover regressions', () => {
     const agentGate = new Gate('a1');
     // the device answers after 2 ms; its answer reaches the agent through the agent's gate
     const deviceClient: DeviceClient = {
-      send: (d, m) => new Promise((resolve) => world.at(world.now + 2, () => void memory.send(d, m).then((o) => agentGate.run(() => resolve(o))))),
+      send: (d, m, epoch) => new Promise((resolve) => world.at(world.now + 2, () => void memory.send(d, m, epoch).then((o) => agentGate.run(() => resolve(o))))),
       watermark: (d) => new Promise((resolve) => world.at(world.now + 1, () => void memory.watermark(d).then((w) => agentGate.run(() => resolve(w))))),
       close: async () => {},
     };

@@ -9,7 +9,7 @@ import { a1, chosen, done, draining, replaying, sw } from '../support/assignment
 import { explorePaths, type PathSpec } from '../support/machine-paths.ts';
 
 const gone = { ...a1, agentId: 'gone', topic: 'q.gone' };
-const message: OutgoingMessage = { deviceId: 'd1', seq: 1, method: 'PUT', path: '/p/1', body: null, epoch: 1 };
+const message: OutgoingMessage = { deviceId: 'd1', seq: 1, method: 'PUT', path: '/p/1', body: null };
 
 const specs: Record<string, PathSpec> = {
   coordinator: {

@@ -12,7 +12,7 @@ describe('memory broker', () => {
     await pub.start();
     await agent.start();
     const q = await pub.assertAgentQueue('a1');
-    for (let i = 1; i <= 5; i++) await pub.publish(q, { deviceId: 'd', seq: i, epoch: 1, method: 'PUT', path: '/p', body: null });
+    for (let i = 1; i <= 5; i++) await pub.publish(q, { deviceId: 'd', seq: i, method: 'PUT', path: '/p', body: null });
     const got: number[] = [];
     await agent.consume(q, (d) => void got.push(d.message!.seq), { prefetch: 3 });
     await new Promise((r) => setTimeout(r, 0));
@@ -34,7 +34,7 @@ describe('memory broker', () => {
     await pub.start();
     await agent.start();
     const q = await pub.assertAgentQueue('a1');
-    for (let i = 1; i <= 3; i++) await pub.publish(q, { deviceId: 'd', seq: i, epoch: 1, method: 'PUT', path: '/p', body: null });
+    for (let i = 1; i <= 3; i++) await pub.publish(q, { deviceId: 'd', seq: i, method: 'PUT', path: '/p', body: null });
     const got: number[] = [];
     let lost = 0;
     await agent.consume(q, (d) => void got.push(d.message!.seq), { prefetch: 10, onLost: () => lost++ });

@@ -6,7 +6,7 @@ import { createMemoryStore } from '../../src/adapters/memory/store.ts';
 import { Parker } from '../../src/runtime/parker.ts';
 import type { WireMessage } from '../../src/ports.ts';
 
-const msg = (seq: number): WireMessage => ({ deviceId: 'd1', seq, epoch: 1, method: 'PUT', path: '/p', body: null });
+const msg = (seq: number): WireMessage => ({ deviceId: 'd1', seq, method: 'PUT', path: '/p', body: null });
 const tick = () => new Promise((r) => setImmediate(r));
 const T = { holder: 'r1', epoch: 1 };
 

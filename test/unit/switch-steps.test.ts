@@ -12,7 +12,7 @@ import type { Broker, LeaderTerm, Store, Subscription, WireMessage } from '../..
 import { Gate, World } from '../../src/tools/sim/world.ts';
 import { switchSteps } from '../../src/runtime/switch-steps.ts';
 
-const msg = (seq: number): WireMessage => ({ deviceId: 'd1', seq, epoch: 1, method: 'PUT', path: `/p/${seq}`, body: null });
+const msg = (seq: number): WireMessage => ({ deviceId: 'd1', seq, method: 'PUT', path: `/p/${seq}`, body: null });
 const view = (agentId: string): AgentView => ({ agentId, topic: `t.agent.${agentId}`, host: 'h', state: 'idle', lastHeartbeat: 0 });
 
 async function setup(healthy: string[], broker?: (conn: MemoryConnection) => Broker) {

@@ -9,7 +9,7 @@ import { decodeMessage, encodeMessage } from '../../src/wire.ts';
 import { TEST_SECRET } from '../support/trust.ts';
 
 const keyOf = (id: string) => agentKey(TEST_SECRET, id);
-const msg: WireMessage = { deviceId: 'fw1', seq: 7, epoch: 3, method: 'PUT', path: '/policies/p1', body: { b: [1, { c: 'ü' }], a: null, '10': 1 }, key: 'k1' };
+const msg: WireMessage = { deviceId: 'fw1', seq: 7, method: 'PUT', path: '/policies/p1', body: { b: [1, { c: 'ü' }], a: null, '10': 1 }, key: 'k1' };
 
 describe('keys', () => {
   it('a secret is 43 base64url characters, new each time', () => {

@@ -172,7 +172,7 @@ describe('trust boundary: a broker client without the secret cannot steer baton'
     const { c, model, r1, active } = await activeCluster(16);
     const x = await intruder(c);
     const first = await deliver(c, r1, 0, 5);
-    const forged: WireMessage = { deviceId: 'fw1', seq: seqOf(first.at(-1)!.seq), epoch: first.at(-1)!.epoch, method: 'PUT', path: '/policies/evil', body: { owned: true } };
+    const forged: WireMessage = { deviceId: 'fw1', seq: seqOf(first.at(-1)!.seq), method: 'PUT', path: '/policies/evil', body: { owned: true } };
     await x.conn.publish(`t.agent.${active()}`, forged);
     await c.world.run(() => false, c.world.now + 500);
     const later = await deliver(c, r1, 5, 5);

@@ -59,14 +59,20 @@ describe('validateMessage', () => {
 
 describe('wire encoding', () => {
   it('round-trips', () => {
-    const m = { deviceId: 'fw1', seq: 3, epoch: 2, method: 'DELETE' as const, path: '/p', body: null, key: 'k' };
+    const m = { deviceId: 'fw1', seq: 3, method: 'DELETE' as const, path: '/p', body: null, key: 'k' };
     expect(decodeMessage(encodeMessage(m))).toEqual({ message: m });
+  });
+
+  it('carries no epoch: one on the wire is not read (the device write takes the lease epoch, its one source)', () => {
+    const raw = JSON.stringify({ deviceId: 'fw1', seq: 3, epoch: 99, method: 'PUT', path: '/p', body: null });
+    const r = decodeMessage(Buffer.from(raw));
+    expect('message' in r && r.message).toEqual({ deviceId: 'fw1', seq: 3, method: 'PUT', path: '/p', body: null });
   });
 
   it.each([
     ['not JSON', 'nope', /not JSON/],
-    ['no seq', JSON.stringify({ deviceId: 'd', epoch: 1, method: 'PUT', path: '/p' }), /seq/],
-    ['bad method', JSON.stringify({ deviceId: 'd', seq: 1, epoch: 1, method: 'GET', path: '/p' }), /method/],
+    ['no seq', JSON.stringify({ deviceId: 'd', method: 'PUT', path: '/p' }), /seq/],
+    ['bad method', JSON.stringify({ deviceId: 'd', seq: 1, method: 'GET', path: '/p' }), /method/],
     ['array', '[]', /deviceId/],
   ])('reports a malformed body (%s) instead of throwing', (_, raw, why) => {
     const r = decodeMessage(Buffer.from(raw));

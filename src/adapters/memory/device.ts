@@ -5,10 +5,10 @@ import type { DeviceClient } from '../../ports.ts';
 
 export function createMemoryDeviceClient(models: ReadonlyMap<string, DeviceModel>): DeviceClient {
   return {
-    async send(device, m) {
+    async send(device, m, epoch) {
       const model = models.get(device.id);
       if (!model) return { kind: 'transient', status: null, reason: `device ${device.id} unreachable: no such device` };
-      const a = model.write(m.method, m.path, m.seq, m.epoch, m.body);
+      const a = model.write(m.method, m.path, m.seq, epoch, m.body);
       return classify(a.status, a.headers ?? {}, JSON.stringify(a.body));
     },
     async watermark(device) {

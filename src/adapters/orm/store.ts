@@ -244,13 +244,14 @@ export async function createOrmStore(opts: OrmStoreOptions): Promise<Store> {
     async park(messages: WireMessage[], term) {
       if (messages.length === 0) return;
       const values: unknown[] = [];
-      for (const m of messages) values.push(m.deviceId, m.seq, m.epoch, JSON.stringify(m));
+      for (const m of messages) values.push(m.deviceId, m.seq, JSON.stringify(m));
       // one multi-row insert keeps id order = the order given, in one statement (atomic)
       await inTerm(
         term,
         'nothing parked: the messages were not stored',
         `insert into message_queues (device_id, seq, epoch, payload)
-         select d, s, e, p from (values ${messages.map((_, i) => `(?::text, ?::bigint, ?::bigint, ?::text, ${i})`).join(', ')}) as v(d, s, e, p, o)
+         select d, s, coalesce((select epoch from agent_service_used where id = 1), 0), p
+         from (values ${messages.map((_, i) => `(?::text, ?::bigint, ?::text, ${i})`).join(', ')}) as v(d, s, p, o)
          where exists (select 1 from held) order by o
          on conflict (device_id, seq) do nothing`,
         values,

@@ -11,7 +11,7 @@ import type { ConfigMessage } from '../../wire.ts';
 export type ToRuntime = { type: 'dispatch'; id: number; message: ConfigMessage } | { type: 'crash-at'; phase: string } | { type: 'stop' };
 export type FromRuntime =
   | { type: 'started'; inspectorUrl: string | null }
-  | { type: 'result'; id: number; ok: true; deviceId: string; seq: number; epoch: number }
+  | { type: 'result'; id: number; ok: true; deviceId: string; seq: number }
   | { type: 'result'; id: number; ok: false; code: string; message: string }
   | { type: 'event'; name: keyof RuntimeEvents; payload: unknown; at: number };
 

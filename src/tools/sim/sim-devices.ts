@@ -34,7 +34,7 @@ export function simDeviceClient(devices: SimDevice[], gate: Gate, world: World):
   const memory = createMemoryDeviceClient(new Map(devices.map((d) => [d.id, d.model])));
   const reply = <T>(at: number, resolve: (v: T) => void, v: T) => world.at(at, () => gate.run(() => resolve(v)));
   return {
-    send: (device, m) =>
+    send: (device, m, epoch) =>
       new Promise<DeviceOutcome>((resolve) => {
         const d = byId.get(device.id)!;
         const arrive = world.now + 1 + Math.floor(rnd() * 3);
@@ -53,7 +53,7 @@ export function simDeviceClient(devices: SimDevice[], gate: Gate, world: World):
             out = Promise.resolve({ kind: 'transient', status: 503, reason: 'injected fault' });
           } else {
             const before = d.model.applied.length;
-            out = memory.send(device, m);
+            out = memory.send(device, m, epoch);
             if (d.model.applied.length > before) d.calls.push((m.body as { call: number }).call);
           }
           void out.then((o) => reply(Math.max(answerAt, world.now), resolve, o));

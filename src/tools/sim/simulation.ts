@@ -90,9 +90,9 @@ async function simulateNarrow(o: SimOptions): Promise<SimResult> {
 
   // a device answers after 1-3 ms; its answer reaches the agent through the agent's gate
   const deviceClient = (gate: Gate): DeviceClient => ({
-    send: (d, m) =>
+    send: (d, m, epoch) =>
       new Promise<DeviceOutcome>((resolve) => {
-        world.at(world.now + 1 + Math.floor(rnd() * 3), () => void memory.send(d, m).then((out) => gate.run(() => resolve(out))));
+        world.at(world.now + 1 + Math.floor(rnd() * 3), () => void memory.send(d, m, epoch).then((out) => gate.run(() => resolve(out))));
       }),
     watermark: (d) => new Promise((resolve) => world.at(world.now + 1, () => void memory.watermark(d).then((w) => gate.run(() => resolve(w))))),
     close: async () => {},
