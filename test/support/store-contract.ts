@@ -1,8 +1,18 @@
-// The Store port's contract: every adapter (PostgreSQL via MikroORM, in memory) must pass it.
+// The Store port's contract, role by role (src/ports.ts): every adapter (PostgreSQL via MikroORM, in
+// memory) must pass it. Each role's part takes the store as the roles it uses: its own, and the
+// leadership it needs for a term (leader-only writes name one) or the reads it checks through.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Store, WireMessage } from '../../src/ports.ts';
+import type {
+  AgentStore, AssignmentStore, DeadLetterStore, DeliveryStore, LeadershipStore, ParkingStore, SeqStore, Store, StoreLifecycle, WireMessage,
+} from '../../src/ports.ts';
 
 const m = (deviceId: string, seq: number): WireMessage => ({ deviceId, seq, method: 'PUT', path: `/p/${seq}`, body: { seq } });
+
+/** runtime r1's term: leader-only writes are made in one */
+const leadOf = async (store: LeadershipStore) => ({ holder: 'r1', epoch: (await store.acquireLeadership('r1', 60_000)).epoch });
+
+/** the store of the test running now, seen as the roles `S` a role's part uses */
+type Current<S> = () => S;
 
 export function storeContract(name: string, open: () => Promise<{ store: Store; dispose(): Promise<void> }>) {
   describe(`Store contract: ${name}`, () => {
@@ -16,13 +26,67 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       await store.close();
       await dispose();
     });
+    const current = () => store;
 
+    lifecycleContract(current);
+    leadershipContract(current);
+    seqContract(current);
+    assignmentContract(current);
+    leaderOnlyWritesContract(current);
+    parkingContract(current);
+    deliveryContract(current);
+    deadLetterContract(current);
+    agentContract(current);
+  });
+}
+
+function lifecycleContract(current: Current<StoreLifecycle>) {
+  describe('StoreLifecycle', () => {
     it('migrate can run twice', async () => {
-      await store.migrate();
+      await current().migrate();
+    });
+  });
+}
+
+function leadershipContract(current: Current<LeadershipStore & ParkingStore & SeqStore>) {
+  describe('LeadershipStore', () => {
+    let store: LeadershipStore & ParkingStore & SeqStore;
+    beforeEach(() => void (store = current()));
+    const lead = () => leadOf(store);
+
+    it('one runtime leads at a time; another takes over once the lease lapses', async () => {
+      expect(await store.acquireLeadership('r1', 60_000)).toEqual({ leader: true, holder: 'r1', epoch: 1 });
+      expect(await store.acquireLeadership('r2', 60_000)).toEqual({ leader: false, holder: 'r1', epoch: 1 });
+      expect(await store.acquireLeadership('r1', 60_000, 1)).toEqual({ leader: true, holder: 'r1', epoch: 1 });
+      await store.releaseLeadership('r1');
+      expect(await store.acquireLeadership('r2', 60_000)).toEqual({ leader: true, holder: 'r2', epoch: 2 });
     });
 
-    // seqs are reserved by the leader, in its term
-    const lead = async () => ({ holder: 'r1', epoch: (await store.acquireLeadership('r1', 60_000)).epoch });
+    it('the same holder taking the row back after it expired starts a new term: statements of its old term stay refused', async () => {
+      const t1 = await lead();
+      await store.releaseLeadership('r1'); // expired, nobody took it
+      // even as a renewal of its old term: the row had expired
+      const again = await store.acquireLeadership('r1', 60_000, t1.epoch);
+      expect(again).toEqual({ leader: true, holder: 'r1', epoch: t1.epoch + 1 });
+      await expect(store.park([m('d1', 1)], t1)).rejects.toMatchObject({ code: 'not-leader' });
+      await expect(store.reserveSeqs('d1', 1, t1)).rejects.toMatchObject({ code: 'not-leader' });
+      // a renewal of the current term before it expires keeps it
+      expect(await store.acquireLeadership('r1', 60_000, again.epoch)).toEqual({ leader: true, holder: 'r1', epoch: again.epoch });
+      // a fresh take by the same holder (it saw its term end) starts a new one
+      const fresh = await store.acquireLeadership('r1', 60_000);
+      expect(fresh.epoch).toBe(again.epoch + 1);
+      // a late renewal of the ended term changes nothing
+      expect(await store.acquireLeadership('r1', 60_000, again.epoch)).toMatchObject({ leader: false, epoch: fresh.epoch });
+      expect(await store.acquireLeadership('r1', 60_000, fresh.epoch)).toEqual({ leader: true, holder: 'r1', epoch: fresh.epoch });
+    });
+  });
+}
+
+function seqContract(current: Current<SeqStore & LeadershipStore & Pick<DeliveryStore, 'deviceStreams'>>) {
+  describe('SeqStore', () => {
+    let store: SeqStore & LeadershipStore & Pick<DeliveryStore, 'deviceStreams'>;
+    beforeEach(() => void (store = current()));
+    const lead = () => leadOf(store);
 
     it('reserves disjoint, increasing seq blocks per device', async () => {
       const term = await lead();
@@ -38,6 +102,34 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       const seqs = firsts.flatMap((f) => Array.from({ length: 7 }, (_, i) => f + i));
       expect(new Set(seqs).size).toBe(140);
     });
+
+    it('reserves seqs only in a live leader term, checked in the same statement', async () => {
+      const t1 = await lead();
+      expect(await store.reserveSeqs('d1', 10, t1)).toBe(1);
+      await expect(store.reserveSeqs('d1', 10, { holder: 'r2', epoch: t1.epoch })).rejects.toMatchObject({ code: 'not-leader' });
+      await expect(store.reserveSeqs('d1', 10, { holder: 'r1', epoch: t1.epoch + 1 })).rejects.toMatchObject({ code: 'not-leader' });
+      await store.releaseLeadership('r1'); // expired: even its own holder may not reserve
+      await expect(store.reserveSeqs('d1', 10, t1)).rejects.toMatchObject({ code: 'not-leader' });
+      const r2 = await store.acquireLeadership('r2', 60_000);
+      const t2 = { holder: 'r2', epoch: r2.epoch };
+      expect(t2.epoch).toBe(t1.epoch + 1);
+      expect(await store.reserveSeqs('d1', 10, t2)).toBe(11);
+      // r2 stops, r1 leads again: a new term; its old one stays refused, nothing was reserved by the refusals
+      await store.releaseLeadership('r2');
+      const r1again = await store.acquireLeadership('r1', 60_000);
+      expect(r1again.epoch).toBe(t2.epoch + 1);
+      await expect(store.reserveSeqs('d1', 1, t1)).rejects.toMatchObject({ code: 'not-leader' });
+      expect(await store.reserveSeqs('d1', 1, { holder: 'r1', epoch: r1again.epoch })).toBe(21);
+      expect((await store.deviceStreams()).map((s) => [s.deviceId, s.nextSeq])).toEqual([['d1', 22]]);
+    });
+  });
+}
+
+function assignmentContract(current: Current<AssignmentStore & LeadershipStore>) {
+  describe('AssignmentStore', () => {
+    let store: AssignmentStore & LeadershipStore;
+    beforeEach(() => void (store = current()));
+    const lead = () => leadOf(store);
 
     it('records the first agent once: a second candidate adopts the winner', async () => {
       const t = await lead();
@@ -70,52 +162,15 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       expect(rec!.completedAt).toBeInstanceOf(Date);
       expect(await store.listSwitches()).toHaveLength(1);
     });
+  });
+}
 
-    it('one runtime leads at a time; another takes over once the lease lapses', async () => {
-      expect(await store.acquireLeadership('r1', 60_000)).toEqual({ leader: true, holder: 'r1', epoch: 1 });
-      expect(await store.acquireLeadership('r2', 60_000)).toEqual({ leader: false, holder: 'r1', epoch: 1 });
-      expect(await store.acquireLeadership('r1', 60_000, 1)).toEqual({ leader: true, holder: 'r1', epoch: 1 });
-      await store.releaseLeadership('r1');
-      expect(await store.acquireLeadership('r2', 60_000)).toEqual({ leader: true, holder: 'r2', epoch: 2 });
-    });
-
-    it('the same holder taking the row back after it expired starts a new term: statements of its old term stay refused', async () => {
-      const t1 = await lead();
-      await store.releaseLeadership('r1'); // expired, nobody took it
-      // even as a renewal of its old term: the row had expired
-      const again = await store.acquireLeadership('r1', 60_000, t1.epoch);
-      expect(again).toEqual({ leader: true, holder: 'r1', epoch: t1.epoch + 1 });
-      await expect(store.park([m('d1', 1)], t1)).rejects.toMatchObject({ code: 'not-leader' });
-      await expect(store.reserveSeqs('d1', 1, t1)).rejects.toMatchObject({ code: 'not-leader' });
-      // a renewal of the current term before it expires keeps it
-      expect(await store.acquireLeadership('r1', 60_000, again.epoch)).toEqual({ leader: true, holder: 'r1', epoch: again.epoch });
-      // a fresh take by the same holder (it saw its term end) starts a new one
-      const fresh = await store.acquireLeadership('r1', 60_000);
-      expect(fresh.epoch).toBe(again.epoch + 1);
-      // a late renewal of the ended term changes nothing
-      expect(await store.acquireLeadership('r1', 60_000, again.epoch)).toMatchObject({ leader: false, epoch: fresh.epoch });
-      expect(await store.acquireLeadership('r1', 60_000, fresh.epoch)).toEqual({ leader: true, holder: 'r1', epoch: fresh.epoch });
-    });
-
-    it('reserves seqs only in a live leader term, checked in the same statement', async () => {
-      const t1 = await lead();
-      expect(await store.reserveSeqs('d1', 10, t1)).toBe(1);
-      await expect(store.reserveSeqs('d1', 10, { holder: 'r2', epoch: t1.epoch })).rejects.toMatchObject({ code: 'not-leader' });
-      await expect(store.reserveSeqs('d1', 10, { holder: 'r1', epoch: t1.epoch + 1 })).rejects.toMatchObject({ code: 'not-leader' });
-      await store.releaseLeadership('r1'); // expired: even its own holder may not reserve
-      await expect(store.reserveSeqs('d1', 10, t1)).rejects.toMatchObject({ code: 'not-leader' });
-      const r2 = await store.acquireLeadership('r2', 60_000);
-      const t2 = { holder: 'r2', epoch: r2.epoch };
-      expect(t2.epoch).toBe(t1.epoch + 1);
-      expect(await store.reserveSeqs('d1', 10, t2)).toBe(11);
-      // r2 stops, r1 leads again: a new term; its old one stays refused, nothing was reserved by the refusals
-      await store.releaseLeadership('r2');
-      const r1again = await store.acquireLeadership('r1', 60_000);
-      expect(r1again.epoch).toBe(t2.epoch + 1);
-      await expect(store.reserveSeqs('d1', 1, t1)).rejects.toMatchObject({ code: 'not-leader' });
-      expect(await store.reserveSeqs('d1', 1, { holder: 'r1', epoch: r1again.epoch })).toBe(21);
-      expect((await store.deviceStreams()).map((s) => [s.deviceId, s.nextSeq])).toEqual([['d1', 22]]);
-    });
+/** The rule the leader-only writes of several roles share (src/ports.ts, "The Store port, by role"). */
+function leaderOnlyWritesContract(current: Current<LeadershipStore & AssignmentStore & ParkingStore & DeliveryStore>) {
+  describe('leader-only writes (AssignmentStore, ParkingStore, DeliveryStore)', () => {
+    let store: LeadershipStore & AssignmentStore & ParkingStore & DeliveryStore;
+    beforeEach(() => void (store = current()));
+    const lead = () => leadOf(store);
 
     it('writes only a leader may make are refused once its term is over, and change nothing', async () => {
       const t1 = await lead();
@@ -149,6 +204,14 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       await store.releaseLeadership('r2');
       await expect(store.park([m('d1', 1)], t2)).rejects.toMatchObject({ code: 'not-leader' });
     });
+  });
+}
+
+function parkingContract(current: Current<ParkingStore & LeadershipStore>) {
+  describe('ParkingStore', () => {
+    let store: ParkingStore & LeadershipStore;
+    beforeEach(() => void (store = current()));
+    const lead = () => leadOf(store);
 
     it('parks in order, fetches oldest first, deletes by id; a repeated park is ignored', async () => {
       const t = await lead();
@@ -174,6 +237,14 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       // and asking again (an answer lost) still says not parked
       expect(await store.resolveParked([{ deviceId: 'd1', seq: 7 }])).toEqual([]);
     });
+  });
+}
+
+function deliveryContract(current: Current<DeliveryStore & SeqStore & LeadershipStore>) {
+  describe('DeliveryStore', () => {
+    let store: DeliveryStore & SeqStore & LeadershipStore;
+    beforeEach(() => void (store = current()));
+    const lead = () => leadOf(store);
 
     it('watermarks only rise', async () => {
       await store.reserveSeqs('d1', 100, await lead());
@@ -181,8 +252,13 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       await store.advanceWatermarks([{ deviceId: 'd1', seq: 30 }]);
       expect((await store.deviceStreams())[0]).toMatchObject({ deviceId: 'd1', watermark: 40, nextSeq: 101 });
     });
+  });
+}
 
+function deadLetterContract(current: Current<DeadLetterStore>) {
+  describe('DeadLetterStore', () => {
     it('keeps one dead letter per message, and every malformed one', async () => {
+      const store = current();
       const e = { deviceId: 'd1', seq: 3, epoch: 1, agentId: 'a1', reason: '422', status: 422, response: 'no parent', payload: '{}' };
       await store.deadLetter(e);
       await store.deadLetter(e);
@@ -190,8 +266,13 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
       await store.deadLetter({ ...e, deviceId: '?', seq: 0, reason: 'malformed too', status: null, response: null });
       expect((await store.listDeadLetters()).map((d) => d.reason)).toEqual(['422', 'malformed', 'malformed too']);
     });
+  });
+}
 
+function agentContract(current: Current<AgentStore>) {
+  describe('AgentStore', () => {
     it('upserts agents and keeps the latest heartbeat', async () => {
+      const store = current();
       const t1 = new Date('2026-01-01T00:00:01Z');
       const t0 = new Date('2026-01-01T00:00:00Z');
       await store.upsertAgent({ agentId: 'a1', topic: 'q', host: 'h', status: 'up', lastHeartbeat: t1 });
