@@ -16,10 +16,21 @@ import type { Gate, World } from './world.ts';
 
 export type StoreFaultMode = 'fail' | 'hang' | 'ambiguous' | 'flap';
 
-const WRITES = new Set<keyof Store>([
-  'reserveSeqs', 'recordFirstAgent', 'beginSwitch', 'recordCandidate', 'setPhase', 'completeSwitch', 'acquireLeadership',
-  'releaseLeadership', 'upsertAgent', 'park', 'deleteParked', 'advanceWatermarks', 'recordSettled', 'deadLetter',
-]);
+/**
+ * Which calls an `ambiguous` window fails after they commit (the writes), role by role. Every call
+ * of the port is named, so one added to a role has to be placed here. `resolveParked` inserts
+ * refusal rows but is left with the reads, as it always was: the recorded seeds replay as they did.
+ */
+const WRITES: Record<keyof Store, boolean> = {
+  migrate: false, close: false, // StoreLifecycle
+  acquireLeadership: true, releaseLeadership: true, // LeadershipStore
+  getAssignment: false, recordFirstAgent: true, beginSwitch: true, recordCandidate: true, setPhase: true, completeSwitch: true, listSwitches: false, // AssignmentStore
+  upsertAgent: true, listAgents: false, // AgentStore
+  reserveSeqs: true, // SeqStore
+  park: true, fetchParked: false, resolveParked: false, deleteParked: true, countParked: false, // ParkingStore
+  advanceWatermarks: true, recordSettled: true, settledRecords: false, deviceStreams: false, // DeliveryStore
+  deadLetter: true, listDeadLetters: false, // DeadLetterStore
+};
 
 interface Window {
   mode: StoreFaultMode;
@@ -43,7 +54,7 @@ export class StoreFaults {
     this.windows = this.windows.filter((w) => w.until > now);
     for (const w of this.windows) {
       if (w.mode === 'flap' && prop !== 'acquireLeadership') continue;
-      if (w.mode === 'ambiguous' && !WRITES.has(prop)) continue;
+      if (w.mode === 'ambiguous' && WRITES[prop] !== true) continue;
       return w.mode;
     }
     return null;
