@@ -6,7 +6,9 @@ import { runtimeDefaults } from '../config.ts';
 import { silentLogger } from '../logger.ts';
 import { createOrmStore } from '../adapters/orm/store.ts';
 import { printable as p, printableJson } from '../printable.ts';
-import type { AgentRecord, Assignment, DeviceStream, SwitchRecord } from '../ports.ts';
+import type {
+  AgentRecord, AgentStore, Assignment, AssignmentStore, Broker, DeadLetterStore, DeliveryStore, DeviceStream, ParkingStore, SwitchRecord,
+} from '../ports.ts';
 
 export interface StatusReport {
   assignment: Assignment | null;
@@ -18,6 +20,14 @@ export interface StatusReport {
   switches: SwitchRecord[];
 }
 
+/** What `baton status` reads of the database: reads of five roles, nothing it could change. */
+export type StatusStore = Pick<AssignmentStore, 'getAssignment' | 'listSwitches'> &
+  Pick<AgentStore, 'listAgents'> &
+  Pick<ParkingStore, 'countParked'> &
+  Pick<DeadLetterStore, 'listDeadLetters'> &
+  Pick<DeliveryStore, 'deviceStreams'>;
+
+/** Opens the database and the broker, reads the status, and closes both. */
 export async function readStatus(o: { amqpUrl?: string; databaseUrl?: string; namespace: string }): Promise<StatusReport> {
   const logger = silentLogger();
   const store = await createOrmStore({ databaseUrl: o.databaseUrl ?? runtimeDefaults.databaseUrl, logger, createDatabase: false });
@@ -35,25 +45,30 @@ export async function readStatus(o: { amqpUrl?: string; databaseUrl?: string; na
   try {
     await store.migrate();
     await broker.start();
-    const assignment = await store.getAssignment();
-    const agents = [];
-    for (const a of await store.listAgents()) {
-      const info = await broker.queueInfo(topology(o.namespace).agentQueue(a.agentId));
-      agents.push({ ...a, lastHeartbeat: a.lastHeartbeat.toISOString(), queueDepth: info?.messages ?? null, consumers: info?.consumers ?? null });
-    }
-    return {
-      assignment,
-      parked: await store.countParked(),
-      deadLetters: (await store.listDeadLetters()).length,
-      queueDepth: assignment ? ((await broker.queueInfo(assignment.topic))?.messages ?? null) : null,
-      agents,
-      devices: await store.deviceStreams(),
-      switches: await store.listSwitches(),
-    };
+    return await statusOf(store, broker, o.namespace);
   } finally {
     await broker.close();
     await store.close();
   }
+}
+
+/** The status as the store and the broker's queue counts tell it. */
+export async function statusOf(store: StatusStore, broker: Pick<Broker, 'queueInfo'>, namespace: string): Promise<StatusReport> {
+  const assignment = await store.getAssignment();
+  const agents = [];
+  for (const a of await store.listAgents()) {
+    const info = await broker.queueInfo(topology(namespace).agentQueue(a.agentId));
+    agents.push({ ...a, lastHeartbeat: a.lastHeartbeat.toISOString(), queueDepth: info?.messages ?? null, consumers: info?.consumers ?? null });
+  }
+  return {
+    assignment,
+    parked: await store.countParked(),
+    deadLetters: (await store.listDeadLetters()).length,
+    queueDepth: assignment ? ((await broker.queueInfo(assignment.topic))?.messages ?? null) : null,
+    agents,
+    devices: await store.deviceStreams(),
+    switches: await store.listSwitches(),
+  };
 }
 
 /** `baton status --json`: JSON escapes C0 controls itself; the rest of what `printable` escapes is escaped too, and it is still the same JSON. */
