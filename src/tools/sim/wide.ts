@@ -31,7 +31,7 @@ import { simStore, StoreFaults } from './sim-store.ts';
 import { checkAppliedAnswers, checkCalls, type AppliedAnswer, type HostCall } from './wide-check.ts';
 import { drawWideFaults, type SwitchPhaseName, type WideFault } from './wide-faults.ts';
 import { Gate, World, simSecret } from './world.ts';
-import type { SimOptions, SimResult } from './simulation.ts';
+import type { SimOptions, SimResult } from './types.ts';
 
 /** the liveness bound, simulated ms after the load ended and the last fault healed */
 export const LIVENESS_MS = 20_000;
