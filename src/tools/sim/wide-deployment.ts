@@ -1,0 +1,161 @@
+/**
+ * The wide simulation's world and deployment: the seeded world, one in-memory broker and database,
+ * the devices, and how runtimes and agents are started, each behind its own gate, broker
+ * connection (SimBroker) and, for a runtime, store handle with its faults (sim-store.ts). The
+ * deployment's shape (runtimes, agents, dispatches in flight, leaderTtl) is drawn by the seed
+ * unless the options fix it; nothing is started here.
+ */
+import { agentCredential } from '../../trust.ts';
+import { startAgent, type AgentHandle } from '../../agent/worker.ts';
+import { DeviceModel } from '../../devices/model.ts';
+import { MemoryRabbit } from '../../adapters/memory/broker.ts';
+import { createMemoryStore } from '../../adapters/memory/store.ts';
+import type { Assignment, Store } from '../../ports.ts';
+import { createRuntime } from '../../runtime/runtime.ts';
+import { type Runtime } from '../../api.ts';
+import { SimBroker } from './sim-broker.ts';
+import { simDeviceClient, type SimDevice } from './sim-devices.ts';
+import { simStore, StoreFaults } from './sim-store.ts';
+import type { SimOptions } from './types.ts';
+import type { SwitchPhaseName } from './wide-faults.ts';
+import { Gate, World, simSecret } from './world.ts';
+
+export interface SimAgent {
+  id: string;
+  gate: Gate;
+  broker: SimBroker;
+  handle: AgentHandle | null;
+}
+
+export interface SimRuntime {
+  id: string;
+  gate: Gate;
+  broker: SimBroker;
+  faults: StoreFaults;
+  runtime: Runtime;
+  leading: boolean;
+}
+
+export type PhaseListener = (phase: SwitchPhaseName, a: Assignment) => void;
+
+export class WideDeployment {
+  readonly world: World;
+  readonly rnd: () => number;
+  readonly trace: string[] = [];
+  readonly rabbit = new MemoryRabbit('sim');
+  /** the one database every runtime shares (no gate, no faults: what the checks read) */
+  readonly store: Store;
+  readonly devices: SimDevice[];
+  /** runtimes and agents to start with */
+  readonly runtimeCount: number;
+  readonly agentCount: number;
+  /** dispatch() calls the host keeps in flight per device */
+  readonly inFlight: number;
+  readonly leaderTtl: number;
+  readonly agents = new Map<string, SimAgent>();
+  readonly runtimes = new Map<string, SimRuntime>();
+  /** switches started, by any runtime */
+  switches = 0;
+  /** called on every switch phase of any runtime (faults that wait for a phase) */
+  readonly phaseListeners: PhaseListener[] = [];
+  private readonly deviceConfigs: Array<{ id: string; url: string; fencesByEpoch: boolean }>;
+  private agentSerial = 0;
+  private incarnations = 0;
+  private runtimeSerial = 0;
+
+  constructor(private readonly o: SimOptions) {
+    const world = (this.world = new World(o.seed));
+    const rnd = (this.rnd = world.random);
+    this.store = createMemoryStore({ now: () => world.now });
+    // the deployment, drawn by the seed (tests may fix it)
+    this.runtimeCount = o.runtimes ?? (rnd() < 0.5 ? 2 : 3);
+    this.agentCount = o.agents ?? 1 + Math.floor(rnd() * 3);
+    this.inFlight = o.inFlight ?? 1 + Math.floor(rnd() * 3);
+    this.leaderTtl = o.leaderTtl ?? (rnd() < 0.5 ? 1500 : 3000);
+    this.devices = Array.from({ length: o.devices ?? 3 }, (_, i) => ({
+      id: `fw${i + 1}`,
+      fences: i % 2 === 0,
+      model: new DeviceModel({ random: rnd, now: () => world.now, fencing: i % 2 === 0 }),
+      calls: [],
+      slowUntil: -1,
+      errorsUntil: -1,
+      rejectsUntil: -1,
+    }));
+    this.deviceConfigs = this.devices.map((d) => ({ id: d.id, url: `http://${d.id}.sim`, fencesByEpoch: d.fences }));
+    this.note(`deployment: ${this.runtimeCount} runtimes (leaderTtl ${this.leaderTtl} ms), ${this.agentCount} agent(s), ${this.devices.length} devices, up to ${this.inFlight} dispatch(es) in flight per device`);
+  }
+
+  readonly note = (s: string): void => void this.trace.push(`${String(this.world.now).padStart(6)}ms ${s}`);
+
+  liveAgents(): SimAgent[] {
+    return [...this.agents.values()].filter((a) => !a.gate.dead);
+  }
+
+  liveRuntimes(): SimRuntime[] {
+    return [...this.runtimes.values()].filter((r) => !r.gate.dead);
+  }
+
+  /** the live runtimes that say they lead (from their leader.won / leader.lost events) */
+  leaders(): SimRuntime[] {
+    return this.liveRuntimes().filter((r) => r.leading);
+  }
+
+  /** Starts an agent, under a new id unless one is given (an agent back under its id); each start is a new incarnation. */
+  async startAgent(id = `a${++this.agentSerial}`): Promise<void> {
+    const { world, o } = this;
+    const gate = new Gate(id);
+    const broker = new SimBroker(this.rabbit, gate, world);
+    const entry: SimAgent = { id, gate, broker, handle: null };
+    this.agents.set(id, entry);
+    entry.handle = await startAgent(
+      { id, devices: this.deviceConfigs, namespace: 'sim', key: agentCredential(simSecret(o.seed), id), heartbeatInterval: 250, retryInitialMs: 20, retryMaxMs: 500, onPermanent: 'skip' },
+      { broker, deviceClient: simDeviceClient(this.devices, gate, world), clock: world.clock(gate), random: this.rnd, incarnation: `${id}#${o.seed}#${++this.incarnations}` },
+    );
+    this.note(`agent ${id} started`);
+  }
+
+  /** Starts a runtime: the one database, its own gate, broker connection and store handle (with its faults). */
+  async startRuntime(): Promise<void> {
+    const { world, o, note } = this;
+    const id = `r${++this.runtimeSerial}`;
+    const gate = new Gate(id);
+    const broker = new SimBroker(this.rabbit, gate, world);
+    const faults = new StoreFaults(world);
+    let base: Store = this.store;
+    if (o.plant === 'drop-parked-row') base = plantDropParkedRow(this.store);
+    const runtime = createRuntime({ devices: this.deviceConfigs, runtimeId: id, namespace: 'sim', secret: simSecret(o.seed), leaderTtl: this.leaderTtl, ports: { broker, store: simStore(base, gate, world, faults) }, clock: world.clock(gate) });
+    const entry: SimRuntime = { id, gate, broker, faults, runtime, leading: false };
+    runtime.on('leader.won', () => ((entry.leading = true), note(`runtime ${id} leads`)));
+    runtime.on('leader.lost', (e) => ((entry.leading = false), note(`runtime ${id} no longer leads (${e.holder ?? 'no holder known'})`)));
+    runtime.on('agent.dead', (e) => note(`runtime ${id}: agent ${e.agentId} dead (${e.reason})`));
+    runtime.on('switch.started', (e) => (this.switches++, note(`${id}: switch to epoch ${e.assignment.epoch} started (${e.reason})`)));
+    runtime.on('switch.phase', (e) => {
+      note(`${id}: switch phase ${e.phase}${e.phase === 'draining' ? ` (to ${e.assignment.agentId})` : ''}`);
+      for (const l of [...this.phaseListeners]) l(e.phase as SwitchPhaseName, e.assignment);
+    });
+    runtime.on('switch.completed', (e) => note(`${id}: switch completed: ${e.assignment.agentId} active, epoch ${e.assignment.epoch}`));
+    this.runtimes.set(id, entry);
+    await runtime.start();
+  }
+
+  /** Ends every process (the run is over). */
+  killAll(): void {
+    for (const r of this.runtimes.values()) if (!r.gate.dead) r.gate.kill();
+    for (const a of this.agents.values()) a.gate.kill();
+  }
+}
+
+/** The planted bug of the narrow model, for the wide one: the oldest parked row is deleted once, never sent. */
+function plantDropParkedRow(store: Store): Store {
+  let dropped = false;
+  return {
+    ...store,
+    async fetchParked(limit) {
+      const rows = await store.fetchParked(limit);
+      if (dropped || rows.length === 0) return rows;
+      dropped = true;
+      await store.deleteParked([rows[0]!.id]);
+      return rows.slice(1);
+    },
+  };
+}
