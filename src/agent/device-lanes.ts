@@ -13,7 +13,9 @@
  * then, or the watermark of the grant that brought the epoch). Anything else below the watermark
  * (a reused seq, a message that overtook another) is an anomaly: dead-lettered with the reason and
  * raised as an `anomaly` event, never dropped silently. Residual imprecision: below the baseline a
- * reused seq cannot be told from a redelivery (a device reports only its highest seq).
+ * reused seq cannot be told from a redelivery (a device reports only its highest seq). That
+ * bookkeeping is lane-marks.ts; recording dead letters (and requeueing one that could not be
+ * recorded) is dead-letters.ts.
  *
  * Modes: `taking` (delivering), `giving-back` (a give-back runs: requests on the wire finish and
  * their outcomes are settled, nothing new is sent and nothing is retried; then every delivery
@@ -24,7 +26,8 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { backoff, delay } from '../clock.ts';
 import type { Clock, DeadLetter, Delivery, DeviceClient, DeviceConfig, DeviceOutcome, WireMessage } from '../ports.ts';
-import { SeqRanges } from '../seq-ranges.ts';
+import { DeadLetters } from './dead-letters.ts';
+import { LaneMarks } from './lane-marks.ts';
 
 export type PermanentPolicy = 'block' | 'skip';
 
@@ -60,19 +63,9 @@ interface Lane {
   queue: Delivery[];
   running: boolean;
   blocked: string | null;
-  lastApplied: number;
-  /** seqs this lane applied or dead-lettered itself, above `baseline` */
-  settled: SeqRanges;
-  /** every seq at or below it is known settled by others (see the header) */
-  baseline: number;
-  /** the epoch under which this lane last asked the device for its watermark */
-  epoch: number;
-  /** whether the device answered that question (a redelivery is then skipped, not written twice) */
-  reportsWatermark: boolean;
+  /** what it knows applied on its device: watermark, baseline, its own settled seqs (lane-marks.ts) */
+  marks: LaneMarks;
 }
-
-/** own ranges kept per lane before the lowest is folded into the baseline (gaps that old are abandoned seq blocks) */
-const MAX_SETTLED_RANGES = 4096;
 
 /** Events: `applied` {deviceId, seq}, `retry` {deviceId, seq, attempt, reason}, `dead-letter` (DeadLetter), `blocked` {deviceId, reason}, `skipped` {deviceId, seq}, `anomaly` {deviceId, seq, watermark, reason}. */
 export class DeviceLanes extends EventEmitter {
@@ -82,12 +75,13 @@ export class DeviceLanes extends EventEmitter {
   private interrupted!: Promise<null>;
   private interrupt!: () => void;
   private readonly running = new Set<Promise<void>>();
-  /** dead letters that could not be recorded in a row: the backoff before the next requeue */
-  private deadLetterFailures = 0;
+  private readonly deadLetters: DeadLetters;
 
   constructor(private readonly o: LaneOptions) {
     super();
     this.arm();
+    const { agentId, clock, logger, retryInitialMs, retryMaxMs, random, deadLetter } = o;
+    this.deadLetters = new DeadLetters({ agentId, clock, logger, retryInitialMs, retryMaxMs, ...(random ? { random } : {}), deadLetter, recorded: (entry) => this.emit('dead-letter', entry) });
   }
 
   private arm(): void {
@@ -104,12 +98,12 @@ export class DeviceLanes extends EventEmitter {
   accept(d: Delivery): void {
     if (this.mode !== 'taking') return;
     if (!d.message) {
-      void this.deadLetterRaw(d, `malformed message: ${d.malformed ?? 'unreadable'}`);
+      void this.deadLetters.raw(d, `malformed message: ${d.malformed ?? 'unreadable'}`);
       return;
     }
     const forged = this.o.authenticate?.(d.message) ?? null;
     if (forged !== null) {
-      void this.deadLetterRaw(d, forged);
+      void this.deadLetters.raw(d, forged);
       return;
     }
     const lane = this.lane(d.message.deviceId);
@@ -124,9 +118,7 @@ export class DeviceLanes extends EventEmitter {
    * epoch this lane is the one applying, so a seq below it that this lane never settled is an anomaly.
    */
   setWatermark(deviceId: string, seq: number, epoch?: number): void {
-    const lane = this.lane(deviceId);
-    lane.lastApplied = Math.max(lane.lastApplied, seq);
-    if (epoch === undefined || epoch !== lane.epoch) this.raiseBaseline(lane, seq);
+    this.lane(deviceId).marks.granted(seq, epoch);
   }
 
   /** Deliveries held (waiting or on the wire), over all devices. */
@@ -138,7 +130,7 @@ export class DeviceLanes extends EventEmitter {
 
   /** Per-device view for status and tests. */
   snapshot(): Array<{ deviceId: string; queued: number; blocked: string | null; lastApplied: number }> {
-    return [...this.lanes.values()].map((l) => ({ deviceId: l.deviceId, queued: l.queue.length, blocked: l.blocked, lastApplied: l.lastApplied }));
+    return [...this.lanes.values()].map((l) => ({ deviceId: l.deviceId, queued: l.queue.length, blocked: l.blocked, lastApplied: l.marks.lastApplied }));
   }
 
   /**
@@ -180,7 +172,7 @@ export class DeviceLanes extends EventEmitter {
   private lane(deviceId: string): Lane {
     let lane = this.lanes.get(deviceId);
     if (!lane) {
-      lane = { deviceId, queue: [], running: false, blocked: null, lastApplied: 0, settled: new SeqRanges(), baseline: 0, epoch: 0, reportsWatermark: false };
+      lane = { deviceId, queue: [], running: false, blocked: null, marks: new LaneMarks() };
       this.lanes.set(deviceId, lane);
     }
     return lane;
@@ -203,12 +195,13 @@ export class DeviceLanes extends EventEmitter {
     while (lane.queue.length > 0 && !lane.blocked && this.mode === 'taking') {
       const d = lane.queue[0]!;
       const m = d.message!;
-      if (m.seq <= lane.lastApplied) {
+      const known = lane.marks.redelivery(m.seq);
+      if (known !== null) {
         lane.queue.shift();
-        if (lane.settled.has(m.seq)) {
-          d.ack(); // settled here: its receipt is out or on its way
+        if (known === 'settled-here') {
+          d.ack(); // its receipt is out or on its way
           this.emit('skipped', { deviceId: m.deviceId, seq: m.seq });
-        } else if (m.seq <= lane.baseline) {
+        } else if (known === 'before-epoch') {
           // applied before this epoch (the device or the grant says so): reported applied, as the
           // agent that applied it may have died before its receipt went out
           this.ackWhenReported(lane, d, this.o.applied(m.deviceId, m.seq));
@@ -242,7 +235,7 @@ export class DeviceLanes extends EventEmitter {
       if (outcome.kind === 'applied') {
         this.appliedHere(lane, d, m);
       } else if (outcome.kind === 'permanent') {
-        if (await this.deadLetter(d, m, outcome.reason, outcome.status, outcome.response)) this.settled(lane, m.seq);
+        if (await this.deadLetter(d, m, outcome.reason, outcome.status, outcome.response)) lane.marks.settle(m.seq);
         if (this.o.onPermanent === 'block') {
           lane.blocked = `seq ${m.seq} was rejected (${outcome.reason}); the line is held (onPermanent=block)`;
           this.o.logger.error({ deviceId: m.deviceId, seq: m.seq, status: outcome.status }, 'device rejected a message: its line is blocked until the agent restarts');
@@ -268,21 +261,17 @@ export class DeviceLanes extends EventEmitter {
     for (let attempt = 1; ; ) {
       const epoch = await Promise.race([this.o.lease.acquire(), this.interrupted]);
       if (epoch === null || this.mode !== 'taking') return null;
-      if (unsure && epoch === lane.epoch && lane.reportsWatermark) {
+      if (unsure && epoch === lane.marks.epoch && lane.marks.reportsWatermark) {
         const wm = await this.o.client.watermark(device);
         if (wm !== null && wm >= m.seq) return 'answer-lost';
         if (wm !== null) unsure = false;
         else if ((await this.retryWait(m, attempt++, 'the device did not say whether it applied the last attempt')) === null) return null;
         continue;
       }
-      if (epoch !== lane.epoch) {
-        lane.epoch = epoch;
-        const wm = await this.o.client.watermark(device);
-        lane.reportsWatermark = wm !== null;
-        if (wm !== null && wm > lane.lastApplied) lane.lastApplied = wm;
-        // what the device applied before this epoch was applied by others (or by this lane before)
-        if (wm !== null) this.raiseBaseline(lane, wm);
-        if (m.seq <= lane.lastApplied) return 'known';
+      if (epoch !== lane.marks.epoch) {
+        lane.marks.beginEpoch(epoch);
+        lane.marks.deviceAnswered(await this.o.client.watermark(device));
+        if (m.seq <= lane.marks.lastApplied) return 'known';
         continue;
       }
       const outcome = await this.o.client.send(device, m, epoch);
@@ -304,69 +293,33 @@ export class DeviceLanes extends EventEmitter {
   }
 
   private appliedHere(lane: Lane, d: Delivery, m: WireMessage): void {
-    lane.lastApplied = Math.max(lane.lastApplied, m.seq);
-    this.settled(lane, m.seq);
+    lane.marks.appliedHere(m.seq);
     this.ackWhenReported(lane, d, this.o.applied(m.deviceId, m.seq));
     this.emit('applied', { deviceId: m.deviceId, seq: m.seq });
   }
 
   private ackWhenReported(lane: Lane, d: Delivery, report: Promise<void> | void): void {
-    if (report && lane.reportsWatermark) void report.then(() => d.ack());
+    if (report && lane.marks.reportsWatermark) void report.then(() => d.ack());
     else d.ack();
-  }
-
-  private raiseBaseline(lane: Lane, seq: number): void {
-    if (seq <= lane.baseline) return;
-    lane.baseline = seq;
-    lane.settled.dropBelow(seq);
-  }
-
-  private settled(lane: Lane, seq: number): void {
-    if (seq <= lane.baseline) return;
-    lane.settled.add(seq);
-    // memory stays bounded: the oldest run is folded into the baseline, gap included
-    if (lane.settled.size > MAX_SETTLED_RANGES) this.raiseBaseline(lane, lane.settled.first()!.to);
   }
 
   /** A message at or below the watermark that is no known redelivery: never sent (it would write out of order), never dropped silently. */
   private async anomaly(lane: Lane, d: Delivery, m: WireMessage): Promise<void> {
-    const watermark = lane.lastApplied;
+    const { lastApplied: watermark, baseline } = lane.marks;
     const reason =
       `seq ${m.seq} is at or below device ${m.deviceId}'s applied watermark ${watermark} but was never applied here ` +
-      `(nor known applied before this lease: up to ${lane.baseline}): a seq was reused or a message overtook another; not sent`;
-    this.o.logger.error({ deviceId: m.deviceId, seq: m.seq, watermark, baseline: lane.baseline }, 'delivery anomaly: a message below the watermark that nobody applied; dead-lettered, not sent');
+      `(nor known applied before this lease: up to ${baseline}): a seq was reused or a message overtook another; not sent`;
+    this.o.logger.error({ deviceId: m.deviceId, seq: m.seq, watermark, baseline }, 'delivery anomaly: a message below the watermark that nobody applied; dead-lettered, not sent');
     const ok = await this.deadLetter(d, m, reason, null, null, 'anomaly');
     if (ok) {
-      this.settled(lane, m.seq);
+      lane.marks.settle(m.seq);
       this.emit('anomaly', { deviceId: m.deviceId, seq: m.seq, watermark, reason });
     }
   }
 
   private async deadLetter(d: Delivery, m: WireMessage, reason: string, status: number | null, response: string | null, kind: 'rejected' | 'anomaly' = 'rejected'): Promise<boolean> {
     // named by the epoch this lane last wrote (or asked) under: the lease's, the only epoch a write carries
-    const entry: DeadLetter = { deviceId: m.deviceId, seq: m.seq, epoch: this.lanes.get(m.deviceId)?.epoch ?? 0, agentId: this.o.agentId, reason, status, response, payload: d.raw.toString('utf8') };
-    return this.record(d, entry, kind);
-  }
-
-  private async deadLetterRaw(d: Delivery, reason: string): Promise<void> {
-    await this.record(d, { deviceId: '?', seq: 0, epoch: 0, agentId: this.o.agentId, reason, status: null, response: null, payload: d.raw.toString('utf8').slice(0, 4096) });
-  }
-
-  private async record(d: Delivery, entry: DeadLetter, kind: 'rejected' | 'anomaly' = 'rejected'): Promise<boolean> {
-    try {
-      await this.o.deadLetter(entry, kind);
-      this.deadLetterFailures = 0;
-      d.ack();
-      this.emit('dead-letter', entry);
-      return true;
-    } catch (err) {
-      // not recorded: leave it to the broker to redeliver rather than lose it, after a backoff (a
-      // broker hands a requeued message straight back: without one this would spin, and log, at full speed)
-      const wait = backoff(++this.deadLetterFailures, this.o.retryInitialMs, this.o.retryMaxMs, this.o.random);
-      this.o.logger.error({ deviceId: entry.deviceId, seq: entry.seq, err: (err as Error).message, requeueInMs: wait }, 'could not record a dead letter; the message is requeued');
-      await delay(this.o.clock, wait);
-      d.nack(true);
-      return false;
-    }
+    const entry: DeadLetter = { deviceId: m.deviceId, seq: m.seq, epoch: this.lanes.get(m.deviceId)?.marks.epoch ?? 0, agentId: this.o.agentId, reason, status, response, payload: d.raw.toString('utf8') };
+    return this.deadLetters.record(d, entry, kind);
   }
 }
