@@ -7,7 +7,7 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
-import { LAYERS, layerOf, mayImport, mayImportPackage, whereItBelongs } from './layers.ts';
+import { LAYERS, layerOf, mayImport, mayImportPackage, ruleBroken, whereItBelongs } from './layers.ts';
 import { lineOf, toRel, type SourceFileEntry, type Violation } from './tree.ts';
 
 export interface ImportRef {
@@ -80,7 +80,7 @@ function checkOne(file: SourceFileEntry, ref: ImportRef): Violation | null {
   return {
     ...at,
     what: `${LAYERS[from].name} imports ${LAYERS[to].name}: '${ref.specifier}' (${ref.target})`,
-    rule: LAYERS[from].rule,
+    rule: ruleBroken(from, to),
     fix: whereItBelongs(from, to),
   };
 }

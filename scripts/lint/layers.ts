@@ -101,6 +101,13 @@ export function mayImportPackage(from: Layer, specifier: string): boolean {
   return specifier === 'xstate' || specifier.startsWith('xstate/');
 }
 
+/** The rule an import of `to` from `from` breaks. */
+export function ruleBroken(from: Layer, to: Layer): string {
+  if (to === 'scripts') return 'nothing in src/ or machines/ imports scripts/ (scripts/ import src/: the arrow points one way)';
+  if (to === 'test') return LAYERS.test.rule;
+  return LAYERS[from].rule;
+}
+
 /** Where the imported thing belongs instead, for a message read by whoever must mend it. */
 export function whereItBelongs(from: Layer, to: Layer): string {
   const here = LAYERS[from].name;

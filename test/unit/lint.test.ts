@@ -112,6 +112,12 @@ describe('lint: import rules', () => {
     );
   });
 
+  it('says that the arrow between src/ and scripts/ points one way', () => {
+    const [v] = importViolations({ 'scripts/bench/harness.ts': '', 'src/config.ts': "import type { B } from '../scripts/bench/harness.ts';\n" });
+    expect(v).toMatchObject({ file: 'src/config.ts', line: 1, rule: 'nothing in src/ or machines/ imports scripts/ (scripts/ import src/: the arrow points one way)' });
+    expect(v!.fix).toMatch(/^scripts\/ run src\/, never the reverse/);
+  });
+
   it('tells machines/ importing a package to provide the implementation from the runtime', () => {
     const [v] = importViolations({ 'machines/a.machine.ts': "import pino from 'pino/file';\n" });
     expect(v).toMatchObject({ file: 'machines/a.machine.ts', line: 1, what: "machines/ imports the package 'pino' ('pino/file')" });
