@@ -11,7 +11,7 @@
  */
 import { classify } from '../device-answers.ts';
 import { readFileSync } from 'node:fs';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import type { DeviceClient, DeviceConfig, DeviceOutcome, WireMessage } from '../ports.ts';
 import { keyProblem, KEY_RULE, messageId, PATH_RULE, pathProblem } from '../wire.ts';
 
@@ -60,102 +60,134 @@ function unsendable(m: WireMessage): string | null {
 
 const refused = (reason: string): DeviceOutcome => ({ kind: 'permanent', status: null, reason, response: null });
 
-export function createHttpDeviceClient(opts: HttpDeviceClientOptions): DeviceClient {
+/** The TLS options of a device's connections, its files read; undefined for plain http. */
+function tlsConnect(device: DeviceConfig) {
+  const t = device.tls;
+  if (!t) return undefined;
+  return {
+    ...(t.ca ? { ca: readFileSync(t.ca) } : {}),
+    ...(t.cert && t.key ? { cert: readFileSync(t.cert), key: readFileSync(t.key) } : {}),
+    rejectUnauthorized: t.allowInvalidCertificate !== true,
+  };
+}
+
+interface RequestInit {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+/** A keep-alive pool per device, made on its first request; a request within the device's deadline. */
+function devicePools(defaultTimeoutMs: number) {
   const pools = new Map<string, Pool>();
-  const maxResponseBytes = opts.maxResponseBytes ?? 4096;
 
   function poolFor(device: DeviceConfig): { pool: Pool; base: string } {
     const url = new URL(device.url);
     let pool = pools.get(device.id);
     if (!pool) {
-      const t = device.tls;
-      const connect = t
-        ? {
-            ...(t.ca ? { ca: readFileSync(t.ca) } : {}),
-            ...(t.cert && t.key ? { cert: readFileSync(t.cert), key: readFileSync(t.key) } : {}),
-            rejectUnauthorized: t.allowInvalidCertificate !== true,
-          }
-        : undefined;
+      const connect = tlsConnect(device);
       pool = new Pool(url.origin, { connections: 2, keepAliveTimeout: 30_000, pipelining: 1, ...(connect ? { connect } : {}) });
       pools.set(device.id, pool);
     }
     return { pool, base: url.pathname.replace(/\/$/, '') };
   }
 
-  /** Drops a device's pool undici may hold jammed (see the header); the next request gets a fresh one. */
-  function replacePool(device: DeviceConfig): void {
-    const pool = pools.get(device.id);
-    pools.delete(device.id);
-    void pool?.destroy().catch(() => {});
-  }
-
-  async function request(device: DeviceConfig, init: { method: string; path: string; headers: Record<string, string>; body?: string }) {
-    const { pool, base } = poolFor(device);
-    return pool.request({
-      method: init.method as 'GET',
-      path: base + init.path,
-      headers: init.headers,
-      body: init.body ?? null,
-      signal: AbortSignal.timeout(device.timeoutMs ?? opts.timeoutMs),
-    });
-  }
-
   return {
-    async send(device, m: WireMessage, epoch: number): Promise<DeviceOutcome> {
-      const bad = unsendable(m);
-      if (bad) return refused(`not sent: ${bad}`);
-      let res;
-      try {
-        res = await request(device, {
-          method: m.method,
-          path: m.path,
-          headers: {
-            'content-type': 'application/json',
-            'x-baton-seq': String(m.seq),
-            'x-baton-epoch': String(epoch),
-            'idempotency-key': m.key ? `${m.key}:${m.seq}` : messageId(m),
-          },
-          body: m.method === 'DELETE' && m.body === null ? undefined : JSON.stringify(m.body),
-        });
-      } catch (err) {
-        if ((err as { code?: string }).code === 'UND_ERR_INVALID_ARG') {
-          replacePool(device);
-          return refused(`device ${device.id}: the HTTP client refused the request before sending it (${(err as Error).message}); not sent`);
-        }
-        return { kind: 'transient', status: null, reason: unreachable(device, err as Error) };
-      }
-      if (res.statusCode >= 200 && res.statusCode < 300) {
-        // applied once the status line is in: the body is drained in the background (at most
-        // maxResponseBytes, within the request's deadline) so the connection can be reused, and
-        // however slowly it comes it never turns the answer into a retry
-        void res.body.dump({ limit: maxResponseBytes }).catch(() => {});
-        return { kind: 'applied', status: res.statusCode };
-      }
-      let text: string;
-      try {
-        text = await readBounded(res.body, maxResponseBytes);
-      } catch (err) {
-        return { kind: 'transient', status: res.statusCode, reason: `answer cut short: ${(err as Error).message}` };
-      }
-      return classify(res.statusCode, res.headers, text);
+    request(device: DeviceConfig, init: RequestInit) {
+      const { pool, base } = poolFor(device);
+      return pool.request({
+        method: init.method as 'GET',
+        path: base + init.path,
+        headers: init.headers,
+        body: init.body ?? null,
+        signal: AbortSignal.timeout(device.timeoutMs ?? defaultTimeoutMs),
+      });
     },
-
-    async watermark(device) {
-      if (device.reportsWatermark === false) return null;
-      try {
-        const res = await request(device, { method: 'GET', path: '/watermark', headers: { accept: 'application/json' } });
-        const text = await readBounded(res.body, 1024);
-        if (res.statusCode !== 200) return null;
-        const v = JSON.parse(text) as { watermark?: unknown };
-        return Number.isSafeInteger(v.watermark) ? (v.watermark as number) : null;
-      } catch {
-        return null;
-      }
+    /** Drops a device's pool undici may hold jammed (see the header); the next request gets a fresh one. */
+    replace(device: DeviceConfig): void {
+      const pool = pools.get(device.id);
+      pools.delete(device.id);
+      void pool?.destroy().catch(() => {});
     },
-
-    async close() {
+    async closeAll(): Promise<void> {
       await Promise.all([...pools.values()].map((p) => p.close().catch(() => {})));
       pools.clear();
     },
+  };
+}
+
+type Pools = ReturnType<typeof devicePools>;
+
+/** The request that writes `m` under the lease's `epoch`, with the baton headers. */
+function writeRequest(m: WireMessage, epoch: number): RequestInit {
+  return {
+    method: m.method,
+    path: m.path,
+    headers: {
+      'content-type': 'application/json',
+      'x-baton-seq': String(m.seq),
+      'x-baton-epoch': String(epoch),
+      'idempotency-key': m.key ? `${m.key}:${m.seq}` : messageId(m),
+    },
+    body: m.method === 'DELETE' && m.body === null ? undefined : JSON.stringify(m.body),
+  };
+}
+
+/** The outcome of a device's answer: applied on a 2xx, else what its status and body say. */
+async function outcomeOf(res: Dispatcher.ResponseData, maxResponseBytes: number): Promise<DeviceOutcome> {
+  if (res.statusCode >= 200 && res.statusCode < 300) {
+    // applied once the status line is in: the body is drained in the background (at most
+    // maxResponseBytes, within the request's deadline) so the connection can be reused, and
+    // however slowly it comes it never turns the answer into a retry
+    void res.body.dump({ limit: maxResponseBytes }).catch(() => {});
+    return { kind: 'applied', status: res.statusCode };
+  }
+  let text: string;
+  try {
+    text = await readBounded(res.body, maxResponseBytes);
+  } catch (err) {
+    return { kind: 'transient', status: res.statusCode, reason: `answer cut short: ${(err as Error).message}` };
+  }
+  return classify(res.statusCode, res.headers, text);
+}
+
+async function send(pools: Pools, maxResponseBytes: number, device: DeviceConfig, m: WireMessage, epoch: number): Promise<DeviceOutcome> {
+  const bad = unsendable(m);
+  if (bad) return refused(`not sent: ${bad}`);
+  let res;
+  try {
+    res = await pools.request(device, writeRequest(m, epoch));
+  } catch (err) {
+    if ((err as { code?: string }).code === 'UND_ERR_INVALID_ARG') {
+      pools.replace(device);
+      return refused(`device ${device.id}: the HTTP client refused the request before sending it (${(err as Error).message}); not sent`);
+    }
+    return { kind: 'transient', status: null, reason: unreachable(device, err as Error) };
+  }
+  return outcomeOf(res, maxResponseBytes);
+}
+
+/** The device's `GET /watermark`; null when it does not report one or the answer is not one. */
+async function watermark(pools: Pools, device: DeviceConfig): Promise<number | null> {
+  if (device.reportsWatermark === false) return null;
+  try {
+    const res = await pools.request(device, { method: 'GET', path: '/watermark', headers: { accept: 'application/json' } });
+    const text = await readBounded(res.body, 1024);
+    if (res.statusCode !== 200) return null;
+    const v = JSON.parse(text) as { watermark?: unknown };
+    return Number.isSafeInteger(v.watermark) ? (v.watermark as number) : null;
+  } catch {
+    return null;
+  }
+}
+
+export function createHttpDeviceClient(opts: HttpDeviceClientOptions): DeviceClient {
+  const pools = devicePools(opts.timeoutMs);
+  const maxResponseBytes = opts.maxResponseBytes ?? 4096;
+  return {
+    send: (device, m, epoch) => send(pools, maxResponseBytes, device, m, epoch),
+    watermark: (device) => watermark(pools, device),
+    close: () => pools.closeAll(),
   };
 }

@@ -10,7 +10,7 @@
  * - A write from a lower epoch than one seen is refused: 409 with `X-Baton-Fenced`.
  * - `GET /watermark` answers the highest seq applied; `/_sim/*` reads the log and sets faults.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { DeviceModel, type AppliedEntry } from './model.ts';
@@ -73,69 +73,82 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string | n
   return Buffer.concat(chunks).toString('utf8');
 }
 
-export async function startDeviceSimulator(opts: DeviceSimulatorOptions = {}): Promise<DeviceSimulator> {
-  const model = new DeviceModel({ ...(opts.random ? { random: opts.random } : {}), ...(opts.fencing === false ? { fencing: false } : {}) });
-  const maxBody = opts.maxBodyBytes ?? 2 * 1024 * 1024;
-  let faults: DeviceFaults = {};
-  const hung = new Set<ServerResponse>();
-  const setFaults = (f: DeviceFaults) => {
-    faults = { ...f };
-    model.errorRate = f.errorRate ?? 0;
-    model.errorStatus = f.errorStatus ?? 503;
-    for (const r of hung) r.destroy();
-    hung.clear();
-  };
-  setFaults(opts.faults ?? {});
-  const { applied, events } = model;
+/** The simulator's live state, which its handlers share. */
+interface SimState {
+  model: DeviceModel;
+  maxBody: number;
+  faults: DeviceFaults;
+  /** config writes held open by `hang`: dropped when the faults change and at close */
+  hung: Set<ServerResponse>;
+}
 
-  async function control(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
-    if (req.method === 'GET' && path === '/watermark') return send(res, 200, { watermark: model.watermark, epoch: model.maxEpoch });
-    if (req.method === 'GET' && path === '/_sim/log') return send(res, 200, { applied, fencedWrites: model.fencedWrites });
-    if (req.method === 'GET' && path === '/_sim/resources') return send(res, 200, Object.fromEntries(model.resources));
-    if (req.method === 'POST' && path === '/_sim/faults') {
-      const text = await readBody(req, 64 * 1024);
-      try {
-        setFaults(JSON.parse(text ?? '{}') as DeviceFaults);
-      } catch {
-        return send(res, 400, { error: 'faults must be a JSON object' });
-      }
-      return send(res, 200, faults);
+function setFaults(sim: SimState, f: DeviceFaults): void {
+  sim.faults = { ...f };
+  sim.model.errorRate = f.errorRate ?? 0;
+  sim.model.errorStatus = f.errorStatus ?? 503;
+  for (const r of sim.hung) r.destroy();
+  sim.hung.clear();
+}
+
+/** `GET /watermark` and the `/_sim/*` endpoints: the applied log, the resources, the faults. */
+async function control(sim: SimState, req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+  const { model } = sim;
+  if (req.method === 'GET' && path === '/watermark') return send(res, 200, { watermark: model.watermark, epoch: model.maxEpoch });
+  if (req.method === 'GET' && path === '/_sim/log') return send(res, 200, { applied: model.applied, fencedWrites: model.fencedWrites });
+  if (req.method === 'GET' && path === '/_sim/resources') return send(res, 200, Object.fromEntries(model.resources));
+  if (req.method === 'POST' && path === '/_sim/faults') {
+    const text = await readBody(req, 64 * 1024);
+    try {
+      setFaults(sim, JSON.parse(text ?? '{}') as DeviceFaults);
+    } catch {
+      return send(res, 400, { error: 'faults must be a JSON object' });
     }
-    return send(res, 404, { error: `no such endpoint: ${req.method} ${path}` });
+    return send(res, 200, sim.faults);
   }
+  return send(res, 404, { error: `no such endpoint: ${req.method} ${path}` });
+}
 
-  async function write(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
-    const text = await readBody(req, maxBody);
-    if (text === null) return send(res, 413, { error: `body over ${maxBody} bytes` });
-    if (faults.hang) {
-      hung.add(res);
-      return;
-    }
-    if (faults.latencyMs) await new Promise((r) => setTimeout(r, faults.latencyMs));
-    let body: unknown = undefined;
-    if (text.length > 0) {
-      try {
-        body = JSON.parse(text);
-      } catch {
-        return send(res, 400, { error: 'body is not JSON' });
-      }
-    }
-    // absent: null; anything but a plain non-negative integer is refused (a NaN epoch would turn the fence off)
-    const numbers: Record<string, number | null> = {};
-    for (const name of ['x-baton-seq', 'x-baton-epoch']) {
-      const v = req.headers[name];
-      const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
-      if (v !== undefined && !Number.isSafeInteger(n)) return send(res, 400, { error: `${name} must be a non-negative integer, got ${JSON.stringify(v)}` });
-      numbers[name] = v === undefined ? null : n;
-    }
-    const answer = model.write(req.method!, path, numbers['x-baton-seq'] ?? null, numbers['x-baton-epoch'] ?? null, body);
-    send(res, answer.status, answer.body, answer.headers);
+/** The seq and epoch headers: absent is null; anything but a plain non-negative integer is refused (a NaN epoch would turn the fence off). */
+function batonNumbers(req: IncomingMessage): { seq: number | null; epoch: number | null } | { error: string } {
+  const numbers: Record<string, number | null> = {};
+  for (const name of ['x-baton-seq', 'x-baton-epoch']) {
+    const v = req.headers[name];
+    const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
+    if (v !== undefined && !Number.isSafeInteger(n)) return { error: `${name} must be a non-negative integer, got ${JSON.stringify(v)}` };
+    numbers[name] = v === undefined ? null : n;
   }
+  return { seq: numbers['x-baton-seq'] ?? null, epoch: numbers['x-baton-epoch'] ?? null };
+}
 
+/** A config write (PUT, POST, PATCH, DELETE), after the faults in force, handed to the model. */
+async function write(sim: SimState, req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+  const text = await readBody(req, sim.maxBody);
+  if (text === null) return send(res, 413, { error: `body over ${sim.maxBody} bytes` });
+  if (sim.faults.hang) {
+    sim.hung.add(res);
+    return;
+  }
+  if (sim.faults.latencyMs) await new Promise((r) => setTimeout(r, sim.faults.latencyMs));
+  let body: unknown = undefined;
+  if (text.length > 0) {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return send(res, 400, { error: 'body is not JSON' });
+    }
+  }
+  const numbers = batonNumbers(req);
+  if ('error' in numbers) return send(res, 400, { error: numbers.error });
+  const answer = sim.model.write(req.method!, path, numbers.seq, numbers.epoch, body);
+  send(res, answer.status, answer.body, answer.headers);
+}
+
+/** An http server, or https (with `ca`: requiring a client certificate it signed), listening. */
+async function listen(sim: SimState, opts: DeviceSimulatorOptions): Promise<Server> {
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? '/', 'http://device').pathname;
     const handler = req.method === 'GET' || path.startsWith('/_sim/') ? control : write;
-    handler(req, res, path).catch((err) => send(res, 500, { error: (err as Error).message }));
+    handler(sim, req, res, path).catch((err) => send(res, 500, { error: (err as Error).message }));
   };
   const t = opts.tls;
   const server = t ? createHttpsServer({ key: t.key, cert: t.cert, ...(t.ca ? { ca: t.ca, requestCert: true, rejectUnauthorized: true } : {}) }, handle) : createServer(handle);
@@ -144,18 +157,26 @@ export async function startDeviceSimulator(opts: DeviceSimulatorOptions = {}): P
     server.once('error', reject);
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
   });
+  return server;
+}
+
+export async function startDeviceSimulator(opts: DeviceSimulatorOptions = {}): Promise<DeviceSimulator> {
+  const model = new DeviceModel({ ...(opts.random ? { random: opts.random } : {}), ...(opts.fencing === false ? { fencing: false } : {}) });
+  const sim: SimState = { model, maxBody: opts.maxBodyBytes ?? 2 * 1024 * 1024, faults: {}, hung: new Set() };
+  setFaults(sim, opts.faults ?? {});
+  const server = await listen(sim, opts);
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `${t ? 'https' : 'http'}://${opts.host ?? '127.0.0.1'}:${port}`,
+    url: `${opts.tls ? 'https' : 'http'}://${opts.host ?? '127.0.0.1'}:${port}`,
     port,
-    applied,
+    applied: model.applied,
     get fencedWrites() {
       return model.fencedWrites;
     },
-    setFaults,
-    events,
+    setFaults: (f) => setFaults(sim, f),
+    events: model.events,
     async close() {
-      for (const r of hung) r.destroy();
+      for (const r of sim.hung) r.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

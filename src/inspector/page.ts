@@ -2,13 +2,11 @@
  * The inspector's one page: everything inline, nothing loaded from the network. It draws each
  * statechart from the machine definitions (`/api/machines`) as nested state boxes with their
  * transitions, highlights the states every actor is in, and follows `/events` (Server-Sent Events).
+ * It is assembled from four constant parts: the style, the markup, and the script's two halves.
  */
-export function inspectorPage(): string {
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>baton inspector</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-  :root { --bg:#0f1419; --panel:#161c24; --line:#2a3441; --text:#d7dde5; --dim:#7d8896; --hi:#f5a623; --ok:#3fb950; --bad:#f85149; }
+
+/** Dark panels; the states an actor is in are outlined in the highlight colour. */
+const STYLE = `  :root { --bg:#0f1419; --panel:#161c24; --line:#2a3441; --text:#d7dde5; --dim:#7d8896; --hi:#f5a623; --ok:#3fb950; --bad:#f85149; }
   * { box-sizing: border-box; }
   body { margin:0; font:13px/1.4 system-ui, sans-serif; background:var(--bg); color:var(--text); }
   header { padding:10px 16px; border-bottom:1px solid var(--line); display:flex; gap:24px; align-items:baseline; flex-wrap:wrap; }
@@ -37,9 +35,10 @@ export function inspectorPage(): string {
   #events pre { margin:0; white-space:pre-wrap; word-break:break-all; color:var(--dim); }
   select { background:var(--bg); color:var(--text); border:1px solid var(--line); }
   .conn { font-size:11px; } .conn.up { color:var(--ok); } .conn.down { color:var(--bad); }
-</style></head>
-<body>
-<header>
+`;
+
+/** The facts bar (epoch, agent, phase, parked, depth, leader), the charts, devices, switches and events. */
+const MARKUP = `<header>
   <h1>baton inspector</h1>
   <span class="fact">epoch <b id="f-epoch">–</b></span>
   <span class="fact">active agent <b id="f-agent">–</b></span>
@@ -59,8 +58,10 @@ export function inspectorPage(): string {
     <section><h2>Events <select id="filter"><option value="">all actors</option></select></h2><div id="events"></div></section>
   </div>
 </main>
-<script>
-const token = new URLSearchParams(location.search).get('token');
+`;
+
+/** The page's state and helpers; draws each statechart as nested state boxes and marks the states each actor is in. */
+const SCRIPT_CHARTS = `const token = new URLSearchParams(location.search).get('token');
 const q = token ? '?token=' + encodeURIComponent(token) : '';
 const defs = {};          // machine name -> graph
 const actors = new Map(); // actor name -> { machine, value, el, trail }
@@ -129,7 +130,10 @@ function setState(name, machine, value) {
   }
 }
 
-function addEvent(e) {
+`;
+
+/** Follows `/events`: the event list and its filter, the status (facts, devices, switches), the connection. */
+const SCRIPT_FEED = `function addEvent(e) {
   const f = $('filter').value;
   const div = document.createElement('div');
   div.dataset.actor = e.actor;
@@ -166,6 +170,17 @@ async function main() {
   es.addEventListener('status', (m) => setStatus(JSON.parse(m.data)));
 }
 main();
-</script>
+`;
+
+/** The whole page, the same for every request (the token, if any, is read from its own URL). */
+export function inspectorPage(): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>baton inspector</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+${STYLE}</style></head>
+<body>
+${MARKUP}<script>
+${SCRIPT_CHARTS}${SCRIPT_FEED}</script>
 </body></html>`;
 }

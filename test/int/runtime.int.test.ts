@@ -78,8 +78,10 @@ describe('runtime (real services)', () => {
     const { runtime, agent, sims } = await setup();
     const r = runtime({ maxMessageBytes: 100 });
     await r.start();
+    // subscribed before the agent starts: coordinator.active may fire before agent() returns
+    const active = r.once('coordinator.active');
     await agent('a1');
-    await r.once('coordinator.active').catch(() => {});
+    await active;
     const bad = [
       { method: 'PUT', path: '/p' },
       { deviceId: 'nope', method: 'PUT', path: '/p' },

@@ -1,13 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { createActor, fromPromise, SimulatedClock } from 'xstate';
+import { createActor, fromPromise, SimulatedClock, waitFor } from 'xstate';
 import { coordinatorMachine, type Assignment, type BeginResult, type CheckVerdict, type CoordinatorEmitted } from '../../machines/coordinator.machine.ts';
 import { TransitionCoverage } from '../support/transition-coverage.ts';
 import { a1, chosen, done, draining, replaying, sw } from '../support/assignments.ts';
 
-
-const flush = async () => {
-  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
-};
 const coverage = new TransitionCoverage();
 
 type Step<I, O> = (input: I) => Promise<O>;
@@ -57,37 +53,52 @@ function start(overrides: Partial<Steps> = {}, leader = true, dead: Set<string> 
 }
 
 const value = (a: { getSnapshot(): { value: unknown } }) => a.getSnapshot().value;
+
+type Coordinator = ReturnType<typeof start>['actor'];
+type StateValue = Parameters<ReturnType<Coordinator['getSnapshot']>['matches']>[0];
+
+/** Resolves once the coordinator is in `state` (its steps are promises: it gets there on a later tick). */
+async function reach(actor: Coordinator, state: StateValue): Promise<void> {
+  await waitFor(actor, (s) => s.matches(state), { timeout: 5000 }).catch(() => {
+    throw new Error(`the coordinator never reached ${JSON.stringify(state)}: it is in ${JSON.stringify(value(actor))}`);
+  });
+}
+
+/** Resolves once no step is running: the coordinator waits for an event or for its clock. */
+async function settled(actor: Coordinator): Promise<void> {
+  await waitFor(actor, (s) => Object.keys(s.children).length === 0, { timeout: 5000 });
+}
 const types = (e: CoordinatorEmitted[]) => e.map((x) => ('phase' in x ? `${x.type}:${x.phase}` : x.type));
 
 /** Drives a switch from normal up to (and including) the quiesce handshake. */
 async function toQuiesced(o: Partial<Steps> = {}, dead?: Set<string>) {
   const t = start(o, true, dead);
-  await flush();
+  await reach(t.actor, { normal: 'idle' });
   t.actor.send({ type: 'agent.dead', agentId: 'a1', reason: 'killed' });
-  await flush();
+  await reach(t.actor, { switching: 'quiescing' });
   t.actor.send({ type: 'dispatcher.quiesced' });
-  await flush();
+  await settled(t.actor);
   return t;
 }
 
 describe('coordinator machine: start', () => {
   it('does nothing until it leads', async () => {
     const { actor, calls } = start({}, false);
-    await flush();
+    await settled(actor);
     expect(value(actor)).toBe('following');
     expect(calls).toEqual([]);
   });
 
   it('adopts the recorded agent and tells the dispatcher', async () => {
     const { actor, emitted } = start();
-    await flush();
+    await reach(actor, { normal: 'idle' });
     expect(value(actor)).toEqual({ normal: 'idle' });
     expect(emitted).toEqual([{ type: 'coordinator.active', assignment: a1 }]);
   });
 
   it('elects the first agent when none is recorded (figure 3)', async () => {
     const { actor, emitted } = start({ loadAssignment: async () => null });
-    await flush();
+    await reach(actor, { normal: 'idle' });
     expect(actor.getSnapshot().context.assignment).toEqual(a1);
     expect(types(emitted)).toEqual(['coordinator.active']);
   });
@@ -95,11 +106,10 @@ describe('coordinator machine: start', () => {
   it('waits for a healthy agent when none is, then elects', async () => {
     let healthy = false;
     const { actor, emitted } = start({ loadAssignment: async () => null, electAgent: async () => (healthy ? a1 : null) });
-    await flush();
-    expect(value(actor)).toBe('awaiting');
+    await reach(actor, 'awaiting');
     healthy = true;
     actor.send({ type: 'agent.healthy', agentId: 'a1' });
-    await flush();
+    await reach(actor, { normal: 'idle' });
     expect(value(actor)).toEqual({ normal: 'idle' });
     expect(types(emitted)).toEqual(['coordinator.awaiting', 'coordinator.active']);
   });
@@ -110,14 +120,11 @@ describe('coordinator machine: start', () => {
       loadAssignment: async () => { if (fail-- > 1) throw new Error('db down'); return null; },
       electAgent: async () => { if (fail-- > -1) throw new Error('db down'); return a1; },
     });
-    await flush();
-    expect(value(actor)).toBe('loadBackoff');
+    await reach(actor, 'loadBackoff');
     clock.increment(1000);
-    await flush();
-    expect(value(actor)).toBe('electBackoff');
+    await reach(actor, 'electBackoff');
     clock.increment(1000);
-    await flush();
-    expect(value(actor)).toEqual({ normal: 'idle' });
+    await reach(actor, { normal: 'idle' });
   });
 
   it.each([
@@ -127,15 +134,16 @@ describe('coordinator machine: start', () => {
     ['replaying', replaying, { replaying: 'sending' }],
   ])('a restarted runtime resumes a switch left in %s', async (_, recorded, expected) => {
     const { actor } = start({ loadAssignment: async () => recorded as Assignment, moveQueue: () => new Promise(() => {}) });
-    await flush();
+    await reach(actor, expected as StateValue);
     expect(value(actor)).toEqual(expected);
   });
 
   it('resumeChosen waits for the dispatcher to settle, then drains', async () => {
     const { actor, calls } = start({ loadAssignment: async () => chosen });
-    await flush();
+    await reach(actor, { switching: 'resumeChosen' });
+    expect(calls).not.toContain('moveQueue');
     actor.send({ type: 'dispatcher.quiesced' });
-    await flush();
+    await reach(actor, { replaying: 'sending' });
     expect(calls).toContain('moveQueue');
   });
 });
@@ -144,37 +152,39 @@ describe('coordinator machine: normal', () => {
   it('runs the periodic check every checkAgentLoopTime; a healthy verdict changes nothing', async () => {
     let checks = 0;
     const { actor, clock, emitted } = start({ checkAgent: async () => (checks++, { verdict: 'working', why: 'has-consumer' }) });
-    await flush();
+    await reach(actor, { normal: 'idle' });
     clock.increment(29_999);
-    await flush();
+    expect(value(actor)).toEqual({ normal: 'idle' });
     expect(checks).toBe(0);
     clock.increment(1);
-    await flush();
+    expect(value(actor)).toEqual({ normal: 'checking' });
+    await reach(actor, { normal: 'idle' });
     expect(checks).toBe(1);
     expect(emitted.at(-1)).toMatchObject({ type: 'coordinator.checked', result: { verdict: 'working' } });
     expect(value(actor)).toEqual({ normal: 'idle' });
   });
 
   it('a failing check is tried again at the next period', async () => {
-    const { actor, clock } = start({ checkAgent: async () => { throw new Error('broker down'); } });
-    await flush();
+    const { actor, clock, calls } = start({ checkAgent: async () => { throw new Error('broker down'); } });
+    await reach(actor, { normal: 'idle' });
     clock.increment(30_000);
-    await flush();
-    expect(value(actor)).toEqual({ normal: 'idle' });
+    expect(value(actor)).toEqual({ normal: 'checking' });
+    await reach(actor, { normal: 'idle' });
+    expect(calls).toContain('checkAgent');
   });
 
   it('a check verdict "switch" starts a switch (the patent\'s backstop)', async () => {
     const { actor, clock, calls } = start({ checkAgent: async () => ({ verdict: 'switch', why: 'no consumer' }) });
-    await flush();
+    await reach(actor, { normal: 'idle' });
     clock.increment(30_000);
-    await flush();
+    await reach(actor, { switching: 'quiescing' });
     expect(calls).toContain('beginSwitch');
     expect(value(actor)).toEqual({ switching: 'quiescing' });
   });
 
   it('ignores the death of an agent that is not the active one', async () => {
     const { actor } = start();
-    await flush();
+    await reach(actor, { normal: 'idle' });
     actor.send({ type: 'agent.dead', agentId: 'a9', reason: 'killed' });
     expect(value(actor)).toEqual({ normal: 'idle' });
   });
@@ -185,7 +195,7 @@ describe('coordinator machine: the switch', () => {
     const { actor, emitted, calls } = await toQuiesced();
     expect(value(actor)).toEqual({ replaying: 'sending' });
     actor.send({ type: 'dispatcher.replayed', replayed: 12 });
-    await flush();
+    await reach(actor, { normal: 'idle' });
     expect(value(actor)).toEqual({ normal: 'idle' });
     expect(calls).toEqual(['loadAssignment', 'beginSwitch', 'fenceAgent', 'chooseCandidate', 'moveQueue', 'enterReplaying', 'completeSwitch']);
     expect(types(emitted)).toEqual([
@@ -216,10 +226,9 @@ describe('coordinator machine: the switch', () => {
       },
     });
     actor.send({ type: 'dispatcher.replayed', replayed: 7 });
-    await flush();
-    expect(value(actor)).toEqual({ replaying: 'completeBackoff' });
+    await reach(actor, { replaying: 'completeBackoff' });
     clock.increment(1000);
-    await flush();
+    await reach(actor, { normal: 'idle' });
     expect(seen).toEqual([7, 7]);
     expect(value(actor)).toEqual({ normal: 'idle' });
   });
@@ -227,9 +236,9 @@ describe('coordinator machine: the switch', () => {
   it('another runtime won the compare-and-set: reload and follow its switch', async () => {
     let loads = 0;
     const { actor, calls } = start({ loadAssignment: async () => (loads++ === 0 ? a1 : draining), beginSwitch: async () => ({ kind: 'lost' }), moveQueue: () => new Promise(() => {}) });
-    await flush();
+    await reach(actor, { normal: 'idle' });
     actor.send({ type: 'agent.dead', agentId: 'a1', reason: 'killed' });
-    await flush();
+    await reach(actor, 'draining');
     expect(calls).toEqual(['loadAssignment', 'beginSwitch', 'loadAssignment', 'moveQueue']);
     expect(value(actor)).toBe('draining');
   });
@@ -237,12 +246,11 @@ describe('coordinator machine: the switch', () => {
   it('retries begin after retryDelay when the store fails', async () => {
     let fail = true;
     const { actor, clock } = start({ beginSwitch: async () => { if (fail) { fail = false; throw new Error('db'); } return { kind: 'started', assignment: sw }; } });
-    await flush();
+    await reach(actor, { normal: 'idle' });
     actor.send({ type: 'agent.dead', agentId: 'a1', reason: 'hung' });
-    await flush();
-    expect(value(actor)).toEqual({ switching: 'beginBackoff' });
+    await reach(actor, { switching: 'beginBackoff' });
     clock.increment(1000);
-    await flush();
+    await reach(actor, { switching: 'quiescing' });
     expect(value(actor)).toEqual({ switching: 'quiescing' });
   });
 
@@ -258,7 +266,7 @@ describe('coordinator machine: the switch', () => {
     expect(types(emitted)).toContain('switch.phase:awaiting-candidate');
     healthy = true;
     actor.send({ type: 'agent.healthy', agentId: 'a2' });
-    await flush();
+    await reach(actor, { replaying: 'sending' });
     expect(value(actor)).toEqual({ replaying: 'sending' });
   });
 
@@ -276,30 +284,29 @@ describe('coordinator machine: the switch', () => {
     const { actor, clock } = await toQuiesced({ [step]: async () => { if (fail) { fail = false; throw new Error('boom'); } return impl(); } });
     expect(value(actor)).toEqual(backoffState);
     clock.increment(1000);
-    await flush();
+    await reach(actor, { replaying: 'sending' });
     expect(value(actor)).toEqual({ replaying: 'sending' });
   });
 
   it('losing the leadership mid-switch stops acting; winning it again resumes from the store', async () => {
     let loads = 0;
     const { actor, calls } = start({ loadAssignment: async () => (loads++ === 0 ? a1 : replaying), moveQueue: () => new Promise(() => {}) });
-    await flush();
+    await reach(actor, { normal: 'idle' });
     actor.send({ type: 'agent.dead', agentId: 'a1', reason: 'killed' });
-    await flush();
+    await reach(actor, { switching: 'quiescing' });
     actor.send({ type: 'dispatcher.quiesced' });
-    await flush();
-    expect(value(actor)).toBe('draining');
+    await reach(actor, 'draining');
     actor.send({ type: 'leader.lost' });
     expect(value(actor)).toBe('following');
     actor.send({ type: 'leader.won' });
-    await flush();
+    await reach(actor, { replaying: 'sending' });
     expect(value(actor)).toEqual({ replaying: 'sending' });
     expect(calls.filter((c) => c === 'loadAssignment')).toHaveLength(2);
   });
 
   it('stops on coordinator.stop', async () => {
     const { actor } = start();
-    await flush();
+    await reach(actor, { normal: 'idle' });
     actor.send({ type: 'coordinator.stop' });
     expect(actor.getSnapshot().status).toBe('done');
   });
@@ -308,7 +315,7 @@ describe('coordinator machine: the switch', () => {
 describe('coordinator machine: deaths seen outside normal', () => {
   it('a recorded agent already dead when this runtime takes over is switched away from at once, never activated', async () => {
     const { actor, calls, emitted } = start({}, true, new Set(['a1']));
-    await flush();
+    await reach(actor, { switching: 'quiescing' });
     expect(calls).toEqual(['loadAssignment', 'beginSwitch']);
     expect(value(actor)).toEqual({ switching: 'quiescing' });
     expect(types(emitted)).toEqual(['switch.started', 'coordinator.quiesce', 'switch.phase:switching']);
@@ -319,19 +326,18 @@ describe('coordinator machine: deaths seen outside normal', () => {
     const dead = new Set<string>();
     let read!: (a: Assignment) => void;
     const { actor, calls } = start({ loadAssignment: () => new Promise((r) => (read = r)) }, true, dead);
-    await flush();
-    expect(value(actor)).toBe('loading');
+    await reach(actor, 'loading');
     dead.add('a1');
     actor.send({ type: 'agent.dead', agentId: 'a1', reason: 'killed' });
     read(a1);
-    await flush();
+    await reach(actor, { switching: 'quiescing' });
     expect(calls).toEqual(['loadAssignment', 'beginSwitch']);
     expect(value(actor)).toEqual({ switching: 'quiescing' });
   });
 
   it('an elected agent that died meanwhile is switched away from at once', async () => {
     const { actor, calls, emitted } = start({ loadAssignment: async () => null }, true, new Set(['a1']));
-    await flush();
+    await reach(actor, { switching: 'quiescing' });
     expect(calls).toEqual(['loadAssignment', 'electAgent', 'beginSwitch']);
     expect(value(actor)).toEqual({ switching: 'quiescing' });
     expect(types(emitted)).not.toContain('coordinator.active');
@@ -347,7 +353,7 @@ describe('coordinator machine: deaths seen outside normal', () => {
     dead.add('a2');
     actor.send({ type: 'agent.dead', agentId: 'a2', reason: 'hung' });
     actor.send({ type: 'dispatcher.replayed', replayed: 4 });
-    await flush();
+    await reach(actor, { switching: 'quiescing' });
     expect(calls.slice(-2)).toEqual(['completeSwitch', 'beginSwitch']);
     expect(begun[1]).toEqual(done);
     expect(value(actor)).toEqual({ switching: 'quiescing' });
