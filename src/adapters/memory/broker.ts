@@ -39,6 +39,8 @@ export class MemoryRabbit {
   private pumping = false;
   readonly heartbeatSubs = new Set<{ conn: MemoryConnection; fn: (p: unknown) => void }>();
   readonly controlSubs = new Set<{ conn: MemoryConnection; key: string; fn: (p: unknown) => void }>();
+  /** the open connections (what the management API lists) */
+  readonly connections = new Set<MemoryConnection>();
 
   constructor(readonly namespace = 'baton') {}
 
@@ -101,9 +103,9 @@ export class MemoryRabbit {
     });
   }
 
-  /** A connection for one client (the runtime, an agent). */
-  connect(opts: { schedule?: Schedule } = {}): MemoryConnection {
-    return new MemoryConnection(this, opts.schedule ?? queueMicrotask);
+  /** A connection for one client (the runtime, an agent); `name` as the amqplib adapter's `connectionName` (default `baton <namespace>`). */
+  connect(opts: { schedule?: Schedule; name?: string } = {}): MemoryConnection {
+    return new MemoryConnection(this, opts.schedule ?? queueMicrotask, opts.name ?? `baton ${this.namespace}`);
   }
 }
 
@@ -122,6 +124,7 @@ export class MemoryConnection implements Broker {
   constructor(
     readonly rabbit: MemoryRabbit,
     private readonly schedule: Schedule,
+    readonly name: string,
   ) {}
 
   private names = {
@@ -135,6 +138,7 @@ export class MemoryConnection implements Broker {
 
   async start(): Promise<void> {
     this.open = true;
+    this.rabbit.connections.add(this);
     this.rabbit.queue(this.names.receipts());
   }
 
@@ -257,6 +261,7 @@ export class MemoryConnection implements Broker {
   /** The connection dies (the process was killed): consumers go, their unacked messages go back in place. */
   kill(): void {
     this.open = false;
+    this.rabbit.connections.delete(this);
     for (const entry of this.consumers) this.detach(entry);
     this.consumers.clear();
     for (const s of [...this.rabbit.heartbeatSubs]) if (s.conn === this) this.rabbit.heartbeatSubs.delete(s);
