@@ -157,9 +157,15 @@ export class AmqpConnection {
     if (opts.heartbeatSec !== undefined && !url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', String(opts.heartbeatSec));
     const c = await amqp.connect(url.toString(), { clientProperties: { connection_name: opts.connectionName ?? `baton ${opts.namespace}` } });
     this.listen(c);
-    const pub = await c.createConfirmChannel();
-    pub.on('error', (err: Error) => this.log.warn({ err: err.message }, 'publish channel error'));
-    await this.hooks.ready(pub);
+    let pub: ConfirmChannel;
+    try {
+      pub = await c.createConfirmChannel();
+      pub.on('error', (err: Error) => this.log.warn({ err: err.message }, 'publish channel error'));
+      await this.hooks.ready(pub);
+    } catch (err) {
+      await c.close().catch(() => {}); // half open: nothing else holds it
+      throw err;
+    }
     if (this.current() !== me) {
       await c.close().catch(() => {});
       return false;

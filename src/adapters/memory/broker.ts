@@ -3,8 +3,8 @@
  * "RabbitMQ" (`MemoryRabbit`) and a connection per client. It keeps the semantics baton relies on:
  * per-queue FIFO, prefetch, manual acks, unacked messages back at their place when a connection
  * dies, consumer counts, durable receipts, fanout heartbeats, direct control messages, and the
- * adapter's reconnect (`reconnect()`: event subscriptions come back, queue consumers do not).
- * Passes the same contract suite as the amqplib adapter.
+ * adapter's reconnect (`reconnect()`: event subscriptions come back, queue consumers do not), and
+ * named connections (what the management fake closes). Passes the amqplib adapter's contract suite.
  */
 import { BatonError, unwantedMove, unwantedPublish } from '../../errors.ts';
 import type { Broker, Delivery, EventChannel, PublishOptions, QueueInfo, Subscription, WireMessage } from '../../ports.ts';
