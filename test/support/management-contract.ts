@@ -2,6 +2,7 @@
 // pass it. What baton relies on when it fences an old agent and moves its queue by shovel.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Broker, ManagementApi, WireMessage } from '../../src/ports.ts';
+import { readQueue } from './broker-contract.ts';
 
 const m = (seq: number): WireMessage => ({ deviceId: 'd1', seq, epoch: 1, method: 'PUT', path: `/p/${seq}`, body: { seq } });
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -26,21 +27,6 @@ async function eventually(check: () => Promise<void>, ms = 10_000): Promise<void
       await sleep(20);
     }
   }
-}
-
-/** Reads `n` messages of `q` (acking them) and stops consuming. */
-async function read(broker: Broker, q: string, n: number): Promise<WireMessage[]> {
-  const got: WireMessage[] = [];
-  let all!: () => void;
-  const done = new Promise<void>((resolve) => (all = resolve));
-  const sub = await broker.consume(q, (d) => {
-    got.push(d.message!);
-    d.ack();
-    if (got.length === n) all();
-  }, { prefetch: 100 });
-  await done;
-  await sub.cancel();
-  return got;
 }
 
 export function managementContract(name: string, open: () => Promise<ManagementWorld>) {
@@ -104,7 +90,7 @@ export function managementContract(name: string, open: () => Promise<ManagementW
       await world.management.shovel(`baton-contract-${tag}`, from, to, { pollMs: 20, sleep });
       expect(await b.queueInfo(from)).toEqual({ messages: 0, consumers: 0 });
       expect((await b.queueInfo(to))?.messages).toBe(51);
-      const moved = await read(b, to, 51);
+      const moved = await readQueue(b, to, 51);
       expect(moved.map((w) => w.seq)).toEqual([100, ...Array.from({ length: 50 }, (_, i) => i + 1)]);
       expect(moved[1]).toEqual(m(1)); // the message itself, whole
     });
@@ -118,7 +104,7 @@ export function managementContract(name: string, open: () => Promise<ManagementW
       for (let i = 11; i <= 20; i++) await b.publish(from, m(i));
       await world.management.shovel(`baton-contract-${tag}-2`, from, to, { pollMs: 20, sleep });
       expect((await b.queueInfo(from))?.messages).toBe(0);
-      expect((await read(b, to, 20)).map((w) => w.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      expect((await readQueue(b, to, 20)).map((w) => w.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     });
   });
 }
