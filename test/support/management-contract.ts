@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Broker, ManagementApi, WireMessage } from '../../src/ports.ts';
 import { readQueue } from './broker-contract.ts';
 
-const m = (seq: number): WireMessage => ({ deviceId: 'd1', seq, epoch: 1, method: 'PUT', path: `/p/${seq}`, body: { seq } });
+const m = (seq: number): WireMessage => ({ deviceId: 'd1', seq, method: 'PUT', path: `/p/${seq}`, body: { seq } });
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export interface ManagementWorld {
