@@ -114,6 +114,20 @@ export interface Broker {
   close(): Promise<void>;
 }
 
+// ---------------------------------------------------------------- ManagementApi
+
+/**
+ * The broker's management side (RabbitMQ's management HTTP API; in memory for tests): what the
+ * runtime uses, when it is configured, to fence an old agent at once and to move its queue on the
+ * broker instead of through itself.
+ */
+export interface ManagementApi {
+  /** closes every connection the client named `connectionName`; returns how many */
+  closeConnections(connectionName: string, reason: string): Promise<number>;
+  /** moves `from` to `to` with a dynamic shovel named `name`, in order, behind what `to` holds; resolves once it has finished */
+  shovel(name: string, from: string, to: string, opts: { pollMs: number; sleep(ms: number): Promise<void> }): Promise<void>;
+}
+
 // ---------------------------------------------------------------- Store
 
 export interface AgentRecord {

@@ -14,7 +14,7 @@ import { topology } from '../topology.ts';
 import { delay } from '../clock.ts';
 import { BatonError } from '../errors.ts';
 import type { LeaseGranter } from './lease-granter.ts';
-import type { ManagementApi } from '../adapters/amqp/management-api.ts';
+import type { ManagementApi } from '../ports.ts';
 import type { Broker, Clock, LeaderTerm, Store } from '../ports.ts';
 
 /** Called once a phase is persisted, before its step acts (tracing, fault injection in tests). */

@@ -1,18 +1,44 @@
+import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { createAmqpBroker } from '../../src/adapters/amqp/broker.ts';
+import { createManagementApi } from '../../src/adapters/amqp/management-api.ts';
 import { systemClock } from '../../src/clock.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { AMQP_URL, freshNamespace } from '../support/services.ts';
 import { brokerContract } from '../support/broker-contract.ts';
 import { closeConnections } from '../support/management.ts';
-import { management, requireItem } from '../support/preflight.ts';
+import { managementContract } from '../support/management-contract.ts';
+import { MANAGEMENT_URL, management, requireItem } from '../support/preflight.ts';
 
-const make = (namespace: string, url = AMQP_URL, connectAttempts = 3) =>
-  createAmqpBroker({ url, namespace, queueType: 'classic', maxUnconfirmed: 64, connectAttempts, reconnectInitialMs: 50, reconnectMaxMs: 500, clock: systemClock, logger: silentLogger() });
+const make = (namespace: string, url = AMQP_URL, connectAttempts = 3, connectionName?: string) =>
+  createAmqpBroker({ url, namespace, queueType: 'classic', maxUnconfirmed: 64, connectAttempts, reconnectInitialMs: 50, reconnectMaxMs: 500, clock: systemClock, logger: silentLogger(), ...(connectionName ? { connectionName } : {}) });
 
 brokerContract('RabbitMQ (amqplib)', async () => {
   const ns = freshNamespace();
   return { broker: make(ns.namespace), dispose: () => ns.drop(['a1', 'a2', 'a3', 'a4', 'a5']) };
+});
+
+/** How many connections the management API lists under a client-given name. */
+async function listedAs(connectionName: string): Promise<number> {
+  const u = new URL(MANAGEMENT_URL);
+  const authorization = 'Basic ' + Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64');
+  const res = await request(`${u.origin}/api/connections?columns=client_properties`, { headers: { authorization } });
+  const all = (await res.body.json()) as Array<{ client_properties?: { connection_name?: string } }>;
+  return all.filter((c) => c.client_properties?.connection_name === connectionName).length;
+}
+
+managementContract('RabbitMQ management API', async () => {
+  await requireItem(management);
+  const ns = freshNamespace();
+  return {
+    management: createManagementApi(MANAGEMENT_URL),
+    client: (name) => make(ns.namespace, AMQP_URL, 3, name),
+    // the API lists a new connection after its stats interval
+    listed: async (name, count) => {
+      for (let i = 0; i < 100 && (await listedAs(name)) < count; i++) await new Promise((r) => setTimeout(r, 100));
+    },
+    dispose: () => ns.drop(['mg-held', 'mg-kept', 'mg-from', 'mg-to', 'mg-again', 'mg-dest']),
+  };
 });
 
 describe('amqp broker', () => {

@@ -4,6 +4,22 @@ import type { Broker, Delivery, WireMessage } from '../../src/ports.ts';
 
 const m = (seq: number, deviceId = 'd1'): WireMessage => ({ deviceId, seq, method: 'PUT', path: `/p/${seq}`, body: { seq } });
 
+/** Reads `n` messages of `q` (acking them), then stops consuming. */
+export async function readQueue(broker: Broker, q: string, n: number): Promise<WireMessage[]> {
+  const got: WireMessage[] = [];
+  if (n === 0) return got;
+  let all!: () => void;
+  const done = new Promise<void>((resolve) => (all = resolve));
+  const sub = await broker.consume(q, (d) => {
+    got.push(d.message!);
+    d.ack();
+    if (got.length === n) all();
+  }, { prefetch: 100 });
+  await done;
+  await sub.cancel();
+  return got;
+}
+
 export function brokerContract(name: string, open: () => Promise<{ broker: Broker; dispose(): Promise<void> }>) {
   describe(`Broker contract: ${name}`, () => {
     let broker: Broker;
@@ -35,20 +51,7 @@ export function brokerContract(name: string, open: () => Promise<{ broker: Broke
     it('moves a queue in order; a move no longer wanted stops: what moved is a prefix, the rest stays in place, in order', async () => {
       const from = await broker.assertAgentQueue('mv-from');
       const to = await broker.assertAgentQueue('mv-to');
-      const read = async (q: string, n: number) => {
-        const got: number[] = [];
-        if (n === 0) return got;
-        let all!: () => void;
-        const done = new Promise<void>((resolve) => (all = resolve));
-        const sub = await broker.consume(q, (d) => {
-          got.push(d.message!.seq);
-          d.ack();
-          if (got.length === n) all();
-        }, { prefetch: 100 });
-        await done;
-        await sub.cancel();
-        return got;
-      };
+      const read = async (q: string, n: number) => (await readQueue(broker, q, n)).map((w) => w.seq);
       for (let i = 1; i <= 20; i++) await broker.publish(from, m(i));
       expect(await broker.move(from, to)).toBe(20);
       expect(await broker.queueInfo(from)).toMatchObject({ messages: 0 });

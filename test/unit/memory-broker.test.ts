@@ -56,4 +56,16 @@ describe('memory broker', () => {
     expect(receipts).toEqual([{ n: 3 }]);
     expect(await pub.queueInfo('t.receipts')).toEqual({ messages: 0, consumers: 1 });
   });
+
+  it('knows its open connections by name: started ones, not killed ones', async () => {
+    const rabbit = new MemoryRabbit('t');
+    const runtime = rabbit.connect();
+    const agent = rabbit.connect({ name: 'baton agent t a1' });
+    expect(rabbit.connections.size).toBe(0);
+    await runtime.start();
+    await agent.start();
+    expect([...rabbit.connections].map((c) => c.name)).toEqual(['baton t', 'baton agent t a1']);
+    agent.kill();
+    expect([...rabbit.connections]).toEqual([runtime]);
+  });
 });

@@ -1,13 +1,7 @@
-/** The RabbitMQ management HTTP API: close a fenced agent's connections, run dynamic shovels. */
+/** The ManagementApi port over RabbitMQ's management HTTP API: close a fenced agent's connections, run dynamic shovels. */
 import { request } from 'undici';
 import { BatonError, redactUrl } from '../../errors.ts';
-
-export interface ManagementApi {
-  /** closes every connection the client named `connectionName`; returns how many */
-  closeConnections(connectionName: string, reason: string): Promise<number>;
-  /** moves `from` to `to` with a dynamic shovel named `name`; resolves once it has finished */
-  shovel(name: string, from: string, to: string, opts: { pollMs: number; sleep(ms: number): Promise<void> }): Promise<void>;
-}
+import type { ManagementApi } from '../../ports.ts';
 
 /** The URL without its credentials, and the Basic authorization they make; a config error naming the option when they cannot be read. */
 function parse(managementUrl: string): { u: URL; auth: string } {

@@ -3,8 +3,8 @@
  * "RabbitMQ" (`MemoryRabbit`) and a connection per client. It keeps the semantics baton relies on:
  * per-queue FIFO, prefetch, manual acks, unacked messages back at their place when a connection
  * dies, consumer counts, durable receipts, fanout heartbeats, direct control messages, and the
- * adapter's reconnect (`reconnect()`: event subscriptions come back, queue consumers do not).
- * Passes the same contract suite as the amqplib adapter.
+ * adapter's reconnect (`reconnect()`: event subscriptions come back, queue consumers do not), and
+ * named connections (what the management fake closes). Passes the amqplib adapter's contract suite.
  */
 import { BatonError, unwantedMove, unwantedPublish } from '../../errors.ts';
 import type { Broker, Delivery, EventChannel, PublishOptions, QueueInfo, Subscription, WireMessage } from '../../ports.ts';
@@ -39,6 +39,8 @@ export class MemoryRabbit {
   private pumping = false;
   readonly heartbeatSubs = new Set<{ conn: MemoryConnection; fn: (p: unknown) => void }>();
   readonly controlSubs = new Set<{ conn: MemoryConnection; key: string; fn: (p: unknown) => void }>();
+  /** the open connections (what the management API lists) */
+  readonly connections = new Set<MemoryConnection>();
 
   constructor(readonly namespace = 'baton') {}
 
@@ -101,9 +103,9 @@ export class MemoryRabbit {
     });
   }
 
-  /** A connection for one client (the runtime, an agent). */
-  connect(opts: { schedule?: Schedule } = {}): MemoryConnection {
-    return new MemoryConnection(this, opts.schedule ?? queueMicrotask);
+  /** A connection for one client (the runtime, an agent); `name` as the amqplib adapter's `connectionName` (default `baton <namespace>`). */
+  connect(opts: { schedule?: Schedule; name?: string } = {}): MemoryConnection {
+    return new MemoryConnection(this, opts.schedule ?? queueMicrotask, opts.name ?? `baton ${this.namespace}`);
   }
 }
 
@@ -122,6 +124,7 @@ export class MemoryConnection implements Broker {
   constructor(
     readonly rabbit: MemoryRabbit,
     private readonly schedule: Schedule,
+    readonly name: string,
   ) {}
 
   private names = {
@@ -135,6 +138,7 @@ export class MemoryConnection implements Broker {
 
   async start(): Promise<void> {
     this.open = true;
+    this.rabbit.connections.add(this);
     this.rabbit.queue(this.names.receipts());
   }
 
@@ -257,6 +261,7 @@ export class MemoryConnection implements Broker {
   /** The connection dies (the process was killed): consumers go, their unacked messages go back in place. */
   kill(): void {
     this.open = false;
+    this.rabbit.connections.delete(this);
     for (const entry of this.consumers) this.detach(entry);
     this.consumers.clear();
     for (const s of [...this.rabbit.heartbeatSubs]) if (s.conn === this) this.rabbit.heartbeatSubs.delete(s);
