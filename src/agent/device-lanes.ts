@@ -212,9 +212,10 @@ export class DeviceLanes extends EventEmitter {
       const device = this.o.devices.get(m.deviceId);
       if (!device) {
         // under a lease, like every outcome: its dead letter names the epoch the runtime checks it by
-        if ((await Promise.race([this.o.lease.acquire(), this.interrupted])) === null || this.mode !== 'taking') return;
+        const epoch = await Promise.race([this.o.lease.acquire(), this.interrupted]);
+        if (epoch === null || this.mode !== 'taking') return;
         lane.queue.shift();
-        await this.deadLetter(d, m, `device ${m.deviceId} is not in this agent's devices file`, null, null);
+        await this.deadLetter(d, m, `device ${m.deviceId} is not in this agent's devices file`, null, null, 'rejected', epoch);
         continue;
       }
       const outcome = await this.deliver(lane, d, device, m);
@@ -317,9 +318,9 @@ export class DeviceLanes extends EventEmitter {
     }
   }
 
-  private async deadLetter(d: Delivery, m: WireMessage, reason: string, status: number | null, response: string | null, kind: 'rejected' | 'anomaly' = 'rejected'): Promise<boolean> {
-    // named by the epoch this lane last wrote (or asked) under: the lease's, the only epoch a write carries
-    const entry: DeadLetter = { deviceId: m.deviceId, seq: m.seq, epoch: this.lanes.get(m.deviceId)?.marks.epoch ?? 0, agentId: this.o.agentId, reason, status, response, payload: d.raw.toString('utf8') };
+  /** `epoch`: the lease epoch it is recorded under; by default the one this lane last wrote (or asked) under */
+  private async deadLetter(d: Delivery, m: WireMessage, reason: string, status: number | null, response: string | null, kind: 'rejected' | 'anomaly' = 'rejected', epoch = this.lanes.get(m.deviceId)?.marks.epoch ?? 0): Promise<boolean> {
+    const entry: DeadLetter = { deviceId: m.deviceId, seq: m.seq, epoch, agentId: this.o.agentId, reason, status, response, payload: d.raw.toString('utf8') };
     return this.deadLetters.record(d, entry, kind);
   }
 }

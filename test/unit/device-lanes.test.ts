@@ -120,6 +120,15 @@ describe('device lanes', () => {
     expect(dead).toMatchObject([{ deviceId: 'd1', seq: 2, epoch: 7 }]);
   });
 
+  it('names the lease epoch in the dead letter of a message for a device it does not know', async () => {
+    const { client } = scripted(() => ({ kind: 'applied', status: 200 }));
+    const { l, dead } = lanes(client, 'skip', 7);
+    const recorded = once(l, 'dead-letter');
+    l.accept(delivery(msg('d9', 1)));
+    await recorded;
+    expect(dead).toMatchObject([{ deviceId: 'd9', seq: 1, epoch: 7 }]);
+  });
+
   it('dead-letters a 4xx then blocks the line (policy block)', async () => {
     const { client } = scripted((m) => (m.seq === 1 ? { kind: 'permanent', status: 422, reason: 'device answered 422', response: 'parent missing' } : { kind: 'applied', status: 200 }));
     const { l, dead, applied } = lanes(client, 'block');
