@@ -133,13 +133,17 @@ describe('the runtime fleet', () => {
 
 describe('the timeline of faults', () => {
   const steps = (timeline: unknown[]): Step[] => parseScenario({ name: 'x', agents: ['a1', 'a2'], timeline }, 'x.json').timeline;
-
-  it('runs timed steps as they fall due, event steps on the runtimes\' events, load.done ones after the load', async () => {
+  /** one runtime told on a timeline; `ran` lists the steps acted */
+  const narrated = async () => {
     const { f, start } = fleet();
     const r1 = await start('r1');
     const timeline = new Timeline();
     narrate(f, timeline);
-    const ran: string[] = [];
+    return { r1, timeline, ran: [] as string[] };
+  };
+
+  it('runs timed steps as they fall due, event steps on the runtimes\' events, load.done ones after the load', async () => {
+    const { r1, timeline, ran } = await narrated();
     const s = new Schedule(steps([{ at: '50%', do: 'kill-agent', agent: 'active' }, { at: 'switch.completed', do: 'resume-agent', agent: 'a1' }, { at: 'load.done', do: 'start-agent', agent: 'a3' }, { at: '90%', do: 'restart-broker' }]), async (x) => void ran.push(x.label), timeline);
     await s.runDue(10, 100, 0);
     expect(ran).toEqual([]);
@@ -154,11 +158,7 @@ describe('the timeline of faults', () => {
   });
 
   it('tells on the timeline a step whose event did not come, and never runs it once the run is over', async () => {
-    const { f, start } = fleet();
-    const r1 = await start('r1');
-    const timeline = new Timeline();
-    narrate(f, timeline);
-    const ran: string[] = [];
+    const { r1, timeline, ran } = await narrated();
     const s = new Schedule(steps([{ at: 'switch.replaying', do: 'restart-database' }]), async (x) => void ran.push(x.label), timeline);
     await s.loadFinished(20);
     expect(timeline.entries.map((e) => e.text)).toEqual(['restart-database still waits: no switch.replaying within 0.02 s of the load\'s end']);
