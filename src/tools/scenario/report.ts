@@ -1,5 +1,5 @@
 /** Scenario reports: a terminal summary, and a self-contained HTML page with the timeline (no network). */
-import type { ScenarioReport } from './runner.ts';
+import type { ScenarioReport } from './types.ts';
 
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 const counts = (c: Record<string, unknown>) =>

@@ -93,14 +93,12 @@ function when(r: Reader, v: unknown, field: string): When {
   return r.fail(field, `must be "N%" (of the load), "Nms" (after the load began), or one of ${WHEN_EVENTS.map((e) => `"${e}"`).join(', ')}`);
 }
 
-/** Validates a parsed scenario; `file` names it in errors. */
-export function parseScenario(raw: unknown, file: string): Scenario {
-  const r = new Reader(file);
-  const top = r.obj(raw, '', TOP);
+/** Everything but the timeline, with its defaults. */
+function readScenario(r: Reader, top: Record<string, unknown>): Scenario {
   const d = r.obj(top.devices ?? {}, 'devices', ['count', 'latencyMs', 'errorRate', 'fencesByEpoch']);
   const l = r.obj(top.load ?? {}, 'load', ['messages', 'rate', 'shape', 'poisonEvery']);
   const e = r.obj(top.expect ?? {}, 'expect', ['switches', 'deadLetters', 'maxDuplicatesPerDevice']);
-  const s: Scenario = {
+  return {
     name: r.str(top.name, 'name'),
     description: r.str(top.description, 'description', ''),
     devices: {
@@ -130,78 +128,95 @@ export function parseScenario(raw: unknown, file: string): Scenario {
     settleMs: r.int(top.settleMs, 'settleMs', 1000, 600_000, 90_000),
     managementApi: r.bool(top.managementApi, 'managementApi', false),
   };
-  if (!Array.isArray(top.timeline ?? [])) r.fail('timeline', 'must be a list of steps');
-  const agents = new Set(s.agents);
-  const runtimes = new Set(s.runtimes);
-  const started = new Set([...s.agents]);
-  for (const [i, raw] of ((top.timeline as unknown[]) ?? []).entries()) {
-    const f = `timeline[${i}]`;
-    const step = r.obj(raw, f, ['at', 'do', 'agent', 'runtime', 'phase', 'device', 'faults']);
-    const at = when(r, step.at, `${f}.at`);
-    const act = r.str(step.do, `${f}.do`);
-    const agent = () => {
-      const a = r.str(step.agent, `${f}.agent`);
-      if (a !== 'active' && a !== 'stopped' && !agents.has(a)) r.fail(`${f}.agent`, `names no agent of this scenario (agents: ${[...agents].join(', ')}, "active", or "stopped": the one the last stop-agent stopped)`);
-      return a;
-    };
-    const runtime = () => {
-      const id = r.str(step.runtime, `${f}.runtime`);
-      if (id !== 'leader' && !runtimes.has(id)) r.fail(`${f}.runtime`, `names no runtime of this scenario (runtimes: ${[...runtimes].join(', ')}, or "leader")`);
-      return id;
-    };
-    let a!: Action;
-    switch (act) {
-      case 'kill-agent':
-      case 'stop-agent':
-      case 'resume-agent':
-        a = { do: act, agent: agent() };
-        break;
-      case 'start-agent': {
-        const id = r.str(step.agent, `${f}.agent`);
-        if (started.has(id)) r.fail(`${f}.agent`, `agent "${id}" is already running at that point (start-agent is for a new agent)`);
-        started.add(id);
-        agents.add(id);
-        a = { do: act, agent: id };
-        break;
-      }
-      case 'kill-all-agents':
-      case 'restart-broker':
-      case 'restart-database':
-        a = { do: act };
-        break;
-      case 'kill-runtime': {
-        const phase = step.phase === undefined ? undefined : r.str(step.phase, `${f}.phase`);
-        if (phase !== undefined && !['switching', 'draining', 'replaying'].includes(phase)) r.fail(`${f}.phase`, 'must be "switching", "draining" or "replaying"');
-        a = phase ? { do: act, runtime: runtime(), phase: phase as 'switching' } : { do: act, runtime: runtime() };
-        break;
-      }
-      case 'start-runtime':
-        a = { do: act, runtime: r.str(step.runtime, `${f}.runtime`) };
-        break;
-      case 'device-fault': {
-        const dev = r.str(step.device, `${f}.device`);
-        if (!/^fw\d+$/.test(dev) || Number(dev.slice(2)) < 1 || Number(dev.slice(2)) > s.devices.count) r.fail(`${f}.device`, `must name a device fw1..fw${s.devices.count}`);
-        const ff = r.obj(step.faults, `${f}.faults`, ['latencyMs', 'errorRate', 'errorStatus', 'hang']);
-        a = {
-          do: act,
-          device: dev,
-          faults: {
-            latencyMs: r.int(ff.latencyMs, `${f}.faults.latencyMs`, 0, 60_000, 0),
-            errorRate: r.num(ff.errorRate, `${f}.faults.errorRate`, 0, 1, 0),
-            errorStatus: r.int(ff.errorStatus, `${f}.faults.errorStatus`, 400, 599, 503),
-            hang: r.bool(ff.hang, `${f}.faults.hang`, false),
-          },
-        };
-        break;
-      }
-      default:
-        return r.fail(`${f}.do`, `"${act}" is not an action (kill-agent, stop-agent, resume-agent, start-agent, kill-all-agents, kill-runtime, start-runtime, device-fault, restart-broker, restart-database)`);
+}
+
+/** What the steps so far leave known: the agents (those started by a step too) and runtimes a step may name. */
+interface Cast {
+  agents: Set<string>;
+  runtimes: Set<string>;
+  started: Set<string>;
+  deviceCount: number;
+}
+
+/** The action of step `f` (`act` is its `do`), checked against the cast. */
+function readAction(r: Reader, step: Record<string, unknown>, f: string, act: string, cast: Cast): Action {
+  const agent = () => {
+    const a = r.str(step.agent, `${f}.agent`);
+    if (a !== 'active' && a !== 'stopped' && !cast.agents.has(a)) r.fail(`${f}.agent`, `names no agent of this scenario (agents: ${[...cast.agents].join(', ')}, "active", or "stopped": the one the last stop-agent stopped)`);
+    return a;
+  };
+  const runtime = () => {
+    const id = r.str(step.runtime, `${f}.runtime`);
+    if (id !== 'leader' && !cast.runtimes.has(id)) r.fail(`${f}.runtime`, `names no runtime of this scenario (runtimes: ${[...cast.runtimes].join(', ')}, or "leader")`);
+    return id;
+  };
+  switch (act) {
+    case 'kill-agent':
+    case 'stop-agent':
+    case 'resume-agent':
+      return { do: act, agent: agent() };
+    case 'start-agent': {
+      const id = r.str(step.agent, `${f}.agent`);
+      if (cast.started.has(id)) r.fail(`${f}.agent`, `agent "${id}" is already running at that point (start-agent is for a new agent)`);
+      cast.started.add(id);
+      cast.agents.add(id);
+      return { do: act, agent: id };
     }
-    if ('ms' in at && at.ms > 600_000) r.fail(`${f}.at`, 'is past the longest run (600000ms)');
-    const prev = s.timeline.at(-1)?.at;
-    if (prev && 'percent' in prev && 'percent' in at && at.percent < prev.percent) r.fail(`${f}.at`, `comes before the step above it (${prev.percent}%): list the timeline in order`);
-    s.timeline.push({ ...a, at, label: `${act}${'agent' in a ? ` ${a.agent}` : ''}${'runtime' in a ? ` ${a.runtime}` : ''}${'device' in a ? ` ${a.device}` : ''}${'phase' in a && a.phase ? ` in ${a.phase}` : ''}` } as Step);
+    case 'kill-all-agents':
+    case 'restart-broker':
+    case 'restart-database':
+      return { do: act };
+    case 'kill-runtime': {
+      const phase = step.phase === undefined ? undefined : r.str(step.phase, `${f}.phase`);
+      if (phase !== undefined && !['switching', 'draining', 'replaying'].includes(phase)) r.fail(`${f}.phase`, 'must be "switching", "draining" or "replaying"');
+      return phase ? { do: act, runtime: runtime(), phase: phase as 'switching' } : { do: act, runtime: runtime() };
+    }
+    case 'start-runtime':
+      return { do: act, runtime: r.str(step.runtime, `${f}.runtime`) };
+    case 'device-fault':
+      return { do: act, device: readDevice(r, step, f, cast.deviceCount), faults: readFaults(r, step, f) };
+    default:
+      return r.fail(`${f}.do`, `"${act}" is not an action (kill-agent, stop-agent, resume-agent, start-agent, kill-all-agents, kill-runtime, start-runtime, device-fault, restart-broker, restart-database)`);
   }
+}
+
+function readDevice(r: Reader, step: Record<string, unknown>, f: string, count: number): string {
+  const dev = r.str(step.device, `${f}.device`);
+  if (!/^fw\d+$/.test(dev) || Number(dev.slice(2)) < 1 || Number(dev.slice(2)) > count) r.fail(`${f}.device`, `must name a device fw1..fw${count}`);
+  return dev;
+}
+
+function readFaults(r: Reader, step: Record<string, unknown>, f: string): DeviceFaults {
+  const ff = r.obj(step.faults, `${f}.faults`, ['latencyMs', 'errorRate', 'errorStatus', 'hang']);
+  return {
+    latencyMs: r.int(ff.latencyMs, `${f}.faults.latencyMs`, 0, 60_000, 0),
+    errorRate: r.num(ff.errorRate, `${f}.faults.errorRate`, 0, 1, 0),
+    errorStatus: r.int(ff.errorStatus, `${f}.faults.errorStatus`, 400, 599, 503),
+    hang: r.bool(ff.hang, `${f}.faults.hang`, false),
+  };
+}
+
+/** Step `i` of the timeline; `prev` is the step above it (steps given as a share of the load come in order). */
+function readStep(r: Reader, raw: unknown, i: number, cast: Cast, prev: When | undefined): Step {
+  const f = `timeline[${i}]`;
+  const step = r.obj(raw, f, ['at', 'do', 'agent', 'runtime', 'phase', 'device', 'faults']);
+  const at = when(r, step.at, `${f}.at`);
+  const act = r.str(step.do, `${f}.do`);
+  const a = readAction(r, step, f, act, cast);
+  if ('ms' in at && at.ms > 600_000) r.fail(`${f}.at`, 'is past the longest run (600000ms)');
+  if (prev && 'percent' in prev && 'percent' in at && at.percent < prev.percent) r.fail(`${f}.at`, `comes before the step above it (${prev.percent}%): list the timeline in order`);
+  const label = `${act}${'agent' in a ? ` ${a.agent}` : ''}${'runtime' in a ? ` ${a.runtime}` : ''}${'device' in a ? ` ${a.device}` : ''}${'phase' in a && a.phase ? ` in ${a.phase}` : ''}`;
+  return { ...a, at, label } as Step;
+}
+
+/** Validates a parsed scenario; `file` names it in errors. */
+export function parseScenario(raw: unknown, file: string): Scenario {
+  const r = new Reader(file);
+  const top = r.obj(raw, '', TOP);
+  const s = readScenario(r, top);
+  if (!Array.isArray(top.timeline ?? [])) r.fail('timeline', 'must be a list of steps');
+  const cast: Cast = { agents: new Set(s.agents), runtimes: new Set(s.runtimes), started: new Set([...s.agents]), deviceCount: s.devices.count };
+  for (const [i, step] of ((top.timeline as unknown[]) ?? []).entries()) s.timeline.push(readStep(r, step, i, cast, s.timeline.at(-1)?.at));
   return s;
 }
 
