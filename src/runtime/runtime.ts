@@ -3,9 +3,6 @@
  * actions and actors with them, wires the actors together, and exposes `dispatch()`.
  */
 import type { Dispatched, Runtime, RuntimeEvents, RuntimeStatus } from '../api.ts';
-import { randomBytes } from 'node:crypto';
-import { EventEmitter } from 'node:events';
-import { hostname } from 'node:os';
 import { createActor, fromPromise, waitFor, type InspectionEvent } from 'xstate';
 import type { Logger } from 'pino';
 import { coordinatorMachine, type Assignment, type CheckVerdict, type Phase } from '../../machines/coordinator.machine.ts';
@@ -17,7 +14,6 @@ import { AppliedLedger } from './applied-ledger.ts';
 import { createAmqpBroker } from '../adapters/amqp/broker.ts';
 import { topology } from '../topology.ts';
 import { delay, systemClock, withDeadline } from '../clock.ts';
-import { fromEnv, resolveRuntimeConfig, type RuntimeConfig } from '../config.ts';
 import { BatonError, isBatonError } from '../errors.ts';
 import { createInspectorServer, type InspectorOptions, type InspectorServer } from '../inspector/server.ts';
 import { LeaderElector } from './leader-elector.ts';
@@ -34,22 +30,19 @@ import { parseHeartbeat, parseReceipt, type AppliedRange } from '../side-channel
 import { SeqAllocator } from './seq-allocator.ts';
 import { storeWithDeadlines } from './store-deadline.ts';
 import { switchSteps, type PhaseHook } from './switch-steps.ts';
+import { resolveRuntimeOptions, type ConfigOptions } from './options.ts';
+import { RuntimeEventEmitter } from './events.ts';
+import { notLeader as notLeaderError, rejected, stopped } from './refusals.ts';
 import { agentKey, seal, signMessage, streamKey, unseal } from '../trust.ts';
 import { validateMessage, type ConfigMessage } from '../wire.ts';
 
-export type RuntimeOptions = Partial<Omit<RuntimeConfig, 'devices'>> & {
-  /** device ids, or `{ id, fencesByEpoch }`: when every device refuses stale epochs a new agent may write at once */
-  devices: ReadonlyArray<string | Pick<DeviceConfig, 'id' | 'fencesByEpoch'>>;
-  logger?: Logger;
-  clock?: Clock;
+export type RuntimeOptions = ConfigOptions & {
   /** replaces the real adapters (tests and the deterministic simulation) */
   ports?: { broker?: Broker; store?: Store };
   /** receives xstate inspection events of every actor (the inspector uses it) */
   inspect?: (event: InspectionEvent) => void;
   /** called once each switch phase is persisted, before its step acts */
   onPhase?: PhaseHook;
-  /** this runtime's name in the leadership row (default host:pid:random) */
-  runtimeId?: string;
   /** serve the live inspector page and /metrics (loopback by default; a token is required elsewhere) */
   inspector?: InspectorOptions;
   /** forward the same inspection events to Stately's inspector (WebSocket, e.g. ws://localhost:8080) */
@@ -60,22 +53,10 @@ export type RuntimeOptions = Partial<Omit<RuntimeConfig, 'devices'>> & {
 const GRANT_TO_CONSUME_MS = 500;
 
 export function createRuntime(options: RuntimeOptions): Runtime {
-  const { logger, clock: givenClock, ports, inspect: userInspect, onPhase, runtimeId: givenId, inspector: inspectorOptions, stately, ...rest } = options;
-  const { logLevel: _ignored, agentKey: _notOurs, agentKeyFile: _notOurs2, secret: envSecret, secretFile: envSecretFile, ...envDefaults } = fromEnv();
-  // a secret given as an option wins over the environment's (a secret and a secret file would clash)
-  const envCredential = rest.secret !== undefined || rest.secretFile != null ? {} : { ...(envSecret ? { secret: envSecret } : {}), ...(envSecretFile ? { secretFile: envSecretFile } : {}) };
-  const cfg = resolveRuntimeConfig({ ...envDefaults, ...envCredential, ...rest } as Record<string, unknown>);
-  // every key comes from the deployment secret (src/trust.ts): K_a per agent, K_s for the stream
-  const keyOf = (agentId: string) => agentKey(cfg.secret, agentId);
-  const streamK = streamKey(cfg.secret);
-  const queueOf = topology(cfg.namespace).agentQueue;
-  const allFence = options.devices.every((d) => typeof d === 'object' && d.fencesByEpoch === true);
-  const clock = givenClock ?? systemClock;
-  const runtimeId = givenId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-  const log = (logger ?? silentLogger()).child({ actor: 'runtime', runtimeId });
-  const deviceSet = new Set(cfg.devices);
-  const emitter = new EventEmitter();
-  const emit = <K extends keyof RuntimeEvents>(k: K, e: RuntimeEvents[K]) => emitter.emit(k, e);
+  const { ports, inspect: userInspect, onPhase, inspector: inspectorOptions, stately, ...given } = options;
+  const { cfg, clock, runtimeId, log, keyOf, streamK, queueOf, deviceSet, allFence } = resolveRuntimeOptions(given);
+  const events = new RuntimeEventEmitter();
+  const emit = events.emit;
   let state: RuntimeStatus['state'] = 'created';
   const metrics = new Metrics();
   let inspectorServer: InspectorServer | null = null;
@@ -124,8 +105,6 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     reject(e: Error): void;
   }
   const appliedWaiters = new Map<string, Set<AppliedWaiter>>();
-  const rejected = (deviceId: string, seq: number, reason?: string) =>
-    new BatonError('device-rejected', `device ${deviceId}: seq ${seq} was dead-lettered (${reason ?? 'the reason is in dead_letters'}); it will not be applied`, { deviceId, seq });
   /** settles the waiters of a device whose seq the ledger now knows, and refreshes its watermark */
   const accountFor = (deviceId: string) => {
     for (const w of appliedWaiters.get(deviceId) ?? []) {
@@ -219,8 +198,6 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     const term = elector.currentTerm()?.epoch;
     return () => (term !== undefined && elector.currentTerm()?.epoch === term ? null : 'this runtime no longer leads');
   };
-
-  const stopped = () => new BatonError('runtime-stopped', 'the runtime is stopping; the message was not stored: dispatch it to a running runtime');
 
   const dispatcher = createActor(
     dispatcherMachine.provide({
@@ -581,14 +558,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     };
   }
 
-  const notLeader = () => {
-    const leader = elector.leader();
-    return new BatonError(
-      'not-leader',
-      `this runtime (${runtimeId}) is standing by; ${leader ? `runtime ${leader} leads` : 'no runtime leads right now'}: dispatch there (the message was not stored)`,
-      { leader },
-    );
-  };
+  const notLeader = () => notLeaderError(runtimeId, elector.leader());
 
   async function dispatch(input: ConfigMessage): Promise<Dispatched> {
     if (state !== 'running') {
@@ -718,8 +688,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
     metrics: () => metrics.text(),
 
-    on: (k, l) => void emitter.on(k, l),
-    off: (k, l) => void emitter.off(k, l),
-    once: (k) => new Promise((resolve) => emitter.once(k, resolve)),
+    on: events.on,
+    off: events.off,
+    once: events.once,
   };
 }
