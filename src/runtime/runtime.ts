@@ -28,7 +28,10 @@ import { Parker } from './parker.ts';
 import type { Broker, Clock, DeviceConfig, DeviceStream, Store, Subscription, SwitchRecord } from '../ports.ts';
 import { parseHeartbeat, parseReceipt, type AppliedRange } from '../side-channel.ts';
 import { SeqAllocator } from './seq-allocator.ts';
-import { storeWithDeadlines } from './store-deadline.ts';
+import { StoreSlot } from './store-slot.ts';
+import { Inspection } from './inspection.ts';
+import { WatermarkWriter } from './watermarks.ts';
+import { AppliedAccounting } from './accounting.ts';
 import { switchSteps, type PhaseHook } from './switch-steps.ts';
 import { resolveRuntimeOptions, type ConfigOptions } from './options.ts';
 import { RuntimeEventEmitter } from './events.ts';
@@ -60,10 +63,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   let state: RuntimeStatus['state'] = 'created';
   const metrics = new Metrics();
   let inspectorServer: InspectorServer | null = null;
-  const inspectors: Array<(e: InspectionEvent) => void> = userInspect ? [userInspect] : [];
-  const inspect = (e: InspectionEvent) => {
-    for (const f of inspectors) f(e);
-  };
+  const inspection = new Inspection(userInspect);
+  const inspect = inspection.inspect;
   // dispatch() calls between validation and the dispatcher's mailbox (waiting for a seq block)
   let intake = 0;
   let intakeDrained: (() => void) | null = null;
@@ -90,62 +91,23 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   let brokerBlocked: string | null = null;
   // the replay running now (or the last one), so the next waits for it
   let replayChain: Promise<unknown> = Promise.resolve();
-  let store: Store = ports?.store as Store;
-  let seqs: SeqAllocator;
-  let parker: Parker;
+  const slot = new StoreSlot(ports?.store, clock, cfg.databaseTimeout);
+  const store = slot.store;
+  const seqs = new SeqAllocator(store, cfg.seqBlockSize);
+  const parker = new Parker(store, { batchSize: cfg.parkBatchSize, clock });
   const timers: Array<{ cancel(): void }> = [];
   const subscriptions: Array<{ cancel(): Promise<void> }> = [];
   // per seq: applied, dead-lettered or outstanding; applied(), lag and watermarks are read from it
   const ledger = new AppliedLedger();
-  const pendingMarks = new Map<string, number>(); // watermarks not yet written to device_streams
-  const queuedMarks = new Map<string, number>(); // the highest watermark queued for writing, per device
-  interface AppliedWaiter {
-    seq: number;
-    resolve(): void;
-    reject(e: Error): void;
-  }
-  const appliedWaiters = new Map<string, Set<AppliedWaiter>>();
-  /** settles the waiters of a device whose seq the ledger now knows, and refreshes its watermark */
-  const accountFor = (deviceId: string) => {
-    for (const w of appliedWaiters.get(deviceId) ?? []) {
-      if (ledger.isDeadLettered(deviceId, w.seq)) {
-        appliedWaiters.get(deviceId)!.delete(w);
-        w.reject(rejected(deviceId, w.seq));
-      } else if (ledger.isApplied(deviceId, w.seq)) {
-        appliedWaiters.get(deviceId)!.delete(w);
-        w.resolve();
-      }
-    }
-    const wm = ledger.watermark(deviceId);
-    metrics.setDevice(deviceId, wm, ledger.lag(deviceId));
-    if (wm > (queuedMarks.get(deviceId) ?? 0)) {
-      queuedMarks.set(deviceId, wm);
-      pendingMarks.set(deviceId, wm);
-    }
-  };
-  // a seq is outstanding from the moment it goes out, before its confirm: its receipt may come first
-  const outstanding = (deviceId: string, seq: number) => {
-    ledger.dispatched(deviceId, seq);
-    metrics.setDevice(deviceId, ledger.watermark(deviceId), ledger.lag(deviceId));
-  };
-  /** not accepted after all (dispatch() rejects): no longer waited for */
-  const withdrawn = (deviceId: string, seq: number) => {
-    ledger.withdraw(deviceId, seq);
-    accountFor(deviceId);
-  };
-
+  const marks = new WatermarkWriter({ store, emit, log });
+  const accounting = new AppliedAccounting({ ledger, metrics, marks, clock });
+  const { accountFor, outstanding, withdrawn } = accounting;
 
   if (inspectorOptions) {
     inspectorServer = createInspectorServer({ ...inspectorOptions, clock, status: () => runtimeStatus(), metrics, logger: log.child({ actor: 'inspector' }) });
-    inspectors.push((e) => inspectorServer!.inspect(e));
+    inspection.add((e) => inspectorServer!.inspect(e));
   }
-  let statelyReady: Promise<void> | null = null;
-  if (stately) {
-    statelyReady = import('@statelyai/inspect').then(({ createWebSocketInspector }) => {
-      const s = createWebSocketInspector({ url: stately.url, autoStart: true } as never);
-      inspectors.push((e) => s.inspect.next?.(e as never));
-    });
-  }
+  if (stately) inspection.forwardToStately(stately.url);
 
   // who each epoch was granted to: receipts count only from that agent
   const holders = new EpochHolders();
@@ -422,11 +384,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       emit('delivery.anomaly', { deviceId: e.deviceId, seq: e.seq, reason: e.reason, agentId: r.agentId });
     } else log.error({ deviceId: e.deviceId, seq: e.seq, agentId: r.agentId, reason: e.reason }, 'message dead-lettered');
     emit('message.dead-lettered', { deviceId: e.deviceId, seq: e.seq, reason: e.reason, agentId: r.agentId });
-    for (const w of appliedWaiters.get(e.deviceId) ?? []) {
-      if (w.seq !== e.seq) continue;
-      appliedWaiters.get(e.deviceId)!.delete(w);
-      w.reject(rejected(e.deviceId, e.seq, e.reason));
-    }
+    accounting.deadLettered(e.deviceId, e.seq, e.reason);
     if (accounted) {
       accountFor(e.deviceId);
       await storeSettled([e.deviceId]);
@@ -500,19 +458,6 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     },
   });
 
-  const flushMarks = async () => {
-    if (pendingMarks.size === 0) return;
-    const batch = [...pendingMarks].map(([deviceId, seq]) => ({ deviceId, seq }));
-    pendingMarks.clear();
-    await store.advanceWatermarks(batch).then(
-      () => emit('watermarks.stored', { marks: batch }),
-      (err) => {
-        // put them back: the next flush tries again
-        for (const m of batch) pendingMarks.set(m.deviceId, Math.max(m.seq, pendingMarks.get(m.deviceId) ?? 0));
-        log.warn({ err: (err as Error).message }, 'could not store watermarks; will retry');
-      },
-    );
-  };
   const every = (ms: number, fn: () => Promise<void> | void) => {
     let handle: { cancel(): void } | null = null;
     let cancelled = false;
@@ -587,16 +532,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (state !== 'created') throw new BatonError('invalid-config', `start() called on a runtime that is ${state}`);
       state = 'starting';
       try {
-        store = storeWithDeadlines(store ?? (await createOrmStore({ databaseUrl: cfg.databaseUrl, logger: log.child({ actor: 'store' }) })), clock, cfg.databaseTimeout);
+        await slot.open(() => createOrmStore({ databaseUrl: cfg.databaseUrl, logger: log.child({ actor: 'store' }) }));
         await store.migrate();
         await broker.start();
       } catch (err) {
         state = 'stopped';
-        await store?.close().catch(() => {});
+        await slot.closeQuietly();
         throw err;
       }
-      seqs = new SeqAllocator(store, cfg.seqBlockSize);
-      parker = new Parker(store, { batchSize: cfg.parkBatchSize, clock });
       subscriptions.push(
         await broker.subscribeEvents('heartbeats', (p) => {
           // only an agent of this deployment registers: a heartbeat is sealed with its own key
@@ -610,13 +553,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
           if (elector.leading) granter.onHeartbeat(h);
         }),
       );
-      await statelyReady?.catch((err) => log.warn({ err: (err as Error).message }, 'cannot forward to the Stately inspector'));
+      await inspection.statelyLoaded(log);
       dispatcher.start();
       coordinator.start();
       state = 'running';
       if (inspectorServer) log.info({ url: await inspectorServer.start() }, 'inspector listening');
       await elector.start();
-      every(200, flushMarks);
+      every(200, marks.flush);
       every(Math.min(cfg.forgetAgentAfter, 10_000), () => void registry.forgetDead());
       every(cfg.probeInterval, async () => {
         const a = coordinator.getSnapshot().context.assignment;
@@ -648,7 +591,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       for (const s of subscriptions.splice(0)) await s.cancel();
       registry.stop();
       await inspectorServer?.stop();
-      await flushMarks();
+      await marks.flush();
       await broker.close();
       await store.close();
       state = 'stopped';
@@ -670,19 +613,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       return coordinator.getSnapshot().context.assignment!;
     },
 
-    applied({ deviceId, seq }, { timeoutMs = 30_000 } = {}) {
-      if (ledger.isDeadLettered(deviceId, seq)) return Promise.reject(rejected(deviceId, seq));
-      if (ledger.isApplied(deviceId, seq)) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        const timer = clock.setTimeout(() => {
-          appliedWaiters.get(deviceId)?.delete(w);
-          reject(new BatonError('timeout', `device ${deviceId} has not reported seq ${seq} applied within ${timeoutMs} ms; it stays queued and will be delivered (see baton status)`, { deviceId, seq }));
-        }, timeoutMs);
-        const w: AppliedWaiter = { seq, resolve: () => (timer.cancel(), resolve()), reject: (e) => (timer.cancel(), reject(e)) };
-        if (!appliedWaiters.has(deviceId)) appliedWaiters.set(deviceId, new Set());
-        appliedWaiters.get(deviceId)!.add(w);
-      });
-    },
+    applied: accounting.applied,
 
     status: runtimeStatus,
 
