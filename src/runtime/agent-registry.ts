@@ -9,7 +9,7 @@
 import { createActor, type Actor, type InspectionEvent } from 'xstate';
 import type { Logger } from 'pino';
 import { agentMachine, type AgentEmitted, type AgentTimings } from '../../machines/agent.machine.ts';
-import type { Clock, Store } from '../ports.ts';
+import type { AgentStore, Clock } from '../ports.ts';
 import type { HeartbeatEvent } from '../side-channel.ts';
 import type { AgentView } from '../api.ts';
 
@@ -46,7 +46,7 @@ export class AgentRegistry {
     private readonly o: {
       timings: AgentTimings;
       clock: Clock;
-      store: Pick<Store, 'upsertAgent'>;
+      store: Pick<AgentStore, 'upsertAgent'>;
       logger: Logger;
       inspect?: (e: InspectionEvent) => void;
       /** every event an agent actor emits */

@@ -20,10 +20,10 @@
  */
 import type { Logger } from 'pino';
 import { withDeadline } from '../clock.ts';
-import type { Clock, Leadership, LeaderTerm, Store } from '../ports.ts';
+import type { Clock, Leadership, LeadershipStore, LeaderTerm } from '../ports.ts';
 
 export interface LeaderElectorOptions {
-  store: Pick<Store, 'acquireLeadership' | 'releaseLeadership'>;
+  store: LeadershipStore;
   clock: Clock;
   logger: Logger;
   id: string;

@@ -7,7 +7,7 @@
  */
 import { backoff, delay } from '../clock.ts';
 import { BatonError } from '../errors.ts';
-import type { Clock, LeaderTerm, Store, WireMessage } from '../ports.ts';
+import type { Clock, LeaderTerm, ParkingStore, WireMessage } from '../ports.ts';
 
 interface Pending {
   message: WireMessage;
@@ -35,7 +35,7 @@ export class Parker {
   committed = 0;
 
   constructor(
-    private readonly store: Pick<Store, 'park' | 'resolveParked'>,
+    private readonly store: Pick<ParkingStore, 'park' | 'resolveParked'>,
     private readonly o: ParkerOptions,
   ) {}
 

@@ -9,7 +9,7 @@
  * the term is over; outside a term nothing is handed out.
  */
 import { BatonError } from '../errors.ts';
-import type { LeaderTerm, Store } from '../ports.ts';
+import type { LeaderTerm, SeqStore } from '../ports.ts';
 
 type Waiter = (err: Error | null, seq: number) => void;
 
@@ -29,7 +29,7 @@ export class SeqAllocator {
   private current: Term | null = null;
 
   constructor(
-    private readonly store: Pick<Store, 'reserveSeqs'>,
+    private readonly store: SeqStore,
     private readonly blockSize: number,
   ) {}
 
