@@ -1,0 +1,109 @@
+/**
+ * The dispatcher's actions and actors, built from the ports (machines/dispatcher.machine.ts names
+ * them): send a message to the target queue, park it, refuse it while stopping; replay the parked
+ * rows, settle what is in flight. A message is outstanding in the ledger before it goes out, and
+ * withdrawn when it is not accepted after all.
+ */
+import type { Logger } from 'pino';
+import { createActor, fromPromise, type Actor, type InspectionEvent } from 'xstate';
+import { dispatcherMachine, type DispatcherEvent, type DispatcherMachine, type DispatchTarget } from '../../machines/dispatcher.machine.ts';
+import type { Broker, Clock, ParkingStore } from '../ports.ts';
+import { signMessage } from '../trust.ts';
+import type { AppliedAccounting } from './accounting.ts';
+import { xstateClock } from './agent-registry.ts';
+import type { Leadership } from './leadership.ts';
+import type { Metrics } from './metrics.ts';
+import type { Parker } from './parker.ts';
+import { stopped } from './refusals.ts';
+
+export type DispatcherActor = Actor<DispatcherMachine>;
+
+type DispatchEvent = Extract<DispatcherEvent, { type: 'dispatch.message' }>;
+
+export interface DispatcherDeps {
+  broker: Pick<Broker, 'publish' | 'settle'>;
+  store: Pick<ParkingStore, 'countParked' | 'fetchParked' | 'deleteParked'>;
+  parker: Pick<Parker, 'park' | 'flush'>;
+  accounting: Pick<AppliedAccounting, 'outstanding' | 'withdrawn'>;
+  leadership: Pick<Leadership, 'currentTerm' | 'whileThisTerm' | 'notLeader'>;
+  metrics: Metrics;
+  /** K_s: every message goes out signed with it */
+  streamK: Buffer;
+  replayBatchSize: number;
+  log: Logger;
+}
+
+/** The dispatcher actor, its actions and actors provided. */
+export function createDispatcher(d: DispatcherDeps & { clock: Clock; inspect: (e: InspectionEvent) => void }): DispatcherActor {
+  return createActor(dispatcherMachine.provide(dispatcherProvided(d)), { input: {}, clock: xstateClock(d.clock), systemId: 'dispatcher', inspect: d.inspect });
+}
+
+export function dispatcherProvided(d: DispatcherDeps) {
+  return { actions: dispatcherActions(d), actors: dispatcherActors(d) };
+}
+
+function dispatcherActions({ broker, parker, accounting, leadership, metrics, streamK }: DispatcherDeps) {
+  const { outstanding, withdrawn } = accounting;
+  return {
+    send: (_: unknown, { target, event }: { target: DispatchTarget; event: DispatchEvent }) => {
+      const m = event.message;
+      outstanding(m.deviceId, m.seq);
+      broker.publish(target.queue, signMessage(streamK, m), { wanted: leadership.whileThisTerm() }).then(() => {
+        metrics.onDispatched(m.deviceId);
+        event.reply.resolve({ deviceId: m.deviceId, seq: m.seq });
+      }, (err) => (withdrawn(m.deviceId, m.seq), event.reply.reject(err)));
+    },
+    park: (_: unknown, { event }: { event: DispatchEvent }) => {
+      const m = event.message;
+      // held in the mailbox when this runtime stopped leading (a pause in the replay's last
+      // round): not stored yet, and no longer this runtime's to store
+      const term = leadership.currentTerm();
+      if (!term) return event.reply.reject(leadership.notLeader());
+      outstanding(m.deviceId, m.seq);
+      const sameTerm = leadership.whileThisTerm();
+      parker.park(m, term, () => sameTerm() === null).then(() => {
+        metrics.onDispatched(m.deviceId);
+        metrics.parked.inc();
+        event.reply.resolve({ deviceId: m.deviceId, seq: m.seq });
+      }, (err) => (withdrawn(m.deviceId, m.seq), event.reply.reject(err)));
+    },
+    refuse: (_: unknown, { event }: { event: DispatchEvent }) => event.reply.reject(stopped()),
+  };
+}
+
+function dispatcherActors({ broker, store, parker, accounting, leadership, streamK, replayBatchSize, log }: DispatcherDeps) {
+  // the replay running now (or the last one), so the next waits for it
+  let replayChain: Promise<unknown> = Promise.resolve();
+  return {
+    // One replay at a time: a replay the machine left (a new target, a quiesce, a stop) finishes
+    // the batch it is in and ends; the next one starts after it, so no row is sent twice.
+    // A round sends the rows parked when it begins (the parks under way committed first): rows
+    // parked while it runs are the next round's, so a round ends under any incoming load.
+    replayParked: fromPromise(async ({ input, signal }: { input: { target: DispatchTarget }; signal: AbortSignal }): Promise<number> => {
+      const run = replayChain.then(async () => {
+        await parker.flush();
+        let left = await store.countParked();
+        for (let replayed = 0; ; ) {
+          if (signal.aborted || left <= 0) return replayed;
+          const rows = await store.fetchParked(Math.min(replayBatchSize, left));
+          if (rows.length === 0) return replayed;
+          // rows another leader parked are outstanding here from now on (those parked here already are)
+          for (const r of rows) accounting.outstanding(r.message.deviceId, r.message.seq);
+          const wanted = leadership.whileThisTerm();
+          await Promise.all(rows.map((r) => broker.publish(input.target.queue, signMessage(streamK, r.message), { wanted })));
+          await store.deleteParked(rows.map((r) => r.id));
+          replayed += rows.length;
+          left -= rows.length;
+          log.info({ agentId: input.target.agentId, rows: rows.length }, 'parked messages replayed');
+        }
+      });
+      replayChain = run.catch(() => {});
+      return run;
+    }),
+    settle: fromPromise<void, void>(async () => {
+      await replayChain;
+      await broker.settle();
+      await parker.flush();
+    }),
+  };
+}

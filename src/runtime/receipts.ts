@@ -1,0 +1,138 @@
+/**
+ * Takes the receipts agents send (applied ranges, dead letters) and keeps out at the trust
+ * boundary what no agent may claim: a receipt no agent of this deployment sealed, one from an agent
+ * that never held the epoch it names, seqs that were never handed out. What a receipt settles is
+ * accounted for (ledger, waiters, metrics, events) and stored before it is acked.
+ */
+import type { Logger } from 'pino';
+import { withDeadline } from '../clock.ts';
+import type { Clock, DeadLetterStore } from '../ports.ts';
+import { parseReceipt, type AppliedRange, type ReceiptEvent } from '../side-channel.ts';
+import { unseal } from '../trust.ts';
+import type { AppliedAccounting } from './accounting.ts';
+import type { AppliedLedger } from './applied-ledger.ts';
+import type { EpochHolders } from './epoch-holders.ts';
+import type { Emit } from './events.ts';
+import type { Metrics } from './metrics.ts';
+import type { RuntimeSetup } from './options.ts';
+import type { SettledWriter } from './settled-writer.ts';
+
+type Refused = (kind: string, fields: Record<string, unknown>, msg: string) => void;
+type Applied = Extract<ReceiptEvent, { type: 'applied' }>;
+type Dead = Exclude<ReceiptEvent, { type: 'applied' }>;
+
+export interface ReceiptDeps extends Pick<RuntimeSetup, 'keyOf' | 'deviceSet' | 'clock' | 'log'> {
+  refused: Refused;
+  holders: Pick<EpochHolders, 'holder'>;
+  ledger: AppliedLedger;
+  accounting: Pick<AppliedAccounting, 'accountFor' | 'deadLettered'>;
+  settled: Pick<SettledWriter, 'storeSettled'>;
+  store: Pick<DeadLetterStore, 'deadLetter'>;
+  metrics: Metrics;
+  emit: Emit;
+  /** a dead letter's write deadline (the leader's ttl) */
+  deadlineMs: number;
+}
+
+export class ReceiptTaker {
+  private readonly log: Logger;
+  private readonly clock: Clock;
+
+  constructor(private readonly d: ReceiptDeps) {
+    this.log = d.log;
+    this.clock = d.clock;
+  }
+
+  readonly onReceipt = async (p: unknown) => {
+    const { d } = this;
+    const r = this.authentic(p);
+    if (!r) return;
+    if (r.type === 'applied') {
+      const { touched, taken } = this.applied(r);
+      // stored before the receipt is acked: a leader that dies now leaves it in the queue for the next
+      await d.settled.storeSettled([...touched]);
+      d.emit('receipts.applied', { agentId: r.agentId, ranges: taken });
+      return;
+    }
+    const e = r.entry;
+    if (!this.mayDeadLetter(r)) return;
+    await withDeadline(this.clock, d.store.deadLetter(e), d.deadlineMs, 'storing a dead letter');
+    // a message that could not be read names no configured device: nothing to account for
+    const accounted = d.deviceSet.has(e.deviceId);
+    this.deadLettered(r, accounted);
+    if (accounted) {
+      d.accounting.accountFor(e.deviceId);
+      await d.settled.storeSettled([e.deviceId]);
+    }
+  };
+
+  /** The receipt, when an agent of this deployment sealed it and holds (or held) the epoch it names. */
+  private authentic(p: unknown): ReceiptEvent | null {
+    const { d, log } = this;
+    const sealed = unseal(d.keyOf, 'receipts', p);
+    if ('invalid' in sealed) return (d.refused('receipt-unauthenticated', { why: sealed.invalid }, 'refused a receipt that no agent of this deployment signed'), null);
+    const r = parseReceipt(sealed.event);
+    if ('invalid' in r) return (log.warn({ why: r.invalid }, 'ignored a malformed receipt'), null);
+    // a dead letter that names no configured device (a message the agent could not read or
+    // authenticate) settles nothing: it is only recorded, from any agent of this deployment
+    const settles = r.type === 'applied' || d.deviceSet.has(r.entry.deviceId);
+    if (settles && d.holders.holder(r.epoch) !== r.agentId) {
+      return (d.refused('receipt-not-holder', { agentId: r.agentId, epoch: r.epoch, holder: d.holders.holder(r.epoch) }, 'refused a receipt from an agent that does not hold (and never held) the epoch it names'), null);
+    }
+    return r;
+  }
+
+  /** The ranges of seqs that were handed out, into the ledger: what they settle is accounted for. */
+  private applied(r: Applied): { touched: Set<string>; taken: AppliedRange[] } {
+    const { d, log } = this;
+    const { ledger } = d;
+    const touched = new Set<string>();
+    const taken: AppliedRange[] = [];
+    for (const g of r.ranges) {
+      if (!d.deviceSet.has(g.deviceId)) {
+        log.warn({ agentId: r.agentId, deviceId: g.deviceId }, 'ignored a receipt mark for a device not configured');
+        continue;
+      }
+      // only seqs that were handed out: a receipt above names a seq nobody sent
+      const top = Math.min(g.to, ledger.handedOut(g.deviceId));
+      if (top < g.to) d.refused('receipt-not-handed-out', { agentId: r.agentId, deviceId: g.deviceId, from: Math.max(g.from, top + 1), to: g.to, handedOut: ledger.handedOut(g.deviceId) }, 'refused receipt seqs that were never handed out');
+      if (top < g.from) continue;
+      d.metrics.onApplied(g.deviceId, ledger.applied(g.deviceId, g.from, top));
+      touched.add(g.deviceId);
+      taken.push({ deviceId: g.deviceId, from: g.from, to: top });
+    }
+    for (const dev of touched) d.accounting.accountFor(dev);
+    return { touched, taken };
+  }
+
+  /** Whether a dead letter is to be stored: a seq that was handed out, and not one a receipt named applied. */
+  private mayDeadLetter(r: Dead): boolean {
+    const { d, log } = this;
+    const e = r.entry;
+    const settles = d.deviceSet.has(e.deviceId);
+    if (settles && e.seq > d.ledger.handedOut(e.deviceId)) {
+      d.refused('receipt-not-handed-out', { agentId: r.agentId, deviceId: e.deviceId, seq: e.seq }, 'refused a dead letter for a seq that was never handed out');
+      return false;
+    }
+    // an anomaly is the agent's verdict from what it knows; a seq a receipt named applied is a redelivery after all
+    if (r.anomaly && d.ledger.isApplied(e.deviceId, e.seq)) {
+      log.warn({ deviceId: e.deviceId, seq: e.seq, agentId: r.agentId }, 'an agent flagged a redelivered message as an anomaly, but a receipt said it was applied: not a dead letter');
+      return false;
+    }
+    return true;
+  }
+
+  /** A stored dead letter: into the ledger, the metrics, the log and the events; its waiters learn why. */
+  private deadLettered(r: Dead, accounted: boolean): void {
+    const { d, log } = this;
+    const e = r.entry;
+    if (accounted) d.ledger.deadLettered(e.deviceId, e.seq);
+    d.metrics.onDeadLettered(e.deviceId, r.anomaly);
+    if (r.anomaly) {
+      log.error({ deviceId: e.deviceId, seq: e.seq, agentId: r.agentId, reason: e.reason }, 'delivery anomaly: an agent got a message at or below the device watermark that nobody applied; dead-lettered');
+      d.emit('delivery.anomaly', { deviceId: e.deviceId, seq: e.seq, reason: e.reason, agentId: r.agentId });
+    } else log.error({ deviceId: e.deviceId, seq: e.seq, agentId: r.agentId, reason: e.reason }, 'message dead-lettered');
+    d.emit('message.dead-lettered', { deviceId: e.deviceId, seq: e.seq, reason: e.reason, agentId: r.agentId });
+    d.accounting.deadLettered(e.deviceId, e.seq, e.reason);
+  }
+}
