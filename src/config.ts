@@ -1,6 +1,9 @@
 /**
  * Configuration: every option with its default, resolved once, validated with messages that name
  * the option, and frozen. `fromEnv()` is the only reader of `process.env`.
+  *
+ * Longer than 300 lines: every option of both processes with its default and its check, in one place
+ * an operator can read top to bottom.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { BatonError } from './errors.ts';

@@ -14,6 +14,9 @@
  * - replay: send parked messages, oldest first, to the active agent.
  * - watermark: the highest seq a device is known to have applied.
  * - receipt: an agent's report that a message was applied (or dead-lettered).
+  *
+ * Longer than 300 lines: every port in one file, so that what baton needs of the world reads as
+ * one page; each port is a few small role interfaces.
  */
 import type { Assignment, Phase } from '../machines/coordinator.machine.ts';
 

@@ -21,6 +21,9 @@
  * their outcomes are settled, nothing new is sent and nothing is retried; then every delivery
  * still held is forgotten, unsettled, for the caller to return with its subscription; `resume()`
  * takes work again) and `stopped` (the same, for good).
+  *
+ * Longer than 300 lines: one job, the lanes' loop (take, wait for the lease, deliver, retry, settle);
+ * its bookkeeping (lane-marks.ts) and dead letters (dead-letters.ts) are apart already.
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';

@@ -69,7 +69,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const parker = new Parker(store, { batchSize: cfg.parkBatchSize, clock });
   // per seq: applied, dead-lettered or outstanding; applied(), lag and watermarks are read from it
   const ledger = new AppliedLedger();
-  const marks = new WatermarkWriter({ store, emit, log });
+  const marks = new WatermarkWriter({ store, emit, log, clock });
   const accounting = new AppliedAccounting({ ledger, metrics, marks, clock });
   const inspectorServer = inspectorOptions ? createInspectorServer({ ...inspectorOptions, clock, status: () => status(), metrics, logger: log.child({ actor: 'inspector' }) }) : null;
   if (inspectorServer) inspection.add((e) => inspectorServer.inspect(e));
