@@ -7,16 +7,18 @@
  *
  * Assembled from its parts, each in a file of its own: the connection and its reconnect
  * (connection.ts), the confirm window (confirm-window.ts), the consumers (consumers.ts), the side
- * channels (side-channels.ts) and the client-side queue move (queue-move.ts).
+ * channels (side-channels.ts), the queue declarations (queues.ts) and the client-side queue move
+ * (queue-move.ts).
  */
 import { BatonError } from '../../errors.ts';
-import type { Broker, QueueInfo, WireMessage } from '../../ports.ts';
+import type { Broker, WireMessage } from '../../ports.ts';
 import { topology } from '../../topology.ts';
 import { encodeMessage, messageId, wireHeaders } from '../../wire.ts';
 import { createConfirmWindow } from './confirm-window.ts';
 import { AmqpConnection, type ConnectionOptions } from './connection.ts';
 import { createConsumers, queueConsumer } from './consumers.ts';
 import { createQueueMove } from './queue-move.ts';
+import { createQueueAdmin } from './queues.ts';
 import { createSideChannels, declareSideChannels } from './side-channels.ts';
 
 export interface AmqpBrokerOptions extends ConnectionOptions {
@@ -48,26 +50,12 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
     dropped: () => confirms.dropped(),
   });
   const sideChannels = createSideChannels({ names, log, confirms, consumers, publisher: () => link.publisher() });
+  const queues = createQueueAdmin({ names, queueType: opts.queueType, adminChannel: () => link.adminChannel() });
   const move = createQueueMove({ clock: opts.clock, confirms, connection: () => link.connection(), adminChannel: () => link.adminChannel(), unavailable: (cause) => link.unavailable(cause) });
 
   return {
     start: () => link.start(),
-
-    async assertAgentQueue(agentId) {
-      const name = names.agentQueue(agentId);
-      const ch = await link.adminChannel();
-      try {
-        await ch.assertQueue(name, { durable: true, arguments: { 'x-queue-type': opts.queueType } });
-      } catch (err) {
-        throw new BatonError(
-          'broker-rejected',
-          `cannot declare queue ${name} as ${opts.queueType} (${(err as Error).message}); ` +
-            'it probably exists with another type: delete it or set queueType to match',
-          { queue: name },
-        );
-      }
-      return name;
-    },
+    ...queues,
 
     publish(queue, message: WireMessage, o = {}) {
       const options = { persistent: true, mandatory: true, messageId: messageId(message), contentType: 'application/json', headers: wireHeaders(message) };
@@ -75,17 +63,6 @@ export function createAmqpBroker(opts: AmqpBrokerOptions): Broker {
     },
 
     settle: () => confirms.settle(),
-
-    async queueInfo(queue): Promise<QueueInfo | null> {
-      const ch = await link.adminChannel();
-      try {
-        const r = await ch.checkQueue(queue);
-        return { messages: r.messageCount, consumers: r.consumerCount };
-      } catch (err) {
-        if (/404|NOT_FOUND/.test((err as Error).message)) return null;
-        throw err;
-      }
-    },
 
     consume: (queue, onDelivery, copts) => consumers.subscribe(queueConsumer(queue, onDelivery, copts)),
     publishEvent: sideChannels.publishEvent,
