@@ -20,7 +20,18 @@ export interface HeartbeatEvent {
   beat: number;
   /** random per agent process */
   incarnation: string;
+  /** the lines of this agent that do not flow (retrying or blocked), at most MAX_LANE_REPORTS; absent: all flow */
+  lanes?: LaneReport[];
 }
+
+/** How one device's line stands in an agent, when it is not flowing freely. `since`: the agent's wall clock, for display. */
+export type LaneReport =
+  | { deviceId: string; state: 'retrying'; seq: number; attempt: number; reason: string; since: number }
+  | { deviceId: string; state: 'blocked'; seq: number; status: number | null; response: string | null; reason: string; since: number };
+
+/** lane reports in one heartbeat, at most (the worst first); texts in them, at most this many characters */
+export const MAX_LANE_REPORTS = 256;
+export const MAX_LANE_TEXT = 512;
 
 /** Seqs `from`..`to` (inclusive) of a device, every one of them known applied by the reporting agent (see below). */
 export interface AppliedRange {
@@ -59,7 +70,29 @@ export function parseHeartbeat(v: unknown): HeartbeatEvent | { invalid: string }
   if (!isId(h.agentId)) return { invalid: 'agentId missing' };
   if (!isAgentId(h.agentId)) return { invalid: BAD_AGENT_ID };
   if (!isSeq(h.beat) || !isId(h.incarnation)) return { invalid: 'beat or incarnation missing' };
-  return { type: 'heartbeat', agentId: h.agentId, host: isId(h.host) ? h.host : '?', pid: Number(h.pid) || 0, sentAt: Number(h.sentAt) || 0, beat: h.beat, incarnation: h.incarnation };
+  const beat: HeartbeatEvent = { type: 'heartbeat', agentId: h.agentId, host: isId(h.host) ? h.host : '?', pid: Number(h.pid) || 0, sentAt: Number(h.sentAt) || 0, beat: h.beat, incarnation: h.incarnation };
+  if (h.lanes !== undefined) {
+    if (!Array.isArray(h.lanes) || h.lanes.length > MAX_LANE_REPORTS) return { invalid: `lanes is not a list of at most ${MAX_LANE_REPORTS} lane reports` };
+    const lanes: LaneReport[] = [];
+    for (const l of h.lanes as unknown[]) {
+      const r = parseLaneReport(l);
+      if (!r) return { invalid: 'a lane report is malformed' };
+      lanes.push(r);
+    }
+    beat.lanes = lanes;
+  }
+  return beat;
+}
+
+const text = (v: unknown): string | null => (typeof v === 'string' ? v.slice(0, MAX_LANE_TEXT) : null);
+
+function parseLaneReport(v: unknown): LaneReport | null {
+  const l = v as Record<string, unknown> | null;
+  if (typeof l !== 'object' || l === null || !isId(l.deviceId) || (l.deviceId as string).length > 64 || !isSeq(l.seq) || typeof l.reason !== 'string') return null;
+  const base = { deviceId: l.deviceId as string, seq: l.seq as number, reason: (l.reason as string).slice(0, MAX_LANE_TEXT), since: Number(l.since) || 0 };
+  if (l.state === 'retrying' && isSeq(l.attempt)) return { ...base, state: 'retrying', attempt: l.attempt as number };
+  if (l.state === 'blocked') return { ...base, state: 'blocked', status: isSeq(l.status) ? (l.status as number) : null, response: text(l.response) };
+  return null;
 }
 
 /** Returns the receipt, or the reason it is not one. */
