@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { machines, toDot, toGraph, toMermaid } from '../../src/inspector/machine-export.ts';
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const charts = readFileSync(new URL('../../docs/statecharts.md', import.meta.url), 'utf8');
 
 describe('machine export', () => {
-  it.each(Object.keys(machines))('the README shows the current %s diagram', (name) => {
-    expect(readme).toContain('```mermaid\n' + toMermaid(machines[name]!) + '\n```');
+  it.each(Object.keys(machines))('docs/statecharts.md shows the current %s diagram', (name) => {
+    expect(charts).toContain('```mermaid\n' + toMermaid(machines[name]!) + '\n```');
   });
 
   it('draws every state and transition of the definition', () => {
