@@ -68,7 +68,8 @@ export class CoalescingFlush<K, V, I> {
     this.timer = null;
     const p = this.flush();
     this.flushing.add(p);
-    void p.finally(() => this.flushing.delete(p));
+    // bookkeeping only: the caller gets `p` and its rejection; this chain must not leave one unhandled
+    void p.finally(() => this.flushing.delete(p)).catch(() => {});
     return p;
   }
 
@@ -82,7 +83,8 @@ export class CoalescingFlush<K, V, I> {
   }
 
   private schedule(ms: number): void {
-    this.timer ??= this.o.clock.setTimeout(() => void this.flushNow(), ms);
+    // a timed flush has no caller: what it writes failed is put back; a throwing onWritten is the host's own (its listener), not ours to crash on
+    this.timer ??= this.o.clock.setTimeout(() => void this.flushNow().catch(() => {}), ms);
   }
 
   private async flush(): Promise<void> {

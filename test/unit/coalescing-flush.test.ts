@@ -169,4 +169,21 @@ describe('coalescing flush', () => {
     expect(writes).toEqual([2, -2, 1, -1]);
     expect(drained).toBe(true);
   });
+
+  it('a flush whose onWritten throws rejects to its caller only: nothing is left unhandled (a host listener that throws must not crash the host)', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const { f } = marks({ onWritten: () => { throw new Error('a host listener failed'); } });
+      f.add('d1', 3);
+      await expect(f.flushNow()).rejects.toThrow('a host listener failed');
+      // Node reports an unhandled rejection after the microtasks of the turn: two turns is past it
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });
