@@ -22,14 +22,19 @@
  * still held is forgotten, unsettled, for the caller to return with its subscription; `resume()`
  * takes work again) and `stopped` (the same, for good).
   *
+ * Each lane keeps its condition as one value (flowing, retrying, blocked; lane-condition.ts): what
+ * `reports()` tells the heartbeat about the lines that do not flow.
+ *
  * Longer than 300 lines: one job, the lanes' loop (take, wait for the lease, deliver, retry, settle);
- * its bookkeeping (lane-marks.ts) and dead letters (dead-letters.ts) are apart already.
+ * its bookkeeping (lane-marks.ts), conditions (lane-condition.ts) and dead letters (dead-letters.ts) are apart already.
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { backoff, delay } from '../clock.ts';
 import type { Clock, DeadLetter, Delivery, DeviceClient, DeviceConfig, DeviceOutcome, WireMessage } from '../ports.ts';
+import type { LaneReport } from '../side-channel.ts';
 import { DeadLetters } from './dead-letters.ts';
+import { FLOWING, blockedReason, laneReports, retrying, type LaneCondition } from './lane-condition.ts';
 import { LaneMarks } from './lane-marks.ts';
 
 export type PermanentPolicy = 'block' | 'skip';
@@ -65,12 +70,13 @@ interface Lane {
   deviceId: string;
   queue: Delivery[];
   running: boolean;
-  blocked: string | null;
+  /** flowing, retrying its head message, or blocked by a rejected one (lane-condition.ts) */
+  condition: LaneCondition;
   /** what it knows applied on its device: watermark, baseline, its own settled seqs (lane-marks.ts) */
   marks: LaneMarks;
 }
 
-/** Events: `applied` {deviceId, seq}, `retry` {deviceId, seq, attempt, reason}, `dead-letter` (DeadLetter), `blocked` {deviceId, reason}, `skipped` {deviceId, seq}, `anomaly` {deviceId, seq, watermark, reason}. */
+/** Events: `applied` {deviceId, seq}, `retry` {deviceId, seq, attempt, reason}, `dead-letter` (DeadLetter), `blocked` {deviceId, seq, reason}, `skipped` {deviceId, seq}, `anomaly` {deviceId, seq, watermark, reason}. */
 export class DeviceLanes extends EventEmitter {
   private readonly lanes = new Map<string, Lane>();
   private mode: 'taking' | 'giving-back' | 'stopped' = 'taking';
@@ -111,7 +117,7 @@ export class DeviceLanes extends EventEmitter {
     }
     const lane = this.lane(d.message.deviceId);
     lane.queue.push(d);
-    if (!lane.running && !lane.blocked) this.run(lane);
+    if (!lane.running && !blocked(lane)) this.run(lane);
   }
 
   /**
@@ -133,7 +139,12 @@ export class DeviceLanes extends EventEmitter {
 
   /** Per-device view for status and tests. */
   snapshot(): Array<{ deviceId: string; queued: number; blocked: string | null; lastApplied: number }> {
-    return [...this.lanes.values()].map((l) => ({ deviceId: l.deviceId, queued: l.queue.length, blocked: l.blocked, lastApplied: l.marks.lastApplied }));
+    return [...this.lanes.values()].map((l) => ({ deviceId: l.deviceId, queued: l.queue.length, blocked: l.condition.state === 'blocked' ? l.condition.reason : null, lastApplied: l.marks.lastApplied }));
+  }
+
+  /** The lines that do not flow, for the heartbeat: blocked first, then retrying, the oldest first (lane-condition.ts). */
+  reports(): LaneReport[] {
+    return laneReports(this.lanes.values());
   }
 
   /**
@@ -168,14 +179,18 @@ export class DeviceLanes extends EventEmitter {
   private async settle(): Promise<number> {
     while (this.running.size > 0) await Promise.all([...this.running]);
     let n = 0;
-    for (const lane of this.lanes.values()) n += lane.queue.splice(0).length;
+    for (const lane of this.lanes.values()) {
+      n += lane.queue.splice(0).length;
+      // its head message went back to the broker: nothing is retried here any more (a block stays)
+      if (lane.condition.state === 'retrying') lane.condition = FLOWING;
+    }
     return n;
   }
 
   private lane(deviceId: string): Lane {
     let lane = this.lanes.get(deviceId);
     if (!lane) {
-      lane = { deviceId, queue: [], running: false, blocked: null, marks: new LaneMarks() };
+      lane = { deviceId, queue: [], running: false, condition: FLOWING, marks: new LaneMarks() };
       this.lanes.set(deviceId, lane);
     }
     return lane;
@@ -189,13 +204,13 @@ export class DeviceLanes extends EventEmitter {
         this.running.delete(p);
         lane.running = false;
         // deliveries accepted while the last run was winding down
-        if (lane.queue.length > 0 && !lane.blocked && this.mode === 'taking') this.run(lane);
+        if (lane.queue.length > 0 && !blocked(lane) && this.mode === 'taking') this.run(lane);
       });
     this.running.add(p);
   }
 
   private async drain(lane: Lane): Promise<void> {
-    while (lane.queue.length > 0 && !lane.blocked && this.mode === 'taking') {
+    while (lane.queue.length > 0 && !blocked(lane) && this.mode === 'taking') {
       const d = lane.queue[0]!;
       const m = d.message!;
       const known = lane.marks.redelivery(m.seq);
@@ -223,6 +238,7 @@ export class DeviceLanes extends EventEmitter {
       }
       const outcome = await this.deliver(lane, d, device, m);
       if (outcome === null) return; // giving back: left in the lane, returned with the subscription
+      lane.condition = FLOWING; // a final outcome: no longer retried (a rejection may block it below)
       if (outcome === 'known') continue; // already applied: skipped on the next turn
       if (outcome === 'answer-lost') {
         // this lane's own write, whose answer it lost: applied, once
@@ -239,14 +255,19 @@ export class DeviceLanes extends EventEmitter {
       if (outcome.kind === 'applied') {
         this.appliedHere(lane, d, m);
       } else if (outcome.kind === 'permanent') {
-        if (await this.deadLetter(d, m, outcome.reason, outcome.status, outcome.response)) lane.marks.settle(m.seq);
-        if (this.o.onPermanent === 'block') {
-          lane.blocked = `seq ${m.seq} was rejected (${outcome.reason}); the line is held (onPermanent=block)`;
-          this.o.logger.error({ deviceId: m.deviceId, seq: m.seq, status: outcome.status }, 'device rejected a message: its line is blocked until the agent restarts');
-          this.emit('blocked', { deviceId: m.deviceId, reason: lane.blocked });
-        }
+        const recorded = await this.deadLetter(d, m, outcome.reason, outcome.status, outcome.response);
+        if (recorded) lane.marks.settle(m.seq);
+        if (this.o.onPermanent === 'block') this.block(lane, m, outcome, recorded);
       }
     }
+  }
+
+  /** onPermanent=block: nothing after the rejected message is sent until the agent restarts (there is no unblock yet). */
+  private block(lane: Lane, m: WireMessage, outcome: Extract<DeviceOutcome, { kind: 'permanent' }>, recorded: boolean): void {
+    const reason = blockedReason(m.seq, outcome, recorded);
+    lane.condition = { state: 'blocked', seq: m.seq, status: outcome.status, response: outcome.response, reason, since: this.o.clock.now() };
+    this.o.logger.error({ deviceId: m.deviceId, seq: m.seq, status: outcome.status, reason }, 'device rejected a message: its line is blocked until the agent restarts');
+    this.emit('blocked', { deviceId: m.deviceId, seq: m.seq, reason });
   }
 
   /**
@@ -269,7 +290,7 @@ export class DeviceLanes extends EventEmitter {
         const wm = await this.o.client.watermark(device);
         if (wm !== null && wm >= m.seq) return 'answer-lost';
         if (wm !== null) unsure = false;
-        else if ((await this.retryWait(m, attempt++, 'the device did not say whether it applied the last attempt')) === null) return null;
+        else if ((await this.retryWait(lane, m, attempt++, 'the device did not say whether it applied the last attempt')) === null) return null;
         continue;
       }
       if (epoch !== lane.marks.epoch) {
@@ -281,12 +302,13 @@ export class DeviceLanes extends EventEmitter {
       const outcome = await this.o.client.send(device, m, epoch);
       if (outcome.kind !== 'transient') return outcome;
       unsure = true;
-      if ((await this.retryWait(m, attempt++, outcome.reason)) === null) return null;
+      if ((await this.retryWait(lane, m, attempt++, outcome.reason)) === null) return null;
     }
   }
 
   /** Waits the backoff before the next attempt (logged at the first and every tenth); null when the lanes stopped taking work. */
-  private async retryWait(m: WireMessage, attempt: number, reason: string): Promise<true | null> {
+  private async retryWait(lane: Lane, m: WireMessage, attempt: number, reason: string): Promise<true | null> {
+    lane.condition = retrying(lane.condition, m.seq, attempt, reason, this.o.clock.now());
     const wait = backoff(attempt, this.o.retryInitialMs, this.o.retryMaxMs, this.o.random);
     if (attempt === 1 || attempt % 10 === 0) {
       this.o.logger.warn({ deviceId: m.deviceId, seq: m.seq, attempt, reason, retryInMs: wait }, 'device delivery failed; retrying, its line is held');
@@ -327,3 +349,5 @@ export class DeviceLanes extends EventEmitter {
     return this.deadLetters.record(d, entry, kind);
   }
 }
+
+const blocked = (lane: Lane): boolean => lane.condition.state === 'blocked';

@@ -3,11 +3,12 @@
  * the beat it carries is what a lease grant answers, lease.ts), and it checks its right to hold
  * its queue: it gives the queue back when its lease lapsed more than `releaseAfterMs` ago, or when
  * it held messages without a lease for twice that (chosen, then passed over before any grant
- * reached it: its messages can then move on).
+ * reached it: its messages can then move on). Each heartbeat also carries the agent's device lines
+ * that do not flow (retrying or blocked, `lanes`), absent when all flow.
  */
 import { hostname } from 'node:os';
 import type { Broker, Clock } from '../ports.ts';
-import type { HeartbeatEvent } from '../side-channel.ts';
+import type { HeartbeatEvent, LaneReport } from '../side-channel.ts';
 import { seal } from '../trust.ts';
 import type { Lease } from './lease.ts';
 
@@ -21,6 +22,8 @@ export interface HeartbeatOptions {
   releaseAfterMs: number;
   /** deliveries the lanes hold */
   holding(): number;
+  /** the device lines that do not flow (DeviceLanes.reports) */
+  lanes(): LaneReport[];
   /** false once the agent stopped: the heartbeat stops with it */
   running(): boolean;
   giveBack(why: string): void;
@@ -33,7 +36,9 @@ export function startHeartbeat(o: HeartbeatOptions): void {
   const heartbeat = () => {
     if (!o.running()) return;
     const now = o.clock.monotonic();
-    void o.broker.publishEvent('heartbeats', seal(o.agentKey, 'heartbeats', o.agentId, { ...beat, sentAt: o.clock.now(), beat: o.lease.beat() }));
+    const lanes = o.lanes();
+    const event: HeartbeatEvent = { ...beat, sentAt: o.clock.now(), beat: o.lease.beat(), ...(lanes.length > 0 ? { lanes } : {}) };
+    void o.broker.publishEvent('heartbeats', seal(o.agentKey, 'heartbeats', o.agentId, event));
     const heldFor = unleased(now);
     if (o.lease.lapsedFor() > o.releaseAfterMs) o.giveBack(`lease lapsed ${Math.round(o.lease.lapsedFor())} ms ago`);
     else if (heldFor !== null && heldFor > o.releaseAfterMs * 2) o.giveBack(`held messages ${Math.round(heldFor)} ms without a lease`);

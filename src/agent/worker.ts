@@ -103,7 +103,7 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
     },
   });
   const running = () => consumer.mode !== 'stopped';
-  startHeartbeat({ agentId: cfg.id, agentKey: cred.agentKey, broker, clock, lease, intervalMs: cfg.heartbeatInterval, releaseAfterMs: cfg.releaseAfterMs, holding: () => lanes.holding(), running, giveBack: (why) => consumer.giveBack(why) });
+  startHeartbeat({ agentId: cfg.id, agentKey: cred.agentKey, broker, clock, lease, intervalMs: cfg.heartbeatInterval, releaseAfterMs: cfg.releaseAfterMs, holding: () => lanes.holding(), lanes: () => lanes.reports(), running, giveBack: (why) => consumer.giveBack(why) });
   log.info({ queue, devices: devices.size, prefetch: cfg.prefetch }, 'agent started');
   for (const d of cfg.devices) if (d.tls?.allowInvalidCertificate) log.warn({ deviceId: d.id }, 'TLS certificate checks are off for this device (tls.allowInvalidCertificate): anyone on the path can pose as it');
 

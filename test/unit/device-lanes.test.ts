@@ -140,7 +140,7 @@ describe('device lanes', () => {
     expect(ds[0]!.acked).toBe(true);
     expect(ds[1]!.acked).toBe(false);
     expect(applied).toEqual([]);
-    expect(l.snapshot().find((s) => s.deviceId === 'd1')?.blocked).toMatch(/seq 1 was rejected/);
+    expect(l.snapshot().find((s) => s.deviceId === 'd1')?.blocked).toMatch(/seq 1 rejected: device answered 422/);
   });
 
   it('dead-letters a 4xx and goes on (policy skip)', async () => {
