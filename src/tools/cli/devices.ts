@@ -38,7 +38,8 @@ export async function fetchDevices(base: string, token?: string): Promise<Device
   }
 }
 
-const age = (ms: number | null) => (ms === null ? '-' : ms < 10_000 ? `${Math.round(ms)} ms` : ms < 600_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`);
+const age = (ms: number | null) =>
+  ms === null ? '-' : ms < 1000 ? `${Math.round(ms)} ms` : ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : ms < 600_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`;
 const clockOf = (ms: number) => (ms > 0 ? ` since ${new Date(ms).toISOString().slice(11, 19)}` : '');
 
 /** What the state means for the operator, in one cell. */
@@ -46,7 +47,7 @@ function detail(v: DeviceView): string {
   const agent = v.agentId ? `agent ${v.agentId}` : 'the agent';
   if (v.blocked) {
     const b = v.blocked;
-    const answer = [b.status !== null ? `status ${b.status}` : 'no status', b.response ? JSON.stringify(b.response.slice(0, 80)) : null].filter(Boolean).join(', ');
+    const answer = `${b.status !== null ? `status ${b.status}` : 'no status'}${b.response ? `: ${b.response.replace(/\s+/g, ' ').slice(0, 120)}` : ''}`;
     return `seq ${b.seq} refused (${answer})${clockOf(b.since)}; to free: restart ${agent}, or run it with --on-permanent skip`;
   }
   if (v.retrying) return `retrying seq ${v.retrying.seq} (attempt ${v.retrying.attempt}: ${v.retrying.reason})${clockOf(v.retrying.since)}`;
