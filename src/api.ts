@@ -34,11 +34,46 @@ export interface RuntimeStatus {
   agents: AgentView[];
   parked: number;
   queueDepth: number | null;
-  devices: Array<DeviceStream & { lag: number | null }>;
+  devices: Array<DeviceStream & { lag: number | null; state: DeviceState }>;
   switches: SwitchRecord[];
   inspectorUrl: string | null;
   /** why RabbitMQ blocks publishes right now (a resource alarm), or null */
   brokerBlocked: string | null;
+}
+
+/**
+ * How a device's line stands, from the active agent's heartbeats: `blocked` (the device refused a
+ * message and the agent holds the line there, onPermanent=block), `retrying` (a message is being
+ * retried), `flowing` (messages outstanding, none held), `idle` (nothing outstanding).
+ */
+export type DeviceState = 'flowing' | 'retrying' | 'blocked' | 'idle';
+
+/** One configured device as this runtime sees it: `runtime.devices()`, `/api/devices`, `baton devices`. */
+export interface DeviceView {
+  deviceId: string;
+  state: DeviceState;
+  /** state `blocked`: the seq the device refused, its HTTP status and answer, why, since when (the agent's clock, ms) */
+  blocked: { seq: number; status: number | null; response: string | null; reason: string; since: number } | null;
+  /** state `retrying`: the seq being retried, the attempt, why, since when (the agent's clock, ms) */
+  retrying: { seq: number; attempt: number; reason: string; since: number } | null;
+  /** the next seq this device's messages get (null: not known until the runtime runs) */
+  nextSeq: number | null;
+  /** the highest seq such that it and every seq below it are known applied or dead-lettered */
+  watermark: number;
+  /** seqs dispatched here not yet known applied or dead-lettered (null: none dispatched here) */
+  lag: number | null;
+  /** age of the oldest of those, ms (null: none) */
+  oldestUnappliedMs: number | null;
+  /** messages of this device parked in the database (null: not known per device) */
+  parked: number | null;
+  /** dead letters of this device known to this runtime (since it started) */
+  deadLetters: number;
+  /** the newest failure heard of: a dead letter, a refusal or a retry; `at`: this runtime's clock, ms */
+  lastError: { seq: number; text: string; at: number } | null;
+  /** when a receipt last named a seq of this device applied (this runtime's clock, ms) */
+  lastAppliedAt: number | null;
+  /** the active agent, which serves the device (null: none) */
+  agentId: string | null;
 }
 
 /** Events the runtime emits; tests and hosts await them instead of sleeping. */
@@ -82,6 +117,8 @@ export interface Runtime {
    */
   applied(message: Pick<Dispatched, 'deviceId' | 'seq'>, opts?: { timeoutMs?: number }): Promise<void>;
   status(): Promise<RuntimeStatus>;
+  /** each configured device: how its line stands (blocked, retrying, flowing, idle), its seqs, lag and last failure */
+  devices(): Promise<DeviceView[]>;
   /** this runtime's metrics in the Prometheus text format (what the inspector serves on /metrics) */
   metrics(): Promise<string>;
   on<K extends keyof RuntimeEvents>(event: K, listener: (e: RuntimeEvents[K]) => void): void;

@@ -376,12 +376,16 @@ export type EnvOptions = Partial<Pick<RuntimeConfig, 'amqpUrl' | 'databaseUrl' |
   /** an agent's credential (BATON_AGENT_KEY) or the file holding it (BATON_AGENT_KEY_FILE) */
   agentKey?: string;
   agentKeyFile?: string;
+  /** where `baton devices` finds a running runtime's inspector, and its token */
+  inspectorUrl?: string;
+  inspectorToken?: string;
 };
 
 /**
  * The only reader of `process.env`: BATON_AMQP_URL, BATON_DATABASE_URL, BATON_NAMESPACE,
  * BATON_MANAGEMENT_URL, BATON_LOG_LEVEL, BATON_SECRET or BATON_SECRET_FILE (runtimes),
- * BATON_AGENT_KEY or BATON_AGENT_KEY_FILE (agents).
+ * BATON_AGENT_KEY or BATON_AGENT_KEY_FILE (agents), BATON_INSPECTOR_URL and BATON_INSPECTOR_TOKEN
+ * (`baton devices`).
  */
 export function fromEnv(env: NodeJS.ProcessEnv = process.env): EnvOptions {
   const out: EnvOptions = {};
@@ -394,5 +398,7 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): EnvOptions {
   if (env.BATON_DATABASE_URL) out.databaseUrl = env.BATON_DATABASE_URL;
   if (env.BATON_NAMESPACE) out.namespace = env.BATON_NAMESPACE;
   if (env.BATON_MANAGEMENT_URL) out.managementUrl = env.BATON_MANAGEMENT_URL;
+  if (env.BATON_INSPECTOR_URL) out.inspectorUrl = env.BATON_INSPECTOR_URL;
+  if (env.BATON_INSPECTOR_TOKEN) out.inspectorToken = env.BATON_INSPECTOR_TOKEN;
   return out;
 }

@@ -34,6 +34,7 @@ const STYLE = `  :root { --bg:#0f1419; --panel:#161c24; --line:#2a3441; --text:#
   #events { max-height:420px; overflow:auto; font-family:ui-monospace, monospace; font-size:11px; }
   #events pre { margin:0; white-space:pre-wrap; word-break:break-all; color:var(--dim); }
   select { background:var(--bg); color:var(--text); border:1px solid var(--line); }
+  .st-blocked { color:var(--bad); font-weight:600; } .st-retrying { color:var(--hi); } .st-flowing { color:var(--ok); } .st-idle { color:var(--dim); }
   .conn { font-size:11px; } .conn.up { color:var(--ok); } .conn.down { color:var(--bad); }
 `;
 
@@ -53,7 +54,7 @@ const MARKUP = `<header>
     <section id="charts"><h2>Statecharts</h2></section>
   </div>
   <div>
-    <section><h2>Devices</h2><table id="devices"><thead><tr><th>device</th><th>next seq</th><th>watermark</th><th>lag</th></tr></thead><tbody></tbody></table></section>
+    <section><h2>Devices</h2><table id="devices"><thead><tr><th>device</th><th>state</th><th>next seq / watermark</th><th>lag (oldest)</th><th>detail</th></tr></thead><tbody></tbody></table></section>
     <section><h2>Switch history</h2><table id="switches"><thead><tr><th>switch</th><th>from → to</th><th>epoch</th><th>switching</th><th>draining</th><th>replaying</th><th>moved</th><th>replayed</th></tr></thead><tbody></tbody></table></section>
     <section><h2>Events <select id="filter"><option value="">all actors</option></select></h2><div id="events"></div></section>
   </div>
@@ -152,9 +153,33 @@ function setStatus(s) {
   $('f-parked').textContent = s.parked;
   $('f-depth').textContent = s.queueDepth == null ? '–' : s.queueDepth;
   $('f-leader').textContent = s.leading ? 'this runtime' : (s.leader || 'none');
-  $('devices').tBodies[0].innerHTML = s.devices.map((d) => '<tr><td>' + esc(d.deviceId) + '</td><td>' + d.nextSeq + '</td><td>' + d.watermark + '</td><td>' + (d.lag == null ? '–' : d.lag) + '</td></tr>').join('');
+  refreshDevices();
   const ms = (a, b) => (a && b ? (new Date(b) - new Date(a)) + ' ms' : '–');
   $('switches').tBodies[0].innerHTML = s.switches.map((w) => '<tr><td>' + esc(w.id) + '</td><td>' + esc(w.fromAgent) + ' → ' + esc(w.toAgent || '?') + '</td><td>' + w.epoch + '</td><td>' + ms(w.startedAt, w.drainingAt) + '</td><td>' + ms(w.drainingAt, w.replayingAt) + '</td><td>' + ms(w.replayingAt, w.completedAt) + '</td><td>' + w.moved + '</td><td>' + w.replayed + '</td></tr>').join('');
+}
+
+// the devices table follows the status pushes: /api/devices once per push, one request at a time
+let devicesAsked = false;
+const age = (ms) => (ms == null ? '' : ' (' + (ms < 10000 ? Math.round(ms) + ' ms' : Math.round(ms / 1000) + ' s') + ')');
+function deviceDetail(d) {
+  const since = (t) => (t > 0 ? ' since ' + new Date(t).toISOString().slice(11, 19) : '');
+  if (d.blocked) return 'seq ' + d.blocked.seq + ' refused (' + (d.blocked.status == null ? 'no status' : 'status ' + d.blocked.status) + (d.blocked.response ? ': ' + d.blocked.response : '') + ')' + since(d.blocked.since) + '; to free: restart agent ' + (d.agentId || '') + ' or run it with --on-permanent skip';
+  if (d.retrying) return 'retrying seq ' + d.retrying.seq + ' (attempt ' + d.retrying.attempt + ': ' + d.retrying.reason + ')' + since(d.retrying.since);
+  return d.lastError ? 'last error: ' + d.lastError.text : '';
+}
+async function refreshDevices() {
+  if (devicesAsked) return;
+  devicesAsked = true;
+  try {
+    const r = await fetch('/api/devices' + q);
+    if (!r.ok) return;
+    const list = await r.json();
+    $('devices').tBodies[0].innerHTML = list.map((d) => '<tr><td>' + esc(d.deviceId) + '</td><td class="st-' + esc(d.state) + '">' + esc(d.state) + '</td><td>' + (d.nextSeq == null ? '–' : d.nextSeq) + ' / ' + d.watermark + '</td><td>' + (d.lag == null ? '–' : d.lag) + age(d.oldestUnappliedMs) + '</td><td>' + esc(deviceDetail(d)) + '</td></tr>').join('');
+  } catch {
+    // the next status push asks again
+  } finally {
+    devicesAsked = false;
+  }
 }
 
 async function main() {

@@ -20,7 +20,7 @@ import { createEventStream, type EventStream } from './event-stream.ts';
 import { inspectorPage } from './page.ts';
 import { machines, toGraph } from './machine-export.ts';
 import type { Clock } from '../ports.ts';
-import type { RuntimeStatus } from '../api.ts';
+import type { DeviceView, RuntimeStatus } from '../api.ts';
 
 export interface InspectorOptions {
   port: number;
@@ -87,6 +87,8 @@ export interface InspectorServer {
 
 export type InspectorServerOptions = InspectorOptions & {
   status(): Promise<RuntimeStatus>;
+  /** `/api/devices`: the runtime's per-device view (absent: the page answers 404) */
+  devices?(): Promise<DeviceView[]>;
   /** the Prometheus text of /metrics and its content type */
   metrics: { text(): Promise<string>; readonly contentType: string };
   logger: Logger;
@@ -143,6 +145,10 @@ async function route(req: IncomingMessage, res: ServerResponse, url: URL, { o, g
     case '/api/state':
       res.writeHead(200, { 'content-type': 'application/json' });
       return void res.end(JSON.stringify({ actors: [...feed.latest()], status: await o.status() }));
+    case '/api/devices':
+      if (!o.devices) break;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return void res.end(JSON.stringify(await o.devices()));
     case '/metrics': {
       await o.status(); // refreshes the gauges
       res.writeHead(200, { 'content-type': o.metrics.contentType });
@@ -150,10 +156,9 @@ async function route(req: IncomingMessage, res: ServerResponse, url: URL, { o, g
     }
     case '/events':
       return stream.open(req, res, feed.latest());
-    default:
-      res.writeHead(404, { 'content-type': 'text/plain' });
-      return void res.end(`no such page: ${url.pathname} (try /, /events, /metrics, /api/machines, /api/state)\n`);
   }
+  res.writeHead(404, { 'content-type': 'text/plain' });
+  res.end(`no such page: ${url.pathname} (try /, /events, /metrics, /api/machines, /api/state${o.devices ? ', /api/devices' : ''})\n`);
 }
 
 export function createInspectorServer(o: InspectorServerOptions): InspectorServer {

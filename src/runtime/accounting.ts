@@ -20,7 +20,16 @@ interface AppliedWaiter {
 export class AppliedAccounting {
   private readonly appliedWaiters = new Map<string, Set<AppliedWaiter>>();
 
-  constructor(private readonly d: { ledger: AppliedLedger; metrics: Metrics; marks: Pick<WatermarkWriter, 'raise'>; clock: Clock }) {}
+  constructor(
+    private readonly d: {
+      ledger: AppliedLedger;
+      metrics: Metrics;
+      marks: Pick<WatermarkWriter, 'raise'>;
+      clock: Clock;
+      /** when the device's line is held at or below `seq` (blocked, retrying): what `applied()` times out with instead */
+      heldLine?(deviceId: string, seq: number, timeoutMs: number): { text: string; details: Record<string, unknown> } | null;
+    },
+  ) {}
 
   /** settles the waiters of a device whose seq the ledger now knows, and refreshes its watermark */
   readonly accountFor = (deviceId: string) => {
@@ -41,7 +50,7 @@ export class AppliedAccounting {
 
   // a seq is outstanding from the moment it goes out, before its confirm: its receipt may come first
   readonly outstanding = (deviceId: string, seq: number) => {
-    this.d.ledger.dispatched(deviceId, seq);
+    this.d.ledger.dispatched(deviceId, seq, this.d.clock.monotonic());
     this.d.metrics.setDevice(deviceId, this.d.ledger.watermark(deviceId), this.d.ledger.lag(deviceId));
   };
 
@@ -68,7 +77,9 @@ export class AppliedAccounting {
     return new Promise<void>((resolve, reject) => {
       const timer = clock.setTimeout(() => {
         this.appliedWaiters.get(deviceId)?.delete(w);
-        reject(new BatonError('timeout', `device ${deviceId} has not reported seq ${seq} applied within ${timeoutMs} ms; it stays queued and will be delivered (see baton status)`, { deviceId, seq }));
+        const held = this.d.heldLine?.(deviceId, seq, timeoutMs) ?? null;
+        const text = held?.text ?? `device ${deviceId} has not reported seq ${seq} applied within ${timeoutMs} ms; it stays queued and will be delivered (see baton status)`;
+        reject(new BatonError('timeout', text, { deviceId, seq, ...held?.details }));
       }, timeoutMs);
       const w: AppliedWaiter = { seq, resolve: () => (timer.cancel(), resolve()), reject: (e) => (timer.cancel(), reject(e)) };
       if (!this.appliedWaiters.has(deviceId)) this.appliedWaiters.set(deviceId, new Set());

@@ -10,7 +10,7 @@ import { createActor, type Actor, type InspectionEvent } from 'xstate';
 import type { Logger } from 'pino';
 import { agentMachine, type AgentEmitted, type AgentTimings } from '../../machines/agent.machine.ts';
 import type { AgentStore, Clock } from '../ports.ts';
-import type { HeartbeatEvent } from '../side-channel.ts';
+import type { HeartbeatEvent, LaneReport } from '../side-channel.ts';
 import type { AgentView } from '../api.ts';
 
 export type { AgentView };
@@ -31,6 +31,8 @@ interface Entry {
   seenAt: number;
   /** the newest beat heard per agent process, for the last few processes (older ones forgotten) */
   beats: Map<string, number>;
+  /** the lines that did not flow, as its newest heartbeat told (at most MAX_LANE_REPORTS) */
+  lanes: readonly LaneReport[];
 }
 
 /** agent processes per agent whose last beat is kept: a replayed heartbeat of one of them is refused */
@@ -80,6 +82,7 @@ export class AgentRegistry {
     e.beats.set(h.incarnation, h.beat);
     if (e.beats.size > INCARNATIONS_KEPT) e.beats.delete(e.beats.keys().next().value!);
     e.host = h.host;
+    e.lanes = h.lanes ?? [];
     e.lastHeartbeat = this.o.clock.now();
     e.seenAt = this.o.clock.monotonic();
     e.actor.send({ type: 'agent.heartbeat' });
@@ -147,7 +150,7 @@ export class AgentRegistry {
         actor.on(type, (ev) => this.o.onEmitted(ev as AgentEmitted));
       }
       actor.start();
-      e = { actor, topic: this.o.queueOf(agentId), host, lastHeartbeat: null, lastStored: -Infinity, seenAt: this.o.clock.monotonic(), beats: new Map() };
+      e = { actor, topic: this.o.queueOf(agentId), host, lastHeartbeat: null, lastStored: -Infinity, seenAt: this.o.clock.monotonic(), beats: new Map(), lanes: [] };
       this.agents.set(agentId, e);
     }
     return e;
@@ -155,6 +158,11 @@ export class AgentRegistry {
 
   send(agentId: string, event: Parameters<Entry['actor']['send']>[0]): void {
     this.agents.get(agentId)?.actor.send(event);
+  }
+
+  /** The lines of an agent that did not flow at its newest heartbeat (none: all flowed, or never heard). */
+  lanes(agentId: string): readonly LaneReport[] {
+    return this.agents.get(agentId)?.lanes ?? [];
   }
 
   /** Agents whose heartbeats are current (live.idle or live.active), by id. */

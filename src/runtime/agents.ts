@@ -12,6 +12,7 @@ import { AgentRegistry } from './agent-registry.ts';
 import type { CoordinatorActor } from './coordinator-provided.ts';
 import type { Emit } from './events.ts';
 import type { AppliedLedger } from './applied-ledger.ts';
+import type { DeviceNotes } from './devices.ts';
 import type { EpochHolders } from './epoch-holders.ts';
 import { LeaseGranter } from './lease-granter.ts';
 import type { RuntimeSetup } from './options.ts';
@@ -80,7 +81,14 @@ export function createLeaseGranter(
 
 /** Takes a heartbeat from the side channel: only an authenticated, fresh one reaches the registry, and the lease granter while leading. */
 export function heartbeatHandler(
-  d: Pick<RuntimeSetup, 'cfg' | 'log' | 'keyOf'> & { refused: Refused; registry: Pick<AgentRegistry, 'heartbeat'>; granter: Pick<LeaseGranter, 'onHeartbeat'>; leading(): boolean },
+  d: Pick<RuntimeSetup, 'cfg' | 'log' | 'keyOf'> & {
+    refused: Refused;
+    registry: Pick<AgentRegistry, 'heartbeat'>;
+    granter: Pick<LeaseGranter, 'onHeartbeat'>;
+    leading(): boolean;
+    /** the per-device view notes the refusals and retries a heartbeat reports */
+    notes?: Pick<DeviceNotes, 'heard'>;
+  },
 ): (p: unknown) => void {
   const { log, refused, registry } = d;
   return (p) => {
@@ -92,6 +100,7 @@ export function heartbeatHandler(
     const verdict = registry.heartbeat(h);
     if (verdict === 'replay') return refused('heartbeat-replay', { agentId: h.agentId, incarnation: h.incarnation, beat: h.beat }, 'ignored a replayed heartbeat (its beat is not above the last one heard from that agent process)');
     if (verdict === 'full') return refused('heartbeat-full', { agentId: h.agentId, maxAgents: d.cfg.maxAgents }, 'ignored the heartbeat of a new agent: maxAgents agents are known and none is dead to make room');
+    d.notes?.heard(h.lanes);
     if (d.leading()) d.granter.onHeartbeat(h);
   };
 }

@@ -28,6 +28,8 @@ interface DeviceLedger {
   dead: Set<number>;
   /** seqs dispatched here and not settled yet, increasing */
   outstanding: number[];
+  /** when each of them was first dispatched here (the caller's clock), index for index */
+  since: number[];
   /** no seq above it was ever handed out */
   handedOut: number;
 }
@@ -44,7 +46,9 @@ export class AppliedLedger {
     d.floor = seq;
     d.settled.dropBelow(seq);
     const keep = d.outstanding.findIndex((s) => s > seq);
-    d.outstanding.splice(0, keep < 0 ? d.outstanding.length : keep);
+    const n = keep < 0 ? d.outstanding.length : keep;
+    d.outstanding.splice(0, n);
+    d.since.splice(0, n);
     this.compact(d);
   }
 
@@ -59,17 +63,30 @@ export class AppliedLedger {
     return this.devices.get(deviceId)?.handedOut ?? 0;
   }
 
-  /** A message this runtime accepted (sent or parked) or replayed. */
-  dispatched(deviceId: string, seq: number): void {
+  /** A message this runtime accepted (sent or parked) or replayed, `at` then (the caller's clock; a replay keeps the first). */
+  dispatched(deviceId: string, seq: number, at = 0): void {
     const d = this.device(deviceId);
     d.handedOut = Math.max(d.handedOut, seq);
     if (d.settled.has(seq)) return;
     const o = d.outstanding;
-    if (o.length === 0 || o[o.length - 1]! < seq) o.push(seq);
-    else {
+    if (o.length === 0 || o[o.length - 1]! < seq) {
+      o.push(seq);
+      d.since.push(at);
+    } else {
       const i = lowerBound(o, seq);
-      if (o[i] !== seq) o.splice(i, 0, seq);
+      if (o[i] !== seq) {
+        o.splice(i, 0, seq);
+        d.since.splice(i, 0, at);
+      }
     }
+  }
+
+  /** When the longest-outstanding seq of this device was dispatched here (null: none outstanding). */
+  oldestOutstanding(deviceId: string): number | null {
+    const since = this.devices.get(deviceId)?.since;
+    // seqs go out nearly in order: the lowest seq is nearly always the oldest, but a replay of rows
+    // parked before can insert below; one pass over the outstanding seqs, asked only on demand
+    return since?.length ? since.reduce((a, b) => Math.min(a, b)) : null;
   }
 
   /** A receipt: `from`..`to` were applied. Returns how many of them were not known settled before. */
@@ -146,7 +163,10 @@ export class AppliedLedger {
     const i = lowerBound(o, from);
     let j = i;
     while (j < o.length && o[j]! <= to) j++;
-    if (j > i) o.splice(i, j - i);
+    if (j > i) {
+      o.splice(i, j - i);
+      d.since.splice(i, j - i);
+    }
   }
 
   private compact(d: DeviceLedger): void {
@@ -158,7 +178,7 @@ export class AppliedLedger {
 
   private device(deviceId: string): DeviceLedger {
     let d = this.devices.get(deviceId);
-    if (!d) this.devices.set(deviceId, (d = { floor: 0, settled: new SeqRanges(), dead: new Set(), outstanding: [], handedOut: 0 }));
+    if (!d) this.devices.set(deviceId, (d = { floor: 0, settled: new SeqRanges(), dead: new Set(), outstanding: [], since: [], handedOut: 0 }));
     return d;
   }
 }

@@ -11,6 +11,7 @@ import { parseReceipt, type AppliedRange, type ReceiptEvent } from '../side-chan
 import { unseal } from '../trust.ts';
 import type { AppliedAccounting } from './accounting.ts';
 import type { AppliedLedger } from './applied-ledger.ts';
+import type { DeviceNotes } from './devices.ts';
 import type { EpochHolders } from './epoch-holders.ts';
 import type { Emit } from './events.ts';
 import type { Metrics } from './metrics.ts';
@@ -30,6 +31,8 @@ export interface ReceiptDeps extends Pick<RuntimeSetup, 'keyOf' | 'deviceSet' | 
   store: Pick<DeadLetterStore, 'deadLetter'>;
   metrics: Metrics;
   emit: Emit;
+  /** what the per-device view notes: applied receipts, dead letters */
+  notes?: Pick<DeviceNotes, 'applied' | 'deadLettered'>;
   /** a dead letter's write deadline (the leader's ttl) */
   deadlineMs: number;
 }
@@ -98,6 +101,7 @@ export class ReceiptTaker {
       if (top < g.to) d.refused('receipt-not-handed-out', { agentId: r.agentId, deviceId: g.deviceId, from: Math.max(g.from, top + 1), to: g.to, handedOut: ledger.handedOut(g.deviceId) }, 'refused receipt seqs that were never handed out');
       if (top < g.from) continue;
       d.metrics.onApplied(g.deviceId, ledger.applied(g.deviceId, g.from, top));
+      d.notes?.applied(g.deviceId);
       touched.add(g.deviceId);
       taken.push({ deviceId: g.deviceId, from: g.from, to: top });
     }
@@ -127,6 +131,7 @@ export class ReceiptTaker {
     const { d, log } = this;
     const e = r.entry;
     if (accounted) d.ledger.deadLettered(e.deviceId, e.seq);
+    d.notes?.deadLettered(e.deviceId, e.seq, e.reason);
     d.metrics.onDeadLettered(e.deviceId, r.anomaly);
     if (r.anomaly) {
       log.error({ deviceId: e.deviceId, seq: e.seq, agentId: r.agentId, reason: e.reason }, 'delivery anomaly: an agent got a message at or below the device watermark that nobody applied; dead-lettered');

@@ -7,7 +7,7 @@
  * The parts, one job each, are listed in README.md here.
  */
 import type { InspectionEvent } from 'xstate';
-import type { Runtime, RuntimeStatus } from '../api.ts';
+import type { DeviceView, Runtime, RuntimeStatus } from '../api.ts';
 import { createAmqpBroker } from '../adapters/amqp/broker.ts';
 import { createManagementApi } from '../adapters/amqp/management-api.ts';
 import { createOrmStore } from '../adapters/orm/store.ts';
@@ -19,6 +19,7 @@ import { createAgentRegistry, createLeaseGranter, heartbeatHandler, probeActiveA
 import { AppliedLedger } from './applied-ledger.ts';
 import { createCoordinator, type CoordinatorActor } from './coordinator-provided.ts';
 import { Intake } from './dispatch.ts';
+import { DeviceNotes, deviceState, deviceViews, heldLineText, laneOf } from './devices.ts';
 import { createDispatcher } from './dispatcher-provided.ts';
 import { EpochHolders } from './epoch-holders.ts';
 import { RuntimeEventEmitter } from './events.ts';
@@ -70,8 +71,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   // per seq: applied, dead-lettered or outstanding; applied(), lag and watermarks are read from it
   const ledger = new AppliedLedger();
   const marks = new WatermarkWriter({ store, emit, log, clock });
-  const accounting = new AppliedAccounting({ ledger, metrics, marks, clock });
-  const inspectorServer = inspectorOptions ? createInspectorServer({ ...inspectorOptions, clock, status: () => status(), metrics, logger: log.child({ actor: 'inspector' }) }) : null;
+  const notes = new DeviceNotes(setup);
+  const accounting = new AppliedAccounting({ ledger, metrics, marks, clock, heldLine: (deviceId, seq, timeoutMs) => heldLine(deviceId, seq, timeoutMs) });
+  const inspectorServer = inspectorOptions ? createInspectorServer({ ...inspectorOptions, clock, status: () => status(), devices: () => devices(), metrics, logger: log.child({ actor: 'inspector' }) }) : null;
   if (inspectorServer) inspection.add((e) => inspectorServer.inspect(e));
   if (stately) inspection.forwardToStately(stately.url);
 
@@ -101,21 +103,33 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   hookCoordinator(coordinator, { ...setup, registry, granter, dispatcher, store, metrics, emit });
 
   const settled = new SettledWriter({ ledger, store, leadership, clock, deadlineMs: cfg.leaderTtl });
-  const taker = new ReceiptTaker({ ...setup, refused, holders, ledger, accounting, settled, store, metrics, emit, deadlineMs: cfg.leaderTtl });
+  const taker = new ReceiptTaker({ ...setup, refused, holders, ledger, accounting, settled, store, metrics, emit, notes, deadlineMs: cfg.leaderTtl });
   const reader = new ReceiptReader({ ...setup, store, broker, ledger, holders, accounting, onReceipt: taker.onReceipt, leading, running: () => state() === 'running' });
-  const status = runtimeStatus({ ...setup, state, coordinator, dispatcher, leadership, broker, alarm, store, registry, ledger, metrics, inspectorUrl: () => inspectorServer?.url() ?? null });
+  // the per-device view: the active agent's lane reports, the ledger, what receipts told
+  const activeAgent = () => coordinator.getSnapshot().context.assignment?.agentId ?? null;
+  const lanes = { registry, activeAgent };
+  const devices: () => Promise<DeviceView[]> = deviceViews({ ...lanes, devices: cfg.devices, clock, ledger, notes, seqs, streams: () => (state() === 'running' ? store.deviceStreams() : Promise.resolve([])) });
+  const heldLine = (deviceId: string, seq: number, timeoutMs: number) => {
+    const lane = laneOf(lanes, deviceId);
+    const text = heldLineText(lane, activeAgent(), deviceId, seq, timeoutMs);
+    return text && lane ? { text, details: { line: lane.state, heldAt: lane.seq, agentId: activeAgent() } } : null;
+  };
+  const status = runtimeStatus({
+    ...setup, state, coordinator, dispatcher, leadership, broker, alarm, store, registry, ledger, metrics, inspectorUrl: () => inspectorServer?.url() ?? null,
+    deviceState: (deviceId) => deviceState(laneOf(lanes, deviceId), ledger.lag(deviceId)),
+  });
   const intake = new Intake({ ...setup, state, leadership, seqs, dispatcher, maxMessageBytes: cfg.maxMessageBytes });
   const lifecycle = new Lifecycle({
     ...setup,
     slot, store, broker, inspection, inspectorServer, dispatcher, coordinator, elector: leadership.elector, granter, registry, receipts: reader, intake, marks,
     openStore: () => createOrmStore({ databaseUrl: cfg.databaseUrl, logger: log.child({ actor: 'store' }) }),
-    onHeartbeat: heartbeatHandler({ ...setup, refused, registry, granter, leading }),
+    onHeartbeat: heartbeatHandler({ ...setup, refused, registry, granter, leading, notes }),
     probe: probeActiveAgent({ ...setup, coordinator: coordinatorActor, leading, granter, broker, registry }),
     timers: new Timers(clock, log),
   });
 
   const { start, stop, ready } = lifecycle;
-  return { start, stop, dispatch: intake.dispatch, ready, applied: accounting.applied, status, metrics: () => metrics.text(), on: events.on, off: events.off, once: events.once };
+  return { start, stop, dispatch: intake.dispatch, ready, applied: accounting.applied, status, devices, metrics: () => metrics.text(), on: events.on, off: events.off, once: events.once };
 }
 
 /** The runtime's AMQP broker (tests and the simulation give theirs in `ports`). */

@@ -47,6 +47,12 @@ export class SeqAllocator {
     for (const [deviceId, s] of t.streams) for (const w of s.waiters.splice(0)) w(ended(t.term, deviceId), 0);
   }
 
+  /** The seq the device's next message gets from the block in hand (null: none in hand; the next comes from a new reservation). */
+  peek(deviceId: string): number | null {
+    const s = this.current?.streams.get(deviceId);
+    return s && s.next < s.end ? s.next : null;
+  }
+
   /** Calls `cb` with the device's next seq: at once when the block has room, else after a reservation. */
   take(deviceId: string, cb: Waiter): void {
     const t = this.current;

@@ -3,7 +3,7 @@
  * rows, devices, switches), the gauges refreshed from the same reads; and whether RabbitMQ blocks
  * publishes, which status reports and which keeps it from asking the broker.
  */
-import type { RuntimeStatus } from '../api.ts';
+import type { DeviceState, RuntimeStatus } from '../api.ts';
 import type { AssignmentStore, Broker, DeliveryStore, ParkingStore } from '../ports.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import type { AppliedLedger } from './applied-ledger.ts';
@@ -37,6 +37,8 @@ export interface StatusDeps {
   store: Pick<ParkingStore, 'countParked'> & Pick<DeliveryStore, 'deviceStreams'> & Pick<AssignmentStore, 'listSwitches'>;
   registry: Pick<AgentRegistry, 'list'>;
   ledger: Pick<AppliedLedger, 'lag'>;
+  /** how the device's line stands (blocked, retrying, flowing, idle), by the active agent's reports */
+  deviceState(deviceId: string): DeviceState;
   metrics: Metrics;
   queueOf(agentId: string): string;
   inspectorUrl(): string | null;
@@ -68,7 +70,7 @@ export function runtimeStatus(d: StatusDeps): () => Promise<RuntimeStatus> {
       agents,
       parked,
       queueDepth,
-      devices: ready ? (await store.deviceStreams()).map((s) => ({ ...s, lag: d.ledger.lag(s.deviceId) })) : [],
+      devices: ready ? (await store.deviceStreams()).map((s) => ({ ...s, lag: d.ledger.lag(s.deviceId), state: d.deviceState(s.deviceId) })) : [],
       switches: ready ? await store.listSwitches() : [],
       inspectorUrl: d.inspectorUrl(),
       brokerBlocked: d.alarm.blocked,

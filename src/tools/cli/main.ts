@@ -10,6 +10,7 @@ import { agent } from './agent.ts';
 import { out, type Command, type CommandValues } from './command.ts';
 import { demo } from './demo.ts';
 import { device } from './device.ts';
+import { devices } from './devices.ts';
 import { internalRuntime } from './internal-runtime.ts';
 import { machines } from './machines.ts';
 import { scenario } from './scenario.ts';
@@ -31,6 +32,7 @@ const builtIn: Array<[string, Command]> = [
   ['_runtime', internalRuntime],
   ['machines', machines],
   ['status', status],
+  ['devices', devices],
 ];
 
 export interface CliOptions {

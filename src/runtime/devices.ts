@@ -1,0 +1,139 @@
+/**
+ * The per-device view (`runtime.devices()`): how each configured device's line stands, from the
+ * active agent's lane reports (its heartbeats), the ledger (watermark, lag, age of the oldest
+ * unapplied seq) and what this runtime heard (dead letters, the last failure, the last applied).
+ * Also the words `applied()` times out with when the message waits behind a held line.
+ */
+import type { DeviceState, DeviceView } from '../api.ts';
+import type { Clock, DeviceStream } from '../ports.ts';
+import type { LaneReport } from '../side-channel.ts';
+import type { AgentRegistry } from './agent-registry.ts';
+import type { AppliedLedger } from './applied-ledger.ts';
+import type { SeqAllocator } from './seq-allocator.ts';
+
+interface Note {
+  deadLetters: number;
+  lastError: DeviceView['lastError'];
+  lastAppliedAt: number | null;
+}
+
+/** What this runtime heard of each configured device: dead letters, the newest failure, the last applied receipt. */
+export class DeviceNotes {
+  private readonly notes = new Map<string, Note>();
+
+  constructor(private readonly d: { clock: Clock; deviceSet: ReadonlySet<string> }) {}
+
+  /** a receipt named seqs of this device applied */
+  applied(deviceId: string): void {
+    const n = this.note(deviceId);
+    if (n) n.lastAppliedAt = this.d.clock.now();
+  }
+
+  deadLettered(deviceId: string, seq: number, reason: string): void {
+    const n = this.note(deviceId);
+    if (!n) return;
+    n.deadLetters++;
+    n.lastError = { seq, text: `seq ${seq} dead-lettered: ${reason}`, at: this.d.clock.now() };
+  }
+
+  /** the lane reports of a heartbeat: a refusal or a retry not heard before becomes the device's last error */
+  heard(lanes: readonly LaneReport[] | undefined): void {
+    for (const l of lanes ?? []) {
+      const n = this.note(l.deviceId);
+      const text = laneText(l);
+      if (n && (n.lastError?.seq !== l.seq || n.lastError.text !== text)) n.lastError = { seq: l.seq, text, at: this.d.clock.now() };
+    }
+  }
+
+  of(deviceId: string): Note {
+    return this.notes.get(deviceId) ?? { deadLetters: 0, lastError: null, lastAppliedAt: null };
+  }
+
+  /** only configured devices are noted: what an agent reports cannot grow this map */
+  private note(deviceId: string): Note | null {
+    if (!this.d.deviceSet.has(deviceId)) return null;
+    let n = this.notes.get(deviceId);
+    if (!n) this.notes.set(deviceId, (n = { deadLetters: 0, lastError: null, lastAppliedAt: null }));
+    return n;
+  }
+}
+
+const laneText = (l: LaneReport): string =>
+  l.state === 'blocked' ? `seq ${l.seq} refused${l.status !== null ? ` (status ${l.status})` : ''}: ${l.reason}` : `seq ${l.seq} retried (attempt ${l.attempt}): ${l.reason}`;
+
+export interface DeviceViewDeps {
+  devices: readonly string[];
+  clock: Clock;
+  ledger: Pick<AppliedLedger, 'watermark' | 'lag' | 'oldestOutstanding'>;
+  registry: Pick<AgentRegistry, 'lanes'>;
+  notes: Pick<DeviceNotes, 'of'>;
+  /** the agent in use (null: none) */
+  activeAgent(): string | null;
+  /** the stored streams (the next seq not reserved yet), or none when the runtime does not run */
+  streams(): Promise<DeviceStream[]>;
+  /** the next seq from the block in hand, if any */
+  seqs: Pick<SeqAllocator, 'peek'>;
+}
+
+/** How the active agent reported the device's line at its newest heartbeat (null: it flows, or no agent is in use). */
+export function laneOf(d: Pick<DeviceViewDeps, 'registry' | 'activeAgent'>, deviceId: string): LaneReport | null {
+  const agentId = d.activeAgent();
+  return agentId === null ? null : (d.registry.lanes(agentId).find((l) => l.deviceId === deviceId) ?? null);
+}
+
+/** blocked or retrying as reported; otherwise flowing while anything is outstanding, idle when nothing is. */
+export function deviceState(lane: LaneReport | null, lag: number | null): DeviceState {
+  return lane ? lane.state : lag ? 'flowing' : 'idle';
+}
+
+/** `runtime.devices()` */
+export function deviceViews(d: DeviceViewDeps): () => Promise<DeviceView[]> {
+  return async () => {
+    const streams = new Map((await d.streams()).map((s) => [s.deviceId, s]));
+    const now = d.clock.monotonic();
+    const agentId = d.activeAgent();
+    return d.devices.map((deviceId): DeviceView => {
+      const lane = laneOf(d, deviceId);
+      const lag = d.ledger.lag(deviceId);
+      const oldest = d.ledger.oldestOutstanding(deviceId);
+      const { deadLetters, lastError, lastAppliedAt } = d.notes.of(deviceId);
+      return {
+        deviceId,
+        state: deviceState(lane, lag),
+        blocked: lane?.state === 'blocked' ? { seq: lane.seq, status: lane.status, response: lane.response, reason: lane.reason, since: lane.since } : null,
+        retrying: lane?.state === 'retrying' ? { seq: lane.seq, attempt: lane.attempt, reason: lane.reason, since: lane.since } : null,
+        nextSeq: d.seqs.peek(deviceId) ?? streams.get(deviceId)?.nextSeq ?? null,
+        watermark: d.ledger.watermark(deviceId),
+        lag,
+        oldestUnappliedMs: oldest === null ? null : Math.max(0, now - oldest),
+        // the store counts parked rows over all devices only
+        parked: null,
+        deadLetters,
+        lastError,
+        lastAppliedAt,
+        agentId,
+      };
+    });
+  };
+}
+
+const when = (ms: number) => (ms > 0 ? ` since ${new Date(ms).toISOString()}` : '');
+
+/**
+ * Why `applied()` of `seq` timed out, when the active agent holds the device's line at or below it:
+ * which seq holds it, what the device said, and what frees it. Null: the line is not held there.
+ */
+export function heldLineText(lane: LaneReport | null, agentId: string | null, deviceId: string, seq: number, timeoutMs: number): string | null {
+  if (!lane || lane.seq > seq) return null;
+  const head = `device ${deviceId} has not reported seq ${seq} applied within ${timeoutMs} ms`;
+  const agent = agentId ? `agent ${agentId}` : 'the active agent';
+  const self = lane.seq === seq ? ' (this message)' : `; seq ${seq} stays queued behind it`;
+  if (lane.state === 'retrying') {
+    return `${head}: ${agent} is retrying seq ${lane.seq}${lane.seq === seq ? ' (this message)' : ''} on it (attempt ${lane.attempt}: ${lane.reason})${when(lane.since)}` +
+      `${lane.seq === seq ? '' : `; seq ${seq} stays queued behind it`} and will be delivered once seq ${lane.seq} goes through (see baton devices)`;
+  }
+  const answer = `${lane.status !== null ? `status ${lane.status}` : 'no status'}${lane.response ? `, answer ${JSON.stringify(lane.response)}` : ''}`;
+  return `${head}: its line is blocked at seq ${lane.seq}${self}: the device refused it (${answer}: ${lane.reason})${when(lane.since)}, ` +
+    `and ${agent} holds the line there (onPermanent=block); nothing after seq ${lane.seq} is delivered until it is freed. ` +
+    `To free it: restart ${agent} (it tries seq ${lane.seq} again), or run it with --on-permanent skip (seq ${lane.seq} is dead-lettered and the line moves on). See baton devices`;
+}
