@@ -5,7 +5,7 @@
 import type { AgentEmitted } from '../machines/agent.machine.ts';
 import type { Assignment, CheckVerdict, Phase } from '../machines/coordinator.machine.ts';
 import type { DeviceStream, SwitchRecord } from './ports.ts';
-import type { AppliedRange } from './side-channel.ts';
+import type { AppliedRange, LaneReport } from './side-channel.ts';
 import type { ConfigMessage } from './wire.ts';
 
 /** An agent as the leading runtime sees it. */
@@ -100,6 +100,8 @@ export interface RuntimeEvents {
   /** RabbitMQ blocked publishes (memory or disk alarm): dispatch() calls wait until it lifts */
   'broker.blocked': { reason: string };
   'broker.unblocked': Record<string, never>;
+  /** the active agent's report on a device's line changed: it retries or is blocked (`line`), or flows again (null) */
+  'device.line': { deviceId: string; agentId: string; line: LaneReport | null };
 }
 
 export interface Runtime {

@@ -6,7 +6,7 @@
  */
 import type { InspectionEvent } from 'xstate';
 import type { AgentStore, Broker } from '../ports.ts';
-import { parseHeartbeat } from '../side-channel.ts';
+import { parseHeartbeat, type LaneReport } from '../side-channel.ts';
 import { seal, unseal } from '../trust.ts';
 import { AgentRegistry } from './agent-registry.ts';
 import type { CoordinatorActor } from './coordinator-provided.ts';
@@ -83,9 +83,12 @@ export function createLeaseGranter(
 export function heartbeatHandler(
   d: Pick<RuntimeSetup, 'cfg' | 'log' | 'keyOf'> & {
     refused: Refused;
-    registry: Pick<AgentRegistry, 'heartbeat'>;
+    registry: Pick<AgentRegistry, 'heartbeat' | 'lanes'>;
     granter: Pick<LeaseGranter, 'onHeartbeat'>;
     leading(): boolean;
+    /** tells of a change in the active agent's report on a line (`device.line`) */
+    lineChanged?: (deviceId: string, agentId: string, line: LaneReport | null) => void;
+    activeAgent?: () => string | null;
     /** the per-device view notes the refusals and retries a heartbeat reports */
     notes?: Pick<DeviceNotes, 'heard'>;
   },
@@ -97,12 +100,25 @@ export function heartbeatHandler(
     if ('invalid' in sealed) return refused('heartbeat-unauthenticated', { why: sealed.invalid }, 'refused a heartbeat that no agent of this deployment signed');
     const h = parseHeartbeat(sealed.event);
     if ('invalid' in h) return log.warn({ why: h.invalid }, 'ignored a malformed heartbeat');
+    const before = registry.lanes(h.agentId);
     const verdict = registry.heartbeat(h);
     if (verdict === 'replay') return refused('heartbeat-replay', { agentId: h.agentId, incarnation: h.incarnation, beat: h.beat }, 'ignored a replayed heartbeat (its beat is not above the last one heard from that agent process)');
     if (verdict === 'full') return refused('heartbeat-full', { agentId: h.agentId, maxAgents: d.cfg.maxAgents }, 'ignored the heartbeat of a new agent: maxAgents agents are known and none is dead to make room');
     d.notes?.heard(h.lanes);
+    if (d.lineChanged && d.activeAgent?.() === h.agentId) for (const [deviceId, line] of changedLines(before, h.lanes ?? [])) d.lineChanged(deviceId, h.agentId, line);
     if (d.leading()) d.granter.onHeartbeat(h);
   };
+}
+
+/** The lines whose report differs (another state or seq, or none where there was one): the new report, or null when it flows again. */
+export function changedLines(before: readonly LaneReport[], after: readonly LaneReport[]): Array<[string, LaneReport | null]> {
+  const key = (l: LaneReport | undefined) => (l ? `${l.state}:${l.seq}` : '');
+  const was = new Map(before.map((l) => [l.deviceId, l]));
+  const now = new Map(after.map((l) => [l.deviceId, l]));
+  const out: Array<[string, LaneReport | null]> = [];
+  for (const [deviceId, l] of now) if (key(was.get(deviceId)) !== key(l)) out.push([deviceId, l]);
+  for (const deviceId of was.keys()) if (!now.has(deviceId)) out.push([deviceId, null]);
+  return out;
 }
 
 /** The periodic probe: the active agent's queue consumer, judged by its agent actor. */
