@@ -1,6 +1,7 @@
 /** The persisted tables (DESIGN.md §6) as MikroORM entity schemas, and the migrations that create them. */
 import { EntitySchema } from '@mikro-orm/core';
 import { Migration } from '@mikro-orm/migrations';
+import type { SwitchRecord } from '../../ports.ts';
 
 export interface AgentServiceUsedRow {
   id: number;
@@ -72,20 +73,8 @@ export const DeviceStreamEntity = new EntitySchema<{ deviceId: string; nextSeq: 
   },
 });
 
-export const SwitchEntity = new EntitySchema<{
-  id: string;
-  fromAgent: string | null;
-  toAgent: string | null;
-  epoch: string;
-  reason: string;
-  phase: string;
-  startedAt: Date;
-  drainingAt: Date | null;
-  replayingAt: Date | null;
-  completedAt: Date | null;
-  moved: number;
-  replayed: number;
-}>({
+/** a `switches` row as the ORM reads it: a SwitchRecord with the bigint epoch as text and the phase unchecked */
+export const SwitchEntity = new EntitySchema<Omit<SwitchRecord, 'epoch' | 'phase'> & { epoch: string; phase: string }>({
   name: 'Switch',
   tableName: 'switches',
   properties: {
