@@ -64,8 +64,8 @@ export interface DeviceView {
   lag: number | null;
   /** age of the oldest of those, ms (null: none) */
   oldestUnappliedMs: number | null;
-  /** messages of this device parked in the database (null: not known per device) */
-  parked: number | null;
+  /** messages of this device parked in the database now (waiting for a switch to end) */
+  parked: number;
   /** dead letters of this device known to this runtime (since it started) */
   deadLetters: number;
   /** the newest failure heard of: a dead letter, a refusal or a retry; `at`: this runtime's clock, ms */

@@ -280,6 +280,8 @@ export interface ParkingStore {
   resolveParked(keys: Array<{ deviceId: string; seq: number }>): Promise<Array<{ deviceId: string; seq: number }>>;
   deleteParked(ids: number[]): Promise<void>;
   countParked(): Promise<number>;
+  /** parked messages per device (devices with none are left out) */
+  countParkedByDevice(): Promise<Record<string, number>>;
 }
 
 /** What each device has applied: watermarks and settled ranges (`device_streams`). */

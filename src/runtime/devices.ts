@@ -73,6 +73,8 @@ export interface DeviceViewDeps {
   streams(): Promise<DeviceStream[]>;
   /** the next seq from the block in hand, if any */
   seqs: Pick<SeqAllocator, 'peek'>;
+  /** parked messages per device, or none when the runtime does not run */
+  parked(): Promise<Record<string, number>>;
 }
 
 /** How the active agent reported the device's line at its newest heartbeat (null: it flows, or no agent is in use). */
@@ -89,7 +91,8 @@ export function deviceState(lane: LaneReport | null, lag: number | null): Device
 /** `runtime.devices()` */
 export function deviceViews(d: DeviceViewDeps): () => Promise<DeviceView[]> {
   return async () => {
-    const streams = new Map((await d.streams()).map((s) => [s.deviceId, s]));
+    const [stored, parked] = await Promise.all([d.streams(), d.parked()]);
+    const streams = new Map(stored.map((s) => [s.deviceId, s]));
     const now = d.clock.monotonic();
     const agentId = d.activeAgent();
     return d.devices.map((deviceId): DeviceView => {
@@ -106,8 +109,7 @@ export function deviceViews(d: DeviceViewDeps): () => Promise<DeviceView[]> {
         watermark: d.ledger.watermark(deviceId),
         lag,
         oldestUnappliedMs: oldest === null ? null : Math.max(0, now - oldest),
-        // the store counts parked rows over all devices only
-        parked: null,
+        parked: parked[deviceId] ?? 0,
         deadLetters,
         lastError,
         lastAppliedAt,
@@ -136,4 +138,13 @@ export function heldLineText(lane: LaneReport | null, agentId: string | null, de
   return `${head}: its line is blocked at seq ${lane.seq}${self}: the device refused it (${answer}: ${lane.reason})${when(lane.since)}, ` +
     `and ${agent} holds the line there (onPermanent=block); nothing after seq ${lane.seq} is delivered until it is freed. ` +
     `To free it: restart ${agent} (it tries seq ${lane.seq} again), or run it with --on-permanent skip (seq ${lane.seq} is dead-lettered and the line moves on). See baton devices`;
+}
+
+/** What `applied()` says when it times out behind a line the active agent holds: the text and its details, or null. */
+export function heldLineOf(d: Pick<DeviceViewDeps, 'registry' | 'activeAgent'>) {
+  return (deviceId: string, seq: number, timeoutMs: number) => {
+    const lane = laneOf(d, deviceId);
+    const text = heldLineText(lane, d.activeAgent(), deviceId, seq, timeoutMs);
+    return text && lane ? { text, details: { line: lane.state, heldAt: lane.seq, agentId: d.activeAgent() } } : null;
+  };
 }

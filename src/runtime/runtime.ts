@@ -7,7 +7,7 @@
  * The parts, one job each, are listed in README.md here.
  */
 import type { InspectionEvent } from 'xstate';
-import type { DeviceView, Runtime, RuntimeStatus } from '../api.ts';
+import type { Runtime, RuntimeStatus } from '../api.ts';
 import { createAmqpBroker } from '../adapters/amqp/broker.ts';
 import { createManagementApi } from '../adapters/amqp/management-api.ts';
 import { createOrmStore } from '../adapters/orm/store.ts';
@@ -19,7 +19,7 @@ import { createAgentRegistry, createLeaseGranter, heartbeatHandler, probeActiveA
 import { AppliedLedger } from './applied-ledger.ts';
 import { createCoordinator, type CoordinatorActor } from './coordinator-provided.ts';
 import { Intake } from './dispatch.ts';
-import { DeviceNotes, deviceState, deviceViews, heldLineText, laneOf } from './devices.ts';
+import { DeviceNotes, deviceState, deviceViews, heldLineOf, laneOf } from './devices.ts';
 import { createDispatcher } from './dispatcher-provided.ts';
 import { EpochHolders } from './epoch-holders.ts';
 import { RuntimeEventEmitter } from './events.ts';
@@ -108,12 +108,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   // the per-device view: the active agent's lane reports, the ledger, what receipts told
   const activeAgent = () => coordinator.getSnapshot().context.assignment?.agentId ?? null;
   const lanes = { registry, activeAgent };
-  const devices: () => Promise<DeviceView[]> = deviceViews({ ...lanes, devices: cfg.devices, clock, ledger, notes, seqs, streams: () => (state() === 'running' ? store.deviceStreams() : Promise.resolve([])) });
-  const heldLine = (deviceId: string, seq: number, timeoutMs: number) => {
-    const lane = laneOf(lanes, deviceId);
-    const text = heldLineText(lane, activeAgent(), deviceId, seq, timeoutMs);
-    return text && lane ? { text, details: { line: lane.state, heldAt: lane.seq, agentId: activeAgent() } } : null;
-  };
+  const running = () => state() === 'running';
+  const devices = deviceViews({ ...lanes, devices: cfg.devices, clock, ledger, notes, seqs, streams: () => (running() ? store.deviceStreams() : Promise.resolve([])), parked: () => (running() ? store.countParkedByDevice() : Promise.resolve({})) });
+  const heldLine = heldLineOf(lanes);
   const status = runtimeStatus({
     ...setup, state, coordinator, dispatcher, leadership, broker, alarm, store, registry, ledger, metrics, inspectorUrl: () => inspectorServer?.url() ?? null,
     deviceState: (deviceId) => deviceState(laneOf(lanes, deviceId), ledger.lag(deviceId)),

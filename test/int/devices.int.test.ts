@@ -47,7 +47,7 @@ describe('the per-device view (real services, a real agent process)', () => {
     expect(await held).toMatchObject({ deviceId: 'fw1', agentId: 'a1', line: { state: 'blocked', seq: refused.seq, status: 422 } });
     const view = (await runtime.devices()).find((d) => d.deviceId === 'fw1')!;
     // the watermark counts the refused seq settled (dead-lettered); the one behind it is the lag
-    expect(view).toMatchObject({ state: 'blocked', agentId: 'a1', watermark: refused.seq, lag: 1, blocked: { seq: refused.seq, status: 422 }, retrying: null });
+    expect(view).toMatchObject({ state: 'blocked', agentId: 'a1', watermark: refused.seq, lag: 1, parked: 0, blocked: { seq: refused.seq, status: 422 }, retrying: null });
     expect(view.blocked!.response).toContain('parent /vlans/99 does not exist');
     expect(view.oldestUnappliedMs).toBeGreaterThan(0);
     expect((await runtime.status()).devices.find((d) => d.deviceId === 'fw1')).toMatchObject({ state: 'blocked' });

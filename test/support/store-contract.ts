@@ -218,6 +218,7 @@ function parkingContract(current: Current<ParkingStore & LeadershipStore>) {
       await store.park([m('d1', 1), m('d2', 1), m('d1', 2)], t);
       await store.park([m('d1', 1)], t);
       expect(await store.countParked()).toBe(3);
+      expect(await store.countParkedByDevice()).toEqual({ d1: 2, d2: 1 });
       const first = await store.fetchParked(2);
       expect(first.map((r) => `${r.message.deviceId}:${r.message.seq}`)).toEqual(['d1:1', 'd2:1']);
       expect(first[0]!.message).toEqual(m('d1', 1));
@@ -233,6 +234,7 @@ function parkingContract(current: Current<ParkingStore & LeadershipStore>) {
       // d1:7 was resolved "not parked": a park of it that lands late (delayed on its connection) changes nothing
       await store.park([m('d1', 7)], await lead());
       expect(await store.countParked()).toBe(2);
+      expect(await store.countParkedByDevice()).toEqual({ d1: 1, d2: 1 });
       expect((await store.fetchParked(10)).map((r) => `${r.message.deviceId}:${r.message.seq}`)).toEqual(['d1:1', 'd2:7']);
       // and asking again (an answer lost) still says not parked
       expect(await store.resolveParked([{ deviceId: 'd1', seq: 7 }])).toEqual([]);

@@ -102,6 +102,20 @@ describe('the per-device view', () => {
     expect(await c.settle(3, 500)).toBe('device fw1 has not reported seq 3 applied within 500 ms; it stays queued and will be delivered (see baton status)');
   });
 
+  it('counts what is parked per device while no agent is there to send to', async () => {
+    const world = new World(8);
+    const gate = new Gate('r1');
+    const runtime = createRuntime({ devices: ['fw1', 'fw2'], runtimeId: 'r1', namespace: 'dv', ...runtimeTrust, leaderTtl: 1500, ports: { broker: new MemoryRabbit('dv').connect({ schedule: gate.run }), store: createMemoryStore({ now: () => world.now }) }, clock: world.clock(gate) });
+    await runtime.start();
+    await world.run(() => false, world.now + 200);
+    let stored = 0;
+    for (const deviceId of ['fw1', 'fw1', 'fw2']) void runtime.dispatch({ deviceId, method: 'PUT', path: '/p' }).then(() => stored++);
+    await world.run(() => stored === 3, world.now + 5000);
+    expect(stored).toBe(3);
+    const parked = Object.fromEntries((await runtime.devices()).map((d) => [d.deviceId, d.parked]));
+    expect(parked).toEqual({ fw1: 2, fw2: 1 });
+  });
+
   it('lag and the age of the oldest unapplied seq move as receipts arrive; idle once all are settled; dead letters counted', async () => {
     const c = await leader();
     await c.handOut(2);
@@ -128,7 +142,7 @@ describe('/api/devices and baton devices', () => {
   afterEach(async () => {
     for (const s of servers.splice(0)) await s.stop();
   });
-  const view: DeviceView = { deviceId: 'fw1', state: 'blocked', blocked: { seq: 2, status: 422, response: 'no', reason: 'rejected', since: 0 }, retrying: null, nextSeq: 5, watermark: 1, lag: 3, oldestUnappliedMs: 12_000, parked: null, deadLetters: 0, lastError: null, lastAppliedAt: null, agentId: 'a1' };
+  const view: DeviceView = { deviceId: 'fw1', state: 'blocked', blocked: { seq: 2, status: 422, response: 'no', reason: 'rejected', since: 0 }, retrying: null, nextSeq: 5, watermark: 1, lag: 3, oldestUnappliedMs: 12_000, parked: 0, deadLetters: 0, lastError: null, lastAppliedAt: null, agentId: 'a1' };
   const serve = async (token?: string) => {
     const server = createInspectorServer({ port: 0, clock: still, status: async () => ({}) as never, devices: async () => [view], metrics: new Metrics(), logger: captureLogs().logger, ...(token ? { token } : {}) });
     const url = await server.start();

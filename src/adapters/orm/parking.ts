@@ -59,5 +59,10 @@ export function ormParking({ q, inTerm }: OrmDb): ParkingStore {
       const rows = await q('select count(*)::int as n from message_queues where not refused');
       return Number(rows[0]!.n);
     },
+
+    async countParkedByDevice() {
+      const rows = await q('select device_id, count(*)::int as n from message_queues where not refused group by device_id');
+      return Object.fromEntries(rows.map((r) => [String(r.device_id), Number(r.n)]));
+    },
   };
 }

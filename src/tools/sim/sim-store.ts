@@ -27,7 +27,7 @@ const WRITES: Record<keyof Store, boolean> = {
   getAssignment: false, recordFirstAgent: true, beginSwitch: true, recordCandidate: true, setPhase: true, completeSwitch: true, listSwitches: false, // AssignmentStore
   upsertAgent: true, listAgents: false, // AgentStore
   reserveSeqs: true, // SeqStore
-  park: true, fetchParked: false, resolveParked: false, deleteParked: true, countParked: false, // ParkingStore
+  park: true, fetchParked: false, resolveParked: false, deleteParked: true, countParked: false, countParkedByDevice: false, // ParkingStore
   advanceWatermarks: true, recordSettled: true, settledRecords: false, deviceStreams: false, // DeliveryStore
   deadLetter: true, listDeadLetters: false, // DeadLetterStore
 };

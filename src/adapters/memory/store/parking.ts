@@ -28,5 +28,10 @@ export function memoryParking(db: MemoryDb): ParkingStore {
     async countParked() {
       return db.parked.length;
     },
+    async countParkedByDevice() {
+      const counts: Record<string, number> = {};
+      for (const p of db.parked) counts[p.message.deviceId] = (counts[p.message.deviceId] ?? 0) + 1;
+      return counts;
+    },
   };
 }
