@@ -137,7 +137,8 @@ export function heldLineText(lane: LaneReport | null, agentId: string | null, de
   const answer = `${lane.status !== null ? `status ${lane.status}` : 'no status'}${lane.response ? `, answer ${JSON.stringify(lane.response)}` : ''}`;
   return `${head}: its line is blocked at seq ${lane.seq}${self}: the device refused it (${answer}: ${lane.reason})${when(lane.since)}, ` +
     `and ${agent} holds the line there (onPermanent=block); nothing after seq ${lane.seq} is delivered until it is freed. ` +
-    `To free it: restart ${agent} (it tries seq ${lane.seq} again), or run it with --on-permanent skip (seq ${lane.seq} is dead-lettered and the line moves on). See baton devices`;
+    `To free it: restart ${agent}: its line goes on after seq ${lane.seq}, which stays dead-lettered (dispatch that change again once the device accepts it); ` +
+    'an agent run with --on-permanent skip dead-letters a refused message and never holds its line. See baton devices';
 }
 
 /** What `applied()` says when it times out behind a line the active agent holds: the text and its details, or null. */
