@@ -42,11 +42,77 @@ export interface RuntimeStatus {
 }
 
 /**
- * How a device's line stands, from the active agent's heartbeats: `blocked` (the device refused a
- * message and the agent holds the line there, onPermanent=block), `retrying` (a message is being
- * retried), `flowing` (messages outstanding, none held), `idle` (nothing outstanding).
+ * How a device's line stands, from the runtime's line orders and the active agent's heartbeats:
+ * `paused` (an operator paused it: its messages are accepted and kept, none is sent), `blocked` (the
+ * device refused a message and the line is held there, onPermanent=block, until an operator retries
+ * or skips it), `retrying` (a message is being retried), `flowing` (messages outstanding, none
+ * held), `idle` (nothing outstanding).
  */
-export type DeviceState = 'flowing' | 'retrying' | 'blocked' | 'idle';
+export type DeviceState = 'flowing' | 'retrying' | 'blocked' | 'paused' | 'idle';
+
+/** Who asked for an operator action (the audit records it): the CLI's user, an inspector token's label, or the host. */
+export interface ActionBy {
+  /** e.g. `cli:alice`, `token:noc`, `host` (the default) */
+  by?: string;
+}
+
+/**
+ * What an operator action did. `outcome`: `done` (it changed something), `already` (it was in force
+ * already: actions are idempotent, and a repeat changes nothing), `refused` is never returned: a
+ * refusal throws a BatonError that says why and what to do. `auditId` is the audit row.
+ */
+export interface ActionResult {
+  action: AuditAction;
+  target: string;
+  outcome: 'done' | 'already';
+  detail: string;
+  auditId: number;
+}
+
+export type AuditAction = 'pause' | 'resume' | 'unblock-retry' | 'unblock-skip' | 'dead-letter-resend' | 'dead-letter-drop' | 'handover';
+
+/** One row of the audit table: what was done, to what, by whom, when, with what outcome. */
+export interface AuditEntry {
+  id: number;
+  /** wall clock, ms */
+  at: number;
+  action: AuditAction;
+  /** a device id, a dead letter id (`dead-letter:12`) or an agent id */
+  target: string;
+  by: string;
+  outcome: 'done' | 'already' | 'refused' | 'failed';
+  detail: string;
+}
+
+/** A stored dead letter with its id and what became of it. */
+export interface DeadLetterView {
+  id: number;
+  deviceId: string;
+  seq: number;
+  epoch: number;
+  agentId: string;
+  reason: string;
+  status: number | null;
+  response: string | null;
+  /** the message as it was delivered (the signed wire message, JSON) */
+  payload: string;
+  /** wall clock, ms */
+  at: number;
+  /** null: open; otherwise how an operator settled it (`resent` names the new seq) */
+  resolution: { kind: 'retried' | 'skipped' | 'resent' | 'dropped'; by: string; at: number; detail: string; seq?: number } | null;
+}
+
+/** An alarm: raised once when its condition begins, cleared once when it ends. */
+export interface Alarm {
+  /** stable while the condition lasts, e.g. `device-blocked:sw1`, `no-healthy-agent` */
+  id: string;
+  kind: 'device-blocked' | 'device-lagging' | 'switch-slow' | 'no-healthy-agent' | 'dead-letter';
+  /** the device, agent or switch concerned, if any */
+  subject: string | null;
+  text: string;
+  /** this runtime's wall clock, ms */
+  since: number;
+}
 
 /** One configured device as this runtime sees it: `runtime.devices()`, `/api/devices`, `baton devices`. */
 export interface DeviceView {
@@ -102,6 +168,10 @@ export interface RuntimeEvents {
   'broker.unblocked': Record<string, never>;
   /** the active agent's report on a device's line changed: it retries or is blocked (`line`), or flows again (null) */
   'device.line': { deviceId: string; agentId: string; line: LaneReport | null };
+  /** an operator action was carried out (also recorded in the audit table) */
+  'action.done': { entry: AuditEntry };
+  'alarm.raised': { alarm: Alarm };
+  'alarm.cleared': { alarm: Alarm; clearedAt: number };
 }
 
 export interface Runtime {
@@ -123,6 +193,30 @@ export interface Runtime {
   devices(): Promise<DeviceView[]>;
   /** this runtime's metrics in the Prometheus text format (what the inspector serves on /metrics) */
   metrics(): Promise<string>;
+
+  // Operator actions (docs: README "Operating baton"). Each is idempotent, recorded in the audit
+  // table, and refused (BatonError `not-leader`) on a runtime that does not lead.
+  /** pause a device: its messages are accepted and kept durably, none is sent (the request on the wire finishes) */
+  pause(deviceId: string, opts?: ActionBy): Promise<ActionResult>;
+  /** resume a paused device: what was kept goes out in seq order, then new messages */
+  resume(deviceId: string, opts?: ActionBy): Promise<ActionResult>;
+  /** free a blocked line: `retry` sends the refused message again (same seq) first, `skip` leaves it dead-lettered and goes on */
+  unblock(deviceId: string, how: { action: 'retry' | 'skip' } & ActionBy): Promise<ActionResult>;
+  /** stored dead letters, newest first */
+  deadLetters(filter?: { deviceId?: string; reason?: string; open?: boolean; limit?: number }): Promise<DeadLetterView[]>;
+  deadLetter(id: number): Promise<DeadLetterView | null>;
+  /** dispatch a dead letter's message again: at the end of the device's line, with a new seq (seqs only rise: the device's watermark is past it) */
+  resendDeadLetter(id: number, opts?: ActionBy): Promise<ActionResult & { seq: number }>;
+  /** mark a dead letter dropped, with the reason (it stays stored, settled) */
+  dropDeadLetter(id: number, opts: { reason: string } & ActionBy): Promise<ActionResult>;
+  /** planned handover: the active agent finishes what is on the wire, gives its lease back and its queue moves to `to` (or the healthiest idle agent) */
+  handover(opts?: { to?: string } & ActionBy): Promise<ActionResult>;
+  /** resolves once everything accepted so far (for one device, or all) is applied or dead-lettered; rejects with `timeout` */
+  drained(opts?: { deviceId?: string; timeoutMs?: number }): Promise<void>;
+  /** the newest audit rows first */
+  audit(opts?: { limit?: number }): Promise<AuditEntry[]>;
+  /** the alarms open now */
+  alarms(): Alarm[];
   on<K extends keyof RuntimeEvents>(event: K, listener: (e: RuntimeEvents[K]) => void): void;
   off<K extends keyof RuntimeEvents>(event: K, listener: (e: RuntimeEvents[K]) => void): void;
   once<K extends keyof RuntimeEvents>(event: K): Promise<RuntimeEvents[K]>;

@@ -14,7 +14,12 @@ export type BatonErrorCode =
   | 'lease-lost'
   | 'not-leader'
   | 'no-active-agent'
-  | 'timeout';
+  | 'timeout'
+  | 'unknown-device'
+  | 'unknown-dead-letter'
+  | 'not-blocked'
+  | 'no-standby-agent'
+  | 'unsupported';
 
 /** An error with a stable, kebab-case `code` that callers can branch on. */
 export class BatonError extends Error {

@@ -24,8 +24,12 @@ export interface HeartbeatEvent {
   lanes?: LaneReport[];
 }
 
-/** How one device's line stands in an agent, when it is not flowing freely. `since`: the agent's wall clock, for display. */
+/**
+ * How one device's line stands in an agent, when it is not flowing freely. `since`: the agent's wall clock, for display.
+ * `paused`: the runtime's line order pauses it; `seq` is the first seq it holds back (0: none held), `held` how many it holds.
+ */
 export type LaneReport =
+  | { deviceId: string; state: 'paused'; seq: number; held: number; reason: string; since: number }
   | { deviceId: string; state: 'retrying'; seq: number; attempt: number; reason: string; since: number }
   | { deviceId: string; state: 'blocked'; seq: number; status: number | null; response: string | null; reason: string; since: number };
 
@@ -48,12 +52,14 @@ export interface AppliedRange {
  *   applied since its last receipt, and those it skipped as applied before its epoch began (at or
  *   below the device's or the grant's watermark then), as runs of consecutive seqs; a seq between
  *   two ranges is not reported by it.
- * - `{ type: 'dead-letter', agentId, epoch, entry, anomaly? }`: one dead letter; `anomaly: true` when the
- *   agent refused to send it (at or below its watermark, never applied), not the device.
+ * - `{ type: 'dead-letter', agentId, epoch, entry, anomaly?, blocked? }`: one dead letter; `anomaly: true` when the
+ *   agent refused to send it (at or below its watermark, never applied), not the device; `blocked: true`
+ *   when the agent holds the device's line at this seq (onPermanent=block): the runtime records the block
+ *   (a line order, below) so that it outlives the agent, and holds the device's new messages back.
  */
 export type ReceiptEvent =
   | { type: 'applied'; agentId: string; epoch: number; ranges: AppliedRange[] }
-  | { type: 'dead-letter'; agentId: string; epoch: number; entry: DeadLetter; anomaly: boolean };
+  | { type: 'dead-letter'; agentId: string; epoch: number; entry: DeadLetter; anomaly: boolean; blocked: boolean };
 
 /** ranges one applied receipt may carry (an agent flushes every few ms; runs are long) */
 export const MAX_RECEIPT_RANGES = 10_000;
@@ -90,6 +96,7 @@ function parseLaneReport(v: unknown): LaneReport | null {
   const l = v as Record<string, unknown> | null;
   if (typeof l !== 'object' || l === null || !isId(l.deviceId) || (l.deviceId as string).length > 64 || !isSeq(l.seq) || typeof l.reason !== 'string') return null;
   const base = { deviceId: l.deviceId as string, seq: l.seq as number, reason: (l.reason as string).slice(0, MAX_LANE_TEXT), since: Number(l.since) || 0 };
+  if (l.state === 'paused' && isSeq(l.held)) return { ...base, state: 'paused', held: l.held as number };
   if (l.state === 'retrying' && isSeq(l.attempt)) return { ...base, state: 'retrying', attempt: l.attempt as number };
   if (l.state === 'blocked') return { ...base, state: 'blocked', status: isSeq(l.status) ? (l.status as number) : null, response: text(l.response) };
   return null;
@@ -123,6 +130,7 @@ export function parseReceipt(v: unknown): ReceiptEvent | { invalid: string } {
       agentId: r.agentId,
       epoch,
       anomaly: r.anomaly === true,
+      blocked: r.blocked === true,
       entry: {
         deviceId: e.deviceId,
         seq: e.seq,
@@ -150,6 +158,50 @@ export interface LeaseGrant {
   durationMs: number;
   /** highest seq known applied, per device */
   watermarks: Record<string, number>;
+  /** the runtime's orders for device lines, for each device that has one (absent: none has); at most MAX_LINE_ORDERS */
+  lines?: Record<string, LineOrder>;
+}
+
+/**
+ * The runtime's standing order for one device's line, repeated in every grant while it stands (so a
+ * lost grant loses nothing, and an agent that takes over after a failover learns it with its first
+ * lease). Durable in the runtime's database; an operator's action changes it.
+ * - `paused`: send nothing to the device (the request on the wire finishes); hold what arrives.
+ * - `blockedAt`: the device refused this seq and the line is held there: send nothing above it.
+ *   An agent that blocked a lane itself (its dead-letter receipt said `blocked`) keeps it blocked
+ *   until an order releases it, whatever the grants said before the runtime heard of the block.
+ * - `retry`: the operator asked to send the refused seq `retry` again (it is published to the agent's
+ *   queue once more, behind messages already there): hold the line until that delivery arrives, send
+ *   it first (it is not a redelivery to skip), then go on in seq order. A second refusal blocks again.
+ * - `releasedThrough`: blocks at or below this seq are released (skipped, or retried and settled):
+ *   a lane blocked at a seq at or below it goes on.
+ */
+export interface LineOrder {
+  paused: boolean;
+  blockedAt: number | null;
+  retry: number | null;
+  releasedThrough: number;
+}
+
+/** line orders one grant may carry (devices with an order: paused, blocked or recently released) */
+export const MAX_LINE_ORDERS = 10_000;
+
+function parseLines(v: unknown): Record<string, LineOrder> | null {
+  if (v === undefined) return {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
+  const entries = Object.entries(v as Record<string, unknown>);
+  if (entries.length > MAX_LINE_ORDERS) return null;
+  const out: Record<string, LineOrder> = {};
+  for (const [deviceId, o] of entries) {
+    const l = o as Record<string, unknown> | null;
+    if (typeof l !== 'object' || l === null || typeof l.paused !== 'boolean' || !isSeq(l.releasedThrough)) return null;
+    const seqOrNull = (x: unknown) => (x === null || x === undefined ? null : isSeq(x) ? x : undefined);
+    const blockedAt = seqOrNull(l.blockedAt);
+    const retry = seqOrNull(l.retry);
+    if (blockedAt === undefined || retry === undefined) return null;
+    out[deviceId] = { paused: l.paused, blockedAt, retry, releasedThrough: l.releasedThrough };
+  }
+  return out;
 }
 
 export function parseGrant(v: unknown): LeaseGrant | null {
@@ -159,5 +211,10 @@ export function parseGrant(v: unknown): LeaseGrant | null {
   if (!Number.isSafeInteger(g.epoch) || !Number.isSafeInteger(g.beat) || typeof g.durationMs !== 'number' || !(g.durationMs >= 0)) return null;
   const watermarks: Record<string, number> = {};
   for (const [k, seq] of Object.entries(g.watermarks ?? {})) if (Number.isSafeInteger(seq)) watermarks[k] = seq as number;
-  return { type: 'lease', agentId: g.agentId, incarnation: g.incarnation, epoch: g.epoch!, beat: g.beat!, durationMs: g.durationMs, watermarks };
+  // a grant whose line orders cannot be read is refused whole: taking its lease without them could send on a paused or blocked line
+  const lines = parseLines(g.lines);
+  if (lines === null) return null;
+  const grant: LeaseGrant = { type: 'lease', agentId: g.agentId, incarnation: g.incarnation, epoch: g.epoch!, beat: g.beat!, durationMs: g.durationMs, watermarks };
+  if (Object.keys(lines).length > 0) grant.lines = lines;
+  return grant;
 }

@@ -60,7 +60,7 @@ export function createReceipts(o: ReceiptsOptions): Receipts {
     },
     async deadLetter(entry, kind) {
       o.log.error({ deviceId: entry.deviceId, seq: entry.seq, reason: entry.reason, status: entry.status, kind }, 'message dead-lettered');
-      await send({ type: 'dead-letter', agentId: o.agentId, entry, anomaly: kind === 'anomaly' });
+      await send({ type: 'dead-letter', agentId: o.agentId, entry, anomaly: kind === 'anomaly', blocked: false });
     },
     beforeRelease() {
       let timer: { cancel(): void } | null = null;

@@ -59,7 +59,11 @@ export class DeviceNotes {
 }
 
 const laneText = (l: LaneReport): string =>
-  l.state === 'blocked' ? `seq ${l.seq} refused${l.status !== null ? ` (status ${l.status})` : ''}: ${l.reason}` : `seq ${l.seq} retried (attempt ${l.attempt}): ${l.reason}`;
+  l.state === 'blocked'
+    ? `seq ${l.seq} refused${l.status !== null ? ` (status ${l.status})` : ''}: ${l.reason}`
+    : l.state === 'retrying'
+      ? `seq ${l.seq} retried (attempt ${l.attempt}): ${l.reason}`
+      : `paused: ${l.reason}`;
 
 export interface DeviceViewDeps {
   devices: readonly string[];
@@ -126,7 +130,7 @@ const when = (ms: number) => (ms > 0 ? ` since ${new Date(ms).toISOString()}` : 
  * which seq holds it, what the device said, and what frees it. Null: the line is not held there.
  */
 export function heldLineText(lane: LaneReport | null, agentId: string | null, deviceId: string, seq: number, timeoutMs: number): string | null {
-  if (!lane || lane.seq > seq) return null;
+  if (!lane || lane.seq > seq || lane.state === 'paused') return null;
   const head = `device ${deviceId} has not reported seq ${seq} applied within ${timeoutMs} ms`;
   const agent = agentId ? `agent ${agentId}` : 'the active agent';
   const self = lane.seq === seq ? ' (this message)' : `; seq ${seq} stays queued behind it`;

@@ -15,6 +15,7 @@ import { createInspectorServer, type InspectorOptions } from '../inspector/serve
 import { limitedWarn } from '../log-limit.ts';
 import type { Broker, Store } from '../ports.ts';
 import { AppliedAccounting } from './accounting.ts';
+import { unbuiltActions } from './actions-unbuilt.ts';
 import { createAgentRegistry, createLeaseGranter, heartbeatHandler, probeActiveAgent } from './agents.ts';
 import { AppliedLedger } from './applied-ledger.ts';
 import { createCoordinator, type CoordinatorActor } from './coordinator-provided.ts';
@@ -126,7 +127,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   });
 
   const { start, stop, ready } = lifecycle;
-  return { start, stop, dispatch: intake.dispatch, ready, applied: accounting.applied, status, devices, metrics: () => metrics.text(), on: events.on, off: events.off, once: events.once };
+  const actions = { ...unbuiltActions() };
+  return { start, stop, dispatch: intake.dispatch, ready, applied: accounting.applied, status, devices, metrics: () => metrics.text(), on: events.on, off: events.off, once: events.once, ...actions };
 }
 
 /** The runtime's AMQP broker (tests and the simulation give theirs in `ports`). */
