@@ -4,7 +4,9 @@
  */
 import type { AgentEmitted } from '../machines/agent.machine.ts';
 import type { Assignment, CheckVerdict, Phase } from '../machines/coordinator.machine.ts';
-import type { DeviceStream, SwitchRecord } from './ports.ts';
+import type { AuditAction, AuditEntry, DeadLetterView, DeviceStream, SwitchRecord } from './ports.ts';
+
+export type { AuditAction, AuditEntry, DeadLetterView };
 import type { AppliedRange, LaneReport } from './side-channel.ts';
 import type { ConfigMessage } from './wire.ts';
 
@@ -69,38 +71,8 @@ export interface ActionResult {
   auditId: number;
 }
 
-export type AuditAction = 'pause' | 'resume' | 'unblock-retry' | 'unblock-skip' | 'dead-letter-resend' | 'dead-letter-drop' | 'handover';
 
-/** One row of the audit table: what was done, to what, by whom, when, with what outcome. */
-export interface AuditEntry {
-  id: number;
-  /** wall clock, ms */
-  at: number;
-  action: AuditAction;
-  /** a device id, a dead letter id (`dead-letter:12`) or an agent id */
-  target: string;
-  by: string;
-  outcome: 'done' | 'already' | 'refused' | 'failed';
-  detail: string;
-}
 
-/** A stored dead letter with its id and what became of it. */
-export interface DeadLetterView {
-  id: number;
-  deviceId: string;
-  seq: number;
-  epoch: number;
-  agentId: string;
-  reason: string;
-  status: number | null;
-  response: string | null;
-  /** the message as it was delivered (the signed wire message, JSON) */
-  payload: string;
-  /** wall clock, ms */
-  at: number;
-  /** null: open; otherwise how an operator settled it (`resent` names the new seq) */
-  resolution: { kind: 'retried' | 'skipped' | 'resent' | 'dropped'; by: string; at: number; detail: string; seq?: number } | null;
-}
 
 /** An alarm: raised once when its condition begins, cleared once when it ends. */
 export interface Alarm {

@@ -305,6 +305,86 @@ export interface DeadLetterStore {
   listDeadLetters(): Promise<DeadLetter[]>;
 }
 
+/**
+ * The runtime's standing order for one device's line, repeated in every grant while it stands (so a
+ * lost grant loses nothing, and an agent that takes over after a failover learns it with its first
+ * lease). Durable in the runtime's database; an operator's action changes it.
+ * - `paused`: send nothing to the device (the request on the wire finishes); hold what arrives.
+ * - `blockedAt`: the device refused this seq and the line is held there: send nothing above it.
+ *   An agent that blocked a lane itself (its dead-letter receipt said `blocked`) keeps it blocked
+ *   until an order releases it, whatever the grants said before the runtime heard of the block.
+ * - `retry`: the operator asked to send the refused seq `retry.seq` again (it is published to the agent's
+ *   queue once more, behind messages already there): hold the line until that delivery arrives, send
+ *   it first (it is not a redelivery to skip), then go on in seq order. A second refusal blocks again.
+ * - `releasedThrough`: blocks at or below this seq are released (skipped, or retried and settled):
+ *   a lane blocked at a seq at or below it goes on.
+ */
+export interface LineOrder {
+  paused: boolean;
+  blockedAt: number | null;
+  /** `n` counts the operator's retries of this device: an agent acts on each (seq, n) once */
+  retry: { seq: number; n: number } | null;
+  releasedThrough: number;
+}
+
+export type AuditAction = 'pause' | 'resume' | 'unblock-retry' | 'unblock-skip' | 'dead-letter-resend' | 'dead-letter-drop' | 'handover';
+
+/** One row of the audit table: what was done, to what, by whom, when, with what outcome. */
+export interface AuditEntry {
+  id: number;
+  /** wall clock, ms */
+  at: number;
+  action: AuditAction;
+  /** a device id, a dead letter id (`dead-letter:12`) or an agent id */
+  target: string;
+  by: string;
+  outcome: 'done' | 'already' | 'refused' | 'failed';
+  detail: string;
+}
+
+/** A stored dead letter with its id and what became of it. */
+export interface DeadLetterView {
+  id: number;
+  deviceId: string;
+  seq: number;
+  epoch: number;
+  agentId: string;
+  reason: string;
+  status: number | null;
+  response: string | null;
+  /** the message as it was delivered (the signed wire message, JSON) */
+  payload: string;
+  /** wall clock, ms */
+  at: number;
+  /** null: open; otherwise how an operator settled it (`resent` names the new seq) */
+  resolution: { kind: 'retried' | 'skipped' | 'resent' | 'dropped'; by: string; at: number; detail: string; seq?: number } | null;
+}
+
+/** The runtime's standing orders for device lines (paused, blocked, retry, released): see LineOrder in side-channel.ts. */
+export interface LineStore {
+  /** every stored order (devices never ordered have none) */
+  lineOrders(): Promise<StoredLineOrder[]>;
+  /** writes a device's order, only in this leader term (`not-leader` otherwise, nothing written) */
+  setLineOrder(order: StoredLineOrder, term: LeaderTerm): Promise<void>;
+}
+
+export interface StoredLineOrder {
+  deviceId: string;
+  order: LineOrder;
+  /** who set it last and when (wall clock, ms) */
+  by: string;
+  at: number;
+  /** why it stands, for the operator: the device's answer for a block, the operator's words for a pause */
+  note: string;
+}
+
+/** The audit table: operator actions, newest last by id. */
+export interface AuditStore {
+  recordAudit(entry: Omit<AuditEntry, 'id'>): Promise<AuditEntry>;
+  /** the newest first; `limit` default 100 */
+  listAudit(opts?: { limit?: number; target?: string }): Promise<AuditEntry[]>;
+}
+
 /** The database as a whole: one adapter (ORM, in-memory) implements every role; each part of baton takes only the roles it uses. */
 export type Store = StoreLifecycle & LeadershipStore & AssignmentStore & AgentStore & SeqStore & ParkingStore & DeliveryStore & DeadLetterStore;
 

@@ -3,7 +3,9 @@
  * validation. Both travel sealed with the agent's key (src/trust.ts); these are their contents.
  */
 import { isId as isAgentId } from './ids.ts';
-import type { DeadLetter } from './ports.ts';
+import type { DeadLetter, LineOrder } from './ports.ts';
+
+export type { LineOrder };
 
 /**
  * No queue name and no time the runtime would act on: the runtime derives the agent's queue from
@@ -162,26 +164,6 @@ export interface LeaseGrant {
   lines?: Record<string, LineOrder>;
 }
 
-/**
- * The runtime's standing order for one device's line, repeated in every grant while it stands (so a
- * lost grant loses nothing, and an agent that takes over after a failover learns it with its first
- * lease). Durable in the runtime's database; an operator's action changes it.
- * - `paused`: send nothing to the device (the request on the wire finishes); hold what arrives.
- * - `blockedAt`: the device refused this seq and the line is held there: send nothing above it.
- *   An agent that blocked a lane itself (its dead-letter receipt said `blocked`) keeps it blocked
- *   until an order releases it, whatever the grants said before the runtime heard of the block.
- * - `retry`: the operator asked to send the refused seq `retry` again (it is published to the agent's
- *   queue once more, behind messages already there): hold the line until that delivery arrives, send
- *   it first (it is not a redelivery to skip), then go on in seq order. A second refusal blocks again.
- * - `releasedThrough`: blocks at or below this seq are released (skipped, or retried and settled):
- *   a lane blocked at a seq at or below it goes on.
- */
-export interface LineOrder {
-  paused: boolean;
-  blockedAt: number | null;
-  retry: number | null;
-  releasedThrough: number;
-}
 
 /** line orders one grant may carry (devices with an order: paused, blocked or recently released) */
 export const MAX_LINE_ORDERS = 10_000;
@@ -197,7 +179,8 @@ function parseLines(v: unknown): Record<string, LineOrder> | null {
     if (typeof l !== 'object' || l === null || typeof l.paused !== 'boolean' || !isSeq(l.releasedThrough)) return null;
     const seqOrNull = (x: unknown) => (x === null || x === undefined ? null : isSeq(x) ? x : undefined);
     const blockedAt = seqOrNull(l.blockedAt);
-    const retry = seqOrNull(l.retry);
+    const r = l.retry as Record<string, unknown> | null | undefined;
+    const retry = r === null || r === undefined ? null : typeof r === 'object' && isSeq(r.seq) && isSeq(r.n) ? { seq: r.seq, n: r.n } : undefined;
     if (blockedAt === undefined || retry === undefined) return null;
     out[deviceId] = { paused: l.paused, blockedAt, retry, releasedThrough: l.releasedThrough };
   }
