@@ -150,8 +150,8 @@ function plantDropParkedRow(store: Store): Store {
   let dropped = false;
   return {
     ...store,
-    async fetchParked(limit) {
-      const rows = await store.fetchParked(limit);
+    async fetchParked(limit, filter) {
+      const rows = await store.fetchParked(limit, filter);
       if (dropped || rows.length === 0) return rows;
       dropped = true;
       await store.deleteParked([rows[0]!.id]);
