@@ -313,8 +313,9 @@ export interface DeliveryStore {
 export interface DeadLetterStore {
   /**
    * Records a dead letter. A second one for the same device and seq (a retried message refused
-   * again) replaces the first's reason, answer, epoch and agent, keeps its id and opens it again
-   * (resolution null). Malformed messages (seq 0) are each kept.
+   * again) replaces the first's reason, answer, epoch and agent (and `at`: when it was refused
+   * last), keeps its id and payload and opens it again (resolution null). Malformed messages
+   * (seq 0) are each kept.
    */
   deadLetter(entry: DeadLetter): Promise<void>;
   /** newest first (by id); `open`: only those without a resolution; `limit` default 1000 */
