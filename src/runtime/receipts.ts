@@ -13,6 +13,7 @@ import type { AppliedAccounting } from './accounting.ts';
 import type { AppliedLedger } from './applied-ledger.ts';
 import type { DeviceNotes } from './devices.ts';
 import type { EpochHolders } from './epoch-holders.ts';
+import type { LineReceipts } from './line-receipts.ts';
 import type { Emit } from './events.ts';
 import type { Metrics } from './metrics.ts';
 import type { RuntimeSetup } from './options.ts';
@@ -33,6 +34,8 @@ export interface ReceiptDeps extends Pick<RuntimeSetup, 'keyOf' | 'deviceSet' | 
   emit: Emit;
   /** what the per-device view notes: applied receipts, dead letters */
   notes?: Pick<DeviceNotes, 'applied' | 'deadLettered'>;
+  /** what receipts change in the line orders: blocks recorded, retried seqs released */
+  lines?: Pick<LineReceipts, 'blocked' | 'applied'>;
   /** a dead letter's write deadline (the leader's ttl) */
   deadlineMs: number;
 }
@@ -53,6 +56,7 @@ export class ReceiptTaker {
     if (r.type === 'applied') {
       const { touched, taken } = this.applied(r);
       // stored before the receipt is acked: a leader that dies now leaves it in the queue for the next
+      if (d.lines) await withDeadline(this.clock, d.lines.applied(taken), d.deadlineMs, 'releasing a retried line');
       await d.settled.storeSettled([...touched]);
       d.emit('receipts.applied', { agentId: r.agentId, ranges: taken });
       return;
@@ -63,6 +67,8 @@ export class ReceiptTaker {
     // a message that could not be read names no configured device: nothing to account for
     const accounted = d.deviceSet.has(e.deviceId);
     this.deadLettered(r, accounted);
+    // the agent holds the line at this seq: recorded after the dead letter, so that it outlives the agent
+    if (accounted && r.blocked && d.lines) await withDeadline(this.clock, d.lines.blocked(e), d.deadlineMs, 'recording a blocked line');
     if (accounted) {
       d.accounting.accountFor(e.deviceId);
       await d.settled.storeSettled([e.deviceId]);

@@ -27,6 +27,7 @@ import { EpochHolders } from './epoch-holders.ts';
 import { RuntimeEventEmitter } from './events.ts';
 import { Inspection } from './inspection.ts';
 import { Leadership } from './leadership.ts';
+import { createLines } from './lines.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { hookCoordinator, hookDispatcher } from './machine-hooks.ts';
 import { Metrics } from './metrics.ts';
@@ -77,6 +78,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const auditLog = new AuditLog({ store, clock, emit, log, state: () => state() });
   const notes = new DeviceNotes(setup);
   const accounting = new AppliedAccounting({ ledger, metrics, marks, clock, heldLine: (deviceId, seq, timeoutMs) => heldLine(deviceId, seq, timeoutMs) });
+  const lines = createLines({ ...setup, store, broker, parker, ledger, accounting, audit: auditLog, state: () => state(), leadership: () => leadership, dispatcher: () => dispatcher, lane: (id) => laneOf(lanes, id) });
   const inspectorServer = inspectorOptions ? createInspectorServer({ ...inspectorOptions, clock, status: () => status(), devices: () => devices(), metrics, logger: log.child({ actor: 'inspector' }) }) : null;
   if (inspectorServer) inspection.add((e) => inspectorServer.inspect(e));
   if (stately) inspection.forwardToStately(stately.url);
@@ -90,34 +92,34 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
   // who each epoch was granted to: receipts count only from that agent
   const holders = new EpochHolders();
-  const granter = createLeaseGranter({ ...setup, broker, holders, ledger, leading });
+  const granter = createLeaseGranter({ ...setup, broker, holders, ledger, leading, lines: lines.orders });
   // what the trust boundary keeps out is logged at most every 10 s per kind
   const refused = limitedWarn(clock, log);
   const registry = createAgentRegistry({ ...setup, store, inspect, emit, granter, coordinator: coordinatorActor });
   const leadership = new Leadership({ ...setup, store, ttlMs: cfg.leaderTtl, seqs, granter, readReceipts, emit, coordinator: coordinatorActor, dispatcher: () => dispatcher });
-  const dispatcher = createDispatcher({ ...setup, broker, store, parker, accounting, leadership, metrics, replayBatchSize: cfg.replayBatchSize, inspect });
-  hookDispatcher(dispatcher, { coordinator: coordinatorActor, emit });
+  const dispatcher = createDispatcher({ ...setup, broker, store, parker, accounting, leadership, metrics, replayBatchSize: cfg.replayBatchSize, inspect, lines: lines.orders, release: lines.release, chain: lines.chain });
+  hookDispatcher(dispatcher, { coordinator: coordinatorActor, emit, onSending: lines.release.onSending });
   const management = cfg.managementUrl ? createManagementApi(cfg.managementUrl) : null;
   const coordinator = createCoordinator({
     store: () => store, broker, registry, granter, management, clock, inspect, namespace: cfg.namespace, checkAgentLoopTime: cfg.checkAgentLoopTime,
     logger: log.child({ actor: 'coordinator' }),
-    term: () => leadership.currentTerm(),
+    term: () => leadership.currentTerm(), beforeLoad: (term) => lines.orders.load(term),
     ...(onPhase ? { hook: onPhase } : {}),
   });
   hookCoordinator(coordinator, { ...setup, registry, granter, dispatcher, store, metrics, emit });
 
   const settled = new SettledWriter({ ledger, store, leadership, clock, deadlineMs: cfg.leaderTtl });
-  const taker = new ReceiptTaker({ ...setup, refused, holders, ledger, accounting, settled, store, metrics, emit, notes, deadlineMs: cfg.leaderTtl });
+  const taker = new ReceiptTaker({ ...setup, refused, holders, ledger, accounting, settled, store, metrics, emit, notes, deadlineMs: cfg.leaderTtl, lines: lines.receipts });
   const reader = new ReceiptReader({ ...setup, store, broker, ledger, holders, accounting, onReceipt: taker.onReceipt, leading, running: () => state() === 'running' });
   // the per-device view: the active agent's lane reports, the ledger, what receipts told
   const activeAgent = () => coordinator.getSnapshot().context.assignment?.agentId ?? null;
   const lanes = { registry, activeAgent };
   const running = () => state() === 'running';
-  const devices = deviceViews({ ...lanes, devices: cfg.devices, clock, ledger, notes, seqs, streams: () => (running() ? store.deviceStreams() : Promise.resolve([])), parked: () => (running() ? store.countParkedByDevice() : Promise.resolve({})) });
-  const heldLine = heldLineOf(lanes);
+  const devices = deviceViews({ ...lanes, devices: cfg.devices, clock, ledger, notes, seqs, streams: () => (running() ? store.deviceStreams() : Promise.resolve([])), parked: () => (running() ? store.countParkedByDevice() : Promise.resolve({})), lines: lines.orders });
+  const heldLine = heldLineOf({ ...lanes, lines: lines.orders });
   const status = runtimeStatus({
     ...setup, state, coordinator, dispatcher, leadership, broker, alarm, store, registry, ledger, metrics, inspectorUrl: () => inspectorServer?.url() ?? null,
-    deviceState: (deviceId) => deviceState(laneOf(lanes, deviceId), ledger.lag(deviceId)),
+    deviceState: (deviceId) => deviceState(laneOf(lanes, deviceId), ledger.lag(deviceId), lines.orders.stored(deviceId)),
   });
   const intake = new Intake({ ...setup, state, leadership, seqs, dispatcher, maxMessageBytes: cfg.maxMessageBytes });
   const lifecycle = new Lifecycle({
@@ -130,7 +132,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   });
 
   const { start, stop, ready } = lifecycle;
-  const actions = { ...unbuiltActions(), audit: (opts?: { limit?: number }) => auditLog.list(opts) };
+  const actions = { ...unbuiltActions(), audit: (opts?: { limit?: number }) => auditLog.list(opts), ...lines.actions };
   return { start, stop, dispatch: intake.dispatch, ready, applied: accounting.applied, status, devices, metrics: () => metrics.text(), on: events.on, off: events.off, once: events.once, ...actions };
 }
 

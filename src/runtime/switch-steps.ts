@@ -35,6 +35,8 @@ export interface SwitchStepDeps {
   /** the leader term this runtime is in, or null: the waits and moves of a switch stop when it no
    * longer leads, and each write names the term its step began in (a late one changes nothing) */
   term: () => LeaderTerm | null;
+  /** what a leader term loads before its assignment (the line orders): the assignment loaded leads to the term's first grant and first send */
+  beforeLoad?: (term: LeaderTerm) => Promise<void>;
 }
 
 type In = { input: { assignment: Assignment } };
@@ -75,7 +77,10 @@ function kit(d: SwitchStepDeps): Kit {
 export function switchSteps(d: SwitchStepDeps) {
   const k = kit(d);
   return {
-    loadAssignment: fromPromise<Assignment | null, void>(() => d.store().getAssignment()),
+    loadAssignment: fromPromise<Assignment | null, void>(async () => {
+      if (d.beforeLoad) await d.beforeLoad(k.stillLeading());
+      return d.store().getAssignment();
+    }),
     electAgent: electAgent(k),
     checkAgent: checkAgent(k),
     beginSwitch: beginSwitch(k),
