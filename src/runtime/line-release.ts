@@ -24,7 +24,7 @@ import type { Parker } from './parker.ts';
 import type { ReplayChain } from './replay-chain.ts';
 
 export interface LineReleaseDeps {
-  lines: LineOrders;
+  lines: Pick<LineOrders, 'isReleasing' | 'heldByOrder' | 'endRelease' | 'retryToPublish' | 'retryPublished' | 'releasingDevices'>;
   chain: ReplayChain;
   store: Pick<ParkingStore, 'fetchParked' | 'deleteParked'> & Pick<DeadLetterStore, 'findDeadLetter'>;
   broker: Pick<Broker, 'publish'>;
