@@ -5,7 +5,7 @@
 import type { Runtime } from '../api.ts';
 import { BatonError } from '../errors.ts';
 
-type Actions = Pick<Runtime, 'pause' | 'resume' | 'unblock' | 'deadLetters' | 'deadLetter' | 'resendDeadLetter' | 'dropDeadLetter' | 'handover' | 'drained' | 'audit' | 'alarms'>;
+type Actions = Pick<Runtime, 'pause' | 'resume' | 'unblock' | 'deadLetters' | 'deadLetter' | 'resendDeadLetter' | 'dropDeadLetter' | 'handover' | 'drained' | 'audit'>;
 
 const unbuilt = (name: string) => () => {
   throw new BatonError('unsupported', `runtime.${name}() is not built in this version of baton`);
@@ -23,6 +23,5 @@ export function unbuiltActions(): Actions {
     handover: unbuilt('handover'),
     drained: unbuilt('drained'),
     audit: unbuilt('audit'),
-    alarms: unbuilt('alarms'),
   };
 }
