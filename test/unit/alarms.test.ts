@@ -13,6 +13,7 @@ import { AlarmWatch, type OpenDeadLetters } from '../../src/runtime/alarm-watch.
 import { AlarmBook, NO_HEALTHY_AGENT, wantedAlarms, type AlarmFacts } from '../../src/runtime/alarms.ts';
 import { RuntimeEventEmitter } from '../../src/runtime/events.ts';
 import { Metrics } from '../../src/runtime/metrics.ts';
+import { createMemoryStore } from '../../src/adapters/memory/store.ts';
 import { captureLogs } from '../support/log-capture.ts';
 
 /** A clock moved by hand; wall time is monotonic time plus a fixed origin. */
@@ -84,7 +85,7 @@ describe('the alarm rules', () => {
 });
 
 /** A watch over fakes: the test sets the agents, lanes, ledger and store answers, and moves the clock. */
-function watched(o: { lagMs?: number; switchPhaseMs?: number } = {}) {
+function watched(o: { lagMs?: number; switchPhaseMs?: number; store?: OpenDeadLetters } = {}) {
   const clock = new HandClock();
   const events = new RuntimeEventEmitter();
   const logs = captureLogs();
@@ -120,7 +121,7 @@ function watched(o: { lagMs?: number; switchPhaseMs?: number } = {}) {
     registry: { healthy: () => world.healthy, lanes: (agentId) => (agentId === 'a1' ? world.lanes : []) },
     activeAgent: () => 'a1',
     ledger: { oldestOutstanding: (d) => world.oldest.get(d) ?? null },
-    store,
+    store: o.store ?? store,
   });
   const seen: string[] = [];
   events.on('alarm.raised', ({ alarm }) => seen.push(`raised ${alarm.id}`));
@@ -214,6 +215,23 @@ describe('the alarm watch', () => {
     c.events.emit('action.done', done('fw1'));
     await c.settle();
     expect(c.seen).toEqual(['raised dead-letter:fw1', 'cleared dead-letter:fw1']);
+  });
+
+  it('over the in-memory store: a new leader raises the open ones; a dead letter resolved by an action clears its device\'s alarm, not another\'s', async () => {
+    const store = createMemoryStore({ now: () => 0 });
+    const entry = { seq: 3, epoch: 1, agentId: 'a1', reason: 'device rejected the message (400)', status: 400, response: 'no', payload: '{}' };
+    await store.deadLetter({ ...entry, deviceId: 'fw1' });
+    await store.deadLetter({ ...entry, deviceId: 'fw2' });
+    const c = watched({ store });
+    c.events.emit('leader.won', { runtimeId: 'r1' });
+    await c.settle();
+    expect(c.seen.sort()).toEqual(['raised dead-letter:fw1', 'raised dead-letter:fw2']);
+    const [fw1] = await store.listDeadLetters({ deviceId: 'fw1' });
+    await store.resolveDeadLetter(fw1!.id, { kind: 'dropped', by: 'host', at: 0, detail: 'obsolete' });
+    c.events.emit('action.done', done(`dead-letter:${fw1!.id}`));
+    await c.settle();
+    expect(c.seen.slice(2)).toEqual(['cleared dead-letter:fw1']);
+    expect(c.watch.list().map((a) => a.id)).toEqual(['dead-letter:fw2']);
   });
 
   it('a store answer that a newer dead letter overtook clears nothing', async () => {
