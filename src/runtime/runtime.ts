@@ -16,6 +16,7 @@ import { limitedWarn } from '../log-limit.ts';
 import type { Broker, Store } from '../ports.ts';
 import { AppliedAccounting } from './accounting.ts';
 import { unbuiltActions } from './actions-unbuilt.ts';
+import { AlarmWatch } from './alarm-watch.ts';
 import { AuditLog } from './audit-log.ts';
 import { createAgentRegistry, createLeaseGranter, heartbeatHandler, probeActiveAgent } from './agents.ts';
 import { AppliedLedger } from './applied-ledger.ts';
@@ -77,7 +78,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const auditLog = new AuditLog({ store, clock, emit, log, state: () => state() });
   const notes = new DeviceNotes(setup);
   const accounting = new AppliedAccounting({ ledger, metrics, marks, clock, heldLine: (deviceId, seq, timeoutMs) => heldLine(deviceId, seq, timeoutMs) });
-  const inspectorServer = inspectorOptions ? createInspectorServer({ ...inspectorOptions, clock, status: () => status(), devices: () => devices(), metrics, logger: log.child({ actor: 'inspector' }) }) : null;
+  const inspectorServer = inspectorOptions ? createInspectorServer({ ...inspectorOptions, clock, status: () => status(), devices: () => devices(), alarms: () => alarms.list(), metrics, logger: log.child({ actor: 'inspector' }) }) : null;
   if (inspectorServer) inspection.add((e) => inspectorServer.inspect(e));
   if (stately) inspection.forwardToStately(stately.url);
 
@@ -115,8 +116,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const running = () => state() === 'running';
   const devices = deviceViews({ ...lanes, devices: cfg.devices, clock, ledger, notes, seqs, streams: () => (running() ? store.deviceStreams() : Promise.resolve([])), parked: () => (running() ? store.countParkedByDevice() : Promise.resolve({})) });
   const heldLine = heldLineOf(lanes);
+  const alarms = new AlarmWatch({ ...setup, events, emit, metrics, leading, registry, activeAgent, ledger, store });
   const status = runtimeStatus({
-    ...setup, state, coordinator, dispatcher, leadership, broker, alarm, store, registry, ledger, metrics, inspectorUrl: () => inspectorServer?.url() ?? null,
+    ...setup, state, coordinator, dispatcher, leadership, broker, alarm, store, registry, ledger, metrics, inspectorUrl: () => inspectorServer?.url() ?? null, alarms: alarms.list,
     deviceState: (deviceId) => deviceState(laneOf(lanes, deviceId), ledger.lag(deviceId)),
   });
   const intake = new Intake({ ...setup, state, leadership, seqs, dispatcher, maxMessageBytes: cfg.maxMessageBytes });
@@ -127,10 +129,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     onHeartbeat: heartbeatHandler({ ...setup, refused, registry, granter, leading, notes, activeAgent: () => activeAgent(), lineChanged: (deviceId, agentId, line) => emit('device.line', { deviceId, agentId, line }) }),
     probe: probeActiveAgent({ ...setup, coordinator: coordinatorActor, leading, granter, broker, registry }),
     timers: new Timers(clock, log),
+    alarms,
   });
 
   const { start, stop, ready } = lifecycle;
-  const actions = { ...unbuiltActions(), audit: (opts?: { limit?: number }) => auditLog.list(opts) };
+  const actions = { ...unbuiltActions(), alarms: alarms.list, audit: (opts?: { limit?: number }) => auditLog.list(opts) };
   return { start, stop, dispatch: intake.dispatch, ready, applied: accounting.applied, status, devices, metrics: () => metrics.text(), on: events.on, off: events.off, once: events.once, ...actions };
 }
 

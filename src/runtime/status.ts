@@ -1,9 +1,10 @@
 /**
  * `status()`: what the runtime is doing now (its state, leadership, machines, agents, queue, parked
  * rows, devices, switches), the gauges refreshed from the same reads; and whether RabbitMQ blocks
- * publishes, which status reports and which keeps it from asking the broker.
+ * publishes, which status reports and which keeps it from asking the broker. The open alarms are
+ * alarm-watch.ts's.
  */
-import type { DeviceState, RuntimeStatus } from '../api.ts';
+import type { Alarm, DeviceState, RuntimeStatus } from '../api.ts';
 import type { AssignmentStore, Broker, DeliveryStore, ParkingStore } from '../ports.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import type { AppliedLedger } from './applied-ledger.ts';
@@ -42,6 +43,8 @@ export interface StatusDeps {
   metrics: Metrics;
   queueOf(agentId: string): string;
   inspectorUrl(): string | null;
+  /** the alarms open now */
+  alarms(): Alarm[];
 }
 
 export function runtimeStatus(d: StatusDeps): () => Promise<RuntimeStatus> {
@@ -74,6 +77,7 @@ export function runtimeStatus(d: StatusDeps): () => Promise<RuntimeStatus> {
       switches: ready ? await store.listSwitches() : [],
       inspectorUrl: d.inspectorUrl(),
       brokerBlocked: d.alarm.blocked,
+      alarms: d.alarms(),
     };
   };
 }
