@@ -3,7 +3,7 @@
  * rows, devices, switches), the gauges refreshed from the same reads; and whether RabbitMQ blocks
  * publishes, which status reports and which keeps it from asking the broker.
  */
-import type { DeviceState, RuntimeStatus } from '../api.ts';
+import type { AuditEntry, DeviceState, RuntimeStatus } from '../api.ts';
 import type { AssignmentStore, Broker, DeliveryStore, ParkingStore } from '../ports.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import type { AppliedLedger } from './applied-ledger.ts';
@@ -42,7 +42,12 @@ export interface StatusDeps {
   metrics: Metrics;
   queueOf(agentId: string): string;
   inspectorUrl(): string | null;
+  /** the newest audit rows (the runtime's `audit()`) */
+  audit?(opts: { limit: number }): Promise<AuditEntry[]>;
 }
+
+/** How many audit rows status() shows. */
+export const STATUS_AUDIT_ROWS = 20;
 
 export function runtimeStatus(d: StatusDeps): () => Promise<RuntimeStatus> {
   const { coordinator, leadership, store, metrics } = d;
@@ -74,6 +79,7 @@ export function runtimeStatus(d: StatusDeps): () => Promise<RuntimeStatus> {
       switches: ready ? await store.listSwitches() : [],
       inspectorUrl: d.inspectorUrl(),
       brokerBlocked: d.alarm.blocked,
+      audit: ready && d.audit ? await d.audit({ limit: STATUS_AUDIT_ROWS }) : [],
     };
   };
 }
