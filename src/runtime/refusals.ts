@@ -26,3 +26,9 @@ export const actionNotLeader = (runtimeId: string, leader: string | null, what: 
     `${what}: this runtime (${runtimeId}) is standing by; ${leader ? `runtime ${leader} leads: ask it` : 'no runtime leads right now: try again once one does'} (baton status shows who leads)`,
     { leader },
   );
+
+/** An operator action or read asked of a runtime that does not run (its database is open only while it runs). */
+export const notRunning = (what: string, state: 'created' | 'starting' | 'stopping' | 'stopped') =>
+  state === 'created' || state === 'starting'
+    ? new BatonError('runtime-not-started', `${what} before start() finished: the database is not open yet; await runtime.start() first`)
+    : new BatonError('runtime-stopped', `${what} after stop(): the database is closed; ask a running runtime`);
