@@ -9,11 +9,10 @@
  */
 import type { ActionResult, AuditAction, AuditEntry } from '../api.ts';
 import { BatonError, isBatonError, type BatonErrorCode } from '../errors.ts';
+import type { AuditLog } from './audit-log.ts';
 
-/** What the audit log is given (src/runtime/audit-log.ts). */
-export interface AuditRecorder {
-  record(e: Pick<AuditEntry, 'action' | 'target' | 'by' | 'outcome' | 'detail'>): Promise<AuditEntry>;
-}
+/** The audit log, as an action uses it. */
+export type AuditRecorder = Pick<AuditLog, 'record'>;
 
 /** What an action's body answers: its outcome, the words for the audit, and fields the caller gets besides. */
 export interface ActionOutcome<X> {
@@ -46,9 +45,10 @@ export async function audited<X extends object>(
   try {
     entry = await audit.record({ ...what, outcome: done.outcome, detail: done.detail });
   } catch (err) {
+    // the audit log's words say the action stands and only its row is missing; these add what it did
     throw new BatonError(
       'database-unavailable',
-      `${done.detail} (${done.outcome}), but its audit row could not be written (${(err as Error).message}): the action stands; do not repeat it, it is only missing from the audit`,
+      `${done.detail}; but ${(err as Error).message}`,
       { ...what, outcome: done.outcome, ...done.extra },
       { cause: err },
     );

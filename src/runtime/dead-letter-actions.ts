@@ -20,7 +20,7 @@ import { messageProblem } from '../trust.ts';
 import { decodeMessage, type ConfigMessage } from '../wire.ts';
 import { audited, byOf, type AuditRecorder } from './audited.ts';
 import type { Leadership } from './leadership.ts';
-import { actionNotLeader } from './refusals.ts';
+import { actionNotLeader, notRunning } from './refusals.ts';
 
 export interface DeadLetterActionDeps {
   store: Pick<DeadLetterStore, 'listDeadLetters' | 'getDeadLetter' | 'resolveDeadLetter'>;
@@ -143,10 +143,7 @@ export class DeadLetterActions {
 
   private running(what: string): void {
     const state = this.d.state();
-    if (state === 'running') return;
-    throw state === 'created' || state === 'starting'
-      ? new BatonError('runtime-not-started', `${what} before start() finished: the dead letters are in the database the runtime opens then; await runtime.start() first`)
-      : new BatonError('runtime-stopped', `${what}: the runtime is ${state}, nothing was done; ask a running runtime`);
+    if (state !== 'running') throw notRunning(what, state);
   }
 
   private serial<T>(id: number, run: () => Promise<T>): Promise<T> {

@@ -89,6 +89,13 @@ export class Drains {
     this.waiters.clear();
   };
 
+  /** The runtime stopped: it reads no receipt any more. */
+  readonly stopped = () => {
+    const e = new BatonError('runtime-stopped', 'drained() stopped waiting: the runtime stopped, so it no longer reads receipts; what is outstanding stays queued: wait on the runtime that leads now');
+    for (const w of this.waiters) w.reject(e);
+    this.waiters.clear();
+  };
+
   private notLeading(what: string): BatonError {
     return actionNotLeader(this.d.runtimeId, this.d.leadership().leader(), what);
   }

@@ -13,6 +13,7 @@ import { BatonError } from '../errors.ts';
 import type { Broker, Store, StoreLifecycle, Subscription } from '../ports.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import type { CoordinatorActor } from './coordinator-provided.ts';
+import type { Drains } from './drained.ts';
 import type { Intake } from './dispatch.ts';
 import type { DispatcherActor } from './dispatcher-provided.ts';
 import type { Inspection } from './inspection.ts';
@@ -42,6 +43,8 @@ export interface LifecycleDeps {
   receipts: Pick<ReceiptReader, 'readReceipts' | 'settled'>;
   intake: Pick<Intake, 'pending' | 'drained'>;
   marks: Pick<WatermarkWriter, 'flush'>;
+  /** `drained()` waiters: nothing settles them once receipts are no longer read */
+  drains?: Pick<Drains, 'stopped'>;
   probe(): Promise<void>;
   timers: Timers;
 }
@@ -93,6 +96,7 @@ export class Lifecycle {
     d.timers.cancelAll();
     d.receipts.readReceipts(false);
     await d.receipts.settled();
+    d.drains?.stopped();
     for (const s of this.subscriptions.splice(0)) await s.cancel();
     d.registry.stop();
     await d.inspectorServer?.stop();
