@@ -58,6 +58,8 @@ describe('dead letters: resend', () => {
       ['dead-letter-resend', 'dead-letter:1', 'host', 'already'],
       ['dead-letter-resend', 'dead-letter:1', 'cli:alice', 'done'],
     ]);
+    // status() shows the newest audit rows
+    expect((await c.settle(c.runtime.status())).value!.audit).toEqual(audit);
   });
 
   it('two resends at once send it once', async () => {
