@@ -1,9 +1,10 @@
 /**
  * The inspector's one page: everything inline, nothing loaded from the network. It draws each
  * statechart from the machine definitions (`/api/machines`) as nested state boxes with their
- * transitions, highlights the states every actor is in, and follows `/events` (Server-Sent Events).
- * Its buttons act through the operator API (POST /api/...). It is assembled from constant parts: the
- * style, the markup, and the script's three parts (charts, actions, the feed).
+ * transitions, highlights the states every actor is in, and follows `/events` (Server-Sent Events),
+ * whose status pushes bring the open alarms, shown in a red bar at the top. Its buttons act through
+ * the operator API (POST /api/...). It is assembled from constant parts: the style, the markup, and
+ * the script's three parts (charts, actions, the feed).
  */
 
 import { SCRIPT_ACTIONS } from './page-actions.ts';
@@ -43,10 +44,14 @@ const STYLE = `  :root { --bg:#0f1419; --panel:#161c24; --line:#2a3441; --text:#
   button { background:var(--bg); color:var(--text); border:1px solid var(--line); border-radius:4px; padding:1px 8px; cursor:pointer; font:inherit; }
   button:hover { border-color:var(--hi); } button:disabled { opacity:.5; cursor:default; }
   #act-result.ok { color:var(--ok); } #act-result.bad { color:var(--bad); }
+  #alarms { background:var(--bad); color:#fff; padding:6px 16px; }
+  #alarms ul { margin:0; padding:0; list-style:none; }
+  #alarms b { margin-right:8px; } #alarms .since { opacity:.8; margin-left:8px; font-size:11px; }
 `;
 
-/** The facts bar (epoch, agent, phase, parked, depth, leader), the charts, devices, switches and events. */
-const MARKUP = `<header>
+/** The open alarms (a red bar, hidden while none is open), the facts bar (epoch, agent, phase, parked, depth, leader), the charts, devices, switches and events. */
+const MARKUP = `<div id="alarms" role="alert" hidden><ul></ul></div>
+<header>
   <h1>baton inspector</h1>
   <span class="fact">epoch <b id="f-epoch">–</b></span>
   <span class="fact">active agent <b id="f-agent">–</b></span>
@@ -143,7 +148,7 @@ function setState(name, machine, value) {
 
 `;
 
-/** Follows `/events`: the event list and its filter, the status (facts, devices, switches), the connection. */
+/** Follows `/events`: the event list and its filter, the status (alarms, facts, devices, switches), the connection. */
 const SCRIPT_FEED = `function addEvent(e) {
   const f = $('filter').value;
   const div = document.createElement('div');
@@ -156,7 +161,14 @@ const SCRIPT_FEED = `function addEvent(e) {
 }
 $('filter').onchange = () => { const f = $('filter').value; for (const d of $('events').children) d.hidden = !!f && f !== d.dataset.actor; };
 
+// the open alarms come with each status push (once a second), the oldest first
+function setAlarms(list) {
+  $('alarms').hidden = list.length === 0;
+  $('alarms').firstElementChild.innerHTML = list.map((a) => '<li data-alarm="' + esc(a.id) + '"><b>' + esc(a.kind) + '</b>' + esc(a.text) + '<span class="since">since ' + new Date(a.since).toISOString().slice(11, 19) + '</span></li>').join('');
+}
+
 function setStatus(s) {
+  setAlarms(s.alarms || []);
   $('f-epoch').textContent = s.assignment ? s.assignment.epoch : '–';
   $('f-agent').textContent = s.assignment ? s.assignment.agentId : 'none';
   $('f-phase').textContent = s.assignment ? s.assignment.phase : '–';

@@ -1,6 +1,6 @@
 /**
  * The inspector server: the live page, the machine definitions, an SSE stream fed from xstate's
- * `inspect` option, and `/metrics`. Loopback by default; bound elsewhere it requires a token.
+ * `inspect` option, `/metrics`, and the runtime's devices and open alarms (`/api/devices`, `/api/alarms`). Loopback by default; bound elsewhere it requires a token.
  *
  * Bound to loopback, it answers only requests whose Host is `localhost` or a loopback address with
  * its port: a page of another site that rebinds its own name to 127.0.0.1 (DNS rebinding) sends its
@@ -21,7 +21,7 @@ import { createEventStream, type EventStream } from './event-stream.ts';
 import { inspectorPage } from './page.ts';
 import { machines, toGraph } from './machine-export.ts';
 import type { Clock } from '../ports.ts';
-import type { DeviceView, RuntimeStatus } from '../api.ts';
+import type { Alarm, DeviceView, RuntimeStatus } from '../api.ts';
 
 export interface InspectorOptions {
   port: number;
@@ -83,6 +83,8 @@ export type InspectorServerOptions = InspectorOptions & {
   devices?(): Promise<DeviceView[]>;
   /** the runtime's operator actions, served under /api/ (./action-routes.ts); absent: none is served */
   actions?(): OperatorApi;
+  /** `/api/alarms`: the runtime's open alarms (absent: the page answers 404) */
+  alarms?(): Alarm[];
   /** the Prometheus text of /metrics and its content type */
   metrics: { text(): Promise<string>; readonly contentType: string };
   logger: Logger;
@@ -147,6 +149,10 @@ async function route(req: IncomingMessage, res: ServerResponse, url: URL, { o, g
       if (!o.devices) break;
       res.writeHead(200, { 'content-type': 'application/json' });
       return void res.end(JSON.stringify(await o.devices()));
+    case '/api/alarms':
+      if (!o.alarms) break;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return void res.end(JSON.stringify(o.alarms()));
     case '/metrics': {
       await o.status(); // refreshes the gauges
       res.writeHead(200, { 'content-type': o.metrics.contentType });
@@ -156,7 +162,7 @@ async function route(req: IncomingMessage, res: ServerResponse, url: URL, { o, g
       return stream.open(req, res, feed.latest());
   }
   res.writeHead(404, { 'content-type': 'text/plain' });
-  res.end(`no such page: ${url.pathname} (try /, /events, /metrics, /api/machines, /api/state${o.devices ? ', /api/devices' : ''})\n`);
+  res.end(`no such page: ${url.pathname} (try /, /events, /metrics, /api/machines, /api/state${o.devices ? ', /api/devices' : ''}${o.alarms ? ', /api/alarms' : ''})\n`);
 }
 
 export function createInspectorServer(o: InspectorServerOptions): InspectorServer {

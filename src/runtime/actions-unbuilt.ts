@@ -5,7 +5,7 @@
 import type { Runtime } from '../api.ts';
 import { BatonError } from '../errors.ts';
 
-type Actions = Pick<Runtime, 'pause' | 'resume' | 'unblock' | 'handover' | 'alarms'>;
+type Actions = Pick<Runtime, 'pause' | 'resume' | 'unblock' | 'handover'>;
 
 const unbuilt = (name: string) => () => {
   throw new BatonError('unsupported', `runtime.${name}() is not built in this version of baton`);
@@ -17,6 +17,5 @@ export function unbuiltActions(): Actions {
     resume: unbuilt('resume'),
     unblock: unbuilt('unblock'),
     handover: unbuilt('handover'),
-    alarms: unbuilt('alarms'),
   };
 }

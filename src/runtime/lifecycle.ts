@@ -12,6 +12,7 @@ import type { RuntimeConfig } from '../config.ts';
 import { BatonError } from '../errors.ts';
 import type { Broker, Store, StoreLifecycle, Subscription } from '../ports.ts';
 import type { AgentRegistry } from './agent-registry.ts';
+import type { AlarmWatch } from './alarm-watch.ts';
 import type { CoordinatorActor } from './coordinator-provided.ts';
 import type { Drains } from './drained.ts';
 import type { Intake } from './dispatch.ts';
@@ -47,6 +48,8 @@ export interface LifecycleDeps {
   drains?: Pick<Drains, 'stopped'>;
   probe(): Promise<void>;
   timers: Timers;
+  /** judged periodically while running; all cleared when the runtime stops */
+  alarms: Pick<AlarmWatch, 'every' | 'check' | 'stop'>;
 }
 
 export class Lifecycle {
@@ -79,6 +82,7 @@ export class Lifecycle {
     timers.every(200, d.marks.flush);
     timers.every(Math.min(cfg.forgetAgentAfter, 10_000), () => void d.registry.forgetDead());
     timers.every(cfg.probeInterval, d.probe);
+    timers.every(d.alarms.every, d.alarms.check);
     log.info({ namespace: cfg.namespace, devices: cfg.devices.length, leading: d.elector.leading }, 'runtime started');
   };
 
@@ -94,6 +98,7 @@ export class Lifecycle {
     d.granter.stop();
     await d.elector.stop();
     d.timers.cancelAll();
+    d.alarms.stop();
     d.receipts.readReceipts(false);
     await d.receipts.settled();
     d.drains?.stopped();

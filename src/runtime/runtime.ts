@@ -16,6 +16,7 @@ import { limitedWarn } from '../log-limit.ts';
 import type { Broker, Store } from '../ports.ts';
 import { AppliedAccounting } from './accounting.ts';
 import { unbuiltActions } from './actions-unbuilt.ts';
+import { AlarmWatch } from './alarm-watch.ts';
 import { AuditLog } from './audit-log.ts';
 import { createAgentRegistry, createLeaseGranter, heartbeatHandler, probeActiveAgent } from './agents.ts';
 import { AppliedLedger } from './applied-ledger.ts';
@@ -80,7 +81,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const notes = new DeviceNotes(setup);
   const drains = new Drains({ ...setup, ledger, leadership: () => leadership, lineState: (id) => deviceState(laneOf(lanes, id), ledger.lag(id)) });
   const accounting = new AppliedAccounting({ ledger, metrics, marks, clock, heldLine: (deviceId, seq, timeoutMs) => heldLine(deviceId, seq, timeoutMs), accounted: drains.accounted });
-  const inspectorServer = inspectorOptions ? createInspectorServer({ ...inspectorOptions, clock, status: () => status(), devices: () => devices(), actions: () => actions, metrics, logger: log.child({ actor: 'inspector' }) }) : null;
+  const inspectorServer = inspectorOptions ? createInspectorServer({ ...inspectorOptions, clock, status: () => status(), devices: () => devices(), alarms: () => alarms.list(), actions: () => actions, metrics, logger: log.child({ actor: 'inspector' }) }) : null;
   if (inspectorServer) inspection.add((e) => inspectorServer.inspect(e));
   if (stately) inspection.forwardToStately(stately.url);
 
@@ -118,8 +119,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const running = () => state() === 'running';
   const devices = deviceViews({ ...lanes, devices: cfg.devices, clock, ledger, notes, seqs, streams: () => (running() ? store.deviceStreams() : Promise.resolve([])), parked: () => (running() ? store.countParkedByDevice() : Promise.resolve({})) });
   const heldLine = heldLineOf(lanes);
+  const alarms = new AlarmWatch({ ...setup, events, emit, metrics, leading, registry, activeAgent, ledger, store });
   const status = runtimeStatus({
-    ...setup, state, coordinator, dispatcher, leadership, broker, alarm, store, registry, ledger, metrics, inspectorUrl: () => inspectorServer?.url() ?? null, audit: (o) => auditLog.list(o),
+    ...setup, state, coordinator, dispatcher, leadership, broker, alarm, store, registry, ledger, metrics, inspectorUrl: () => inspectorServer?.url() ?? null, alarms: alarms.list, audit: (o) => auditLog.list(o),
     deviceState: (deviceId) => deviceState(laneOf(lanes, deviceId), ledger.lag(deviceId)),
   });
   const intake = new Intake({ ...setup, state, leadership, seqs, dispatcher, maxMessageBytes: cfg.maxMessageBytes });
@@ -129,11 +131,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     openStore: () => createOrmStore({ databaseUrl: cfg.databaseUrl, logger: log.child({ actor: 'store' }) }),
     onHeartbeat: heartbeatHandler({ ...setup, refused, registry, granter, leading, notes, activeAgent: () => activeAgent(), lineChanged: (deviceId, agentId, line) => emit('device.line', { deviceId, agentId, line }) }),
     probe: probeActiveAgent({ ...setup, coordinator: coordinatorActor, leading, granter, broker, registry }),
-    timers: new Timers(clock, log),
+    timers: new Timers(clock, log), alarms,
   });
 
   const { start, stop, ready } = lifecycle;
-  const actions = { ...unbuiltActions(), audit: (opts?: { limit?: number }) => auditLog.list(opts), ...deadLetterAndDrainActions({ ...setup, store, auditLog, drains, events, intake, state, leadership }) };
+  const actions = { ...unbuiltActions(), alarms: alarms.list, audit: (opts?: { limit?: number }) => auditLog.list(opts), ...deadLetterAndDrainActions({ ...setup, store, auditLog, drains, events, intake, state, leadership }) };
   return { start, stop, dispatch: intake.dispatch, ready, applied: accounting.applied, status, devices, metrics: () => metrics.text(), on: events.on, off: events.off, once: events.once, ...actions };
 }
 

@@ -1,9 +1,10 @@
 /**
  * `status()`: what the runtime is doing now (its state, leadership, machines, agents, queue, parked
  * rows, devices, switches), the gauges refreshed from the same reads; and whether RabbitMQ blocks
- * publishes, which status reports and which keeps it from asking the broker.
+ * publishes, which status reports and which keeps it from asking the broker. The open alarms are
+ * alarm-watch.ts's.
  */
-import type { AuditEntry, DeviceState, RuntimeStatus } from '../api.ts';
+import type { Alarm, AuditEntry, DeviceState, RuntimeStatus } from '../api.ts';
 import type { AssignmentStore, Broker, DeliveryStore, ParkingStore } from '../ports.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import type { AppliedLedger } from './applied-ledger.ts';
@@ -44,6 +45,8 @@ export interface StatusDeps {
   inspectorUrl(): string | null;
   /** the newest audit rows (the runtime's `audit()`) */
   audit?(opts: { limit: number }): Promise<AuditEntry[]>;
+  /** the alarms open now */
+  alarms(): Alarm[];
 }
 
 /** How many audit rows status() shows. */
@@ -80,6 +83,7 @@ export function runtimeStatus(d: StatusDeps): () => Promise<RuntimeStatus> {
       inspectorUrl: d.inspectorUrl(),
       brokerBlocked: d.alarm.blocked,
       audit: ready && d.audit ? await d.audit({ limit: STATUS_AUDIT_ROWS }) : [],
+      alarms: d.alarms(),
     };
   };
 }
