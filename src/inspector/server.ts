@@ -162,7 +162,7 @@ async function route(req: IncomingMessage, res: ServerResponse, url: URL, { o, g
       return stream.open(req, res, feed.latest());
   }
   res.writeHead(404, { 'content-type': 'text/plain' });
-  res.end(`no such page: ${url.pathname} (try /, /events, /metrics, /api/machines, /api/state${o.devices ? ', /api/devices' : ''}${o.alarms ? ', /api/alarms' : ''})\n`);
+  res.end(`no such page: ${url.pathname} (try /, /events, /metrics, /api/machines, /api/state${o.devices ? ', /api/devices' : ''}${o.alarms ? ', /api/alarms' : ''}${o.actions ? ', /api/dead-letters, /api/audit' : ''})\n`);
 }
 
 export function createInspectorServer(o: InspectorServerOptions): InspectorServer {
