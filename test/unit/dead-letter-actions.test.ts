@@ -99,6 +99,18 @@ describe('dead letters: resend', () => {
     expect(audit.map((e) => [e.target, e.outcome])).toEqual([[`dead-letter:${swapped.id}`, 'refused'], [`dead-letter:${badMac.id}`, 'refused'], [`dead-letter:${malformed.id}`, 'refused']]);
   });
 
+  it('a resend the dispatch refuses leaves the dead letter as it was (open), saying why', async () => {
+    const c = await withRefusal();
+    // a device since removed from the configuration: its dead letter is kept, its message cannot go out
+    const gone = { deviceId: 'fw9', seq: 5, method: 'PUT' as const, path: '/x', body: null };
+    await c.refused(gone);
+    const dl = (await c.settle(c.runtime.deadLetters({ deviceId: 'fw9' }))).value![0]!;
+    const e = (await c.settle(c.runtime.resendDeadLetter(dl.id))).error!;
+    expect(e.code).toBe('invalid-message');
+    expect(e.message).toContain(`dead letter ${dl.id} (device fw9, seq 5) was not resent: message.deviceId "fw9" is not a configured device`);
+    expect((await c.settle(c.runtime.deadLetter(dl.id))).value!.resolution).toBeNull();
+  });
+
   it('an unknown id: unknown-dead-letter; a bad id: invalid-request', async () => {
     const c = await withRefusal();
     const e = (await c.settle(c.runtime.resendDeadLetter(42))).error!;
