@@ -41,6 +41,8 @@ export interface RuntimeStatus {
   inspectorUrl: string | null;
   /** why RabbitMQ blocks publishes right now (a resource alarm), or null */
   brokerBlocked: string | null;
+  /** the newest rows of the audit table (operator actions), newest first, at most 20 */
+  audit: AuditEntry[];
   /** the alarms open now, the oldest first (`runtime.alarms()`) */
   alarms: Alarm[];
 }

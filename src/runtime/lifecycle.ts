@@ -14,6 +14,7 @@ import type { Broker, Store, StoreLifecycle, Subscription } from '../ports.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import type { AlarmWatch } from './alarm-watch.ts';
 import type { CoordinatorActor } from './coordinator-provided.ts';
+import type { Drains } from './drained.ts';
 import type { Intake } from './dispatch.ts';
 import type { DispatcherActor } from './dispatcher-provided.ts';
 import type { Inspection } from './inspection.ts';
@@ -43,6 +44,8 @@ export interface LifecycleDeps {
   receipts: Pick<ReceiptReader, 'readReceipts' | 'settled'>;
   intake: Pick<Intake, 'pending' | 'drained'>;
   marks: Pick<WatermarkWriter, 'flush'>;
+  /** `drained()` waiters: nothing settles them once receipts are no longer read */
+  drains?: Pick<Drains, 'stopped'>;
   probe(): Promise<void>;
   timers: Timers;
   /** judged periodically while running; all cleared when the runtime stops */
@@ -98,6 +101,7 @@ export class Lifecycle {
     d.alarms.stop();
     d.receipts.readReceipts(false);
     await d.receipts.settled();
+    d.drains?.stopped();
     for (const s of this.subscriptions.splice(0)) await s.cancel();
     d.registry.stop();
     await d.inspectorServer?.stop();

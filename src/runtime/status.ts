@@ -4,7 +4,7 @@
  * publishes, which status reports and which keeps it from asking the broker. The open alarms are
  * alarm-watch.ts's.
  */
-import type { Alarm, DeviceState, RuntimeStatus } from '../api.ts';
+import type { Alarm, AuditEntry, DeviceState, RuntimeStatus } from '../api.ts';
 import type { AssignmentStore, Broker, DeliveryStore, ParkingStore } from '../ports.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import type { AppliedLedger } from './applied-ledger.ts';
@@ -43,9 +43,14 @@ export interface StatusDeps {
   metrics: Metrics;
   queueOf(agentId: string): string;
   inspectorUrl(): string | null;
+  /** the newest audit rows (the runtime's `audit()`) */
+  audit?(opts: { limit: number }): Promise<AuditEntry[]>;
   /** the alarms open now */
   alarms(): Alarm[];
 }
+
+/** How many audit rows status() shows. */
+export const STATUS_AUDIT_ROWS = 20;
 
 export function runtimeStatus(d: StatusDeps): () => Promise<RuntimeStatus> {
   const { coordinator, leadership, store, metrics } = d;
@@ -77,6 +82,7 @@ export function runtimeStatus(d: StatusDeps): () => Promise<RuntimeStatus> {
       switches: ready ? await store.listSwitches() : [],
       inspectorUrl: d.inspectorUrl(),
       brokerBlocked: d.alarm.blocked,
+      audit: ready && d.audit ? await d.audit({ limit: STATUS_AUDIT_ROWS }) : [],
       alarms: d.alarms(),
     };
   };
