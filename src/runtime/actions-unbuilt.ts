@@ -5,7 +5,7 @@
 import type { Runtime } from '../api.ts';
 import { BatonError } from '../errors.ts';
 
-type Actions = Pick<Runtime, 'deadLetters' | 'deadLetter' | 'resendDeadLetter' | 'dropDeadLetter' | 'handover' | 'drained' | 'alarms'>;
+type Actions = Pick<Runtime, 'handover'>;
 
 const unbuilt = (name: string) => () => {
   throw new BatonError('unsupported', `runtime.${name}() is not built in this version of baton`);
@@ -13,12 +13,6 @@ const unbuilt = (name: string) => () => {
 
 export function unbuiltActions(): Actions {
   return {
-    deadLetters: unbuilt('deadLetters'),
-    deadLetter: unbuilt('deadLetter'),
-    resendDeadLetter: unbuilt('resendDeadLetter'),
-    dropDeadLetter: unbuilt('dropDeadLetter'),
     handover: unbuilt('handover'),
-    drained: unbuilt('drained'),
-    alarms: unbuilt('alarms'),
   };
 }
