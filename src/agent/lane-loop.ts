@@ -99,7 +99,7 @@ export class LaneLoop {
 
   /** The delivery that goes next and how, or null: the lane waits (line-orders.ts). */
   next(lane: Lane): { d: Delivery; step: Step } | null {
-    return nextStep(lane.queue, this.hold(lane), (s) => lane.marks.known(s), lane.refusal);
+    return nextStep(lane.queue, this.hold(lane), lane.refusal);
   }
 
   /** The condition it reports under its hold: `own` is flowing, or retrying a message. */
@@ -115,12 +115,9 @@ export class LaneLoop {
     for (let next = this.next(lane); next !== null && this.host.taking(); next = this.next(lane)) {
       const { d, step } = next;
       const m = d.message!;
-      if (step === 'copy') {
-        // a copy of the seq the line is held at, settled already (dead-lettered): its dead letter stands
-        this.take(lane, d);
-        d.ack();
-        this.host.emit('skipped', { deviceId: m.deviceId, seq: m.seq });
-      } else if (step === 'send' && lane.marks.redelivery(m.seq) !== null) await this.redelivered(lane, d, m);
+      // the refused message whose dead letter failed came back: its refusal is tried anew
+      if (lane.refusal?.seq === m.seq && !lane.refusal.recorded) lane.refusal = null;
+      if (step === 'send' && lane.marks.redelivery(m.seq) !== null) await this.redelivered(lane, d, m);
       else if (!(await this.send(lane, d, m, step))) return; // giving back: left in the lane, returned with the subscription
     }
   }
@@ -218,7 +215,7 @@ export class LaneLoop {
     for (let attempt = 1; ; ) {
       const epoch = await Promise.race([this.o.lease.acquire(), this.host.interrupted()]);
       if (epoch === null || !this.host.taking()) return null;
-      if (stepFor(this.hold(lane), m.seq, (s) => lane.marks.known(s), lane.refusal) !== step) return 'held';
+      if (stepFor(this.hold(lane), m.seq, lane.refusal) !== step) return 'held';
       if (unsure && epoch === lane.marks.epoch && lane.marks.reportsWatermark) {
         const wm = await this.o.client.watermark(device);
         if (wm !== null && wm >= m.seq) return 'answer-lost';

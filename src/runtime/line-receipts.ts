@@ -3,8 +3,9 @@
  * acked (a failure sends it back to the queue, and it is taken again):
  * - a dead letter the agent blocked its line at (`blocked: true`, onPermanent=block): the line's
  *   order records the block at that seq (after the dead letter itself is stored), so that it
- *   outlives the agent and the runtime holds the device's new messages back;
- * - an applied receipt naming the seq a line is blocked at (an operator's retry went through): the
+ *   outlives the agent and the runtime holds the device's new messages back (a block above a
+ *   seq whose retry is pending says the retry was applied: the agent went past it);
+ * - an applied receipt naming the seq whose retry is pending (an operator's retry went through): the
  *   line is released there, the dead letter resolved `retried`, and the ledger counts the seq
  *   applied (it had counted it dead-lettered), so `applied()` of it resolves from now on.
  */
@@ -24,8 +25,12 @@ export interface LineReceiptsDeps {
   log: Logger;
 }
 
-/** the seq a line waits on: where it is blocked, or the retry pending */
-const waitsOn = (o: ReturnType<LineOrders['order']>) => blockedSeq(o) ?? pendingRetry(o)?.seq ?? null;
+/**
+ * the seq whose applied receipt releases a line: its retry pending. Not a bare block: an agent may
+ * report a seq at or below the watermark it was granted as "applied before its epoch" (it cannot
+ * tell), and the runtime counts a dead-lettered seq in that watermark; only a retry sends it.
+ */
+const waitsOn = (o: ReturnType<LineOrders['order']>) => pendingRetry(o)?.seq ?? null;
 
 export class LineReceipts {
   constructor(private readonly d: LineReceiptsDeps) {}
@@ -33,6 +38,10 @@ export class LineReceipts {
   /** An agent blocked the device's line at `e.seq` (its dead letter is stored already). */
   async blocked(e: DeadLetter): Promise<void> {
     const { lines, log } = this.d;
+    // a line retried at a lower seq is blocked above it: the agent went past the retried seq, so
+    // the device applied it (the applied receipt, flushed in batches, may come after this one)
+    const retry = pendingRetry(lines.order(e.deviceId));
+    if (retry && retry.seq < e.seq) await this.retried(e.deviceId, retry.seq);
     const answer = `${e.status !== null ? `status ${e.status}` : 'no status'}${e.response ? `, answer ${JSON.stringify(e.response.slice(0, 200))}` : ''}`;
     const r = await lines.change(
       e.deviceId,
@@ -52,7 +61,7 @@ export class LineReceipts {
     if (r.changed) log.error({ deviceId: e.deviceId, seq: e.seq, agentId: e.agentId }, `device ${e.deviceId}'s line is blocked at seq ${e.seq}: its new messages are kept in the database until an operator frees it (baton unblock ${e.deviceId} --retry after fixing the device, or --skip)`);
   }
 
-  /** Applied ranges: a line blocked (or retried) at a seq they name is released there. */
+  /** Applied ranges: a line whose retry of a seq they name is pending is released there. */
   async applied(ranges: readonly AppliedRange[]): Promise<void> {
     for (const g of ranges) {
       const at = waitsOn(this.d.lines.order(g.deviceId));

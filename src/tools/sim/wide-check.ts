@@ -7,7 +7,7 @@
  * Calls whose outcome the host never learned (in doubt) may end either way.
  */
 import { checkDevice, staleWrites } from '../../devices/checker.ts';
-import type { DeadLetter } from '../../ports.ts';
+import type { DeadLetter, DeadLetterView } from '../../ports.ts';
 import type { SimDevice } from './sim-devices.ts';
 
 export interface HostCall {
@@ -22,6 +22,9 @@ export interface HostCall {
   seq?: number;
   error?: string;
 }
+
+/** The dead letters that stand: one an operator retried and the device then applied counts applied. */
+export const standingDeadLetters = (all: DeadLetterView[]): DeadLetterView[] => all.filter((x) => x.resolution?.kind !== 'retried');
 
 const some = (xs: number[], n = 5) => (xs.length > n ? `${xs.slice(0, n).join(', ')}, …` : xs.join(', '));
 
