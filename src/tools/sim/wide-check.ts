@@ -21,6 +21,8 @@ export interface HostCall {
   outcome: 'pending' | 'in-doubt' | 'unknown' | 'accepted' | 'refused';
   seq?: number;
   error?: string;
+  /** the world stamp of the answer that accepted it (its message was published or parked before) */
+  acceptedStamp?: number;
 }
 
 /** The dead letters that stand: one an operator retried and the device then applied counts applied. */

@@ -76,6 +76,10 @@ export class WideDeployment {
   latencyOn = false;
   /** per agent, the grants it took (the checker's view of when an order took effect there) */
   readonly grantsTaken = new Map<string, GrantTaken[]>();
+  /** every config message a runtime published to an agent queue: its device, seq and the world stamp of the call */
+  readonly published: Array<{ deviceId: string; seq: number; stamp: number }> = [];
+  /** the pauses the operator saw done, per device: from (stamp) until it asked to resume (stamp, or none yet) */
+  readonly pauses: Array<{ deviceId: string; from: number; to: number | null }> = [];
   private readonly deviceConfigs: Array<{ id: string; url: string; fencesByEpoch: boolean }>;
   private agentSerial = 0;
   private incarnations = 0;
@@ -148,6 +152,8 @@ export class WideDeployment {
     const gate = new Gate(id);
     const broker = new SimBroker(this.rabbit, gate, world);
     const faults = new StoreFaults(world);
+    const publish = broker.publish.bind(broker);
+    broker.publish = (queue, m, opts) => (this.published.push({ deviceId: m.deviceId, seq: m.seq, stamp: world.stamp() }), publish(queue, m, opts));
     let base: Store = this.store;
     if (o.plant === 'drop-parked-row') base = plantDropParkedRow(this.store);
     const runtime = createRuntime({ devices: this.deviceConfigs, runtimeId: id, namespace: 'sim', secret: simSecret(o.seed), leaderTtl: this.leaderTtl, ports: { broker, store: simStore(base, gate, world, faults, () => (this.latencyOn ? this.storeLatencyMs : 0)) }, clock: world.clock(gate) });

@@ -9,6 +9,8 @@
  * - nothing above a refused seq S applied while the line was blocked at S: a write of a seq above
  *   S sent after the device refused S comes after S was applied (a retry), or from an agent process
  *   that had taken a grant releasing S (`releasedThrough >= S`: a skip);
+ * - a paused line's new messages stay out of the agent queues (parked): no message of the device
+ *   accepted after the pause was answered is published until the operator asks to resume;
  * - at the end every order is released: none paused, blocked, or with a retry pending.
  * (Every accepted message applied or dead-lettered, in seq order, is wide-check.ts's: a skipped
  * seq stays dead-lettered, a retried one that was applied counts applied.)
@@ -16,7 +18,8 @@
 import type { StoredLineOrder } from '../../ports.ts';
 import { heldBy, pendingRetry } from '../../runtime/line-orders.ts';
 import type { SimDevice } from './sim-devices.ts';
-import type { GrantTaken } from './wide-deployment.ts';
+import type { HostCall } from './wide-check.ts';
+import type { GrantTaken, WideDeployment } from './wide-deployment.ts';
 
 const some = (xs: number[], n = 5) => (xs.length > n ? `${xs.slice(0, n).join(', ')}, …` : xs.join(', '));
 
@@ -50,6 +53,18 @@ export function checkLines(devices: SimDevice[], taken: ReadonlyMap<string, Gran
       }
     }
     if (pastBlock.length) v.push(`${x.id}: ${pastBlock.length} write(s) above a refused seq applied while its line was blocked there (neither retried nor released): seq ${some([...new Set(pastBlock)])} (${first})`);
+  }
+  return v;
+}
+
+/** Publishes, while a device was paused, of its messages accepted after the pause was answered (they are to be parked). */
+export function checkHeldOut(d: Pick<WideDeployment, 'published' | 'pauses'>, calls: HostCall[]): string[] {
+  const v: string[] = [];
+  for (const p of d.pauses) {
+    const before = calls.filter((c) => c.deviceId === p.deviceId && c.outcome === 'accepted' && c.acceptedStamp! < p.from).map((c) => c.seq!);
+    const threshold = Math.max(0, ...before);
+    const out = d.published.filter((x) => x.deviceId === p.deviceId && x.stamp > p.from && (p.to === null || x.stamp < p.to) && x.seq > threshold).map((x) => x.seq);
+    if (out.length) v.push(`${p.deviceId}: ${out.length} message(s) accepted after its pause published to an agent queue while it was paused (they are to stay parked): seq ${some(out)}`);
   }
   return v;
 }

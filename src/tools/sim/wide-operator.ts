@@ -2,7 +2,7 @@
  * The operator of the wide simulation, in the seeds that have one (wide-deployment.ts): issue 15's
  * actions on device lines at moments the seed draws, also while switches, leadership changes,
  * process pauses and database faults run:
- * - pauses a device and resumes it 0.3-4 s later (some pauses wait for the next switch phase);
+ * - pauses a device and resumes it 0.2-2 s later (some pauses wait for the next switch phase);
  * - makes a device refuse the next new seq until it is fixed (sim-devices.ts `refusing`);
  * - frees each blocked line it sees in the stored orders 0.3-2.5 s later: retry after fixing the
  *   device (two times in three), or skip;
@@ -53,7 +53,7 @@ export class WideOperator {
     for (let i = 0; i < pauses; i++) {
       const x = pick();
       const at = loadStart + Math.floor(rnd() * loadTime);
-      const ms = 300 + Math.floor(rnd() * 3700);
+      const ms = 200 + Math.floor(rnd() * 1800);
       const atPhase = rnd() < 0.3;
       d.world.at(at, () => (atPhase ? this.atNextPhase(() => this.pause(x.id, ms)) : this.pause(x.id, ms)));
     }
@@ -143,12 +143,16 @@ export class WideOperator {
       if (v === null) return note(`operator: ${what} ${deviceId} got no answer from ${r.id}`);
       const ok = 'outcome' in v;
       note(`operator: ${what} ${deviceId} on ${r.id}: ${ok ? v.outcome : `${v.code ?? 'error'} (${v.message.slice(0, 120)})`}`);
+      if (ok && what === 'pause' && !open()) this.d.pauses.push({ deviceId, from: world.stamp(), to: null });
       if (ok && dec) {
         dec.acted = true;
         dec.retried ||= what === 'retry';
       }
     };
     const timer = world.at(world.now + ANSWER_MS, () => done(null));
+    // the checker's pause windows: from the pause the runtime answered until the operator asks to resume
+    const open = () => this.d.pauses.find((p) => p.deviceId === deviceId && p.to === null);
+    if (what === 'resume') open() && (open()!.to = world.stamp());
     const call = (rt: Runtime): Promise<ActionResult> =>
       what === 'pause' ? rt.pause(deviceId, { by: 'sim:operator' })
       : what === 'resume' ? rt.resume(deviceId, { by: 'sim:operator' })

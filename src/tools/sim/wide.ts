@@ -28,7 +28,7 @@
 import type { Assignment } from '../../ports.ts';
 import type { SimOptions, SimResult } from './types.ts';
 import { checkAppliedAnswers, checkCalls, standingDeadLetters, type HostCall } from './wide-check.ts';
-import { checkLines } from './wide-lines-check.ts';
+import { checkHeldOut, checkLines } from './wide-lines-check.ts';
 import { WideOperator } from './wide-operator.ts';
 import { WideDeployment } from './wide-deployment.ts';
 import { drawWideFaults, type SwitchPhaseName, type WideFault } from './wide-faults.ts';
@@ -71,7 +71,7 @@ export async function simulateWide(o: SimOptions): Promise<SimResult> {
   // every one, not the newest 1000; a retried one the device applied counts applied
   const dead = standingDeadLetters(await d.store.listDeadLetters({ limit: Number.MAX_SAFE_INTEGER }));
   violations.push(...checkCalls(d.devices, calls, dead));
-  if (d.operator) violations.push(...checkLines(d.devices, d.grantsTaken));
+  if (d.operator) violations.push(...checkLines(d.devices, d.grantsTaken), ...checkHeldOut(d, calls));
   // what the leader's applied() says of every accepted seq
   const leader = d.leaders()[0];
   if (leader) violations.push(...checkAppliedAnswers(d.devices, await askApplied(d, leader, calls), dead));
