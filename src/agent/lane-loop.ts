@@ -115,11 +115,20 @@ export class LaneLoop {
     for (let next = this.next(lane); next !== null && this.host.taking(); next = this.next(lane)) {
       const { d, step } = next;
       const m = d.message!;
-      // the refused message whose dead letter failed came back: its refusal is tried anew
-      if (lane.refusal?.seq === m.seq && !lane.refusal.recorded) lane.refusal = null;
-      if (step === 'send' && lane.marks.redelivery(m.seq) !== null) await this.redelivered(lane, d, m);
+      if (step === 'record') await this.recordAgain(lane, d, m);
+      else if (step === 'send' && lane.marks.redelivery(m.seq) !== null) await this.redelivered(lane, d, m);
       else if (!(await this.send(lane, d, m, step))) return; // giving back: left in the lane, returned with the subscription
     }
+  }
+
+  /** The refused message whose dead letter could not be recorded came back: its dead letter is recorded now (blocking), the device not asked again. */
+  private async recordAgain(lane: Lane, d: Delivery, m: WireMessage): Promise<void> {
+    const r = lane.refusal!;
+    this.take(lane, d);
+    if (!(await this.deadLetter(lane, d, m, r.answer, r.status, r.response, 'blocking'))) return; // back to the broker once more
+    lane.marks.settle(m.seq);
+    if (lane.refusal === r) lane.refusal = { ...r, recorded: true, reason: blockedReason(m.deviceId, m.seq, { reason: r.answer, response: r.response }, true) };
+    this.restate(lane, FLOWING);
   }
 
   /** A seq at or below the watermark: skipped when settled here or applied before this epoch, else an anomaly (see the header). */
@@ -190,7 +199,7 @@ export class LaneLoop {
   /** onPermanent=block: nothing after the rejected message is sent until a line order releases it or orders it sent again (line-orders.ts). */
   private block(lane: Lane, m: WireMessage, outcome: Extract<DeviceOutcome, { kind: 'permanent' }>, recorded: boolean): void {
     const reason = blockedReason(m.deviceId, m.seq, outcome, recorded);
-    lane.refusal = refusalUnder({ seq: m.seq, status: outcome.status, response: outcome.response, reason, since: this.o.clock.now(), recorded }, lane.order);
+    lane.refusal = refusalUnder({ seq: m.seq, status: outcome.status, response: outcome.response, reason, answer: outcome.reason, since: this.o.clock.now(), recorded }, lane.order);
     this.restate(lane, FLOWING);
     if (lane.refusal === null) return;
     const frees = `baton unblock ${m.deviceId} --retry (after fixing the device) or --skip`;

@@ -19,8 +19,8 @@
  * unsent it would be lost. Once the line is released it goes as usual (a redelivery to skip), once
  * a retry is ordered it goes as the retry; surplus copies are skipped as redeliveries after that.
  * One exception: while the lane's own refusal of S could not be recorded (its dead letter failed,
- * S went back to the broker), the copy of S that comes back goes again: its outcome is tried anew
- * (refused again, it is dead-lettered again), else nobody would ever learn of the block.
+ * S went back to the broker), the copy of S that comes back records that dead letter again (the
+ * device is not asked again), else nobody would ever learn of the block.
  */
 import type { Delivery, LineOrder } from '../ports.ts';
 
@@ -30,6 +30,8 @@ export interface Refusal {
   status: number | null;
   response: string | null;
   reason: string;
+  /** the device's refusal as the dead letter gives it (`reason` is the lane's report) */
+  answer: string;
   since: number;
   recorded: boolean;
 }
@@ -49,8 +51,8 @@ export interface Hold {
   retry: RetryKey | null;
 }
 
-/** What the lane does with one delivery: send it as usual (after the redelivery check), send it as the ordered retry, or hold it (null). */
-export type Step = 'send' | 'retry';
+/** What the lane does with one delivery: send it as usual (after the redelivery check), send it as the ordered retry, record its refusal's dead letter again, or hold it (null). */
+export type Step = 'send' | 'retry' | 'record';
 
 const sameRetry = (a: RetryKey | null, b: RetryKey | null): boolean => a !== null && b !== null && a.seq === b.seq && a.n === b.n;
 
@@ -81,7 +83,7 @@ export function stepFor(hold: Hold, seq: number, refusal: Refusal | null = null)
   const at = hold.at;
   // the retry goes first, unless the line is held below it (a block of a lower seq)
   if (hold.retry !== null && seq === hold.retry.seq) return at !== null && at.seq < seq ? null : 'retry';
-  if (at?.by === 'refusal' && seq === at.seq && refusal?.seq === seq && !refusal.recorded) return 'send';
+  if (at?.by === 'refusal' && seq === at.seq && refusal?.seq === seq && !refusal.recorded) return 'record';
   // the seq the line is held at waits too (see the header), and everything above it
   return at === null || seq < at.seq ? 'send' : null;
 }

@@ -154,7 +154,7 @@ describe('a paused line', () => {
 });
 
 describe('a line a refusal blocked', () => {
-  it('whose dead letter could not be recorded: the refused message that comes back goes again, and its refusal is recorded then', async () => {
+  it('whose dead letter could not be recorded: the refused message that comes back records it then (the device is not asked again)', async () => {
     const s = setup();
     s.t.failDead = 1;
     s.t.answer = (m) => (m.seq === 2 ? refused : applied);
@@ -164,16 +164,17 @@ describe('a line a refusal blocked', () => {
     await first;
     expect(ds[1]!.nacked).toBe(true);
     expect(s.t.dead).toEqual([]);
-    // the broker hands it back: sent again, refused again, dead-lettered (blocking) this time
+    expect(s.l.reports()).toMatchObject([{ deviceId: 'd1', state: 'blocked', seq: 2, reason: expect.stringMatching(/could not be recorded/) }]);
+    // the broker hands it back: its dead letter is recorded (blocking), with the device's answer
     const again = delivery('d1', 2);
-    const second = once(s.l, 'blocked');
+    const recorded = once(s.l, 'dead-letter');
     s.l.accept(again);
-    await second;
+    await recorded;
     await quiet();
-    expect(s.sentOf('d1')).toEqual([1, 2, 2]);
-    expect(s.t.dead.map((d) => [d.seq, d.kind])).toEqual([[2, 'blocking']]);
+    expect(s.sentOf('d1')).toEqual([1, 2]);
+    expect(s.t.dead.map((d) => [d.seq, d.kind, d.reason, d.status])).toEqual([[2, 'blocking', 'device answered 404', 404]]);
     expect(again.acked).toBe(true);
-    expect(s.l.reports()).toMatchObject([{ deviceId: 'd1', state: 'blocked', seq: 2 }]);
+    expect(s.l.reports()).toMatchObject([{ deviceId: 'd1', state: 'blocked', seq: 2, reason: expect.stringMatching(/it is dead-lettered/) }]);
   });
 
   it('dead-letters the refused message as blocking (its receipt says blocked) and says what frees it; under onPermanent=skip it is only rejected', async () => {
@@ -365,7 +366,7 @@ describe('an agent that took a line over (it never saw the refusal)', () => {
 
 describe('line-orders: what a lane may send', () => {
   it('a retry of a seq above a lower block waits; a retry acted on is no longer one', () => {
-    const refusal = { seq: 3, status: 404, response: null, reason: 'r', since: 0, recorded: true };
+    const refusal = { seq: 3, status: 404, response: null, reason: 'r', answer: 'a', since: 0, recorded: true };
     const h = holdOf(order({ retry: { seq: 5, n: 1 }, releasedThrough: 2 }), refusal, null);
     expect(h.at).toEqual({ seq: 3, by: 'refusal' });
     expect(stepFor(h, 5)).toBeNull();
