@@ -161,6 +161,21 @@ describe('a blocked line', () => {
     expect(c.seqsOf('fw1')).toEqual([1, 2, 3, 2, 4, 5, 2, 6]);
   });
 
+  it('a block above a pending retry (its receipt first, the applied one still on its way) settles the retry as applied and blocks there', async () => {
+    const c = await blocked();
+    await c.r1.unblock('fw1', { action: 'retry' });
+    await c.run(100);
+    // the agent applied seq 2, sent 4 and 5; the device refused 5: that receipt comes before seq 2's
+    await c.refuse(c.deliveries.find((m) => m.deviceId === 'fw1' && m.seq === 5)!);
+    await c.heartbeat();
+    expect(c.grants.at(-1)!.lines!.fw1).toEqual({ paused: false, blockedAt: 5, retry: null, releasedThrough: 2 });
+    expect((await c.store.findDeadLetter('fw1', 2))!.resolution).toMatchObject({ kind: 'retried' });
+    expect(await outcome(c.r1.applied({ deviceId: 'fw1', seq: 2 }))).toBe('ok');
+    // the applied receipt, late, changes nothing
+    await c.receipt({ type: 'applied', ranges: [{ deviceId: 'fw1', from: 2, to: 4 }] });
+    expect((await c.store.lineOrders())[0]!.order).toEqual({ paused: false, blockedAt: 5, retry: null, releasedThrough: 2 });
+  });
+
   it('outlives its leader: the runtime that takes over grants the orders with its first lease, keeps the line held, and publishes a pending retry again', async () => {
     const c = await blocked();
     const r2 = await c.start('r2');
