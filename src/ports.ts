@@ -344,7 +344,7 @@ export interface DeadLetterStore {
 export interface LineOrder {
   paused: boolean;
   blockedAt: number | null;
-  /** `n` counts the operator's retries of this device: an agent acts on each (seq, n) once */
+  /** `n` rises with each operator retry of this device (also across a refusal that ended the last one, and a change of leader): an agent acts on each (seq, n) once */
   retry: { seq: number; n: number } | null;
   releasedThrough: number;
 }

@@ -36,7 +36,7 @@ export interface Refusal {
   recorded: boolean;
 }
 
-/** One operator retry of a device's refused seq: `n` counts the retries of that device. */
+/** One operator retry of a device's refused seq: `n` rises with each retry of that device. */
 export interface RetryKey {
   seq: number;
   n: number;
