@@ -9,10 +9,14 @@
  * is being released: from the order that frees it until the line's release (line-release.ts) has
  * published what was kept for it (the retried message, then its parked rows) and found no row and
  * no park of it left. The grants carry every order that says something (`lines()`).
+ *
+ * A write whose outcome is not known (it failed after it may have committed, or got no answer in
+ * time and may still land) leaves memory unsure: the stored orders are read back (before the next
+ * change, and `deadlineMs` later) and the stored ones stand, until a read finds nothing changed.
  */
 import type { Logger } from 'pino';
 import { withDeadline } from '../clock.ts';
-import { BatonError } from '../errors.ts';
+import { BatonError, isBatonError } from '../errors.ts';
 import type { Clock, LeaderTerm, LineOrder, LineStore, StoredLineOrder } from '../ports.ts';
 import { MAX_LINE_ORDERS } from '../side-channel.ts';
 
@@ -63,6 +67,9 @@ export class LineOrders {
   /** changes (and loads) one at a time, in the order asked */
   private serial: Promise<unknown> = Promise.resolve();
   private grantLines: Record<string, LineOrder> | null = null;
+  /** a write's outcome is not known: the stored orders are to be read back */
+  private unsure = false;
+  private readBackTimer: { cancel(): void } | null = null;
   /** a line was freed: its release is to run (line-release.ts) */
   onRelease: (deviceId: string) => void = () => {};
 
@@ -79,6 +86,7 @@ export class LineOrders {
       this.releasing.clear();
       this.published.clear();
       this.lastRetry.clear();
+      this.unsure = false;
       // a retry ordered in an earlier term may not have reached the queue: it is published again (an
       // agent acts on a (seq, n) once, so a second copy is settled unsent)
       for (const [deviceId, s] of this.orders) if (pendingRetry(s.order) && !heldBy(s.order)) this.releasing.add(deviceId);
@@ -169,23 +177,71 @@ export class LineOrders {
       if (term.epoch !== this.loadedEpoch) {
         throw new BatonError('database-unavailable', `the line orders of this leader term are not loaded yet: device ${deviceId}'s line order was not changed; try again in a moment`, { deviceId });
       }
+      if (this.unsure) await this.readBack();
       const before = this.order(deviceId);
       const after = next(before);
       if (after === null || same(before, after)) return { before, after: before, changed: false };
       const note = typeof meta.note === 'function' ? meta.note(this.stored(deviceId)) : meta.note;
       const stored: StoredLineOrder = { deviceId, order: after, by: meta.by, at: this.d.clock.now(), note };
-      // a write that gets no answer in time counts as failed, so one hung statement does not stop
-      // every later change; it may still land (the caller is told the outcome is not known)
-      await withDeadline(this.d.clock, this.d.store.setLineOrder(stored, term), this.d.deadlineMs, `storing device ${deviceId}'s line order`);
-      this.orders.set(deviceId, stored);
-      this.grantLines = null;
-      const freed = !heldBy(after) && (heldBy(before) || (pendingRetry(after) !== null && pendingRetry(after)?.n !== pendingRetry(before)?.n));
-      if (freed) {
-        this.releasing.add(deviceId);
-        this.onRelease(deviceId);
+      try {
+        // a write that gets no answer in time counts as failed, so one hung statement does not stop every later change
+        await withDeadline(this.d.clock, this.d.store.setLineOrder(stored, term), this.d.deadlineMs, `storing device ${deviceId}'s line order`);
+      } catch (err) {
+        // refused in the term check: nothing written. Otherwise it may have been (or may still be)
+        if (!isBatonError(err, 'not-leader')) this.doubt();
+        throw err;
       }
+      this.take(deviceId, stored);
       return { before, after, changed: true };
     });
+  }
+
+  /** Takes an order into memory (null: none stored); one that frees the line starts its release. True when it changed the order. */
+  private take(deviceId: string, s: StoredLineOrder | null): boolean {
+    const before = this.order(deviceId);
+    const after = s?.order ?? NO_ORDER;
+    if (s) this.orders.set(deviceId, s);
+    else this.orders.delete(deviceId);
+    this.grantLines = null;
+    if (same(before, after)) return false;
+    const freed = !heldBy(after) && (heldBy(before) || (pendingRetry(after) !== null && pendingRetry(after)?.n !== pendingRetry(before)?.n));
+    if (freed) {
+      this.releasing.add(deviceId);
+      this.onRelease(deviceId);
+    }
+    return true;
+  }
+
+  /** A write's outcome is not known: the orders are read back before the next change, and once the write has had time to land. */
+  private doubt(): void {
+    this.unsure = true;
+    this.readBackTimer ??= this.d.clock.setTimeout(() => {
+      this.readBackTimer = null;
+      void this.turn(() => this.readBack()).catch(() => {});
+    }, this.d.deadlineMs);
+  }
+
+  /** Reads the stored orders of this term back: the stored ones stand. Unsure still if anything differed (or the read failed). */
+  private async readBack(): Promise<void> {
+    const term = this.d.term();
+    if (!term || term.epoch !== this.loadedEpoch) return;
+    let all: StoredLineOrder[];
+    try {
+      all = await withDeadline(this.d.clock, this.d.store.lineOrders(), this.d.deadlineMs, 'reading the line orders back');
+    } catch (err) {
+      this.doubt();
+      throw err;
+    }
+    const stored = new Map(all.filter((o) => this.d.deviceSet.has(o.deviceId)).map((o) => [o.deviceId, o]));
+    let differed = false;
+    for (const deviceId of new Set([...this.orders.keys(), ...stored.keys()])) {
+      const before = this.order(deviceId);
+      if (!this.take(deviceId, stored.get(deviceId) ?? null)) continue;
+      differed = true;
+      this.d.log.warn({ deviceId, held: before, stored: this.order(deviceId) }, 'a line order read back differs from what this runtime held (a write whose answer was lost): the stored one stands');
+    }
+    this.unsure = false;
+    if (differed) this.doubt();
   }
 
   private turn<T>(fn: () => Promise<T>): Promise<T> {

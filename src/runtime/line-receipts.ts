@@ -73,6 +73,10 @@ export class LineReceipts {
     const { lines, deadLetters, ledger, accounting, clock, log } = this.d;
     const by = lines.stored(deviceId)?.by ?? 'host';
     const n = lines.order(deviceId).retry?.n ?? null;
+    // the device has it: counted applied at once (applied() of it resolves from now on), whatever
+    // the writes below take; they are taken again with the receipt if they fail
+    ledger.retried(deviceId, seq);
+    accounting.accountFor(deviceId);
     // the dead letter first: once the order is released a receipt taken again would not come back here
     const dead = await deadLetters.findDeadLetter(deviceId, seq);
     if (dead && dead.resolution?.kind !== 'retried') {
@@ -80,8 +84,6 @@ export class LineReceipts {
     }
     const r = await lines.change(deviceId, (o) => (waitsOn(o) === seq ? { ...o, releasedThrough: seq, retry: null } : null), { by, note: `seq ${seq} applied after it was retried` });
     if (!r.changed) return;
-    ledger.retried(deviceId, seq);
-    accounting.accountFor(deviceId);
     log.warn({ deviceId, seq }, `device ${deviceId} applied seq ${seq} when it was retried: its line goes on`);
   }
 }

@@ -124,9 +124,12 @@ export class ReceiptTaker {
       d.refused('receipt-not-handed-out', { agentId: r.agentId, deviceId: e.deviceId, seq: e.seq }, 'refused a dead letter for a seq that was never handed out');
       return false;
     }
-    // an anomaly is the agent's verdict from what it knows; a seq a receipt named applied is a redelivery after all
-    if (r.anomaly && d.ledger.isApplied(e.deviceId, e.seq)) {
-      log.warn({ deviceId: e.deviceId, seq: e.seq, agentId: r.agentId }, 'an agent flagged a redelivered message as an anomaly, but a receipt said it was applied: not a dead letter');
+    // a seq a receipt named applied is not dead-lettered: an anomaly is the agent's verdict from what
+    // it knows (a redelivery after all); a refusal is one taken late (its receipt went back to the
+    // queue, and an operator's retry has applied the seq since)
+    if (d.ledger.isApplied(e.deviceId, e.seq)) {
+      const what = r.anomaly ? 'an agent flagged a redelivered message as an anomaly' : 'a dead letter came for a seq';
+      log.warn({ deviceId: e.deviceId, seq: e.seq, agentId: r.agentId }, `${what}, but a receipt said it was applied: not a dead letter`);
       return false;
     }
     return true;

@@ -140,6 +140,11 @@ describe('a blocked line', () => {
     expect(c.grants.at(-1)!.lines!.fw1).toEqual({ paused: false, blockedAt: 2, retry: null, releasedThrough: 2 });
     expect(await c.r1.unblock('fw1', { action: 'retry' })).toMatchObject({ outcome: 'already' });
     expect((await c.r1.devices()).find((d) => d.deviceId === 'fw1')).toMatchObject({ blocked: null });
+    // the first refusal's receipt taken again late (it had gone back to the queue) reopens nothing
+    await c.refuse(c.refused);
+    expect((await c.store.findDeadLetter('fw1', 2))!.resolution).toMatchObject({ kind: 'retried' });
+    expect(await outcome(c.r1.applied({ deviceId: 'fw1', seq: 2 }))).toBe('ok');
+    expect((await c.store.lineOrders())[0]!.order).toEqual({ paused: false, blockedAt: 2, retry: null, releasedThrough: 2 });
   });
 
   it('a retry refused again blocks the line again; the next retry has a higher n and is sent again', async () => {

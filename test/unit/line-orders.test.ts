@@ -14,7 +14,13 @@ import { silentLogger } from '../../src/logger.ts';
 
 function rig() {
   const world = new World(5);
-  const store = createMemoryStore({ now: () => world.now });
+  const memory = createMemoryStore({ now: () => world.now });
+  /** writes that commit, then fail (the connection drops after COMMIT) */
+  let ambiguous = 0;
+  const store = { ...memory, setLineOrder: async (o: Parameters<typeof memory.setLineOrder>[0], t: LeaderTerm) => {
+    await memory.setLineOrder(o, t);
+    if (ambiguous > 0 && ambiguous--) throw new Error('Connection terminated unexpectedly');
+  } };
   let term: LeaderTerm | null = null;
   const lead = async (holder = 'r1') => {
     const l = await store.acquireLeadership(holder, 60_000);
@@ -24,7 +30,7 @@ function rig() {
   const released: string[] = [];
   const orders = new LineOrders({ store, deviceSet: new Set(['fw1', 'fw2', 'fw3']), term: () => term, clock: world.clock(new Gate('r1')), log: silentLogger(), deadlineMs: 1000 });
   orders.onRelease = (id) => released.push(id);
-  return { store, orders, lead, released, endTerm: () => (term = null), by: { by: 'test', note: 'n' } };
+  return { world, store, orders, lead, released, endTerm: () => (term = null), by: { by: 'test', note: 'n' }, ambiguous: (n: number) => (ambiguous = n) };
 }
 
 const order = (o: Partial<LineOrder>): LineOrder => ({ ...NO_ORDER, ...o });
@@ -79,6 +85,26 @@ describe('line orders', () => {
     await c.store.releaseLeadership('r1');
     await c.orders.load(await c.lead());
     expect(c.orders.held()).toEqual(['fw1', 'fw3']);
+  });
+
+  it('a write whose outcome is not known (it committed, then failed): the stored order is read back and stands, at the next change or a deadline later', async () => {
+    const c = rig();
+    await c.orders.load(await c.lead());
+    await c.orders.change('fw1', (o) => ({ ...o, paused: true }), c.by);
+    c.ambiguous(1);
+    await expect(c.orders.change('fw1', (o) => ({ ...o, paused: false }), c.by)).rejects.toThrow(/terminated/);
+    expect(c.orders.holding('fw1')).toBe(true);
+    // the next change reads back first: fw1 was resumed after all (its release starts)
+    await c.orders.change('fw2', (o) => ({ ...o, paused: true }), c.by);
+    expect(c.orders.order('fw1').paused).toBe(false);
+    expect(c.released).toEqual(['fw1']);
+    // with no change to come, a deadline later
+    c.ambiguous(1);
+    await expect(c.orders.change('fw2', (o) => ({ ...o, paused: false }), c.by)).rejects.toThrow(/terminated/);
+    expect(c.orders.heldByOrder('fw2')).toBe(true);
+    await c.world.run(() => !c.orders.heldByOrder('fw2'), c.world.now + 5000);
+    expect(c.orders.heldByOrder('fw2')).toBe(false);
+    expect(c.released).toEqual(['fw1', 'fw2']);
   });
 
   it('what holds a line: paused; blocked at a seq no order released and not retried', () => {
