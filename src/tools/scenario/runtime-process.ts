@@ -25,7 +25,7 @@ const FORWARD: Array<keyof RuntimeEvents> = ['agent.dead', 'agent.suspect', 'age
 const BY = 'scenario';
 
 /** Carries out an operator action; a refusal (thrown at once or rejected) comes back as a rejection. */
-async function operate(runtime: Runtime, a: OperatorAction): Promise<ActionResult> {
+export async function operate(runtime: Pick<Runtime, 'unblock' | 'pause' | 'resume' | 'handover'>, a: OperatorAction): Promise<ActionResult> {
   switch (a.do) {
     case 'unblock':
       return runtime.unblock(a.device, { action: a.action, by: BY });

@@ -167,6 +167,8 @@ export function readStep(r: Reader, raw: unknown, i: number, cast: Cast, prev: W
   const at = when(r, step.at, `${f}.at`, cast.deviceCount);
   const act = r.str(step.do, `${f}.do`);
   const a = readAction(r, step, f, act, cast);
+  // a field this action does not use is a mistake (an `action` on a handover, a `phase` on kill-agent): say so rather than ignore it
+  for (const k of Object.keys(step)) if (k !== 'at' && !(k in a)) r.fail(`${f}.${k}`, `is not a field of ${act}`);
   if ('ms' in at && at.ms > 600_000) r.fail(`${f}.at`, 'is past the longest run (600000ms)');
   if (prev && 'percent' in prev && 'percent' in at && at.percent < prev.percent) r.fail(`${f}.at`, `comes before the step above it (${prev.percent}%): list the timeline in order`);
   return { ...a, at, label: labelOf(act, a) } as Step;
