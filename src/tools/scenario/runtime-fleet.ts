@@ -1,8 +1,9 @@
 /**
  * The runtimes of a scenario, each a child process (`baton _runtime`) driven over IPC: starting them,
  * what they report (who leads, which agent is active, which agents each has heard), dispatching
- * through whichever leads, as a host does, and having the leader carry out operator actions. Every event a runtime forwards is re-emitted on `events`
- * (`event`, then `change`); `change` also comes when a runtime process ends, so waits re-check.
+ * through whichever leads, as a host does, and having the leader carry out operator actions. Every
+ * event a runtime forwards is re-emitted on `events` (`event`, then `change`); `change` also comes
+ * when a runtime process ends, so waits re-check.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
