@@ -146,14 +146,17 @@ function fenceAgent({ d, log }: Kit) {
 }
 
 function chooseCandidate({ d, log, stillLeading }: Kit) {
-  return fromPromise(async ({ input }: In): Promise<Assignment | null> => {
+  return fromPromise(async ({ input }: { input: { assignment: Assignment; prefer: string | null } }): Promise<Assignment | null> => {
     const term = stillLeading();
     const a = input.assignment;
     const healthy = d.registry.healthy();
-    // Another agent first. When there is none, the old one once it is healthy again: it was
-    // declared dead, so only heartbeats after that bring it back here; it gets a lease only under
-    // the new epoch, and its own queue stays where it is (the move is a no-op)
-    const candidate = healthy.find((x) => x.agentId !== a.previousAgent) ?? healthy.find((x) => x.agentId === a.previousAgent);
+    // The agent a planned handover names, while it is healthy. Else another agent. When there is
+    // none, the old one once it is healthy again: it was declared dead, so only heartbeats after
+    // that bring it back here; it gets a lease only under the new epoch, and its own queue stays
+    // where it is (the move is a no-op)
+    const preferred = input.prefer ? healthy.find((x) => x.agentId === input.prefer && x.agentId !== a.previousAgent) : undefined;
+    if (input.prefer && !preferred) log.warn({ switchId: a.switchId, wanted: input.prefer }, 'the agent the handover names is not healthy now: choosing another');
+    const candidate = preferred ?? healthy.find((x) => x.agentId !== a.previousAgent) ?? healthy.find((x) => x.agentId === a.previousAgent);
     if (!candidate) {
       log.error({ switchId: a.switchId, from: a.previousAgent }, 'no healthy agent to switch to: messages are parked in PostgreSQL until one heartbeats');
       return null;
