@@ -301,8 +301,20 @@ export interface DeliveryStore {
 
 /** Messages a device refused for good. */
 export interface DeadLetterStore {
+  /**
+   * Records a dead letter. A second one for the same device and seq (a retried message refused
+   * again) replaces the first's reason, answer, epoch and agent (and `at`: when it was refused
+   * last), keeps its id and payload and opens it again (resolution null). Malformed messages
+   * (seq 0) are each kept.
+   */
   deadLetter(entry: DeadLetter): Promise<void>;
-  listDeadLetters(): Promise<DeadLetter[]>;
+  /** newest first (by id); `open`: only those without a resolution; `limit` default 1000 */
+  listDeadLetters(filter?: { deviceId?: string; reason?: string; open?: boolean; limit?: number }): Promise<DeadLetterView[]>;
+  getDeadLetter(id: number): Promise<DeadLetterView | null>;
+  /** the dead letter of a device's seq (the newest, for seq 0), or null */
+  findDeadLetter(deviceId: string, seq: number): Promise<DeadLetterView | null>;
+  /** settles it (null opens it again); false when there is no such id */
+  resolveDeadLetter(id: number, resolution: DeadLetterView['resolution']): Promise<boolean>;
 }
 
 /**
@@ -386,7 +398,7 @@ export interface AuditStore {
 }
 
 /** The database as a whole: one adapter (ORM, in-memory) implements every role; each part of baton takes only the roles it uses. */
-export type Store = StoreLifecycle & LeadershipStore & AssignmentStore & AgentStore & SeqStore & ParkingStore & DeliveryStore & DeadLetterStore;
+export type Store = StoreLifecycle & LeadershipStore & AssignmentStore & AgentStore & SeqStore & ParkingStore & DeliveryStore & DeadLetterStore & LineStore & AuditStore;
 
 // ---------------------------------------------------------------- DeviceClient
 

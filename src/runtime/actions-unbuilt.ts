@@ -5,7 +5,7 @@
 import type { Runtime } from '../api.ts';
 import { BatonError } from '../errors.ts';
 
-type Actions = Pick<Runtime, 'pause' | 'resume' | 'unblock' | 'deadLetters' | 'deadLetter' | 'resendDeadLetter' | 'dropDeadLetter' | 'handover' | 'drained' | 'audit' | 'alarms'>;
+type Actions = Pick<Runtime, 'pause' | 'resume' | 'unblock' | 'deadLetters' | 'deadLetter' | 'resendDeadLetter' | 'dropDeadLetter' | 'handover' | 'drained' | 'alarms'>;
 
 const unbuilt = (name: string) => () => {
   throw new BatonError('unsupported', `runtime.${name}() is not built in this version of baton`);
@@ -22,7 +22,6 @@ export function unbuiltActions(): Actions {
     dropDeadLetter: unbuilt('dropDeadLetter'),
     handover: unbuilt('handover'),
     drained: unbuilt('drained'),
-    audit: unbuilt('audit'),
     alarms: unbuilt('alarms'),
   };
 }

@@ -50,7 +50,9 @@ export class ReceiptReader {
         // what was handed out before this term (a receipt above it names a seq nobody sent), and who held each epoch
         for (const s of await store.deviceStreams()) if (deviceSet.has(s.deviceId)) ledger.handedOutBefore(s.deviceId, s.nextSeq - 1);
         holders.load(await store.getAssignment(), await store.listSwitches());
-        for (const e of await store.listDeadLetters()) if (deviceSet.has(e.deviceId)) ledger.deadLettered(e.deviceId, e.seq);
+        // every one, oldest first: the ledger keeps the newest when it bounds what it remembers
+        const dead = (await store.listDeadLetters({ limit: Number.MAX_SAFE_INTEGER })).reverse();
+        for (const e of dead) if (deviceSet.has(e.deviceId)) ledger.deadLettered(e.deviceId, e.seq);
         for (const dev of deviceSet) d.accounting.accountFor(dev);
         return await d.broker.subscribeEvents('receipts', (p) => this.take(p));
       } catch (err) {

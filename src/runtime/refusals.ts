@@ -18,3 +18,9 @@ export const stopped = () => new BatonError('runtime-stopped', 'the runtime is s
 /** The seq was dead-lettered: `applied()` rejects with this. */
 export const rejected = (deviceId: string, seq: number, reason?: string) =>
   new BatonError('device-rejected', `device ${deviceId}: seq ${seq} was dead-lettered (${reason ?? 'the reason is in dead_letters'}); it will not be applied`, { deviceId, seq });
+
+/** An operator action or read asked of a runtime that does not run (its database is open only while it runs). */
+export const notRunning = (what: string, state: 'created' | 'starting' | 'stopping' | 'stopped') =>
+  state === 'created' || state === 'starting'
+    ? new BatonError('runtime-not-started', `${what} before start() finished: the database is not open yet; await runtime.start() first`)
+    : new BatonError('runtime-stopped', `${what} after stop(): the database is closed; ask a running runtime`);

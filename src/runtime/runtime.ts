@@ -16,6 +16,7 @@ import { limitedWarn } from '../log-limit.ts';
 import type { Broker, Store } from '../ports.ts';
 import { AppliedAccounting } from './accounting.ts';
 import { unbuiltActions } from './actions-unbuilt.ts';
+import { AuditLog } from './audit-log.ts';
 import { createAgentRegistry, createLeaseGranter, heartbeatHandler, probeActiveAgent } from './agents.ts';
 import { AppliedLedger } from './applied-ledger.ts';
 import { createCoordinator, type CoordinatorActor } from './coordinator-provided.ts';
@@ -72,6 +73,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   // per seq: applied, dead-lettered or outstanding; applied(), lag and watermarks are read from it
   const ledger = new AppliedLedger();
   const marks = new WatermarkWriter({ store, emit, log, clock });
+  // operator actions record their outcome here (the parts that carry them out are given it)
+  const auditLog = new AuditLog({ store, clock, emit, log, state: () => state() });
   const notes = new DeviceNotes(setup);
   const accounting = new AppliedAccounting({ ledger, metrics, marks, clock, heldLine: (deviceId, seq, timeoutMs) => heldLine(deviceId, seq, timeoutMs) });
   const inspectorServer = inspectorOptions ? createInspectorServer({ ...inspectorOptions, clock, status: () => status(), devices: () => devices(), metrics, logger: log.child({ actor: 'inspector' }) }) : null;
@@ -127,7 +130,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   });
 
   const { start, stop, ready } = lifecycle;
-  const actions = { ...unbuiltActions() };
+  const actions = { ...unbuiltActions(), audit: (opts?: { limit?: number }) => auditLog.list(opts) };
   return { start, stop, dispatch: intake.dispatch, ready, applied: accounting.applied, status, devices, metrics: () => metrics.text(), on: events.on, off: events.off, once: events.once, ...actions };
 }
 

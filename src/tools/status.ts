@@ -63,7 +63,7 @@ export async function statusOf(store: StatusStore, broker: Pick<Broker, 'queueIn
   return {
     assignment,
     parked: await store.countParked(),
-    deadLetters: (await store.listDeadLetters()).length,
+    deadLetters: (await store.listDeadLetters({ limit: Number.MAX_SAFE_INTEGER })).length, // all of them, not the newest 1000
     queueDepth: assignment ? ((await broker.queueInfo(assignment.topic))?.messages ?? null) : null,
     agents,
     devices: await store.deviceStreams(),

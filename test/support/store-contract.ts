@@ -3,8 +3,9 @@
 // leadership it needs for a term (leader-only writes name one) or the reads it checks through.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type {
-  AgentStore, AssignmentStore, DeadLetterStore, DeliveryStore, LeadershipStore, ParkingStore, SeqStore, Store, StoreLifecycle, WireMessage,
+  AgentStore, AssignmentStore, DeliveryStore, LeadershipStore, ParkingStore, SeqStore, Store, StoreLifecycle, WireMessage,
 } from '../../src/ports.ts';
+import { auditContract, deadLetterContract, lineContract } from './store-contract-actions.ts';
 
 const m = (deviceId: string, seq: number): WireMessage => ({ deviceId, seq, method: 'PUT', path: `/p/${seq}`, body: { seq } });
 
@@ -36,6 +37,8 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
     parkingContract(current);
     deliveryContract(current);
     deadLetterContract(current);
+    lineContract(current);
+    auditContract(current);
     agentContract(current);
   });
 }
@@ -253,20 +256,6 @@ function deliveryContract(current: Current<DeliveryStore & SeqStore & Leadership
       await store.advanceWatermarks([{ deviceId: 'd1', seq: 40 }]);
       await store.advanceWatermarks([{ deviceId: 'd1', seq: 30 }]);
       expect((await store.deviceStreams())[0]).toMatchObject({ deviceId: 'd1', watermark: 40, nextSeq: 101 });
-    });
-  });
-}
-
-function deadLetterContract(current: Current<DeadLetterStore>) {
-  describe('DeadLetterStore', () => {
-    it('keeps one dead letter per message, and every malformed one', async () => {
-      const store = current();
-      const e = { deviceId: 'd1', seq: 3, epoch: 1, agentId: 'a1', reason: '422', status: 422, response: 'no parent', payload: '{}' };
-      await store.deadLetter(e);
-      await store.deadLetter(e);
-      await store.deadLetter({ ...e, deviceId: '?', seq: 0, reason: 'malformed', status: null, response: null });
-      await store.deadLetter({ ...e, deviceId: '?', seq: 0, reason: 'malformed too', status: null, response: null });
-      expect((await store.listDeadLetters()).map((d) => d.reason)).toEqual(['422', 'malformed', 'malformed too']);
     });
   });
 }

@@ -11,6 +11,8 @@ import { memorySeqs } from './store/seqs.ts';
 import { memoryParking } from './store/parking.ts';
 import { memoryDelivery } from './store/delivery.ts';
 import { memoryDeadLetters } from './store/dead-letters.ts';
+import { memoryLines } from './store/lines.ts';
+import { memoryAudit } from './store/audit.ts';
 import type { Store } from '../../ports.ts';
 
 export interface MemoryStoreOptions {
@@ -30,5 +32,7 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
     ...memoryParking(db),
     ...memoryDelivery(db),
     ...memoryDeadLetters(db),
+    ...memoryLines(db),
+    ...memoryAudit(db),
   };
 }

@@ -104,6 +104,11 @@ export const DeadLetterEntity = new EntitySchema<{
   response: string | null;
   payload: string;
   createdAt: Date;
+  resolutionKind: string | null;
+  resolutionBy: string | null;
+  resolutionAt: Date | null;
+  resolutionDetail: string | null;
+  resolutionSeq: string | null;
 }>({
   name: 'DeadLetter',
   tableName: 'dead_letters',
@@ -118,10 +123,13 @@ export const DeadLetterEntity = new EntitySchema<{
     response: { type: 'text', nullable: true },
     payload: { type: 'text' },
     createdAt: { type: 'datetime' },
+    resolutionKind: { type: 'text', nullable: true },
+    resolutionBy: { type: 'text', nullable: true },
+    resolutionAt: { type: 'datetime', nullable: true },
+    resolutionDetail: { type: 'text', nullable: true },
+    resolutionSeq: { type: 'bigint', nullable: true },
   },
 });
-
-
 
 /** The first schema: every table of DESIGN.md §6. */
 export class Migration0001Initial extends Migration {
@@ -214,11 +222,71 @@ export class Migration0004LateWrites extends Migration {
   }
 }
 
-export const entities = [AgentServiceUsed, MessageQueue, AgentEntity, DeviceStreamEntity, SwitchEntity, DeadLetterEntity, RuntimeLeaderEntity];
+export const DeviceLineEntity = new EntitySchema<{
+  deviceId: string; paused: boolean; blockedAt: string | null; retrySeq: string | null; retryN: number | null; releasedThrough: string; by: string; at: Date; note: string;
+}>({
+  name: 'DeviceLine',
+  tableName: 'device_lines',
+  properties: {
+    deviceId: { type: 'text', primary: true },
+    paused: { type: 'boolean' },
+    blockedAt: { type: 'bigint', nullable: true },
+    retrySeq: { type: 'bigint', nullable: true },
+    retryN: { type: 'integer', nullable: true },
+    releasedThrough: { type: 'bigint' },
+    by: { type: 'text' },
+    at: { type: 'datetime' },
+    note: { type: 'text' },
+  },
+});
+
+export const AuditEntity = new EntitySchema<{ id: string; at: Date; action: string; target: string; by: string; outcome: string; detail: string }>({
+  name: 'Audit',
+  tableName: 'audit',
+  properties: {
+    id: { type: 'bigint', primary: true, autoincrement: true },
+    at: { type: 'datetime' },
+    action: { type: 'text' },
+    target: { type: 'text' },
+    by: { type: 'text' },
+    outcome: { type: 'text' },
+    detail: { type: 'text' },
+  },
+});
+
+/**
+ * Operator actions: how a dead letter was settled (five columns, all null while it is open; the
+ * unique (device_id, seq) where seq > 0 index stays: a second refusal updates the row), each
+ * device line's standing order, and the audit table.
+ */
+export class Migration0005OperatorActions extends Migration {
+  override async up(): Promise<void> {
+    this.addSql(`alter table dead_letters add column resolution_kind text null, add column resolution_by text null,
+      add column resolution_at timestamptz null, add column resolution_detail text null, add column resolution_seq bigint null`);
+    this.addSql(`create table device_lines (
+      device_id text primary key, paused boolean not null, blocked_at bigint null, retry_seq bigint null,
+      retry_n integer null, released_through bigint not null default 0, "by" text not null, "at" timestamptz not null,
+      note text not null default '')`);
+    this.addSql(`create table audit (
+      id bigserial primary key, "at" timestamptz not null, action text not null, target text not null,
+      "by" text not null, outcome text not null, detail text not null default '')`);
+    // listAudit by target, newest first
+    this.addSql('create index audit_target_id on audit (target, id)');
+  }
+
+  override async down(): Promise<void> {
+    this.addSql('drop table if exists audit');
+    this.addSql('drop table if exists device_lines');
+    for (const c of ['kind', 'by', 'at', 'detail', 'seq']) this.addSql(`alter table dead_letters drop column if exists resolution_${c}`);
+  }
+}
+
+export const entities = [AgentServiceUsed, MessageQueue, AgentEntity, DeviceStreamEntity, SwitchEntity, DeadLetterEntity, RuntimeLeaderEntity, DeviceLineEntity, AuditEntity];
 
 export const migrationsList = [
   { name: 'Migration0001Initial', class: Migration0001Initial },
   { name: 'Migration0002Leader', class: Migration0002Leader },
   { name: 'Migration0003Settled', class: Migration0003Settled },
   { name: 'Migration0004LateWrites', class: Migration0004LateWrites },
+  { name: 'Migration0005OperatorActions', class: Migration0005OperatorActions },
 ];

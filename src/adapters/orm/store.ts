@@ -10,6 +10,8 @@ import { ormSeqs } from './seqs.ts';
 import { ormParking } from './parking.ts';
 import { ormDelivery } from './delivery.ts';
 import { ormDeadLetters } from './dead-letters.ts';
+import { ormLines } from './lines.ts';
+import { ormAudit } from './audit.ts';
 import type { Store } from '../../ports.ts';
 
 export type { OrmStoreOptions };
@@ -27,5 +29,7 @@ export async function createOrmStore(opts: OrmStoreOptions): Promise<Store> {
     ...ormParking(db),
     ...ormDelivery(db),
     ...ormDeadLetters(db),
+    ...ormLines(db),
+    ...ormAudit(db),
   };
 }

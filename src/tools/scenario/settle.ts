@@ -62,7 +62,7 @@ export async function settle(c: { devices: Array<{ id: string; sim: DeviceSimula
   // read the database refuses (it may be restarting) is tried again, until the deadline
   let deadLetters: DeadLetter[] | null = null;
   for (;;) {
-    deadLetters = await store.listDeadLetters().catch(() => null);
+    deadLetters = await store.listDeadLetters({ limit: Number.MAX_SAFE_INTEGER }).catch(() => null); // every one, not the newest 1000
     if (deadLetters || performance.now() > deadline || c.signal?.aborted) break;
     await pause(250);
   }

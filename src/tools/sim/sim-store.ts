@@ -29,7 +29,9 @@ const WRITES: Record<keyof Store, boolean> = {
   reserveSeqs: true, // SeqStore
   park: true, fetchParked: false, resolveParked: false, deleteParked: true, countParked: false, countParkedByDevice: false, // ParkingStore
   advanceWatermarks: true, recordSettled: true, settledRecords: false, deviceStreams: false, // DeliveryStore
-  deadLetter: true, listDeadLetters: false, // DeadLetterStore
+  deadLetter: true, listDeadLetters: false, getDeadLetter: false, findDeadLetter: false, resolveDeadLetter: true, // DeadLetterStore
+  lineOrders: false, setLineOrder: true, // LineStore
+  recordAudit: true, listAudit: false, // AuditStore
 };
 
 interface Window {

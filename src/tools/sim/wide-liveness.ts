@@ -38,7 +38,7 @@ export async function liveness(d: WideDeployment, calls: HostCall[]): Promise<st
     const unacked = unackedIn(d, name);
     if (q.ready.length || unacked) v.push(`queue ${name}${a && a.topic === name ? ' (active)' : ' (not active)'} holds ${q.ready.length} ready, ${unacked} unacked`);
   }
-  const dead = await d.store.listDeadLetters();
+  const dead = await d.store.listDeadLetters({ limit: Number.MAX_SAFE_INTEGER });
   const open = checkCalls(d.devices, calls, dead).filter((x) => /lost/.test(x));
   v.push(...open);
   const hung = calls.filter((c) => c.outcome === 'in-doubt' || c.outcome === 'pending').filter((c) => !d.runtimes.get(c.runtime)!.gate.dead);

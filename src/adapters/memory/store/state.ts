@@ -3,7 +3,7 @@
  * the tables hold, and the helpers the parts share (the term check, a device's stream, copies).
  */
 import { termOver } from '../../../errors.ts';
-import type { AgentRecord, Assignment, DeadLetter, DeviceStream, LeaderTerm, ParkedRow, SwitchRecord } from '../../../ports.ts';
+import type { AgentRecord, Assignment, AuditEntry, DeadLetterView, DeviceStream, LeaderTerm, ParkedRow, StoredLineOrder, SwitchRecord } from '../../../ports.ts';
 
 export interface MemoryDb {
   /** the database clock (ms), for leadership expiry and switch stamps */
@@ -19,7 +19,13 @@ export interface MemoryDb {
   /** messages an ambiguous park was resolved as not storing (by device and seq) */
   refused: Set<string>;
   nextParkedId: number;
-  deadLetters: DeadLetter[];
+  /** in id order */
+  deadLetters: DeadLetterView[];
+  nextDeadLetterId: number;
+  lines: Map<string, StoredLineOrder>;
+  /** in id order */
+  audit: AuditEntry[];
+  nextAuditId: number;
 }
 
 export function memoryDb(now: () => number): MemoryDb {
@@ -36,6 +42,10 @@ export function memoryDb(now: () => number): MemoryDb {
     refused: new Set(),
     nextParkedId: 1,
     deadLetters: [],
+    nextDeadLetterId: 1,
+    lines: new Map(),
+    audit: [],
+    nextAuditId: 1,
   };
 }
 
