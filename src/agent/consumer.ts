@@ -47,6 +47,18 @@ export class QueueConsumer {
     this.send({ type: 'give-back', why });
   }
 
+  /**
+   * Resolves once the queue is given back: at once when it is released (or stopped), else when the
+   * release under way ends; false when it ends consuming again (a grant came meanwhile).
+   */
+  async givenBack(): Promise<boolean> {
+    for (;;) {
+      const h = this.hold;
+      if (h.mode !== 'releasing') return h.mode !== 'consuming';
+      await h.done;
+    }
+  }
+
   /** For good: the lanes stop, the consumer goes with its deliveries (or the release under way ends). */
   async stop(): Promise<void> {
     const was = this.hold;

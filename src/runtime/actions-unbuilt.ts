@@ -5,7 +5,7 @@
 import type { Runtime } from '../api.ts';
 import { BatonError } from '../errors.ts';
 
-type Actions = Pick<Runtime, 'pause' | 'resume' | 'unblock' | 'deadLetters' | 'deadLetter' | 'resendDeadLetter' | 'dropDeadLetter' | 'handover' | 'drained' | 'alarms'>;
+type Actions = Pick<Runtime, 'pause' | 'resume' | 'unblock' | 'deadLetters' | 'deadLetter' | 'resendDeadLetter' | 'dropDeadLetter' | 'drained' | 'alarms'>;
 
 const unbuilt = (name: string) => () => {
   throw new BatonError('unsupported', `runtime.${name}() is not built in this version of baton`);
@@ -20,7 +20,6 @@ export function unbuiltActions(): Actions {
     deadLetter: unbuilt('deadLetter'),
     resendDeadLetter: unbuilt('resendDeadLetter'),
     dropDeadLetter: unbuilt('dropDeadLetter'),
-    handover: unbuilt('handover'),
     drained: unbuilt('drained'),
     alarms: unbuilt('alarms'),
   };

@@ -25,6 +25,7 @@ import { DeviceNotes, deviceState, deviceViews, heldLineOf, laneOf } from './dev
 import { createDispatcher } from './dispatcher-provided.ts';
 import { EpochHolders } from './epoch-holders.ts';
 import { RuntimeEventEmitter } from './events.ts';
+import { Handovers } from './handover.ts';
 import { Inspection } from './inspection.ts';
 import { Leadership } from './leadership.ts';
 import { Lifecycle } from './lifecycle.ts';
@@ -99,7 +100,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   hookDispatcher(dispatcher, { coordinator: coordinatorActor, emit });
   const management = cfg.managementUrl ? createManagementApi(cfg.managementUrl) : null;
   const coordinator = createCoordinator({
-    store: () => store, broker, registry, granter, management, clock, inspect, namespace: cfg.namespace, checkAgentLoopTime: cfg.checkAgentLoopTime,
+    store: () => store, broker, registry, granter, management, clock, inspect, namespace: cfg.namespace, checkAgentLoopTime: cfg.checkAgentLoopTime, keyOf: setup.keyOf, leaseDuration: cfg.leaseDuration,
     logger: log.child({ actor: 'coordinator' }),
     term: () => leadership.currentTerm(),
     ...(onPhase ? { hook: onPhase } : {}),
@@ -107,7 +108,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   hookCoordinator(coordinator, { ...setup, registry, granter, dispatcher, store, metrics, emit });
 
   const settled = new SettledWriter({ ledger, store, leadership, clock, deadlineMs: cfg.leaderTtl });
-  const taker = new ReceiptTaker({ ...setup, refused, holders, ledger, accounting, settled, store, metrics, emit, notes, deadlineMs: cfg.leaderTtl });
+  const taker = new ReceiptTaker({ ...setup, refused, holders, ledger, accounting, settled, store, metrics, emit, notes, deadlineMs: cfg.leaderTtl, released: (r) => coordinator.send({ type: 'agent.released', ...r }) });
+  const handovers = new Handovers({ ...setup, coordinator: coordinatorActor, registry, leadership, audit: auditLog, refused });
   const reader = new ReceiptReader({ ...setup, store, broker, ledger, holders, accounting, onReceipt: taker.onReceipt, leading, running: () => state() === 'running' });
   // the per-device view: the active agent's lane reports, the ledger, what receipts told
   const activeAgent = () => coordinator.getSnapshot().context.assignment?.agentId ?? null;
@@ -124,13 +126,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     ...setup,
     slot, store, broker, inspection, inspectorServer, dispatcher, coordinator, elector: leadership.elector, granter, registry, receipts: reader, intake, marks,
     openStore: () => createOrmStore({ databaseUrl: cfg.databaseUrl, logger: log.child({ actor: 'store' }) }),
-    onHeartbeat: heartbeatHandler({ ...setup, refused, registry, granter, leading, notes, activeAgent: () => activeAgent(), lineChanged: (deviceId, agentId, line) => emit('device.line', { deviceId, agentId, line }) }),
+    onHeartbeat: heartbeatHandler({ ...setup, refused, registry, granter, leading, notes, activeAgent: () => activeAgent(), lineChanged: (deviceId, agentId, line) => emit('device.line', { deviceId, agentId, line }), leaving: handovers.agentLeaving }),
     probe: probeActiveAgent({ ...setup, coordinator: coordinatorActor, leading, granter, broker, registry }),
     timers: new Timers(clock, log),
   });
 
   const { start, stop, ready } = lifecycle;
-  const actions = { ...unbuiltActions(), audit: (opts?: { limit?: number }) => auditLog.list(opts) };
+  const actions = { ...unbuiltActions(), audit: (opts?: { limit?: number }) => auditLog.list(opts), handover: handovers.request };
   return { start, stop, dispatch: intake.dispatch, ready, applied: accounting.applied, status, devices, metrics: () => metrics.text(), on: events.on, off: events.off, once: events.once, ...actions };
 }
 
