@@ -108,7 +108,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   hookCoordinator(coordinator, { ...setup, registry, granter, dispatcher, store, metrics, emit });
 
   const settled = new SettledWriter({ ledger, store, leadership, clock, deadlineMs: cfg.leaderTtl });
-  const taker = new ReceiptTaker({ ...setup, refused, holders, ledger, accounting, settled, store, metrics, emit, notes, deadlineMs: cfg.leaderTtl, released: (r) => coordinator.send({ type: 'agent.released', ...r }) });
+  const taker = new ReceiptTaker({ ...setup, refused, holders, ledger, accounting, settled, store, metrics, emit, notes, deadlineMs: cfg.leaderTtl, released: ({ agentId, epoch, incarnation }) => coordinator.send({ type: 'agent.released', agentId, epoch, incarnation }) });
   const handovers = new Handovers({ ...setup, coordinator: coordinatorActor, registry, leadership, audit: auditLog, refused });
   const reader = new ReceiptReader({ ...setup, store, broker, ledger, holders, accounting, onReceipt: taker.onReceipt, leading, running: () => state() === 'running' });
   // the per-device view: the active agent's lane reports, the ledger, what receipts told
