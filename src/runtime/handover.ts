@@ -95,7 +95,7 @@ export class Handovers {
       throw new BatonError('no-active-agent', `no handover was started: the coordinator is ${phase}, and a handover starts only from normal, with an active agent; try again once baton status shows phase normal`, { state: snap.value });
     }
     const agents = this.d.registry.list();
-    const roster = agents.map((x) => `${x.agentId} ${x.agentId === a.agentId ? 'active' : x.state}`).join(', ') || 'none';
+    const roster = agents.map((x) => `${x.agentId} ${x.agentId === a.agentId && x.state !== 'active' ? `active but ${x.state}` : x.state}`).join(', ') || 'none';
     if (to === null) {
       if (this.standbys(a.agentId).length) return null;
       throw new BatonError('no-standby-agent', `no handover was started: a handover needs a second agent running and healthy, and there is none (agents: ${roster}); start one with \`baton agent --id ID\``, { agents });

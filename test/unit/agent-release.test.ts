@@ -76,6 +76,22 @@ describe('an agent asked for its lease back (planned handover)', () => {
     expect(await t.info()).toEqual({ messages: 3, consumers: 0 });
   });
 
+  it('asked while it is stopping: answers only once the request on the wire finished', async () => {
+    const t = await agentWorld((seq) => (seq === 2 ? 1000 : 2));
+    for (let s = 1; s <= 3; s++) await t.runtime.publish(t.queue, msg(s));
+    await t.until(300);
+    expect(t.log).toEqual(['sent 1', 'answered 1', 'sent 2']);
+    void t.agent.stop();
+    await t.runtime.publishEvent('control', release({}), { key: 'a1' });
+    await t.until(1000);
+    expect(t.said()).not.toContain('released 1');
+    await t.until(1500);
+    expect(t.log).toEqual(['sent 1', 'answered 1', 'sent 2', 'answered 2']);
+    // answered after seq 2's receipt, or not at all (the connection closed first): never before
+    expect(t.said().indexOf('applied 2-2')).toBeGreaterThanOrEqual(0);
+    expect(t.said().slice(0, t.said().indexOf('applied 2-2'))).not.toContain('released 1');
+  });
+
   it('never takes a grant of the epoch it gave back again, not even one sent before the request; a newer epoch brings it back', async () => {
     const t = await agentWorld(() => 2);
     await t.until(300);
