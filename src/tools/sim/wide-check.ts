@@ -87,7 +87,7 @@ export function checkPlanned(devices: SimDevice[], released: PlannedRelease[]): 
   for (const p of released) {
     for (const d of devices) {
       const late = d.attempts.filter((a) => a.agent === p.agentId && a.epoch <= p.epoch && a.at > p.at);
-      if (late.length) v.push(`${d.id}: ${late.length} write(s) by ${p.agentId} under epoch ${p.epoch} after it gave that lease back (planned handover ${p.switchId}${p.completed ? '' : ', not completed'})`);
+      if (late.length) v.push(`${d.id}: ${late.length} write(s) by ${p.agentId} under epoch ${p.epoch} after it gave that lease back (planned handover to epoch ${p.epoch + 1}${p.completed ? '' : ', not completed'})`);
     }
   }
   return v;
