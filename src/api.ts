@@ -41,6 +41,10 @@ export interface RuntimeStatus {
   inspectorUrl: string | null;
   /** why RabbitMQ blocks publishes right now (a resource alarm), or null */
   brokerBlocked: string | null;
+  /** the newest rows of the audit table (operator actions), newest first, at most 20 */
+  audit: AuditEntry[];
+  /** the alarms open now, the oldest first (`runtime.alarms()`) */
+  alarms: Alarm[];
 }
 
 /**
@@ -194,7 +198,7 @@ export interface Runtime {
   drained(opts?: { deviceId?: string; timeoutMs?: number }): Promise<void>;
   /** the newest audit rows first */
   audit(opts?: { limit?: number }): Promise<AuditEntry[]>;
-  /** the alarms open now */
+  /** the alarms open now, the oldest first (only a leading runtime raises any) */
   alarms(): Alarm[];
   on<K extends keyof RuntimeEvents>(event: K, listener: (e: RuntimeEvents[K]) => void): void;
   off<K extends keyof RuntimeEvents>(event: K, listener: (e: RuntimeEvents[K]) => void): void;

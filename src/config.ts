@@ -64,6 +64,10 @@ export interface RuntimeConfig extends CommonOptions {
   maxAgents: number;
   /** a dead agent not heard from for this long is forgotten (not the active one), ms */
   forgetAgentAfter: number;
+  /** a device whose oldest message not yet applied is older than this raises the `device-lagging` alarm, ms */
+  alarmLagMs: number;
+  /** a switch that stays in one phase longer than this raises the `switch-slow` alarm, ms */
+  alarmSwitchPhaseMs: number;
 }
 
 export interface AgentConfig extends CommonOptions {
@@ -124,6 +128,8 @@ export const runtimeDefaults: Omit<RuntimeConfig, 'devices' | 'secret'> = {
   secretFile: null,
   maxAgents: 1000,
   forgetAgentAfter: 10 * 60_000,
+  alarmLagMs: 60_000,
+  alarmSwitchPhaseMs: 30_000,
 };
 
 export const agentDefaults: Omit<AgentConfig, 'id' | 'devices' | 'key'> = {
@@ -230,6 +236,8 @@ const runtimeChecks: Record<keyof RuntimeConfig, Check> = {
   secretFile: () => null,
   maxAgents: int(1),
   forgetAgentAfter: int(1),
+  alarmLagMs: int(1),
+  alarmSwitchPhaseMs: int(1),
 };
 
 /** Reads a secret or credential file: its content without the trailing newline. */

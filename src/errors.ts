@@ -4,6 +4,7 @@ export type BatonErrorCode =
   | 'invalid-message'
   | 'invalid-config'
   | 'invalid-scenario'
+  | 'scenario-step-failed'
   | 'broker-unavailable'
   | 'broker-rejected'
   | 'database-unavailable'
@@ -19,6 +20,10 @@ export type BatonErrorCode =
   | 'unknown-dead-letter'
   | 'not-blocked'
   | 'no-standby-agent'
+  /** an operator action's argument is wrong (a missing reason, a bad timeout): nothing was done */
+  | 'invalid-request'
+  /** a dead letter an operator already settled otherwise (retried, or resent): the action would send or hide it twice */
+  | 'dead-letter-settled'
   | 'unsupported';
 
 /** An error with a stable, kebab-case `code` that callers can branch on. */

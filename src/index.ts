@@ -4,7 +4,7 @@
 export { createRuntime } from './runtime/runtime.ts';
 /** Types of the runtime's options, results, status and events. */
 export type { RuntimeOptions } from './runtime/runtime.ts';
-export type { Runtime, Dispatched, RuntimeStatus, RuntimeEvents, DeviceView, DeviceState } from './api.ts';
+export type { Runtime, Dispatched, RuntimeStatus, RuntimeEvents, DeviceView, DeviceState, Alarm } from './api.ts';
 /** Starts an agent in this process (what `baton agent` runs). */
 export { startAgent } from './agent/worker.ts';
 /** Handle of a running agent. */

@@ -8,6 +8,9 @@ import type { Logger } from 'pino';
 import { backoff, delay } from '../clock.ts';
 import type { Clock, DeadLetter, Delivery } from '../ports.ts';
 
+/** `rejected`: the device refused it; `blocking`: refused, and the lane holds its line at it (onPermanent=block); `anomaly`: the agent refused to send it (see lane-loop.ts). */
+export type DeadLetterKind = 'rejected' | 'blocking' | 'anomaly';
+
 export interface DeadLetterOptions {
   agentId: string;
   clock: Clock;
@@ -16,7 +19,7 @@ export interface DeadLetterOptions {
   retryMaxMs: number;
   random?: () => number;
   /** records a dead letter durably; the message is acked only after it resolves */
-  deadLetter(entry: DeadLetter, kind: 'rejected' | 'anomaly'): Promise<void>;
+  deadLetter(entry: DeadLetter, kind: DeadLetterKind): Promise<void>;
   /** a dead letter was recorded (and its message acked) */
   recorded(entry: DeadLetter): void;
 }
@@ -33,7 +36,7 @@ export class DeadLetters {
   }
 
   /** Records the entry, then acks its message; true when recorded, false when the message was requeued instead. */
-  async record(d: Delivery, entry: DeadLetter, kind: 'rejected' | 'anomaly' = 'rejected'): Promise<boolean> {
+  async record(d: Delivery, entry: DeadLetter, kind: DeadLetterKind = 'rejected'): Promise<boolean> {
     try {
       await this.o.deadLetter(entry, kind);
       this.failures = 0;

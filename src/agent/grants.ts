@@ -1,7 +1,8 @@
 /**
  * Lease grants as the agent hears them on its control channel: taken only when sealed with its own
  * key (for this agent) and valid for its lease (lease.ts: this process, one of its own heartbeats,
- * not stale); a grant taken is handed on with its watermarks.
+ * not stale); a grant taken is handed on with its watermarks and line orders (the newest grant taken
+ * is the one that stands: an older one, read late, is refused by the lease).
  */
 import type { Logger } from 'pino';
 import { limitedWarn } from '../log-limit.ts';

@@ -4,8 +4,8 @@
  * its queue: it gives the queue back when its lease lapsed more than `releaseAfterMs` ago, or when
  * it held messages without a lease for twice that (chosen, then passed over before any grant
  * reached it: its messages can then move on). Each heartbeat also carries the agent's device lines
- * that do not flow (retrying or blocked, `lanes`), absent when all flow, and `leaving` once the agent
- * was told to stop (the runtime hands the active agent's stream over before it goes).
+ * that do not flow (retrying, paused or blocked, `lanes`), absent when all flow, and `leaving` once
+ * the agent was told to stop (the runtime hands the active agent's stream over before it goes).
  */
 import { hostname } from 'node:os';
 import type { Broker, Clock } from '../ports.ts';

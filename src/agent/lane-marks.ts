@@ -50,6 +50,11 @@ export class LaneMarks {
     return seq <= this.baseline ? 'before-epoch' : 'anomaly';
   }
 
+  /** Whether the seq is known settled: by this lane (applied or dead-lettered here), or by others before its epoch. */
+  known(seq: number): boolean {
+    return seq <= this.baseline || this.settled.has(seq);
+  }
+
   /** This lane applied the seq. */
   appliedHere(seq: number): void {
     this.lastApplied = Math.max(this.lastApplied, seq);

@@ -7,7 +7,8 @@
  * batches (`CoalescingFlush`). The runtime counts a seq as applied only when a receipt names it, so
  * a receipt that could not be sent is sent again, and each message is acked only once its receipt
  * is out (`applied` resolves then). Dead letters go one by one, and are confirmed before the
- * message is acked.
+ * message is acked; one that blocks the device's line says so (`blocked`: the runtime records the
+ * block as a line order, so that it outlives this agent).
  */
 import type { Logger } from 'pino';
 import { CoalescingFlush } from '../coalescing-flush.ts';
@@ -15,6 +16,7 @@ import type { Broker, Clock, DeadLetter } from '../ports.ts';
 import { SeqRanges, type SeqRange } from '../seq-ranges.ts';
 import { MAX_RECEIPT_RANGES, type ReceiptEvent } from '../side-channel.ts';
 import { seal } from '../trust.ts';
+import type { DeadLetterKind } from './dead-letters.ts';
 
 export interface ReceiptsOptions {
   agentId: string;
@@ -31,8 +33,8 @@ export interface ReceiptsOptions {
 export interface Receipts {
   /** Reports a seq as applied; resolves once its receipt is out. */
   applied(deviceId: string, seq: number): Promise<void>;
-  /** Reports a dead letter (logged); resolves once its receipt is out, rejects when it could not be sent. */
-  deadLetter(entry: DeadLetter, kind: 'rejected' | 'anomaly'): Promise<void>;
+  /** Reports a dead letter (logged); resolves once its receipt is out, rejects when it could not be sent. `blocking`: the receipt says the agent holds the device's line at it. */
+  deadLetter(entry: DeadLetter, kind: DeadLetterKind): Promise<void>;
   /** Before the queue goes back: receipts out, so their messages are acked rather than handed on (bounded: a hung broker call must not hold the release). */
   beforeRelease(): Promise<unknown>;
   /** The agent stops: a receipt that could not be sent is not tried again on its own. */
@@ -60,7 +62,7 @@ export function createReceipts(o: ReceiptsOptions): Receipts {
     },
     async deadLetter(entry, kind) {
       o.log.error({ deviceId: entry.deviceId, seq: entry.seq, reason: entry.reason, status: entry.status, kind }, 'message dead-lettered');
-      await send({ type: 'dead-letter', agentId: o.agentId, entry, anomaly: kind === 'anomaly', blocked: false });
+      await send({ type: 'dead-letter', agentId: o.agentId, entry, anomaly: kind === 'anomaly', blocked: kind === 'blocking' });
     },
     beforeRelease() {
       let timer: { cancel(): void } | null = null;

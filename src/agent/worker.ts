@@ -3,9 +3,10 @@
  * broker, the http device client) and assembles its parts. The agent consumes its own durable
  * queue (consumer.ts, its modes in queue-hold.ts), pushes each message to its device through the
  * device lanes (FIFO per device, devices in parallel), heartbeats (heartbeat.ts), takes lease
- * grants (grants.ts, lease.ts), and reports receipts (receipts.ts: exactly the seqs it applied, as
- * ranges, in batches; dead letters one by one and confirmed before the message is acked), and
- * gives its lease back when the runtime asks (release.ts: a planned handover).
+ * grants (grants.ts, lease.ts; each grant taken hands its watermarks and the runtime's line orders
+ * to the lanes), reports receipts (receipts.ts: exactly the seqs it applied, as ranges, in
+ * batches; dead letters one by one and confirmed before the message is acked), and gives its lease
+ * back when the runtime asks (release.ts: a planned handover).
  *
  * Trust: it holds its credential only (its own key and the stream key, src/trust.ts). It seals
  * its heartbeats and receipts with its key, takes a grant only when sealed with its key for this
@@ -48,7 +49,7 @@ export interface AgentPorts {
 export interface AgentHandle {
   readonly id: string;
   readonly queue: string;
-  /** `applied`, `retry`, `dead-letter`, `anomaly`, `blocked`, `skipped`, `fenced`, `releasing` and `released` {why}, `lease` {epoch}, `lease-returned` {epoch} */
+  /** `applied`, `retry`, `dead-letter`, `anomaly`, `blocked`, `unblocked`, `skipped`, `fenced`, `releasing` and `released` {why}, `lease` {epoch}, `lease-returned` {epoch} */
   readonly events: EventEmitter;
   lanes(): ReturnType<DeviceLanes['snapshot']>;
   stop(): Promise<void>;
@@ -96,7 +97,7 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
       consumer.giveBack('fenced by a device');
     },
   });
-  for (const name of ['applied', 'retry', 'dead-letter', 'anomaly', 'blocked', 'skipped']) lanes.on(name, (e) => events.emit(name, e));
+  for (const name of ['applied', 'retry', 'dead-letter', 'anomaly', 'blocked', 'unblocked', 'skipped']) lanes.on(name, (e) => events.emit(name, e));
 
   await broker.start();
   const queue = await broker.assertAgentQueue(cfg.id);
@@ -111,6 +112,8 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
     lease,
     granted: (g) => {
       for (const [deviceId, seq] of Object.entries(g.watermarks)) lanes.setWatermark(deviceId, seq, g.epoch);
+      // the newest grant's orders stand (none: no line is ordered); a lane a refusal blocked stays blocked until one frees it
+      lanes.setOrders(g.lines ?? {});
       consumer.granted();
       events.emit('lease', { epoch: g.epoch });
     },

@@ -1,9 +1,13 @@
 /**
  * The inspector's one page: everything inline, nothing loaded from the network. It draws each
  * statechart from the machine definitions (`/api/machines`) as nested state boxes with their
- * transitions, highlights the states every actor is in, and follows `/events` (Server-Sent Events).
- * It is assembled from four constant parts: the style, the markup, and the script's two halves.
+ * transitions, highlights the states every actor is in, and follows `/events` (Server-Sent Events),
+ * whose status pushes bring the open alarms, shown in a red bar at the top. Its buttons act through
+ * the operator API (POST /api/...). It is assembled from constant parts: the style, the markup, and
+ * the script's three parts (charts, actions, the feed).
  */
+
+import { SCRIPT_ACTIONS } from './page-actions.ts';
 
 /** Dark panels; the states an actor is in are outlined in the highlight colour. */
 const STYLE = `  :root { --bg:#0f1419; --panel:#161c24; --line:#2a3441; --text:#d7dde5; --dim:#7d8896; --hi:#f5a623; --ok:#3fb950; --bad:#f85149; }
@@ -36,10 +40,18 @@ const STYLE = `  :root { --bg:#0f1419; --panel:#161c24; --line:#2a3441; --text:#
   select { background:var(--bg); color:var(--text); border:1px solid var(--line); }
   .st-blocked { color:var(--bad); font-weight:600; } .st-retrying { color:var(--hi); } .st-flowing { color:var(--ok); } .st-idle { color:var(--dim); }
   .conn { font-size:11px; } .conn.up { color:var(--ok); } .conn.down { color:var(--bad); }
+  .st-paused { color:#79c0ff; font-weight:600; }
+  button { background:var(--bg); color:var(--text); border:1px solid var(--line); border-radius:4px; padding:1px 8px; cursor:pointer; font:inherit; }
+  button:hover { border-color:var(--hi); } button:disabled { opacity:.5; cursor:default; }
+  #act-result.ok { color:var(--ok); } #act-result.bad { color:var(--bad); }
+  #alarms { background:var(--bad); color:#fff; padding:6px 16px; }
+  #alarms ul { margin:0; padding:0; list-style:none; }
+  #alarms b { margin-right:8px; } #alarms .since { opacity:.8; margin-left:8px; font-size:11px; }
 `;
 
-/** The facts bar (epoch, agent, phase, parked, depth, leader), the charts, devices, switches and events. */
-const MARKUP = `<header>
+/** The open alarms (a red bar, hidden while none is open), the facts bar (epoch, agent, phase, parked, depth, leader), the charts, devices, switches and events. */
+const MARKUP = `<div id="alarms" role="alert" hidden><ul></ul></div>
+<header>
   <h1>baton inspector</h1>
   <span class="fact">epoch <b id="f-epoch">–</b></span>
   <span class="fact">active agent <b id="f-agent">–</b></span>
@@ -54,7 +66,10 @@ const MARKUP = `<header>
     <section id="charts"><h2>Statecharts</h2></section>
   </div>
   <div>
-    <section><h2>Devices</h2><table id="devices"><thead><tr><th>device</th><th>state</th><th>next seq / watermark</th><th>lag (oldest)</th><th>detail</th></tr></thead><tbody></tbody></table></section>
+    <section><h2>Devices</h2><table id="devices"><thead><tr><th>device</th><th>state</th><th>next seq / watermark</th><th>lag (oldest)</th><th>detail</th><th>actions</th></tr></thead><tbody></tbody></table></section>
+    <section><h2>Dead letters</h2><table id="dead-letters"><thead><tr><th>id</th><th>device / seq</th><th>answer</th><th>now</th><th>actions</th></tr></thead><tbody></tbody></table></section>
+    <section><h2>Operator</h2><div><button id="handover" data-act="handover">Handover</button> to <input id="handover-to" placeholder="any idle agent" size="14"> <span id="act-result"></span></div>
+      <table id="audit"><thead><tr><th>when</th><th>action</th><th>target</th><th>by</th><th>outcome</th><th>detail</th></tr></thead><tbody></tbody></table></section>
     <section><h2>Switch history</h2><table id="switches"><thead><tr><th>switch</th><th>from → to</th><th>epoch</th><th>switching</th><th>draining</th><th>replaying</th><th>moved</th><th>replayed</th></tr></thead><tbody></tbody></table></section>
     <section><h2>Events <select id="filter"><option value="">all actors</option></select></h2><div id="events"></div></section>
   </div>
@@ -133,7 +148,7 @@ function setState(name, machine, value) {
 
 `;
 
-/** Follows `/events`: the event list and its filter, the status (facts, devices, switches), the connection. */
+/** Follows `/events`: the event list and its filter, the status (alarms, facts, devices, switches), the connection. */
 const SCRIPT_FEED = `function addEvent(e) {
   const f = $('filter').value;
   const div = document.createElement('div');
@@ -146,7 +161,14 @@ const SCRIPT_FEED = `function addEvent(e) {
 }
 $('filter').onchange = () => { const f = $('filter').value; for (const d of $('events').children) d.hidden = !!f && f !== d.dataset.actor; };
 
+// the open alarms come with each status push (once a second), the oldest first
+function setAlarms(list) {
+  $('alarms').hidden = list.length === 0;
+  $('alarms').firstElementChild.innerHTML = list.map((a) => '<li data-alarm="' + esc(a.id) + '"><b>' + esc(a.kind) + '</b>' + esc(a.text) + '<span class="since">since ' + new Date(a.since).toISOString().slice(11, 19) + '</span></li>').join('');
+}
+
 function setStatus(s) {
+  setAlarms(s.alarms || []);
   $('f-epoch').textContent = s.assignment ? s.assignment.epoch : '–';
   $('f-agent').textContent = s.assignment ? s.assignment.agentId : 'none';
   $('f-phase').textContent = s.assignment ? s.assignment.phase : '–';
@@ -154,6 +176,8 @@ function setStatus(s) {
   $('f-depth').textContent = s.queueDepth == null ? '–' : s.queueDepth;
   $('f-leader').textContent = s.leading ? 'this runtime' : (s.leader || 'none');
   refreshDevices();
+  refreshDeadLetters();
+  setAudit(s.audit || []);
   const ms = (a, b) => (a && b ? (new Date(b) - new Date(a)) + ' ms' : '–');
   $('switches').tBodies[0].innerHTML = s.switches.map((w) => '<tr><td>' + esc(w.id) + '</td><td>' + esc(w.fromAgent) + ' → ' + esc(w.toAgent || '?') + '</td><td>' + w.epoch + '</td><td>' + ms(w.startedAt, w.drainingAt) + '</td><td>' + ms(w.drainingAt, w.replayingAt) + '</td><td>' + ms(w.replayingAt, w.completedAt) + '</td><td>' + w.moved + '</td><td>' + w.replayed + '</td></tr>').join('');
 }
@@ -163,7 +187,7 @@ let devicesAsked = false;
 const age = (ms) => (ms == null ? '' : ' (' + (ms < 10000 ? Math.round(ms) + ' ms' : Math.round(ms / 1000) + ' s') + ')');
 function deviceDetail(d) {
   const since = (t) => (t > 0 ? ' since ' + new Date(t).toISOString().slice(11, 19) : '');
-  if (d.blocked) return 'seq ' + d.blocked.seq + ' refused (' + (d.blocked.status == null ? 'no status' : 'status ' + d.blocked.status) + (d.blocked.response ? ': ' + d.blocked.response : '') + ')' + since(d.blocked.since) + '; to free: restart agent ' + (d.agentId || '') + ' or run it with --on-permanent skip';
+  if (d.blocked) return 'seq ' + d.blocked.seq + ' refused (' + (d.blocked.status == null ? 'no status' : 'status ' + d.blocked.status) + (d.blocked.response ? ': ' + d.blocked.response : '') + ')' + since(d.blocked.since) + '; to free: Retry (once the device accepts it) or Skip';
   if (d.retrying) return 'retrying seq ' + d.retrying.seq + ' (attempt ' + d.retrying.attempt + ': ' + d.retrying.reason + ')' + since(d.retrying.since);
   return d.lastError ? 'last error: ' + d.lastError.text : '';
 }
@@ -174,7 +198,7 @@ async function refreshDevices() {
     const r = await fetch('/api/devices' + q);
     if (!r.ok) return;
     const list = await r.json();
-    $('devices').tBodies[0].innerHTML = list.map((d) => '<tr><td>' + esc(d.deviceId) + '</td><td class="st-' + esc(d.state) + '">' + esc(d.state) + '</td><td>' + (d.nextSeq == null ? '–' : d.nextSeq) + ' / ' + d.watermark + '</td><td>' + (d.lag == null ? '–' : d.lag) + age(d.oldestUnappliedMs) + '</td><td>' + esc(deviceDetail(d)) + '</td></tr>').join('');
+    $('devices').tBodies[0].innerHTML = list.map((d) => '<tr><td>' + esc(d.deviceId) + '</td><td class="st-' + esc(d.state) + '">' + esc(d.state) + '</td><td>' + (d.nextSeq == null ? '–' : d.nextSeq) + ' / ' + d.watermark + '</td><td>' + (d.lag == null ? '–' : d.lag) + age(d.oldestUnappliedMs) + '</td><td>' + esc(deviceDetail(d)) + '</td><td>' + deviceButtons(d) + '</td></tr>').join('');
   } catch {
     // the next status push asks again
   } finally {
@@ -206,6 +230,6 @@ export function inspectorPage(): string {
 ${STYLE}</style></head>
 <body>
 ${MARKUP}<script>
-${SCRIPT_CHARTS}${SCRIPT_FEED}</script>
+${SCRIPT_CHARTS}${SCRIPT_ACTIONS}${SCRIPT_FEED}</script>
 </body></html>`;
 }

@@ -1,6 +1,6 @@
 /**
  * The inspector server: the live page, the machine definitions, an SSE stream fed from xstate's
- * `inspect` option, and `/metrics`. Loopback by default; bound elsewhere it requires a token.
+ * `inspect` option, `/metrics`, and the runtime's devices and open alarms (`/api/devices`, `/api/alarms`). Loopback by default; bound elsewhere it requires a token.
  *
  * Bound to loopback, it answers only requests whose Host is `localhost` or a loopback address with
  * its port: a page of another site that rebinds its own name to 127.0.0.1 (DNS rebinding) sends its
@@ -8,25 +8,29 @@
  * whose unsent bytes pass EVENT_BUFFER_LIMIT (it does not read), so a client costs bounded memory
  * (./event-stream.ts); what it streams of the statecharts comes from ./actor-feed.ts.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { BlockList, isIP, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { InspectionEvent } from 'xstate';
 import { systemClock } from '../clock.ts';
 import { BatonError } from '../errors.ts';
+import { checkTokens, labelOf, requester, tokenList, tokenOf, type InspectorToken } from './access.ts';
+import { serveAction, type OperatorApi } from './action-routes.ts';
 import { createActorFeed, type ActorFeed } from './actor-feed.ts';
 import { createEventStream, type EventStream } from './event-stream.ts';
 import { inspectorPage } from './page.ts';
 import { machines, toGraph } from './machine-export.ts';
 import type { Clock } from '../ports.ts';
-import type { DeviceView, RuntimeStatus } from '../api.ts';
+import type { Alarm, DeviceView, RuntimeStatus } from '../api.ts';
 
 export interface InspectorOptions {
   port: number;
-  /** default 127.0.0.1; any other address needs `token` */
+  /** default 127.0.0.1; any other address needs `token` (or `tokens`) */
   host?: string;
+  /** the one token (the audit names its holder `token:token`) */
   token?: string;
+  /** several tokens, each with the label the audit names its holder by (`token:<label>`) */
+  tokens?: InspectorToken[];
   /** `/events` clients at once, at most (default 16); the next one is answered 503 */
   maxEventClients?: number;
 }
@@ -51,19 +55,6 @@ function loopbackHost(header: string | undefined, port: number): boolean {
   return m !== null && Number(m[3]) === port && isLoopback((m[1] ?? m[2])!);
 }
 
-/**
- * The token of a request: the one in `Authorization: Bearer <token>` when that header carries one,
- * else the first `?token=`; an empty value counts as absent. So a query never overrides a header.
- */
-function tokenOf(req: IncomingMessage, url: URL): string | null {
-  const bearer = /^Bearer[ ]+(\S+)[ ]*$/i.exec(req.headers.authorization ?? '')?.[1];
-  return bearer || url.searchParams.get('token') || null;
-}
-
-/** Compares in constant time, whatever the lengths (the digests have one length). */
-const sameToken = (given: string, wanted: string) =>
-  timingSafeEqual(createHash('sha256').update(given).digest(), createHash('sha256').update(wanted).digest());
-
 /** Fails at configuration time, naming the option, when the inspector would be exposed without a token. */
 export function checkInspectorOptions(o: InspectorOptions): void {
   if (!Number.isSafeInteger(o.port) || o.port < 0 || o.port > 65535) {
@@ -72,7 +63,8 @@ export function checkInspectorOptions(o: InspectorOptions): void {
   if (o.maxEventClients !== undefined && (!Number.isSafeInteger(o.maxEventClients) || o.maxEventClients < 1)) {
     throw new BatonError('invalid-config', `createRuntime: option "inspector.maxEventClients" must be an integer >= 1 (got ${JSON.stringify(o.maxEventClients)})`);
   }
-  if (!isLoopback(o.host ?? '127.0.0.1') && !o.token) {
+  checkTokens(o);
+  if (!isLoopback(o.host ?? '127.0.0.1') && tokenList(o).length === 0) {
     throw new BatonError('invalid-config', `createRuntime: option "inspector.token" is required when the inspector binds ${o.host} (not loopback)`);
   }
 }
@@ -89,6 +81,10 @@ export type InspectorServerOptions = InspectorOptions & {
   status(): Promise<RuntimeStatus>;
   /** `/api/devices`: the runtime's per-device view (absent: the page answers 404) */
   devices?(): Promise<DeviceView[]>;
+  /** the runtime's operator actions, served under /api/ (./action-routes.ts); absent: none is served */
+  actions?(): OperatorApi;
+  /** `/api/alarms`: the runtime's open alarms (absent: the page answers 404) */
+  alarms?(): Alarm[];
   /** the Prometheus text of /metrics and its content type */
   metrics: { text(): Promise<string>; readonly contentType: string };
   logger: Logger;
@@ -110,18 +106,22 @@ function refuseForeignHost(req: IncomingMessage, res: ServerResponse, loopbackPo
   return true;
 }
 
-/** Answers a request that is not a GET (405), or lacks the token when one is set (401). */
-function refuseRequest(req: IncomingMessage, res: ServerResponse, url: URL, token: string | undefined): boolean {
-  if (req.method !== 'GET') {
-    res.writeHead(405, { allow: 'GET', 'content-type': 'text/plain' });
-    res.end('only GET is served here\n');
-    return true;
+/**
+ * Answers a request that is neither a GET nor a POST (405), or lacks a token when one is set (401);
+ * else gives the label of the token it carries (null: none is set).
+ */
+function admit(req: IncomingMessage, res: ServerResponse, url: URL, tokens: InspectorToken[]): { label: string | null } | null {
+  if (req.method !== 'GET' && req.method !== 'POST') {
+    res.writeHead(405, { allow: 'GET, POST', 'content-type': 'text/plain' });
+    res.end('only GET (and POST for the actions under /api/) is served here\n');
+    return null;
   }
-  const given = token ? tokenOf(req, url) : null;
-  if (!token || (given !== null && sameToken(given, token))) return false;
+  if (tokens.length === 0) return { label: null };
+  const label = labelOf(tokenOf(req, url), tokens);
+  if (label !== null) return { label };
   res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' });
   res.end('a token is required: Authorization: Bearer ... (or, without that header, ?token=...)\n');
-  return true;
+  return null;
 }
 
 /** What the pages serve: the runtime's status and metrics, the charts' definitions and live state. */
@@ -149,6 +149,10 @@ async function route(req: IncomingMessage, res: ServerResponse, url: URL, { o, g
       if (!o.devices) break;
       res.writeHead(200, { 'content-type': 'application/json' });
       return void res.end(JSON.stringify(await o.devices()));
+    case '/api/alarms':
+      if (!o.alarms) break;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return void res.end(JSON.stringify(o.alarms()));
     case '/metrics': {
       await o.status(); // refreshes the gauges
       res.writeHead(200, { 'content-type': o.metrics.contentType });
@@ -158,12 +162,13 @@ async function route(req: IncomingMessage, res: ServerResponse, url: URL, { o, g
       return stream.open(req, res, feed.latest());
   }
   res.writeHead(404, { 'content-type': 'text/plain' });
-  res.end(`no such page: ${url.pathname} (try /, /events, /metrics, /api/machines, /api/state${o.devices ? ', /api/devices' : ''})\n`);
+  res.end(`no such page: ${url.pathname} (try /, /events, /metrics, /api/machines, /api/state${o.devices ? ', /api/devices' : ''}${o.alarms ? ', /api/alarms' : ''}${o.actions ? ', /api/dead-letters, /api/audit' : ''})\n`);
 }
 
 export function createInspectorServer(o: InspectorServerOptions): InspectorServer {
   checkInspectorOptions(o);
   const host = o.host ?? '127.0.0.1';
+  const tokens = tokenList(o);
   const stream = createEventStream({ maxClients: o.maxEventClients ?? DEFAULT_EVENT_CLIENTS, status: () => o.status(), logger: o.logger, clock: o.clock ?? systemClock });
   const feed = createActorFeed(stream.broadcast);
   const sources: Sources = { o, graphs: JSON.stringify(Object.fromEntries(Object.entries(machines).map(([k, m]) => [k, toGraph(m)]))), feed, stream };
@@ -174,7 +179,13 @@ export function createInspectorServer(o: InspectorServerOptions): InspectorServe
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (refuseForeignHost(req, res, loopbackPort)) return;
     const url = new URL(req.url ?? '/', 'http://inspector');
-    if (refuseRequest(req, res, url, o.token)) return;
+    const caller = admit(req, res, url, tokens);
+    if (!caller) return;
+    if (o.actions && (await serveAction(req, res, url, requester(req, caller.label), o.actions(), o.logger))) return;
+    if (req.method !== 'GET') {
+      res.writeHead(405, { allow: 'GET', 'content-type': 'text/plain' });
+      return void res.end(`only GET is served at ${url.pathname}\n`);
+    }
     await route(req, res, url, sources);
   }
   const server = createServer((req, res) => {

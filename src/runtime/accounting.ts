@@ -28,6 +28,8 @@ export class AppliedAccounting {
       clock: Clock;
       /** when the device's line is held at or below `seq` (blocked, retrying): what `applied()` times out with instead */
       heldLine?(deviceId: string, seq: number, timeoutMs: number): { text: string; details: Record<string, unknown> } | null;
+      /** after each accounting of a device: `drained()` waiters look again (drained.ts) */
+      accounted?(deviceId: string): void;
     },
   ) {}
 
@@ -46,6 +48,7 @@ export class AppliedAccounting {
     const wm = ledger.watermark(deviceId);
     metrics.setDevice(deviceId, wm, ledger.lag(deviceId));
     this.d.marks.raise(deviceId, wm);
+    this.d.accounted?.(deviceId);
   };
 
   // a seq is outstanding from the moment it goes out, before its confirm: its receipt may come first

@@ -153,6 +153,20 @@ export class AppliedLedger {
     for (const [from, to] of r.ranges) this.applied(r.deviceId, from, to);
   }
 
+  /** The highest seq dispatched here and not settled yet (null: none): what `drained()` waits to see settled. */
+  highestOutstanding(deviceId: string): number | null {
+    const o = this.devices.get(deviceId)?.outstanding;
+    return o?.length ? o[o.length - 1]! : null;
+  }
+
+  /** The seqs at or below `seq` dispatched here and not settled yet: how many, the lowest (null: none). */
+  outstandingThrough(deviceId: string, seq: number): { count: number; lowest: number } | null {
+    const o = this.devices.get(deviceId)?.outstanding;
+    if (!o?.length || o[0]! > seq) return null;
+    const end = lowerBound(o, seq + 1);
+    return { count: end, lowest: o[0]! };
+  }
+
   /** seqs dispatched here and not settled yet (null: nothing dispatched here to this device) */
   lag(deviceId: string): number | null {
     return this.devices.get(deviceId)?.outstanding.length ?? null;

@@ -12,7 +12,9 @@ import type { RuntimeConfig } from '../config.ts';
 import { BatonError } from '../errors.ts';
 import type { Broker, Store, StoreLifecycle, Subscription } from '../ports.ts';
 import type { AgentRegistry } from './agent-registry.ts';
+import type { AlarmWatch } from './alarm-watch.ts';
 import type { CoordinatorActor } from './coordinator-provided.ts';
+import type { Drains } from './drained.ts';
 import type { Intake } from './dispatch.ts';
 import type { DispatcherActor } from './dispatcher-provided.ts';
 import type { Inspection } from './inspection.ts';
@@ -42,8 +44,12 @@ export interface LifecycleDeps {
   receipts: Pick<ReceiptReader, 'readReceipts' | 'settled'>;
   intake: Pick<Intake, 'pending' | 'drained'>;
   marks: Pick<WatermarkWriter, 'flush'>;
+  /** `drained()` waiters: nothing settles them once receipts are no longer read */
+  drains?: Pick<Drains, 'stopped'>;
   probe(): Promise<void>;
   timers: Timers;
+  /** judged periodically while running; all cleared when the runtime stops */
+  alarms: Pick<AlarmWatch, 'every' | 'check' | 'stop'>;
 }
 
 export class Lifecycle {
@@ -76,6 +82,7 @@ export class Lifecycle {
     timers.every(200, d.marks.flush);
     timers.every(Math.min(cfg.forgetAgentAfter, 10_000), () => void d.registry.forgetDead());
     timers.every(cfg.probeInterval, d.probe);
+    timers.every(d.alarms.every, d.alarms.check);
     log.info({ namespace: cfg.namespace, devices: cfg.devices.length, leading: d.elector.leading }, 'runtime started');
   };
 
@@ -91,8 +98,10 @@ export class Lifecycle {
     d.granter.stop();
     await d.elector.stop();
     d.timers.cancelAll();
+    d.alarms.stop();
     d.receipts.readReceipts(false);
     await d.receipts.settled();
+    d.drains?.stopped();
     for (const s of this.subscriptions.splice(0)) await s.cancel();
     d.registry.stop();
     await d.inspectorServer?.stop();

@@ -27,6 +27,9 @@ export class Metrics {
   });
   readonly agentState = new Gauge({ name: 'baton_agent_state', help: '1 for the state each agent is in', labelNames: ['agent', 'state'], registers: [this.registry] });
 
+  readonly alarmsOpen = new Gauge({ name: 'baton_alarms_open', help: 'alarms open now, by kind', labelNames: ['kind'], registers: [this.registry] });
+  readonly alarmsRaised = new Counter({ name: 'baton_alarms_raised_total', help: 'alarms raised, by kind', labelNames: ['kind'], registers: [this.registry] });
+
   readonly anomalies = new Counter({
     name: 'baton_anomalies_total',
     help: 'messages an agent refused to send: at or below the device watermark and never applied (a seq reused, a message that overtook another)',
@@ -59,6 +62,20 @@ export class Metrics {
     this.agentState.reset();
     // prom-client escapes only \\, \n and "; an id is refused at the edge, and escaped here whatever fed it
     for (const a of agents) for (const s of ['idle', 'active', 'suspect', 'dead']) this.agentState.set({ agent: printable(a.agentId), state: s }, a.state === s ? 1 : 0);
+  }
+
+  /** every kind shows from the start, at 0 (a series that appears only when it fires cannot be rated) */
+  zeroAlarms(kinds: readonly string[]): void {
+    for (const kind of kinds) {
+      this.alarmsRaised.inc({ kind }, 0);
+      this.alarmsOpen.set({ kind }, 0);
+    }
+  }
+
+  /** an alarm of `kind` was raised (or cleared: `raised` false); `open`: how many of that kind are open now */
+  onAlarm(kind: string, raised: boolean, open: number): void {
+    if (raised) this.alarmsRaised.inc({ kind });
+    this.alarmsOpen.set({ kind }, open);
   }
 
   text(): Promise<string> {

@@ -19,6 +19,14 @@ export const stopped = () => new BatonError('runtime-stopped', 'the runtime is s
 export const rejected = (deviceId: string, seq: number, reason?: string) =>
   new BatonError('device-rejected', `device ${deviceId}: seq ${seq} was dead-lettered (${reason ?? 'the reason is in dead_letters'}); it will not be applied`, { deviceId, seq });
 
+/** An operator action asked of a runtime that stands by: `what` says what was not done. */
+export const actionNotLeader = (runtimeId: string, leader: string | null, what: string) =>
+  new BatonError(
+    'not-leader',
+    `${what}: this runtime (${runtimeId}) is standing by; ${leader ? `runtime ${leader} leads: ask it` : 'no runtime leads right now: try again once one does'} (baton status shows who leads)`,
+    { leader },
+  );
+
 /** An operator action or read asked of a runtime that does not run (its database is open only while it runs). */
 export const notRunning = (what: string, state: 'created' | 'starting' | 'stopping' | 'stopped') =>
   state === 'created' || state === 'starting'

@@ -16,6 +16,7 @@ import { limitedWarn } from '../log-limit.ts';
 import type { Broker, Store } from '../ports.ts';
 import { AppliedAccounting } from './accounting.ts';
 import { unbuiltActions } from './actions-unbuilt.ts';
+import { AlarmWatch } from './alarm-watch.ts';
 import { AuditLog } from './audit-log.ts';
 import { createAgentRegistry, createLeaseGranter, heartbeatHandler, probeActiveAgent } from './agents.ts';
 import { AppliedLedger } from './applied-ledger.ts';
@@ -23,6 +24,7 @@ import { createCoordinator, type CoordinatorActor } from './coordinator-provided
 import { Intake } from './dispatch.ts';
 import { DeviceNotes, deviceState, deviceViews, heldLineOf, laneOf } from './devices.ts';
 import { createDispatcher } from './dispatcher-provided.ts';
+import { Drains } from './drained.ts';
 import { EpochHolders } from './epoch-holders.ts';
 import { RuntimeEventEmitter } from './events.ts';
 import { Handovers } from './handover.ts';
@@ -31,6 +33,7 @@ import { Leadership } from './leadership.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { hookCoordinator, hookDispatcher } from './machine-hooks.ts';
 import { Metrics } from './metrics.ts';
+import { deadLetterAndDrainActions } from './operator-actions.ts';
 import { resolveRuntimeOptions, type ConfigOptions, type RuntimeSetup } from './options.ts';
 import { Parker } from './parker.ts';
 import { ReceiptReader } from './receipt-reader.ts';
@@ -77,8 +80,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   // operator actions record their outcome here (the parts that carry them out are given it)
   const auditLog = new AuditLog({ store, clock, emit, log, state: () => state() });
   const notes = new DeviceNotes(setup);
-  const accounting = new AppliedAccounting({ ledger, metrics, marks, clock, heldLine: (deviceId, seq, timeoutMs) => heldLine(deviceId, seq, timeoutMs) });
-  const inspectorServer = inspectorOptions ? createInspectorServer({ ...inspectorOptions, clock, status: () => status(), devices: () => devices(), metrics, logger: log.child({ actor: 'inspector' }) }) : null;
+  const drains = new Drains({ ...setup, ledger, leadership: () => leadership, lineState: (id) => deviceState(laneOf(lanes, id), ledger.lag(id)) });
+  const accounting = new AppliedAccounting({ ledger, metrics, marks, clock, heldLine: (deviceId, seq, timeoutMs) => heldLine(deviceId, seq, timeoutMs), accounted: drains.accounted });
+  const inspectorServer = inspectorOptions ? createInspectorServer({ ...inspectorOptions, clock, status: () => status(), devices: () => devices(), alarms: () => alarms.list(), actions: () => actions, metrics, logger: log.child({ actor: 'inspector' }) }) : null;
   if (inspectorServer) inspection.add((e) => inspectorServer.inspect(e));
   if (stately) inspection.forwardToStately(stately.url);
 
@@ -92,8 +96,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   // who each epoch was granted to: receipts count only from that agent
   const holders = new EpochHolders();
   const granter = createLeaseGranter({ ...setup, broker, holders, ledger, leading });
-  // what the trust boundary keeps out is logged at most every 10 s per kind
-  const refused = limitedWarn(clock, log);
+  const refused = limitedWarn(clock, log); // what the trust boundary keeps out, logged at most every 10 s per kind
   const registry = createAgentRegistry({ ...setup, store, inspect, emit, granter, coordinator: coordinatorActor });
   const leadership = new Leadership({ ...setup, store, ttlMs: cfg.leaderTtl, seqs, granter, readReceipts, emit, coordinator: coordinatorActor, dispatcher: () => dispatcher });
   const dispatcher = createDispatcher({ ...setup, broker, store, parker, accounting, leadership, metrics, replayBatchSize: cfg.replayBatchSize, inspect });
@@ -117,22 +120,23 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const running = () => state() === 'running';
   const devices = deviceViews({ ...lanes, devices: cfg.devices, clock, ledger, notes, seqs, streams: () => (running() ? store.deviceStreams() : Promise.resolve([])), parked: () => (running() ? store.countParkedByDevice() : Promise.resolve({})) });
   const heldLine = heldLineOf(lanes);
+  const alarms = new AlarmWatch({ ...setup, events, emit, metrics, leading, registry, activeAgent, ledger, store });
   const status = runtimeStatus({
-    ...setup, state, coordinator, dispatcher, leadership, broker, alarm, store, registry, ledger, metrics, inspectorUrl: () => inspectorServer?.url() ?? null,
+    ...setup, state, coordinator, dispatcher, leadership, broker, alarm, store, registry, ledger, metrics, inspectorUrl: () => inspectorServer?.url() ?? null, alarms: alarms.list, audit: (o) => auditLog.list(o),
     deviceState: (deviceId) => deviceState(laneOf(lanes, deviceId), ledger.lag(deviceId)),
   });
   const intake = new Intake({ ...setup, state, leadership, seqs, dispatcher, maxMessageBytes: cfg.maxMessageBytes });
   const lifecycle = new Lifecycle({
     ...setup,
-    slot, store, broker, inspection, inspectorServer, dispatcher, coordinator, elector: leadership.elector, granter, registry, receipts: reader, intake, marks,
+    slot, store, broker, inspection, inspectorServer, dispatcher, coordinator, elector: leadership.elector, granter, registry, receipts: reader, intake, marks, drains,
     openStore: () => createOrmStore({ databaseUrl: cfg.databaseUrl, logger: log.child({ actor: 'store' }) }),
     onHeartbeat: heartbeatHandler({ ...setup, refused, registry, granter, leading, notes, activeAgent: () => activeAgent(), lineChanged: (deviceId, agentId, line) => emit('device.line', { deviceId, agentId, line }), leaving: handovers.agentLeaving }),
     probe: probeActiveAgent({ ...setup, coordinator: coordinatorActor, leading, granter, broker, registry }),
-    timers: new Timers(clock, log),
+    timers: new Timers(clock, log), alarms,
   });
 
   const { start, stop, ready } = lifecycle;
-  const actions = { ...unbuiltActions(), audit: (opts?: { limit?: number }) => auditLog.list(opts), handover: handovers.request };
+  const actions = { ...unbuiltActions(), alarms: alarms.list, audit: (opts?: { limit?: number }) => auditLog.list(opts), handover: handovers.request, ...deadLetterAndDrainActions({ ...setup, store, auditLog, drains, events, intake, state, leadership }) };
   return { start, stop, dispatch: intake.dispatch, ready, applied: accounting.applied, status, devices, metrics: () => metrics.text(), on: events.on, off: events.off, once: events.once, ...actions };
 }
 

@@ -1,9 +1,10 @@
 /**
  * `status()`: what the runtime is doing now (its state, leadership, machines, agents, queue, parked
  * rows, devices, switches), the gauges refreshed from the same reads; and whether RabbitMQ blocks
- * publishes, which status reports and which keeps it from asking the broker.
+ * publishes, which status reports and which keeps it from asking the broker. The open alarms are
+ * alarm-watch.ts's.
  */
-import type { DeviceState, RuntimeStatus } from '../api.ts';
+import type { Alarm, AuditEntry, DeviceState, RuntimeStatus } from '../api.ts';
 import type { AssignmentStore, Broker, DeliveryStore, ParkingStore } from '../ports.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import type { AppliedLedger } from './applied-ledger.ts';
@@ -42,7 +43,14 @@ export interface StatusDeps {
   metrics: Metrics;
   queueOf(agentId: string): string;
   inspectorUrl(): string | null;
+  /** the newest audit rows (the runtime's `audit()`) */
+  audit?(opts: { limit: number }): Promise<AuditEntry[]>;
+  /** the alarms open now */
+  alarms(): Alarm[];
 }
+
+/** How many audit rows status() shows. */
+export const STATUS_AUDIT_ROWS = 20;
 
 export function runtimeStatus(d: StatusDeps): () => Promise<RuntimeStatus> {
   const { coordinator, leadership, store, metrics } = d;
@@ -74,6 +82,8 @@ export function runtimeStatus(d: StatusDeps): () => Promise<RuntimeStatus> {
       switches: ready ? await store.listSwitches() : [],
       inspectorUrl: d.inspectorUrl(),
       brokerBlocked: d.alarm.blocked,
+      audit: ready && d.audit ? await d.audit({ limit: STATUS_AUDIT_ROWS }) : [],
+      alarms: d.alarms(),
     };
   };
 }

@@ -7,7 +7,7 @@ import { silentLogger } from '../logger.ts';
 import { createOrmStore } from '../adapters/orm/store.ts';
 import { printable as p, printableJson } from '../printable.ts';
 import type {
-  AgentRecord, AgentStore, Assignment, AssignmentStore, Broker, DeadLetterStore, DeliveryStore, DeviceStream, ParkingStore, SwitchRecord,
+  AgentRecord, AgentStore, Assignment, AssignmentStore, AuditEntry, AuditStore, Broker, DeadLetterStore, DeliveryStore, DeviceStream, ParkingStore, SwitchRecord,
 } from '../ports.ts';
 
 export interface StatusReport {
@@ -18,14 +18,20 @@ export interface StatusReport {
   agents: Array<Omit<AgentRecord, 'lastHeartbeat'> & { lastHeartbeat: string; queueDepth: number | null; consumers: number | null }>;
   devices: DeviceStream[];
   switches: SwitchRecord[];
+  /** the newest operator actions (the audit table), newest first */
+  audit: AuditEntry[];
 }
 
-/** What `baton status` reads of the database: reads of five roles, nothing it could change. */
+/** How many audit rows `baton status` shows (`baton audit` shows more). */
+const AUDIT_ROWS = 10;
+
+/** What `baton status` reads of the database: reads of six roles, nothing it could change. */
 export type StatusStore = Pick<AssignmentStore, 'getAssignment' | 'listSwitches'> &
   Pick<AgentStore, 'listAgents'> &
   Pick<ParkingStore, 'countParked'> &
   Pick<DeadLetterStore, 'listDeadLetters'> &
-  Pick<DeliveryStore, 'deviceStreams'>;
+  Pick<DeliveryStore, 'deviceStreams'> &
+  Pick<AuditStore, 'listAudit'>;
 
 /** Opens the database and the broker, reads the status, and closes both. */
 export async function readStatus(o: { amqpUrl?: string; databaseUrl?: string; namespace: string }): Promise<StatusReport> {
@@ -68,6 +74,7 @@ export async function statusOf(store: StatusStore, broker: Pick<Broker, 'queueIn
     agents,
     devices: await store.deviceStreams(),
     switches: await store.listSwitches(),
+    audit: await store.listAudit({ limit: AUDIT_ROWS }),
   };
 }
 
@@ -92,5 +99,7 @@ export function statusText(s: StatusReport): string[] {
     const ms = (a: Date | null, b: Date | null) => (a && b ? `${b.getTime() - a.getTime()} ms` : '-');
     out(`  ${p(w.id)} ${p(String(w.fromAgent))} → ${p(w.toAgent ?? '?')} epoch ${w.epoch} ${p(w.phase)}: switching ${ms(w.startedAt, w.drainingAt)}, draining ${ms(w.drainingAt, w.replayingAt)}, replaying ${ms(w.replayingAt, w.completedAt)}; moved ${w.moved}, replayed ${w.replayed} (${p(w.reason)})`);
   }
+  if (s.audit.length > 0) out('operator actions (newest first; baton audit shows more):');
+  for (const e of s.audit) out(`  ${new Date(e.at).toISOString()} ${p(e.action)} ${p(e.target)} by ${p(e.by)}: ${p(e.outcome)} (${p(e.detail)})`);
   return lines;
 }

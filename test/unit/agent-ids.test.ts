@@ -91,6 +91,7 @@ describe('what baton prints escapes control characters', () => {
       agents: [{ agentId: bad, topic: bad, host: bad, status: 'up', lastHeartbeat: at.toISOString(), queueDepth: 0, consumers: 1 }],
       devices: [{ deviceId: bad, nextSeq: 1, watermark: 0 }],
       switches: [{ id: bad, fromAgent: bad, toAgent: bad, epoch: 3, reason: bad, phase: 'normal', startedAt: at, drainingAt: at, replayingAt: at, completedAt: at, moved: 0, replayed: 0 } as unknown as StatusReport['switches'][number]],
+      audit: [{ id: 1, at: 0, action: 'pause', target: bad, by: bad, outcome: 'done', detail: bad }],
     };
     const lines = statusText(report);
     for (const line of lines) expect(line).not.toMatch(CONTROL);

@@ -1,5 +1,5 @@
 // Issue 15: the agent tells the truth about its device lines. Each lane keeps its condition
-// (flowing, retrying, blocked) as one value; `reports()` lists the lines that do not flow, and
+// (flowing, retrying, paused, blocked) as one value; `reports()` lists the lines that do not flow, and
 // every heartbeat carries them (none: the heartbeat of a healthy agent is unchanged).
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
@@ -77,7 +77,8 @@ describe('device lanes report the lines that do not flow', () => {
     expect(report).toEqual({ deviceId: 'd1', state: 'blocked', seq: 7, status: 422, response: 'parent rule 12 missing', reason: expect.any(String), since: 2000 });
     expect(report!.reason).toMatch(/seq 7 .*422.*parent rule 12 missing/);
     expect(report!.reason).toMatch(/dead-lettered/);
-    expect(report!.reason).toMatch(/until the agent restarts.*onPermanent=skip/);
+    expect(report!.reason).toMatch(/until baton unblock d1 --retry \(after fixing the device\) or baton unblock d1 --skip/);
+    expect(report!.reason).not.toMatch(/restart/);
     expect(event).toMatchObject({ deviceId: 'd1', seq: 7, reason: report!.reason });
     expect(l.snapshot()).toMatchObject([{ deviceId: 'd1', blocked: report!.reason, queued: 1, lastApplied: 6 }]);
     await l.stop();
@@ -205,7 +206,7 @@ describe('the heartbeat of an agent', () => {
     expect(lanes[1]!.since).toBeLessThan(t.beats.at(-1)!.sentAt);
     d2Down = false;
     await t.until(2500);
-    // the retrying line applied: only the blocked one is left (it stays until the agent restarts)
+    // the retrying line applied: only the blocked one is left (it stays until a line order frees it)
     expect(t.beats.at(-1)!.lanes).toMatchObject([{ deviceId: 'd1', state: 'blocked', seq: 2 }]);
     expect(t.beats.some((b) => b.lanes?.some((l) => l.deviceId === 'd2' && l.state === 'retrying' && l.since === d2Since && l.attempt > 1))).toBe(true);
     await t.agent.stop();

@@ -24,6 +24,7 @@ describe('runtime config', () => {
     const c = resolveRuntimeConfig({ devices: ['fw1'], ...runtimeTrust });
     expect(c.checkAgentLoopTime).toBe(30_000);
     expect(c.maxMessageBytes).toBe(1024 * 1024);
+    expect([c.alarmLagMs, c.alarmSwitchPhaseMs]).toEqual([60_000, 30_000]);
     expect(c.devices).toEqual(['fw1']);
     expect(Object.isFrozen(c)).toBe(true);
   });
@@ -41,6 +42,8 @@ describe('runtime config', () => {
     ['devices', [], /option "devices" must be a non-empty array/],
     ['colour', 'red', /unknown option "colour"/],
     ['maxAgents', 0, /option "maxAgents" must be an integer >= 1/],
+    ['alarmLagMs', 0, /option "alarmLagMs" must be an integer >= 1 \(got 0\)/],
+    ['alarmSwitchPhaseMs', '30s', /option "alarmSwitchPhaseMs" must be an integer >= 1 \(got "30s"\)/],
   ])('createRuntime fails naming the option %s', (option, value, message) => {
     expect(() => createRuntime({ devices: ['fw1'], ...runtimeTrust, [option]: value } as never)).toThrow(message);
   });

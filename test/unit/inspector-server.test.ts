@@ -1,15 +1,17 @@
 // The inspector server over real HTTP on an ephemeral loopback port, in-process: the Host check
-// against DNS rebinding, the exact loopback test, the one token rule, and the /events limits (a cap
-// on clients, a client that does not read is dropped, a new client gets the status alone).
+// against DNS rebinding, the exact loopback test, the one token rule, the /events limits (a cap
+// on clients, a client that does not read is dropped, a new client gets the status alone), and the
+// open alarms (/api/alarms, the red bar the page draws from each status push).
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { InspectionEvent } from 'xstate';
-import { checkInspectorOptions, createInspectorServer, EVENT_BUFFER_LIMIT, type InspectorOptions, type InspectorServer } from '../../src/inspector/server.ts';
+import { checkInspectorOptions, createInspectorServer, EVENT_BUFFER_LIMIT, type InspectorOptions, type InspectorServer, type InspectorServerOptions } from '../../src/inspector/server.ts';
 import { Metrics } from '../../src/runtime/metrics.ts';
 import type { Clock } from '../../src/ports.ts';
-import type { RuntimeStatus } from '../../src/api.ts';
+import type { Alarm, RuntimeStatus } from '../../src/api.ts';
+import { inspectorPage } from '../../src/inspector/page.ts';
 import { captureLogs } from '../support/log-capture.ts';
 
 /** A clock whose timers never fire: no periodic status push interleaves with what a test counts. */
@@ -22,7 +24,7 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.stop();
 });
 
-async function serve(o: Partial<InspectorOptions> = {}) {
+async function serve(o: Partial<InspectorOptions> & Pick<InspectorServerOptions, 'alarms'> = {}) {
   const logs = captureLogs();
   let statusCalls = 0;
   const server = createInspectorServer({
@@ -220,5 +222,41 @@ describe('inspector: /events limits', () => {
     expect(statusCalls()).toBe(2);
     expect(a.events.filter((e) => e.kind === 'status')).toEqual([{ kind: 'status', data: { call: 1 } }]);
     expect(b.events.filter((e) => e.kind === 'status')).toEqual([{ kind: 'status', data: { call: 2 } }]);
+  });
+});
+
+describe('inspector: the open alarms', () => {
+  const alarm: Alarm = { id: 'device-blocked:fw1', kind: 'device-blocked', subject: 'fw1', text: 'device fw1: its line is blocked at seq 2 <b>', since: Date.UTC(2026, 11, 3, 6, 0, 5) };
+
+  it('/api/alarms serves the runtime\'s alarms() as JSON, behind the token when one is set; without them it is not a page', async () => {
+    let open: Alarm[] = [alarm];
+    const { port } = await serve({ token: 's3cret', alarms: () => open });
+    expect((await get(port, '/api/alarms')).status).toBe(401);
+    const res = await get(port, '/api/alarms', { authorization: 'Bearer s3cret' });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toEqual([alarm]);
+    open = [];
+    expect(JSON.parse((await get(port, '/api/alarms', { authorization: 'Bearer s3cret' })).body)).toEqual([]);
+    const bare = await serve();
+    const missing = await get(bare.port, '/api/alarms');
+    expect(missing.status).toBe(404);
+    expect(missing.body).not.toContain('/api/alarms)');
+    expect((await get(port, '/nowhere', { authorization: 'Bearer s3cret' })).body).toContain(', /api/alarms)');
+  });
+
+  it('the page shows the open alarms in a red bar at the top from each status push, escaped, and hides it when none is open', () => {
+    const page = inspectorPage();
+    expect(page.indexOf('<div id="alarms"')).toBeLessThan(page.indexOf('<header>'));
+    const script = /<script>([\s\S]*)<\/script>/.exec(page)![1]!;
+    expect(script).toMatch(/function setStatus\(s\) \{\n  setAlarms\(s\.alarms \|\| \[\]\);/);
+    const esc = /^const esc = .*$/m.exec(script)![0];
+    const setAlarmsSource = /^function setAlarms\(list\) \{[\s\S]*?^\}$/m.exec(script)![0];
+    const bar = { hidden: true, firstElementChild: { innerHTML: '' } };
+    const setAlarms = new Function('$', `${esc}\n${setAlarmsSource}\nreturn setAlarms;`)(() => bar) as (list: Alarm[]) => void;
+    setAlarms([alarm]);
+    expect(bar.hidden).toBe(false);
+    expect(bar.firstElementChild.innerHTML).toBe('<li data-alarm="device-blocked:fw1"><b>device-blocked</b>device fw1: its line is blocked at seq 2 &lt;b&gt;<span class="since">since 06:00:05</span></li>');
+    setAlarms([]);
+    expect(bar.hidden).toBe(true);
   });
 });

@@ -5,7 +5,7 @@ import { statusOf, statusText } from '../../src/tools/status.ts';
 import type { QueueInfo } from '../../src/ports.ts';
 
 describe('baton status', () => {
-  it('reads the assignment, agents with their queue depth, parked messages, dead letters, devices and switches', async () => {
+  it('reads the assignment, agents with their queue depth, parked messages, dead letters, devices, switches and the newest operator actions', async () => {
     const store = createMemoryStore();
     const term = { holder: 'r1', epoch: (await store.acquireLeadership('r1', 60_000)).epoch };
     await store.recordFirstAgent({ agentId: 'a1', topic: 'baton.agent.a1', host: 'h' }, term);
@@ -13,6 +13,7 @@ describe('baton status', () => {
     await store.reserveSeqs('d1', 5, term);
     await store.park([{ deviceId: 'd1', seq: 1, method: 'PUT', path: '/x', body: null }], term);
     await store.deadLetter({ deviceId: 'd1', seq: 2, epoch: 1, agentId: 'a1', reason: '422', status: 422, response: null, payload: '{}' });
+    await store.recordAudit({ at: Date.parse('2026-01-01T00:01:00Z'), action: 'dead-letter-drop', target: 'dead-letter:1', by: 'token:noc (cli:alice)', outcome: 'done', detail: 'not needed' });
     const asked: string[] = [];
     const broker = { queueInfo: async (q: string): Promise<QueueInfo | null> => (asked.push(q), { messages: 3, consumers: 1 }) };
     const s = await statusOf(store, broker, 'baton');
@@ -21,5 +22,11 @@ describe('baton status', () => {
     expect(s.devices).toEqual([{ deviceId: 'd1', nextSeq: 6, watermark: 0 }]);
     expect(asked).toContain('baton.agent.a1');
     expect(statusText(s)[0]).toBe('active agent: a1 (epoch 1, phase normal, lock 0)');
+    // the newest operator actions, from the audit table
+    expect(s.audit).toMatchObject([{ action: 'dead-letter-drop', by: 'token:noc (cli:alice)' }]);
+    expect(statusText(s).slice(-2)).toEqual([
+      'operator actions (newest first; baton audit shows more):',
+      '  2026-01-01T00:01:00.000Z dead-letter-drop dead-letter:1 by token:noc (cli:alice): done (not needed)',
+    ]);
   });
 });

@@ -7,16 +7,22 @@ import { parseArgs } from 'node:util';
 import { isBatonError } from '../../errors.ts';
 import { agentKey } from './agent-key.ts';
 import { agent } from './agent.ts';
+import { audit } from './audit.ts';
 import { out, type Command, type CommandValues } from './command.ts';
+import { deadLetters } from './dead-letters.ts';
 import { demo } from './demo.ts';
 import { device } from './device.ts';
 import { devices } from './devices.ts';
+import { handover } from './handover.ts';
 import { internalRuntime } from './internal-runtime.ts';
 import { machines } from './machines.ts';
+import { pause, resume } from './pause.ts';
 import { scenario } from './scenario.ts';
 import { secret } from './secret.ts';
 import { sim } from './sim.ts';
 import { status } from './status.ts';
+import { unblock } from './unblock.ts';
+import { wait } from './wait.ts';
 
 export type { Command } from './command.ts';
 
@@ -33,6 +39,13 @@ const builtIn: Array<[string, Command]> = [
   ['machines', machines],
   ['status', status],
   ['devices', devices],
+  ['pause', pause],
+  ['resume', resume],
+  ['unblock', unblock],
+  ['dead-letters', deadLetters],
+  ['handover', handover],
+  ['wait', wait],
+  ['audit', audit],
 ];
 
 export interface CliOptions {
@@ -58,7 +71,7 @@ function help(commands: Map<string, Command>): string {
     '',
     ...[...commands]
       .filter(([name]) => !name.startsWith('_'))
-      .map(([name, c]) => `  ${name.padEnd(9)} ${c.summary}`),
+      .map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`),
   ].join('\n');
 }
 
