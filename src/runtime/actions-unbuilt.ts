@@ -5,7 +5,7 @@
 import type { Runtime } from '../api.ts';
 import { BatonError } from '../errors.ts';
 
-type Actions = Pick<Runtime, 'pause' | 'resume' | 'unblock' | 'handover'>;
+type Actions = Pick<Runtime, 'pause' | 'resume' | 'unblock'>;
 
 const unbuilt = (name: string) => () => {
   throw new BatonError('unsupported', `runtime.${name}() is not built in this version of baton`);
@@ -16,6 +16,5 @@ export function unbuiltActions(): Actions {
     pause: unbuilt('pause'),
     resume: unbuilt('resume'),
     unblock: unbuilt('unblock'),
-    handover: unbuilt('handover'),
   };
 }

@@ -8,7 +8,8 @@
  * - `errors`: half the writes are answered 503 (transient, retried);
  * - `rejects`: a third of the writes are answered 422 (permanent: dead-lettered).
  * Every answer reaches the agent through its gate, so an answer can arrive after a pause (held)
- * or right after a resume. Each applied write is recorded with the host's call id it carries.
+ * or right after a resume. Each applied write is recorded with the host's call id it carries, and
+ * every request that reaches the device (whatever its answer) with the agent and epoch it came from.
  */
 import type { DeviceModel } from '../../devices/model.ts';
 import { createMemoryDeviceClient } from '../../adapters/memory/device.ts';
@@ -23,6 +24,8 @@ export interface SimDevice {
   model: DeviceModel;
   /** the host call id of each entry of `model.applied`, index for index */
   calls: number[];
+  /** every write that reached the device: which agent sent it, under which epoch, when */
+  attempts: Array<{ agent: string; epoch: number; at: number }>;
   slowUntil: number;
   errorsUntil: number;
   rejectsUntil: number;
@@ -44,6 +47,7 @@ export function simDeviceClient(devices: SimDevice[], gate: Gate, world: World):
           return void reply(world.now + REQUEST_TIMEOUT_MS, resolve, { kind: 'transient', status: null, reason: `no answer within ${REQUEST_TIMEOUT_MS} ms` } as DeviceOutcome);
         }
         world.at(arrive, () => {
+          d.attempts.push({ agent: gate.name, epoch, at: world.now });
           let out: Promise<DeviceOutcome>;
           if (slow && rnd() < 0.3) {
             out = Promise.resolve({ kind: 'transient', status: 503, reason: 'overloaded' });

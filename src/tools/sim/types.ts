@@ -34,6 +34,8 @@ export interface SimOptions {
   leaderTtl?: number;
   /** true (default): faults drawn from the seed; false: none; a list: exactly these */
   faults?: boolean | PlannedFault[];
+  /** wide model, faults drawn: the operator's planned handovers and agent stops too (default true; drawn apart, wide-operator.ts) */
+  operator?: boolean;
   plant?: PlantedBug;
 }
 
@@ -42,5 +44,5 @@ export interface SimResult {
   ok: boolean;
   violations: string[];
   trace: string[];
-  stats: { accepted: number; applied: number; switches: number; simulatedMs: number };
+  stats: { accepted: number; applied: number; switches: number; simulatedMs: number; planned?: { asked: number; released: number; fallbacks: number } };
 }

@@ -38,6 +38,18 @@ export interface SimRuntime {
 
 export type PhaseListener = (phase: SwitchPhaseName, a: Assignment) => void;
 
+/** A planned handover whose old agent gave its lease back (what wide-check.ts holds it to). */
+export interface PlannedRelease {
+  runtime: string;
+  switchId: string;
+  agentId: string;
+  /** the epoch it gave back */
+  epoch: number;
+  /** when the runtime took its answer (simulated ms): the agent wrote nothing under that epoch after it */
+  at: number;
+  completed: boolean;
+}
+
 export class WideDeployment {
   readonly world: World;
   readonly rnd: () => number;
@@ -56,6 +68,8 @@ export class WideDeployment {
   readonly runtimes = new Map<string, SimRuntime>();
   /** switches started, by any runtime */
   switches = 0;
+  /** planned handovers (wide-operator.ts): asked, fallen back to fencing, and those whose old agent gave its lease back */
+  readonly planned = { asked: 0, fallbacks: 0, released: [] as PlannedRelease[] };
   /** called on every switch phase of any runtime (faults that wait for a phase) */
   readonly phaseListeners: PhaseListener[] = [];
   private readonly deviceConfigs: Array<{ id: string; url: string; fencesByEpoch: boolean }>;
@@ -77,6 +91,7 @@ export class WideDeployment {
       fences: i % 2 === 0,
       model: new DeviceModel({ random: rnd, now: () => world.now, fencing: i % 2 === 0 }),
       calls: [],
+      attempts: [],
       slowUntil: -1,
       errorsUntil: -1,
       rejectsUntil: -1,
@@ -133,7 +148,15 @@ export class WideDeployment {
       note(`${id}: switch phase ${e.phase}${e.phase === 'draining' ? ` (to ${e.assignment.agentId})` : ''}`);
       for (const l of [...this.phaseListeners]) l(e.phase as SwitchPhaseName, e.assignment);
     });
-    runtime.on('switch.completed', (e) => note(`${id}: switch completed: ${e.assignment.agentId} active, epoch ${e.assignment.epoch}`));
+    runtime.on('switch.completed', (e) => {
+      note(`${id}: switch completed: ${e.assignment.agentId} active, epoch ${e.assignment.epoch}`);
+      for (const p of this.planned.released) if (p.switchId === e.assignment.switchId) p.completed = true;
+    });
+    runtime.on('handover.released', (e) => {
+      this.planned.released.push({ runtime: id, switchId: e.assignment.switchId!, agentId: e.agentId, epoch: e.assignment.epoch - 1, at: world.now, completed: false });
+      note(`${id}: planned handover: ${e.agentId} gave back the lease of epoch ${e.assignment.epoch - 1}`);
+    });
+    runtime.on('handover.fallback', (e) => (this.planned.fallbacks++, note(`${id}: planned handover falls back to fencing: ${e.agentId}: ${e.why}`)));
     this.runtimes.set(id, entry);
     await runtime.start();
   }

@@ -23,11 +23,12 @@
  */
 import type { Assignment } from '../../ports.ts';
 import type { SimOptions, SimResult } from './types.ts';
-import { checkAppliedAnswers, checkCalls, type HostCall } from './wide-check.ts';
+import { checkAppliedAnswers, checkCalls, checkPlanned, type HostCall } from './wide-check.ts';
 import { WideDeployment } from './wide-deployment.ts';
 import { drawWideFaults, type SwitchPhaseName, type WideFault } from './wide-faults.ts';
 import { WideHost } from './wide-host.ts';
 import { askApplied, drive, liveness } from './wide-liveness.ts';
+import { drawOperator } from './wide-operator.ts';
 import { makeFaults } from './wide-strikes.ts';
 
 /** the liveness bound, simulated ms after the load ended and the last fault healed */
@@ -46,7 +47,8 @@ export async function simulateWide(o: SimOptions): Promise<SimResult> {
   const started = await world.run(() => d.leaders().length > 0, 5000);
   await world.run(() => false, world.now + 1500); // the agents heartbeat and one is chosen
   const calls: HostCall[] = [];
-  const stats = () => ({ accepted: calls.filter((c) => c.outcome === 'accepted').length, applied: d.devices.reduce((t, x) => t + x.model.applied.length, 0), switches: d.switches, simulatedMs: world.now });
+  const planned = () => ({ asked: d.planned.asked, released: d.planned.released.length, fallbacks: d.planned.fallbacks });
+  const stats = () => ({ accepted: calls.filter((c) => c.outcome === 'accepted').length, applied: d.devices.reduce((t, x) => t + x.model.applied.length, 0), switches: d.switches, simulatedMs: world.now, planned: planned() });
   if (!started || !(await d.store.getAssignment())) return { seed: o.seed, ok: false, violations: ['no runtime led or no agent became active at start'], trace: d.trace, stats: stats() };
 
   const host = new WideHost(d, o.messages ?? 120, calls);
@@ -58,7 +60,7 @@ export async function simulateWide(o: SimOptions): Promise<SimResult> {
 
   // safety, from the devices and the dead letters
   const dead = await d.store.listDeadLetters({ limit: Number.MAX_SAFE_INTEGER }); // every one, not the newest 1000
-  violations.push(...checkCalls(d.devices, calls, dead));
+  violations.push(...checkCalls(d.devices, calls, dead), ...checkPlanned(d.devices, d.planned.released));
   // what the leader's applied() says of every accepted seq
   const leader = d.leaders()[0];
   if (leader) violations.push(...checkAppliedAnswers(d.devices, await askApplied(d, leader, calls), dead));
@@ -71,7 +73,7 @@ export async function simulateWide(o: SimOptions): Promise<SimResult> {
 function scheduleFaults(d: WideDeployment, o: SimOptions, host: WideHost): Healing {
   const { world } = d;
   const healing: Healing = { at: host.loadStart };
-  const plan: WideFault[] = Array.isArray(o.faults) ? (o.faults as WideFault[]) : o.faults === false ? [] : drawWideFaults(d.rnd);
+  const plan: WideFault[] = Array.isArray(o.faults) ? (o.faults as WideFault[]) : o.faults === false ? [] : [...drawWideFaults(d.rnd), ...(o.operator === false ? [] : drawOperator(o.seed))];
   const apply = makeFaults(d, (t) => (healing.at = Math.max(healing.at, t)));
   for (const f of plan) {
     world.at(host.loadStart + Math.floor(f.at * host.loadTime), () => {
