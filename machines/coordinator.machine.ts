@@ -16,6 +16,11 @@
  *   - begin      one compare-and-set raises the epoch, sets lock = 1, phase = switching, and
  *                records the switch; zero rows updated = another runtime won → loading.
  *   - quiescing  the dispatcher confirms its in-flight publishes and parks from then on.
+ *   - releasing  (a planned handover only) the old agent is asked to give its lease back
+ *                (`askRelease`, repeated until answered): it finishes the requests on the wire,
+ *                returns its deliveries to its queue and answers `agent.released`. Its lease is then
+ *                known returned: the new agent needs no wait for it to expire, and nothing is fenced.
+ *                No answer within `releaseTimeout` (or the old agent dead): fencing, as for a failure.
  *   - fencing    the old agent's broker connection is closed (where the management API is
  *                configured); its lease is no longer renewed either way.
  *   - choosing   a healthy agent other than the old one is recorded as the new active agent;
@@ -33,15 +38,25 @@
  * `agentDead` first: adopting (after loading or electing) and completing (a new agent that died or
  * hung during its own switch). Each then starts a new switch at once, from the persisted state.
  *
+ * Planned handover (`coordinator.handover`, an operator's or a leaving agent's): taken in `normal`
+ * only (elsewhere the runtime answers before sending it). It is the same switch with reason
+ * `planned handover (by …)`, its fence step replaced by `releasing`, and `to` preferred by
+ * `chooseCandidate`. It belongs to the leader term that began it: `loading` forgets it, so a
+ * resumed switch fences as after a failure.
+ *
  * Transitions
  * - following `leader.won` → loading; every state but stopped: `leader.lost` → following.
  * - loading done: none → electing; phase normal → adopting; switching → switching.quiescing
  *   (or .resumeChosen once the candidate is recorded); draining → draining; replaying → replaying.
  * - electing done found → adopting; none → awaiting (`agent.healthy` → electing).
  * - adopting: agent dead → switching.begin; else → normal (emits active).
- * - normal `agent.dead` of the active agent, or a check verdict `switch` → switching.begin.
+ * - normal `agent.dead` of the active agent, or a check verdict `switch` → switching.begin;
+ *   `coordinator.handover` → switching.begin (planned).
  * - switching.begin done started → quiescing; lost → loading.
- * - switching.quiescing `dispatcher.quiesced` → fencing → choosing.
+ * - switching.quiescing `dispatcher.quiesced` → releasing (planned) or fencing → choosing.
+ * - switching.releasing `agent.released` by the old agent for its epoch → choosing (emits
+ *   `handover.released`); after `releaseTimeout`, `agent.dead` of the old agent, or the request
+ *   failing → fencing (emits `handover.fallback`).
  * - switching.choosing done found → draining; none → awaitingCandidate (`agent.healthy` → choosing).
  * - draining done → replaying; replaying `dispatcher.replayed` → completing → normal, or
  *   → switching.begin when the new agent is already dead.
@@ -49,9 +64,10 @@
  *
  * Emitted: `coordinator.active` (dispatcher: send to this agent), `coordinator.quiesce`
  * (dispatcher: settle and park), `coordinator.awaiting`, `coordinator.checked`,
- * `switch.started`, `switch.phase`, `switch.completed`.
+ * `switch.started`, `switch.phase`, `switch.completed`, `handover.released` (the old agent's lease
+ * is returned: no wait for its expiry), `handover.fallback` (it was not: fenced as for a failure).
  */
-import { assign, emit, fromPromise, setup } from 'xstate';
+import { assign, emit, fromCallback, fromPromise, setup, type EventObject } from 'xstate';
 
 export type Phase = 'normal' | 'switching' | 'draining' | 'replaying';
 
@@ -82,6 +98,10 @@ export type CoordinatorEvent =
   | { type: 'agent.dead'; agentId: string; reason: string }
   | { type: 'dispatcher.quiesced' }
   | { type: 'dispatcher.replayed'; replayed: number }
+  /** a planned handover: to `to` (null: the usual choice), asked by `by` */
+  | { type: 'coordinator.handover'; to: string | null; by: string }
+  /** the agent process `incarnation` gave back the lease of `epoch` (its `released` receipt) */
+  | { type: 'agent.released'; agentId: string; epoch: number; incarnation: string }
   | { type: 'coordinator.stop' };
 
 export type CoordinatorEmitted =
@@ -91,7 +111,15 @@ export type CoordinatorEmitted =
   | { type: 'coordinator.checked'; assignment: Assignment; result: CheckVerdict }
   | { type: 'switch.started'; assignment: Assignment; reason: string }
   | { type: 'switch.phase'; assignment: Assignment; phase: Phase | 'awaiting-candidate' }
-  | { type: 'switch.completed'; assignment: Assignment };
+  | { type: 'switch.completed'; assignment: Assignment }
+  | { type: 'handover.released'; assignment: Assignment; agentId: string; incarnation: string }
+  | { type: 'handover.fallback'; assignment: Assignment; agentId: string; why: string };
+
+/** A planned handover under way: the agent preferred (null: the usual choice) and who asked. */
+export interface Handover {
+  to: string | null;
+  by: string;
+}
 
 export interface CoordinatorContext {
   assignment: Assignment | null;
@@ -99,11 +127,17 @@ export interface CoordinatorContext {
   replayed: number;
   checkAgentLoopTime: number;
   retryDelay: number;
+  /** the planned handover of the switch under way (null: none, or a switch for a failure) */
+  handover: Handover | null;
+  /** ms the old agent has to answer a release request before it is fenced */
+  releaseTimeout: number;
 }
 
 export interface CoordinatorInput {
   checkAgentLoopTime: number;
   retryDelay?: number;
+  /** default 3000 (two lease durations) */
+  releaseTimeout?: number;
 }
 
 type WithAssignment = { assignment: Assignment };
@@ -130,8 +164,12 @@ export const coordinatorMachine = setup({
     beginSwitch: fromPromise<BeginResult, WithAssignment & { reason: string }>(notProvided('beginSwitch')),
     /** close the old agent's broker connection where possible */
     fenceAgent: fromPromise<void, WithAssignment>(notProvided('fenceAgent')),
-    /** record a healthy agent other than the old one (else the old one, healthy again) as the new active agent; null when none */
-    chooseCandidate: fromPromise<Assignment | null, WithAssignment>(notProvided('chooseCandidate')),
+    /** ask the old agent to give its lease back, again and again until stopped (it answers with `agent.released`) */
+    askRelease: fromCallback<EventObject, WithAssignment>(() => {
+      throw new Error('askRelease not provided');
+    }),
+    /** record a healthy agent other than the old one (`prefer` first; else the old one, healthy again) as the new active agent; null when none */
+    chooseCandidate: fromPromise<Assignment | null, WithAssignment & { prefer: string | null }>(notProvided('chooseCandidate')),
     /** persist phase draining, wait for the old queue to lose its consumer, move it, verify it empty */
     moveQueue: fromPromise<Assignment, WithAssignment>(notProvided('moveQueue')),
     /** persist phase replaying */
@@ -145,6 +183,23 @@ export const coordinatorMachine = setup({
     }),
     setReason: assign({ reason: (_, params: { reason: string }) => params.reason }),
     setReplayed: assign({ replayed: ({ event }) => (event.type === 'dispatcher.replayed' ? event.replayed : 0) }),
+    setHandover: assign({
+      handover: ({ event }) => (event.type === 'coordinator.handover' ? { to: event.to, by: event.by } : null),
+      reason: ({ event }) => (event.type === 'coordinator.handover' ? `planned handover (by ${event.by})${event.to ? ` to ${event.to}` : ''}` : ''),
+    }),
+    clearHandover: assign({ handover: null }),
+    emitReleased: emit(({ context, event }) => ({
+      type: 'handover.released' as const,
+      assignment: context.assignment!,
+      agentId: context.assignment!.previousAgent!,
+      incarnation: event.type === 'agent.released' ? event.incarnation : '',
+    })),
+    emitFallback: emit(({ context }, params: { why: string }) => ({
+      type: 'handover.fallback' as const,
+      assignment: context.assignment!,
+      agentId: context.assignment!.previousAgent!,
+      why: params.why,
+    })),
     emitActive: emit(({ context }) => ({ type: 'coordinator.active' as const, assignment: context.assignment! })),
     emitQuiesce: emit({ type: 'coordinator.quiesce' as const }),
     emitAwaiting: emit({ type: 'coordinator.awaiting' as const }),
@@ -168,6 +223,11 @@ export const coordinatorMachine = setup({
     candidateRecorded: (_, params: { assignment: Assignment | null }) =>
       params.assignment !== null && params.assignment.agentId !== params.assignment.previousAgent,
     isActiveAgent: ({ context, event }) => event.type === 'agent.dead' && event.agentId === context.assignment?.agentId,
+    planned: ({ context }) => context.handover !== null,
+    /** the old agent, for the epoch it held (the switch raised it by one) */
+    releasedByOld: ({ context, event }) =>
+      event.type === 'agent.released' && event.agentId === context.assignment?.previousAgent && event.epoch === context.assignment.epoch - 1,
+    oldAgentDied: ({ context, event }) => event.type === 'agent.dead' && event.agentId === context.assignment?.previousAgent,
     /** whether the runtime holds this agent dead now (its agent actor is in `dead`). Deaths that
      * arrive while the coordinator cannot act on them (loading, electing, mid-switch) are not
      * remembered here: the agent actor remembers them, and this asks it at every way into normal. */
@@ -178,6 +238,7 @@ export const coordinatorMachine = setup({
   delays: {
     checkAgentLoopTime: ({ context }) => context.checkAgentLoopTime,
     retryDelay: ({ context }) => context.retryDelay,
+    releaseTimeout: ({ context }) => context.releaseTimeout,
   },
 }).createMachine({
   id: 'coordinator',
@@ -187,6 +248,8 @@ export const coordinatorMachine = setup({
     replayed: 0,
     checkAgentLoopTime: input.checkAgentLoopTime,
     retryDelay: input.retryDelay ?? 1000,
+    handover: null,
+    releaseTimeout: input.releaseTimeout ?? 3000,
   }),
   initial: 'following',
   on: {
@@ -198,6 +261,8 @@ export const coordinatorMachine = setup({
       on: { 'leader.won': 'loading' },
     },
     loading: {
+      // a planned handover belongs to the term that began it: a resumed switch fences
+      entry: 'clearHandover',
       invoke: {
         src: 'loadAssignment',
         onDone: [
@@ -251,12 +316,14 @@ export const coordinatorMachine = setup({
     },
     normal: {
       initial: 'idle',
+      entry: 'clearHandover',
       on: {
         'agent.dead': {
           guard: 'isActiveAgent',
           target: 'switching',
           actions: { type: 'setReason', params: ({ event }) => ({ reason: `agent ${event.agentId} ${event.reason}` }) },
         },
+        'coordinator.handover': { target: 'switching', actions: 'setHandover' },
       },
       states: {
         idle: { after: { checkAgentLoopTime: 'checking' } },
@@ -304,7 +371,21 @@ export const coordinatorMachine = setup({
         beginBackoff: { after: { retryDelay: 'begin' } },
         quiescing: {
           entry: ['emitQuiesce', { type: 'emitPhase', params: { phase: 'switching' } }],
-          on: { 'dispatcher.quiesced': 'fencing' },
+          on: { 'dispatcher.quiesced': [{ guard: 'planned', target: 'releasing' }, { target: 'fencing' }] },
+        },
+        releasing: {
+          invoke: {
+            src: 'askRelease',
+            input: ({ context }) => ({ assignment: context.assignment! }),
+            onError: { target: 'fencing', actions: { type: 'emitFallback', params: ({ event }) => ({ why: `the release request could not be sent: ${(event.error as Error).message}` }) } },
+          },
+          on: {
+            'agent.released': { guard: 'releasedByOld', target: 'choosing', actions: 'emitReleased' },
+            'agent.dead': { guard: 'oldAgentDied', target: 'fencing', actions: { type: 'emitFallback', params: { why: 'it was declared dead before it answered' } } },
+          },
+          after: {
+            releaseTimeout: { target: 'fencing', actions: { type: 'emitFallback', params: ({ context }) => ({ why: `it did not answer within ${context.releaseTimeout} ms` }) } },
+          },
         },
         fencing: {
           invoke: {
@@ -317,7 +398,7 @@ export const coordinatorMachine = setup({
         choosing: {
           invoke: {
             src: 'chooseCandidate',
-            input: ({ context }) => ({ assignment: context.assignment! }),
+            input: ({ context }) => ({ assignment: context.assignment!, prefer: context.handover?.to ?? null }),
             onDone: [
               {
                 guard: { type: 'found', params: ({ event }) => ({ assignment: event.output }) },

@@ -130,6 +130,10 @@ export interface RuntimeEvents {
   'switch.started': { assignment: Assignment; reason: string };
   'switch.phase': { assignment: Assignment; phase: Phase | 'awaiting-candidate' };
   'switch.completed': { assignment: Assignment };
+  /** a planned handover: the old agent finished what was on the wire and gave its lease back (nothing fenced, no lease waited out) */
+  'handover.released': { assignment: Assignment; agentId: string };
+  /** a planned handover fell back to fencing, as after a failure: the old agent did not give its lease back (`why`) */
+  'handover.fallback': { assignment: Assignment; agentId: string; why: string };
   'leader.won': { runtimeId: string };
   'leader.lost': { runtimeId: string; holder: string | null };
   'replay.completed': { agentId: string; replayed: number };
@@ -185,8 +189,11 @@ export interface Runtime {
   resendDeadLetter(id: number, opts?: ActionBy): Promise<ActionResult & { seq: number }>;
   /** mark a dead letter dropped, with the reason (it stays stored, settled) */
   dropDeadLetter(id: number, opts: { reason: string } & ActionBy): Promise<ActionResult>;
-  /** planned handover: the active agent finishes what is on the wire, gives its lease back and its queue moves to `to` (or the healthiest idle agent) */
-  handover(opts?: { to?: string } & ActionBy): Promise<ActionResult>;
+  /**
+   * planned handover: the active agent finishes what is on the wire, gives its lease back and its queue moves to `to` (or the
+   * healthiest idle agent); resolves once the new agent is active, or rejects with `timeout` after `timeoutMs` (default 60 s: the switch goes on)
+   */
+  handover(opts?: { to?: string; timeoutMs?: number } & ActionBy): Promise<ActionResult>;
   /** resolves once everything accepted so far (for one device, or all) is applied or dead-lettered; rejects with `timeout` */
   drained(opts?: { deviceId?: string; timeoutMs?: number }): Promise<void>;
   /** the newest audit rows first */

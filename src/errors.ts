@@ -4,6 +4,7 @@ export type BatonErrorCode =
   | 'invalid-message'
   | 'invalid-config'
   | 'invalid-scenario'
+  | 'scenario-step-failed'
   | 'broker-unavailable'
   | 'broker-rejected'
   | 'database-unavailable'

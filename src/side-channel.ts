@@ -24,6 +24,8 @@ export interface HeartbeatEvent {
   incarnation: string;
   /** the lines of this agent that do not flow (retrying or blocked), at most MAX_LANE_REPORTS; absent: all flow */
   lanes?: LaneReport[];
+  /** the agent was told to stop (SIGTERM): while it is the active agent, it asks for a planned handover */
+  leaving?: true;
 }
 
 /**
@@ -58,10 +60,14 @@ export interface AppliedRange {
  *   agent refused to send it (at or below its watermark, never applied), not the device; `blocked: true`
  *   when the agent holds the device's line at this seq (onPermanent=block): the runtime records the block
  *   (a line order, below) so that it outlives the agent, and holds the device's new messages back.
+ * - `{ type: 'released', agentId, epoch, incarnation }`: the answer to a release request (below): the
+ *   agent process `incarnation` gave the lease of `epoch` back. Its requests on the wire finished and their receipts went out before this
+ *   one, its deliveries went back to its queue unsent, and it takes no grant of `epoch` or below again.
  */
 export type ReceiptEvent =
   | { type: 'applied'; agentId: string; epoch: number; ranges: AppliedRange[] }
-  | { type: 'dead-letter'; agentId: string; epoch: number; entry: DeadLetter; anomaly: boolean; blocked: boolean };
+  | { type: 'dead-letter'; agentId: string; epoch: number; entry: DeadLetter; anomaly: boolean; blocked: boolean }
+  | { type: 'released'; agentId: string; epoch: number; incarnation: string };
 
 /** ranges one applied receipt may carry (an agent flushes every few ms; runs are long) */
 export const MAX_RECEIPT_RANGES = 10_000;
@@ -89,6 +95,7 @@ export function parseHeartbeat(v: unknown): HeartbeatEvent | { invalid: string }
     }
     beat.lanes = lanes;
   }
+  if (h.leaving === true) beat.leaving = true;
   return beat;
 }
 
@@ -122,6 +129,7 @@ export function parseReceipt(v: unknown): ReceiptEvent | { invalid: string } {
     } else return { invalid: 'applied receipt without ranges' };
     return { type: 'applied', agentId: r.agentId, epoch, ranges };
   }
+  if (r.type === 'released') return isId(r.incarnation) ? { type: 'released', agentId: r.agentId, epoch, incarnation: r.incarnation } : { invalid: 'released receipt without the agent process it comes from' };
   if (r.type === 'dead-letter') {
     const e = r.entry as Record<string, unknown> | null;
     if (typeof e !== 'object' || e === null || typeof e.deviceId !== 'string' || !isSeq(e.seq) || !isSeq(e.epoch) || typeof e.reason !== 'string' || typeof e.payload !== 'string') {
@@ -200,4 +208,24 @@ export function parseGrant(v: unknown): LeaseGrant | null {
   const grant: LeaseGrant = { type: 'lease', agentId: g.agentId, incarnation: g.incarnation, epoch: g.epoch!, beat: g.beat!, durationMs: g.durationMs, watermarks };
   if (Object.keys(lines).length > 0) grant.lines = lines;
   return grant;
+}
+
+/**
+ * What the runtime sends on the control channel to ask the active agent for its lease back (a planned
+ * handover), sealed with that agent's key like a grant. It names the agent process (`incarnation`: the
+ * one the lease was granted to) and the epoch it holds; it is repeated until answered (the channel may
+ * lose it). The agent gives the queue back and answers with a `released` receipt.
+ */
+export interface ReleaseRequest {
+  type: 'release';
+  agentId: string;
+  incarnation: string;
+  epoch: number;
+}
+
+export function parseReleaseRequest(v: unknown): ReleaseRequest | null {
+  const r = v as Partial<ReleaseRequest> | null;
+  if (typeof r !== 'object' || r === null || r.type !== 'release') return null;
+  if (typeof r.agentId !== 'string' || typeof r.incarnation !== 'string' || !isSeq(r.epoch)) return null;
+  return { type: 'release', agentId: r.agentId, incarnation: r.incarnation, epoch: r.epoch };
 }

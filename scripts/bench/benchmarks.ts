@@ -10,6 +10,7 @@ import { silentLogger } from '../../src/logger.ts';
 import { createManagementApi } from '../../src/adapters/amqp/management-api.ts';
 import { createRuntime } from '../../src/runtime/runtime.ts';
 import { failover } from './failover.ts';
+import { handoverPlanned } from './handover.ts';
 import { alternate, measured, type BenchContext, type Benchmark } from './harness.ts';
 import { memory } from './memory.ts';
 import { appliedTotal, benchKey, benchSecret, msg, plainConsumer, plainMessage, result, sizeOf, tag } from './support.ts';
@@ -238,5 +239,6 @@ export const benchmarks: Benchmark[] = [
   },
   failover('kill'),
   failover('hang'),
+  handoverPlanned(),
   memory(),
 ];

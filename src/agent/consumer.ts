@@ -25,6 +25,8 @@ export interface ConsumerOptions {
 
 export class QueueConsumer {
   private hold: Hold = { mode: 'released' };
+  /** the end of `stop()` (what is on the wire finished, the queue given back), once it was called */
+  private stopping: Promise<void> | null = null;
 
   constructor(private readonly o: ConsumerOptions) {}
 
@@ -47,8 +49,26 @@ export class QueueConsumer {
     this.send({ type: 'give-back', why });
   }
 
+  /**
+   * Resolves once the queue is given back: at once when it is released, else when the release (or
+   * the stop) under way ends; false when it ends consuming again (a grant came meanwhile).
+   */
+  async givenBack(): Promise<boolean> {
+    for (;;) {
+      const h = this.hold;
+      if (h.mode === 'stopped') await this.stopping;
+      if (h.mode !== 'releasing') return h.mode !== 'consuming';
+      await h.done;
+    }
+  }
+
   /** For good: the lanes stop, the consumer goes with its deliveries (or the release under way ends). */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    this.stopping ??= this.stopNow();
+    return this.stopping;
+  }
+
+  private async stopNow(): Promise<void> {
     const was = this.hold;
     this.send({ type: 'stop' });
     await this.o.lanes.stop();

@@ -4,7 +4,8 @@
  * its queue: it gives the queue back when its lease lapsed more than `releaseAfterMs` ago, or when
  * it held messages without a lease for twice that (chosen, then passed over before any grant
  * reached it: its messages can then move on). Each heartbeat also carries the agent's device lines
- * that do not flow (retrying, paused or blocked, `lanes`), absent when all flow.
+ * that do not flow (retrying, paused or blocked, `lanes`), absent when all flow, and `leaving` once
+ * the agent was told to stop (the runtime hands the active agent's stream over before it goes).
  */
 import { hostname } from 'node:os';
 import type { Broker, Clock } from '../ports.ts';
@@ -26,6 +27,8 @@ export interface HeartbeatOptions {
   lanes(): LaneReport[];
   /** false once the agent stopped: the heartbeat stops with it */
   running(): boolean;
+  /** true once the agent was told to stop and asks for a planned handover */
+  leaving?(): boolean;
   giveBack(why: string): void;
 }
 
@@ -37,7 +40,7 @@ export function startHeartbeat(o: HeartbeatOptions): void {
     if (!o.running()) return;
     const now = o.clock.monotonic();
     const lanes = o.lanes();
-    const event: HeartbeatEvent = { ...beat, sentAt: o.clock.now(), beat: o.lease.beat(), ...(lanes.length > 0 ? { lanes } : {}) };
+    const event: HeartbeatEvent = { ...beat, sentAt: o.clock.now(), beat: o.lease.beat(), ...(lanes.length > 0 ? { lanes } : {}), ...(o.leaving?.() ? { leaving: true as const } : {}) };
     void o.broker.publishEvent('heartbeats', seal(o.agentKey, 'heartbeats', o.agentId, event));
     const heldFor = unleased(now);
     if (o.lease.lapsedFor() > o.releaseAfterMs) o.giveBack(`lease lapsed ${Math.round(o.lease.lapsedFor())} ms ago`);

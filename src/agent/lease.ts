@@ -6,6 +6,8 @@
  * has expired at most `durationMs` after its last grant, whatever the network or a stopped
  * process delayed. A grant read late (after SIGCONT, say) is already expired when it arrives; one
  * answering a heartbeat this process never sent (another incarnation, a forged beat) is refused.
+ * A lease given back (a planned handover, `relinquish`) is over for good: no grant of its epoch or
+ * a lower one is taken again, not even one the runtime sent before it asked for the lease back.
  */
 import type { Clock } from '../ports.ts';
 import type { LeaseGrant } from '../side-channel.ts';
@@ -23,6 +25,8 @@ export class Lease {
   private lastBeat = 0;
   /** the beat of the newest grant taken: an older one is a replay (or late) */
   private grantedBeat = 0;
+  /** the lowest epoch a grant may bring: above every epoch given back */
+  private floor = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -43,7 +47,7 @@ export class Lease {
    * lower epoch.
    */
   grant(g: LeaseGrant): boolean {
-    if (g.incarnation !== this.incarnation || g.epoch < this.epoch || g.beat < this.grantedBeat) return false;
+    if (g.incarnation !== this.incarnation || g.epoch < this.epoch || g.epoch < this.floor || g.beat < this.grantedBeat) return false;
     const sentAt = this.sent.get(g.beat);
     if (sentAt === undefined) return false;
     const until = sentAt + g.durationMs;
@@ -70,6 +74,12 @@ export class Lease {
 
   /** A device said this epoch is stale: stop writing until a newer grant. */
   revoke(): void {
+    this.validUntil = -Infinity;
+  }
+
+  /** The lease of `epoch` (and any lower) is given back: no write under it from now on, and no grant of it taken again. */
+  relinquish(epoch: number): void {
+    this.floor = Math.max(this.floor, epoch + 1);
     this.validUntil = -Infinity;
   }
 

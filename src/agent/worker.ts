@@ -4,8 +4,9 @@
  * queue (consumer.ts, its modes in queue-hold.ts), pushes each message to its device through the
  * device lanes (FIFO per device, devices in parallel), heartbeats (heartbeat.ts), takes lease
  * grants (grants.ts, lease.ts; each grant taken hands its watermarks and the runtime's line orders
- * to the lanes), and reports receipts (receipts.ts: exactly the seqs it applied, as ranges, in
- * batches; dead letters one by one and confirmed before the message is acked).
+ * to the lanes), reports receipts (receipts.ts: exactly the seqs it applied, as ranges, in
+ * batches; dead letters one by one and confirmed before the message is acked), and gives its lease
+ * back when the runtime asks (release.ts: a planned handover).
  *
  * Trust: it holds its credential only (its own key and the stream key, src/trust.ts). It seals
  * its heartbeats and receipts with its key, takes a grant only when sealed with its key for this
@@ -29,6 +30,10 @@ import { listenForGrants } from './grants.ts';
 import { startHeartbeat } from './heartbeat.ts';
 import { Lease } from './lease.ts';
 import { createReceipts } from './receipts.ts';
+import { handOverFirst, ReleaseListener } from './release.ts';
+
+/** how long a stopping active agent waits for the runtime to ask for its lease back (`leave`), ms */
+export const LEAVE_WAIT_MS = 5000;
 
 export interface AgentPorts {
   broker?: Broker;
@@ -44,10 +49,18 @@ export interface AgentPorts {
 export interface AgentHandle {
   readonly id: string;
   readonly queue: string;
-  /** `applied`, `retry`, `dead-letter`, `anomaly`, `blocked`, `unblocked`, `skipped`, `fenced`, `releasing` and `released` {why}, `lease` {epoch, lines} (a grant taken, with the line orders now in force) */
+  /** `applied`, `retry`, `dead-letter`, `anomaly`, `blocked`, `unblocked`, `skipped`, `fenced`, `releasing` and `released` {why}, `lease` {epoch, lines} (a grant taken, with the line orders now in force), `lease-returned` {epoch} */
   readonly events: EventEmitter;
   lanes(): ReturnType<DeviceLanes['snapshot']>;
   stop(): Promise<void>;
+  /**
+   * Stops as SIGTERM should: an agent that holds the lease (the active one) asks the runtime for a
+   * planned handover (its heartbeats say `leaving`) and stops once it gave its lease back
+   * (`handed-over`); when no release request comes within `waitMs` (no other agent can take over),
+   * it stops as `stop()` does (`no-handover`: the stream fails over later). An agent without a
+   * lease stops at once (`not-active`).
+   */
+  leave(opts?: { waitMs?: number }): Promise<'handed-over' | 'no-handover' | 'not-active'>;
 }
 
 /** Starts an agent in this process. Options as in `AgentConfig`; `id` and `devices` are required. */
@@ -105,26 +118,38 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
       events.emit('lease', { epoch: g.epoch, lines: g.lines ?? {} });
     },
   });
+  const release = new ReleaseListener({ agentId: cfg.id, agentKey: cred.agentKey, broker, clock, log, lease, consumer, events });
+  await release.start();
   const running = () => consumer.mode !== 'stopped';
-  startHeartbeat({ agentId: cfg.id, agentKey: cred.agentKey, broker, clock, lease, intervalMs: cfg.heartbeatInterval, releaseAfterMs: cfg.releaseAfterMs, holding: () => lanes.holding(), lanes: () => lanes.reports(), running, giveBack: (why) => consumer.giveBack(why) });
+  let leaving = false;
+  startHeartbeat({ agentId: cfg.id, agentKey: cred.agentKey, broker, clock, lease, intervalMs: cfg.heartbeatInterval, releaseAfterMs: cfg.releaseAfterMs, holding: () => lanes.holding(), lanes: () => lanes.reports(), running, giveBack: (why) => consumer.giveBack(why), leaving: () => leaving });
   log.info({ queue, devices: devices.size, prefetch: cfg.prefetch }, 'agent started');
   for (const d of cfg.devices) if (d.tls?.allowInvalidCertificate) log.warn({ deviceId: d.id }, 'TLS certificate checks are off for this device (tls.allowInvalidCertificate): anyone on the path can pose as it');
 
+  const stop = () => stopParts({ receipts, consumer, broker, client, log });
   return {
     id: cfg.id,
     queue,
     events,
     lanes: () => lanes.snapshot(),
-    async stop() {
-      receipts.stop();
-      await consumer.stop();
-      await receipts.beforeRelease();
-      await broker.settle();
-      await broker.close();
-      await client.close();
-      log.info('agent stopped');
+    stop,
+    async leave({ waitMs = LEAVE_WAIT_MS } = {}) {
+      const how = lease.current() === null ? 'not-active' : await handOverFirst({ release, clock, log, waitMs, answerMs: waitMs + cfg.requestTimeoutMs, leaving: () => (leaving = true) });
+      await stop();
+      return how;
     },
   };
+}
+
+/** For good: what is on the wire finishes, receipts go out, the queue goes back, the connections close. */
+async function stopParts(o: { receipts: ReturnType<typeof createReceipts>; consumer: QueueConsumer; broker: Broker; client: DeviceClient; log: Logger }): Promise<void> {
+  o.receipts.stop();
+  await o.consumer.stop();
+  await o.receipts.beforeRelease();
+  await o.broker.settle();
+  await o.broker.close();
+  await o.client.close();
+  o.log.info('agent stopped');
 }
 
 function amqpBroker(cfg: AgentConfig, clock: Clock, log: Logger): Broker {

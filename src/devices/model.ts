@@ -36,6 +36,11 @@ export class DeviceModel {
   /** share of writes answered with `errorStatus` (an injected fault) */
   errorRate = 0;
   errorStatus = 503;
+  /**
+   * An injected permanent refusal: the next `left` writes are answered `status` (a 4xx), then writes
+   * are accepted again, as when an operator fixed the device. Null: none.
+   */
+  refusing: { status: number; left: number } | null = null;
 
   constructor(
     private readonly o: { random?: () => number; now?: () => number; fencing?: boolean } = {},
@@ -44,6 +49,11 @@ export class DeviceModel {
   private refuse(status: number, path: string, reason: string, headers?: Record<string, string>): DeviceAnswer {
     this.events.emit('refused', { status, path, reason });
     return { status, body: { error: reason }, ...(headers ? { headers } : {}) };
+  }
+
+  private refuseInjected(r: { status: number; left: number }, path: string): DeviceAnswer {
+    if (--r.left <= 0) this.refusing = null;
+    return this.refuse(r.status, path, `injected refusal (${r.left} more to come, then writes are accepted again)`);
   }
 
   /** Applies one write; `body` is the parsed JSON, or undefined when the request had none. */
@@ -56,6 +66,8 @@ export class DeviceModel {
       }
       this.maxEpoch = Math.max(this.maxEpoch, epoch);
     }
+    // after the fence: a stale write is fenced as ever, and does not use up a refusal meant for the current writer
+    if (this.refusing) return this.refuseInjected(this.refusing, path);
     const parts = path.split('/').filter(Boolean);
     if (parts.length === 0 || parts.length % 2 !== 0) return this.refuse(404, path, 'not a resource path (/kind/id[/kind/id...])');
     const parent = parentOf(path);

@@ -8,7 +8,8 @@
  *   DELETE removes (404 if missing, 409 while it has children).
  * - Every accepted write is appended to the applied log with its seq and epoch.
  * - A write from a lower epoch than one seen is refused: 409 with `X-Baton-Fenced`.
- * - `GET /watermark` answers the highest seq applied; `/_sim/*` reads the log and sets faults.
+ * - `GET /watermark` answers the highest seq applied; `/_sim/*` reads the log and sets faults
+ *   (latency, transient errors, hangs, and `refuse`: the next N writes refused for good, then accepted).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -27,6 +28,22 @@ export interface DeviceFaults {
   errorStatus?: number;
   /** never answer config writes (the connection stays open) */
   hang?: boolean;
+  /**
+   * refuse the next `count` config writes with `status`, a 4xx the agent takes as permanent (not 429,
+   * which is transient), then accept writes again: a device an operator fixed
+   */
+  refuse?: { status: number; count: number };
+}
+
+/** The refusal fault, checked: a malformed one would make the device answer nonsense. Throws saying what is wrong. */
+function refusalOf(r: DeviceFaults['refuse']): { status: number; left: number } | null {
+  if (r === undefined) return null;
+  const { status, count } = (r ?? {}) as { status?: unknown; count?: unknown };
+  if (!Number.isSafeInteger(status) || (status as number) < 400 || (status as number) > 499 || status === 429) {
+    throw new Error(`refuse.status must be a 4xx other than 429 (the agent takes 429 as transient), got ${JSON.stringify(status)}`);
+  }
+  if (!Number.isSafeInteger(count) || (count as number) < 1) throw new Error(`refuse.count must be a whole number of writes, 1 or more, got ${JSON.stringify(count)}`);
+  return { status: status as number, left: count as number };
 }
 
 export interface DeviceSimulatorOptions {
@@ -82,8 +99,11 @@ interface SimState {
   hung: Set<ServerResponse>;
 }
 
+/** Replaces the faults in force (`{}` clears them all); throws, changing nothing, when `refuse` is malformed. */
 function setFaults(sim: SimState, f: DeviceFaults): void {
+  const refusing = refusalOf(f.refuse);
   sim.faults = { ...f };
+  sim.model.refusing = refusing;
   sim.model.errorRate = f.errorRate ?? 0;
   sim.model.errorStatus = f.errorStatus ?? 503;
   for (const r of sim.hung) r.destroy();
@@ -98,10 +118,17 @@ async function control(sim: SimState, req: IncomingMessage, res: ServerResponse,
   if (req.method === 'GET' && path === '/_sim/resources') return send(res, 200, Object.fromEntries(model.resources));
   if (req.method === 'POST' && path === '/_sim/faults') {
     const text = await readBody(req, 64 * 1024);
+    let faults: DeviceFaults;
     try {
-      setFaults(sim, JSON.parse(text ?? '{}') as DeviceFaults);
+      faults = JSON.parse(text ?? '{}') as DeviceFaults;
+      if (typeof faults !== 'object' || faults === null || Array.isArray(faults)) throw new Error('not an object');
     } catch {
-      return send(res, 400, { error: 'faults must be a JSON object' });
+      return send(res, 400, { error: 'faults must be a JSON object; the faults in force are unchanged' });
+    }
+    try {
+      setFaults(sim, faults);
+    } catch (err) {
+      return send(res, 400, { error: `${(err as Error).message}; the faults in force are unchanged` });
     }
     return send(res, 200, sim.faults);
   }

@@ -160,6 +160,11 @@ export class AgentRegistry {
     this.agents.get(agentId)?.actor.send(event);
   }
 
+  /** The agent process heard last (its newest heartbeat's incarnation), or null when never heard. */
+  incarnation(agentId: string): string | null {
+    return [...(this.agents.get(agentId)?.beats.keys() ?? [])].at(-1) ?? null;
+  }
+
   /** The lines of an agent that did not flow at its newest heartbeat (none: all flowed, or never heard). */
   lanes(agentId: string): readonly LaneReport[] {
     return this.agents.get(agentId)?.lanes ?? [];

@@ -93,6 +93,8 @@ export function heartbeatHandler(
     activeAgent?: () => string | null;
     /** the per-device view notes the refusals and retries a heartbeat reports */
     notes?: Pick<DeviceNotes, 'heard'>;
+    /** an agent said it is stopping (`leaving`): the active one is handed over (handover.ts) */
+    leaving?: (agentId: string) => void;
   },
 ): (p: unknown) => void {
   const { log, refused, registry } = d;
@@ -109,6 +111,7 @@ export function heartbeatHandler(
     d.notes?.heard(h.lanes);
     if (d.lineChanged && d.activeAgent?.() === h.agentId) for (const [deviceId, line] of changedLines(before, h.lanes ?? [])) d.lineChanged(deviceId, h.agentId, line);
     if (d.leading()) d.granter.onHeartbeat(h);
+    if (h.leaving && d.leading()) d.leaving?.(h.agentId);
   };
 }
 

@@ -8,9 +8,16 @@
  * before this term began. Each grant is sealed with the key of the agent it is for (`seal`), and
  * names that agent's process and the heartbeat it answers: no other process takes it. Every grant
  * carries the device watermarks and the line orders that stand (a lost grant loses nothing).
+ *
+ * The wait is kept per cause (the previous leader's term; each agent switched away from), so that
+ * an agent that gave its lease back (a planned handover: its `released` receipt) ends the wait for
+ * its own lease only, never one for another agent's or the previous leader's.
  */
 import type { Broker, Clock } from '../ports.ts';
 import type { HeartbeatEvent, LeaseGrant, LineOrder } from '../side-channel.ts';
+
+/** processes per agent whose last grant is kept */
+const INCARNATIONS_KEPT = 8;
 
 export interface LeaseGranterOptions {
   broker: Pick<Broker, 'publishEvent'>;
@@ -30,7 +37,12 @@ export class LeaseGranter {
   private readonly lastGrant = new Map<string, number>();
   private readonly lastHeartbeat = new Map<string, HeartbeatEvent>();
   private target: { agentId: string; epoch: number } | null = null;
-  private notBefore = 0;
+  /** until when (monotonic) leases the previous leader may have granted can run */
+  private termWait = 0;
+  /** per agent switched away from: until when the last lease this runtime granted it can run */
+  private readonly leaseWaits = new Map<string, number>();
+  /** per agent, per process (incarnation, the newest last): when this runtime last granted it a lease */
+  private readonly grantedTo = new Map<string, Map<string, number>>();
   private pending: { cancel(): void } | null = null;
   /** when the current target got its first grant (of this target, in this term), or null */
   private firstGrant: number | null = null;
@@ -46,7 +58,12 @@ export class LeaseGranter {
    * may have granted a lease up to the moment this term began: none from here for `durationMs`.
    */
   leaderWon({ continued }: { continued: boolean }): void {
-    if (this.o.waitForOldLease && !continued) this.notBefore = Math.max(this.notBefore, this.o.clock.monotonic() + this.o.durationMs);
+    if (this.o.waitForOldLease && !continued) this.termWait = Math.max(this.termWait, this.o.clock.monotonic() + this.o.durationMs);
+  }
+
+  /** No grant before this (monotonic): the latest of the waits kept. */
+  private notBefore(): number {
+    return Math.max(this.termWait, ...this.leaseWaits.values());
   }
 
   /** The term ended: no target, no grant scheduled. */
@@ -72,12 +89,13 @@ export class LeaseGranter {
     const t = this.target;
     if (!t || t.agentId !== h.agentId || !this.o.mayGrant()) return false;
     const now = this.o.clock.monotonic();
-    if (now < this.notBefore) {
+    const notBefore = this.notBefore();
+    if (now < notBefore) {
       this.pending ??= this.o.clock.setTimeout(() => {
         this.pending = null;
         const last = this.lastHeartbeat.get(h.agentId);
         if (last) this.onHeartbeat(last);
-      }, this.notBefore - now);
+      }, notBefore - now);
       return false;
     }
     const grant: LeaseGrant = {
@@ -92,6 +110,7 @@ export class LeaseGranter {
     const lines = this.lines();
     if (Object.keys(lines).length > 0) grant.lines = lines;
     this.lastGrant.set(h.agentId, now);
+    this.noteGrant(h.agentId, h.incarnation, now);
     this.firstGrant ??= now;
     void this.o.broker.publishEvent('control', this.o.seal(grant), { key: h.agentId, ttlMs: this.o.durationMs });
     return true;
@@ -110,19 +129,52 @@ export class LeaseGranter {
     this.target = null;
     this.firstGrant = null;
     if (!this.o.waitForOldLease) return;
+    const now = this.o.clock.monotonic();
+    for (const [id, until] of this.leaseWaits) if (until <= now) this.leaseWaits.delete(id);
     const last = this.lastGrant.get(agentId);
-    if (last !== undefined) this.notBefore = Math.max(this.notBefore, last + this.o.durationMs);
+    if (last !== undefined) this.leaseWaits.set(agentId, Math.max(this.leaseWaits.get(agentId) ?? 0, last + this.o.durationMs));
+  }
+
+  private noteGrant(agentId: string, incarnation: string, now: number): void {
+    const by = this.grantedTo.get(agentId) ?? new Map<string, number>();
+    by.delete(incarnation);
+    by.set(incarnation, now);
+    if (by.size > INCARNATIONS_KEPT) by.delete(by.keys().next().value!);
+    this.grantedTo.set(agentId, by);
+  }
+
+  /**
+   * The process `incarnation` of `agentId` gave its lease back (its `released` receipt, for the epoch
+   * it held): it takes no grant of that epoch again, so its lease needs no waiting out. What another
+   * process of the same agent may hold (two started under one id) is still waited out, as are the
+   * other waits.
+   */
+  returned(agentId: string, incarnation: string): void {
+    const others = [...(this.grantedTo.get(agentId) ?? new Map<string, number>())].filter(([i]) => i !== incarnation).map(([, at]) => at + this.o.durationMs);
+    const wait = Math.max(0, ...others);
+    if (this.o.waitForOldLease && wait > this.o.clock.monotonic()) this.leaseWaits.set(agentId, wait);
+    else this.leaseWaits.delete(agentId);
+    this.pending?.cancel();
+    this.pending = null;
+    const last = this.target && this.lastHeartbeat.get(this.target.agentId);
+    if (last) this.onHeartbeat(last);
+  }
+
+  /** The process this runtime last granted `agentId` a lease to (what a release request names), or null. */
+  incarnationGranted(agentId: string): string | null {
+    return [...(this.grantedTo.get(agentId)?.keys() ?? [])].at(-1) ?? null;
   }
 
   /** An agent the registry forgot (dead and unheard for long): nothing of it is kept. */
   forget(agentId: string): void {
     this.lastHeartbeat.delete(agentId);
     this.lastGrant.delete(agentId);
+    this.grantedTo.delete(agentId);
   }
 
   /** ms until the old agent's lease has certainly expired (0 when it has) */
   waitMs(): number {
-    return Math.max(0, this.notBefore - this.o.clock.monotonic());
+    return Math.max(0, this.notBefore() - this.o.clock.monotonic());
   }
 
   stop(): void {

@@ -24,7 +24,7 @@ export function hookDispatcher(dispatcher: DispatcherActor, d: { coordinator(): 
 
 export interface CoordinatorHookDeps {
   registry: Pick<AgentRegistry, 'ensure' | 'healthy' | 'send'>;
-  granter: Pick<LeaseGranter, 'setTarget'>;
+  granter: Pick<LeaseGranter, 'setTarget' | 'returned'>;
   dispatcher: Pick<DispatcherActor, 'send'>;
   store: Pick<AssignmentStore, 'listSwitches'>;
   metrics: Metrics;
@@ -59,9 +59,19 @@ export function hookCoordinator(coordinator: CoordinatorActor, { registry, grant
     emit('check.completed', { assignment, result });
   });
   coordinator.on('switch.started', (e) => {
-    metrics.switches.inc({ reason: /periodic check/.test(e.reason) ? 'periodic-check' : (/(killed|hung|no-consumer)$/.exec(e.reason)?.[1] ?? 'other') });
+    metrics.switches.inc({ reason: /periodic check/.test(e.reason) ? 'periodic-check' : /^planned handover/.test(e.reason) ? 'planned' : (/(killed|hung|no-consumer)$/.exec(e.reason)?.[1] ?? 'other') });
     registry.send(e.assignment.previousAgent!, { type: 'agent.deactivate' });
     emit('switch.started', { assignment: e.assignment, reason: e.reason });
+  });
+  // a planned handover: the old agent's lease is returned, or it is fenced as after a failure
+  coordinator.on('handover.released', ({ assignment, agentId, incarnation }) => {
+    granter.returned(agentId, incarnation);
+    log.info({ switchId: assignment.switchId, agentId, epoch: assignment.epoch - 1 }, 'planned handover: the old agent finished what was on the wire and gave its lease back; the new agent needs no wait');
+    emit('handover.released', { assignment, agentId });
+  });
+  coordinator.on('handover.fallback', ({ assignment, agentId, why }) => {
+    log.warn({ switchId: assignment.switchId, agentId, why }, 'planned handover: the old agent did not give its lease back; fencing it as after a failure (the new agent waits out its lease)');
+    emit('handover.fallback', { assignment, agentId, why });
   });
   coordinator.on('switch.phase', (e) => {
     emit('switch.phase', { assignment: e.assignment, phase: e.phase });

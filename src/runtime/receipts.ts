@@ -1,5 +1,5 @@
 /**
- * Takes the receipts agents send (applied ranges, dead letters) and keeps out at the trust
+ * Takes the receipts agents send (applied ranges, dead letters, a lease given back) and keeps out at the trust
  * boundary what no agent may claim: a receipt no agent of this deployment sealed, one from an agent
  * that never held the epoch it names, seqs that were never handed out. What a receipt settles is
  * accounted for (ledger, waiters, metrics, events) and stored before it is acked.
@@ -21,7 +21,7 @@ import type { SettledWriter } from './settled-writer.ts';
 
 type Refused = (kind: string, fields: Record<string, unknown>, msg: string) => void;
 type Applied = Extract<ReceiptEvent, { type: 'applied' }>;
-type Dead = Exclude<ReceiptEvent, { type: 'applied' }>;
+type Dead = Extract<ReceiptEvent, { type: 'dead-letter' }>;
 
 export interface ReceiptDeps extends Pick<RuntimeSetup, 'keyOf' | 'deviceSet' | 'clock' | 'log'> {
   refused: Refused;
@@ -38,6 +38,8 @@ export interface ReceiptDeps extends Pick<RuntimeSetup, 'keyOf' | 'deviceSet' | 
   lines?: Pick<LineReceipts, 'blocked' | 'applied'>;
   /** a dead letter's write deadline (the leader's ttl) */
   deadlineMs: number;
+  /** a `released` receipt from the agent that held `epoch`: its process `incarnation` gave that lease back (a planned handover) */
+  released?(r: { agentId: string; epoch: number; incarnation: string }): void;
 }
 
 export class ReceiptTaker {
@@ -61,6 +63,7 @@ export class ReceiptTaker {
       d.emit('receipts.applied', { agentId: r.agentId, ranges: taken });
       return;
     }
+    if (r.type === 'released') return void d.released?.(r);
     const e = r.entry;
     if (!this.mayDeadLetter(r)) return;
     await withDeadline(this.clock, d.store.deadLetter(e), d.deadlineMs, 'storing a dead letter');
@@ -84,7 +87,8 @@ export class ReceiptTaker {
     if ('invalid' in r) return (log.warn({ why: r.invalid }, 'ignored a malformed receipt'), null);
     // a dead letter that names no configured device (a message the agent could not read or
     // authenticate) settles nothing: it is only recorded, from any agent of this deployment
-    const settles = r.type === 'applied' || d.deviceSet.has(r.entry.deviceId);
+    // a lease given back counts only from its holder, like what it settles
+    const settles = r.type !== 'dead-letter' || d.deviceSet.has(r.entry.deviceId);
     if (settles && d.holders.holder(r.epoch) !== r.agentId) {
       return (d.refused('receipt-not-holder', { agentId: r.agentId, epoch: r.epoch, holder: d.holders.holder(r.epoch) }, 'refused a receipt from an agent that does not hold (and never held) the epoch it names'), null);
     }

@@ -15,7 +15,6 @@ import { createInspectorServer, type InspectorOptions } from '../inspector/serve
 import { limitedWarn } from '../log-limit.ts';
 import type { Broker, Store } from '../ports.ts';
 import { AppliedAccounting } from './accounting.ts';
-import { unbuiltActions } from './actions-unbuilt.ts';
 import { AlarmWatch } from './alarm-watch.ts';
 import { AuditLog } from './audit-log.ts';
 import { createAgentRegistry, createLeaseGranter, heartbeatHandler, probeActiveAgent } from './agents.ts';
@@ -27,6 +26,7 @@ import { createDispatcher } from './dispatcher-provided.ts';
 import { Drains } from './drained.ts';
 import { EpochHolders } from './epoch-holders.ts';
 import { RuntimeEventEmitter } from './events.ts';
+import { Handovers } from './handover.ts';
 import { Inspection } from './inspection.ts';
 import { Leadership } from './leadership.ts';
 import { createLines } from './lines.ts';
@@ -97,15 +97,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   // who each epoch was granted to: receipts count only from that agent
   const holders = new EpochHolders();
   const granter = createLeaseGranter({ ...setup, broker, holders, ledger, leading, lines: lines.orders });
-  // what the trust boundary keeps out is logged at most every 10 s per kind
-  const refused = limitedWarn(clock, log);
+  const refused = limitedWarn(clock, log); // what the trust boundary keeps out, logged at most every 10 s per kind
   const registry = createAgentRegistry({ ...setup, store, inspect, emit, granter, coordinator: coordinatorActor });
   const leadership = new Leadership({ ...setup, store, ttlMs: cfg.leaderTtl, seqs, granter, readReceipts, emit, coordinator: coordinatorActor, dispatcher: () => dispatcher });
   const dispatcher = createDispatcher({ ...setup, broker, store, parker, accounting, leadership, metrics, replayBatchSize: cfg.replayBatchSize, inspect, lines: lines.orders, release: lines.release, chain: lines.chain });
   hookDispatcher(dispatcher, { coordinator: coordinatorActor, emit, onSending: lines.release.onSending });
   const management = cfg.managementUrl ? createManagementApi(cfg.managementUrl) : null;
   const coordinator = createCoordinator({
-    store: () => store, broker, registry, granter, management, clock, inspect, namespace: cfg.namespace, checkAgentLoopTime: cfg.checkAgentLoopTime,
+    store: () => store, broker, registry, granter, management, clock, inspect, namespace: cfg.namespace, checkAgentLoopTime: cfg.checkAgentLoopTime, keyOf: setup.keyOf, leaseDuration: cfg.leaseDuration,
     logger: log.child({ actor: 'coordinator' }),
     term: () => leadership.currentTerm(), beforeLoad: (term) => lines.orders.load(term),
     ...(onPhase ? { hook: onPhase } : {}),
@@ -113,7 +112,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   hookCoordinator(coordinator, { ...setup, registry, granter, dispatcher, store, metrics, emit });
 
   const settled = new SettledWriter({ ledger, store, leadership, clock, deadlineMs: cfg.leaderTtl });
-  const taker = new ReceiptTaker({ ...setup, refused, holders, ledger, accounting, settled, store, metrics, emit, notes, deadlineMs: cfg.leaderTtl, lines: lines.receipts });
+  const taker = new ReceiptTaker({ ...setup, refused, holders, ledger, accounting, settled, store, metrics, emit, notes, deadlineMs: cfg.leaderTtl, lines: lines.receipts, released: ({ agentId, epoch, incarnation }) => coordinator.send({ type: 'agent.released', agentId, epoch, incarnation }) });
+  const handovers = new Handovers({ ...setup, coordinator: coordinatorActor, registry, leadership, audit: auditLog, refused });
   const reader = new ReceiptReader({ ...setup, store, broker, ledger, holders, accounting, onReceipt: taker.onReceipt, leading, running: () => state() === 'running' });
   // the per-device view: the active agent's lane reports, the ledger, what receipts told
   const activeAgent = () => coordinator.getSnapshot().context.assignment?.agentId ?? null;
@@ -131,12 +131,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     ...setup,
     slot, store, broker, inspection, inspectorServer, dispatcher, coordinator, elector: leadership.elector, granter, registry, receipts: reader, intake, marks, drains,
     openStore: () => createOrmStore({ databaseUrl: cfg.databaseUrl, logger: log.child({ actor: 'store' }) }),
-    onHeartbeat: heartbeatHandler({ ...setup, refused, registry, granter, leading, notes, activeAgent: () => activeAgent(), lineChanged: (deviceId, agentId, line) => emit('device.line', { deviceId, agentId, line }) }),
+    onHeartbeat: heartbeatHandler({ ...setup, refused, registry, granter, leading, notes, activeAgent: () => activeAgent(), lineChanged: (deviceId, agentId, line) => emit('device.line', { deviceId, agentId, line }), leaving: handovers.agentLeaving }),
     probe: probeActiveAgent({ ...setup, coordinator: coordinatorActor, leading, granter, broker, registry }),
     timers: new Timers(clock, log), alarms,
   });
   const { start, stop, ready } = lifecycle;
-  const actions = { ...unbuiltActions(), alarms: alarms.list, audit: (opts?: { limit?: number }) => auditLog.list(opts), ...deadLetterAndDrainActions({ ...setup, store, auditLog, drains, events, intake, state, leadership }), ...lines.actions };
+  const actions = { alarms: alarms.list, audit: (opts?: { limit?: number }) => auditLog.list(opts), handover: handovers.request, ...deadLetterAndDrainActions({ ...setup, store, auditLog, drains, events, intake, state, leadership }), ...lines.actions };
   return { start, stop, dispatch: intake.dispatch, ready, applied: accounting.applied, status, devices, metrics: () => metrics.text(), on: events.on, off: events.off, once: events.once, ...actions };
 }
 

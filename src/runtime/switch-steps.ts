@@ -19,6 +19,13 @@ import { BatonError } from '../errors.ts';
 import type { LeaseGranter } from './lease-granter.ts';
 import type { AssignmentStore, Broker, Clock, LeaderTerm, ManagementApi } from '../ports.ts';
 
+/**
+ * Queues up to this deep move through this runtime's own connection even where the management API
+ * is set: a short queue (a planned handover's, most failovers') moves in a few ms that way, where a
+ * shovel is created, polled every 50 ms and deleted; a deep one moves faster through the shovel.
+ */
+export const CLIENT_MOVE_MAX = 1000;
+
 /** Called once a phase is persisted, before its step acts (tracing, fault injection in tests). */
 export type PhaseHook = (phase: Phase, assignment: Assignment) => void | Promise<void>;
 
@@ -35,8 +42,6 @@ export interface SwitchStepDeps {
   /** the leader term this runtime is in, or null: the waits and moves of a switch stop when it no
    * longer leads, and each write names the term its step began in (a late one changes nothing) */
   term: () => LeaderTerm | null;
-  /** what a leader term loads before its assignment (the line orders): the assignment loaded leads to the term's first grant and first send */
-  beforeLoad?: (term: LeaderTerm) => Promise<void>;
 }
 
 type In = { input: { assignment: Assignment } };
@@ -77,10 +82,7 @@ function kit(d: SwitchStepDeps): Kit {
 export function switchSteps(d: SwitchStepDeps) {
   const k = kit(d);
   return {
-    loadAssignment: fromPromise<Assignment | null, void>(async () => {
-      if (d.beforeLoad) await d.beforeLoad(k.stillLeading());
-      return d.store().getAssignment();
-    }),
+    loadAssignment: fromPromise<Assignment | null, void>(() => d.store().getAssignment()),
     electAgent: electAgent(k),
     checkAgent: checkAgent(k),
     beginSwitch: beginSwitch(k),
@@ -151,14 +153,17 @@ function fenceAgent({ d, log }: Kit) {
 }
 
 function chooseCandidate({ d, log, stillLeading }: Kit) {
-  return fromPromise(async ({ input }: In): Promise<Assignment | null> => {
+  return fromPromise(async ({ input }: { input: { assignment: Assignment; prefer: string | null } }): Promise<Assignment | null> => {
     const term = stillLeading();
     const a = input.assignment;
     const healthy = d.registry.healthy();
-    // Another agent first. When there is none, the old one once it is healthy again: it was
-    // declared dead, so only heartbeats after that bring it back here; it gets a lease only under
-    // the new epoch, and its own queue stays where it is (the move is a no-op)
-    const candidate = healthy.find((x) => x.agentId !== a.previousAgent) ?? healthy.find((x) => x.agentId === a.previousAgent);
+    // The agent a planned handover names, while it is healthy. Else another agent. When there is
+    // none, the old one once it is healthy again: it was declared dead, so only heartbeats after
+    // that bring it back here; it gets a lease only under the new epoch, and its own queue stays
+    // where it is (the move is a no-op)
+    const preferred = input.prefer ? healthy.find((x) => x.agentId === input.prefer && x.agentId !== a.previousAgent) : undefined;
+    if (input.prefer && !preferred) log.warn({ switchId: a.switchId, wanted: input.prefer }, 'the agent the handover names is not healthy now: choosing another');
+    const candidate = preferred ?? healthy.find((x) => x.agentId !== a.previousAgent) ?? healthy.find((x) => x.agentId === a.previousAgent);
     if (!candidate) {
       log.error({ switchId: a.switchId, from: a.previousAgent }, 'no healthy agent to switch to: messages are parked in PostgreSQL until one heartbeats');
       return null;
@@ -171,7 +176,7 @@ function chooseCandidate({ d, log, stillLeading }: Kit) {
   });
 }
 
-type Drain = (sw: string, from: string, oldAgent: string, to: Assignment, term: LeaderTerm) => Promise<number>;
+type Drain = (sw: string, from: string, oldAgent: string, to: Assignment, term: LeaderTerm) => Promise<{ moved: number; via: string }>;
 
 function moveQueue({ d, log, names, hook, stillLeading, stillIn }: Kit, drain: Drain) {
   return fromPromise(async ({ input }: In): Promise<Assignment> => {
@@ -185,14 +190,15 @@ function moveQueue({ d, log, names, hook, stillLeading, stillIn }: Kit, drain: D
     const from = names.agentQueue(a.previousAgent!);
     const started = d.clock.monotonic();
     let moved = 0;
+    let via = 'none';
     if (from === names.agentQueue(cur.agentId)) {
       // the old agent was chosen again: its queue is already the new one, and it consumes it
       // again once its lease under the new epoch arrives (waiting for no consumer would wait on it)
       log.warn({ switchId: sw, agentId: cur.agentId }, 'the old agent is the new one: its queue stays where it is');
     } else {
-      moved = await drain(sw, from, a.previousAgent!, cur, term);
+      ({ moved, via } = await drain(sw, from, a.previousAgent!, cur, term));
       const ms = Math.round(d.clock.monotonic() - started);
-      log.warn({ switchId: sw, from, to: names.agentQueue(cur.agentId), moved, ms, via: d.management ? 'shovel' : 'client' }, 'old queue moved to the new agent');
+      log.warn({ switchId: sw, from, to: names.agentQueue(cur.agentId), moved, ms, via }, 'old queue moved to the new agent');
     }
     cur = await d.store().setPhase(sw, 'draining', term, { moved });
     return cur;
@@ -237,12 +243,13 @@ function queueMover(k: Kit): Drain {
   };
 }
 
-async function drainNow(k: Kit, sw: string, from: string, oldAgent: string, to: Assignment, term: LeaderTerm): Promise<number> {
+async function drainNow(k: Kit, sw: string, from: string, oldAgent: string, to: Assignment, term: LeaderTerm): Promise<{ moved: number; via: string }> {
   const { d, log, names, stillLeading } = k;
   // asked before each message moves: a runtime that paused mid-move stops as it wakes, past its lease
   const wanted = () => (d.term()?.epoch === term.epoch ? null : 'this runtime no longer leads');
   let moved = 0;
   let round = 0;
+  const vias = new Set<string>();
   for (;;) {
     await noConsumer(k, from, oldAgent);
     await d.broker.assertAgentQueue(to.agentId);
@@ -251,15 +258,17 @@ async function drainNow(k: Kit, sw: string, from: string, oldAgent: string, to: 
       const info = await d.broker.queueInfo(from);
       if (!info || info.messages === 0) break;
       round++;
-      if (d.management) {
+      if (d.management && info.messages > CLIENT_MOVE_MAX) {
+        vias.add('shovel');
         await d.management.shovel(`baton-${sw}-${round}`, from, names.agentQueue(to.agentId), { pollMs: 50, sleep: (ms) => delay(d.clock, ms) });
         moved += info.messages;
       } else {
+        vias.add('client');
         moved += await d.broker.move(from, names.agentQueue(to.agentId), { wanted });
       }
     }
     const after = await d.broker.queueInfo(from);
-    if (!after || (after.consumers === 0 && after.messages === 0)) return moved;
+    if (!after || (after.consumers === 0 && after.messages === 0)) return { moved, via: [...vias].join('+') || 'none' };
     log.warn({ switchId: sw, from, consumers: after.consumers, messages: after.messages }, 'messages or a consumer came back to the old queue during the move: moving again');
   }
 }

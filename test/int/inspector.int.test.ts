@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { DeviceSimulator } from '../../src/devices/simulator.ts';
 import { createRuntime } from '../../src/runtime/runtime.ts';
 import { awaitAndCheck, dispatchLoad, startCluster, type Cluster } from '../support/cluster.ts';
 import { chromium as browserInstalled, CHROMIUM_PATH, requireItem } from '../support/preflight.ts';
@@ -78,6 +79,51 @@ describe('inspector', () => {
     await page.screenshot({ path: 'test-artifacts/inspector.png', fullPage: true });
     // everything the page loaded came from baton itself
     expect(requests.every((r) => r.startsWith(url))).toBe(true);
+  });
+
+  it('the operator presses the buttons: a blocked device is skipped, a device paused and resumed; the page and the devices\' logs follow', async () => {
+    await requireItem(browserInstalled);
+    const c = (cluster = await startCluster({ devices: 2 }));
+    const runtime = c.runtime({ inspector: { port: 0 } });
+    await runtime.start();
+    c.startAgent('a1', ['--on-permanent', 'block']);
+    await runtime.ready();
+    const url = (await runtime.status()).inspectorUrl!;
+    const [fw1, fw2] = c.sims as [DeviceSimulator, DeviceSimulator];
+    const seqs = (sim: DeviceSimulator) => sim.applied.filter((e) => e.seq !== null).map((e) => e.seq);
+
+    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    page.on('dialog', (d) => void d.accept());
+    await page.goto(url);
+    const row = (device: string) => page.locator('#devices tbody tr', { hasText: device });
+
+    // fw1 refuses a rule whose policy it does not have: blocked at that seq, shown with Skip
+    const blocked = new Promise<void>((resolve) => runtime.on('device.line', (e) => e.deviceId === 'fw1' && e.line?.state === 'blocked' && resolve()));
+    const refused = await runtime.dispatch({ deviceId: 'fw1', method: 'PUT', path: '/policies/none/rules/r1', body: {} });
+    const next = await runtime.dispatch({ deviceId: 'fw1', method: 'PUT', path: '/policies/p1', body: {} });
+    await blocked;
+    await row('fw1').locator('td.st-blocked').waitFor();
+    await row('fw1').locator('button[data-act="skip"]').click();
+    await row('fw1').locator('td.st-blocked').waitFor({ state: 'detached' });
+    await runtime.applied(next, { timeoutMs: 15_000 });
+    expect(seqs(fw1)).toEqual([next.seq]);
+    expect((await runtime.deadLetters({ deviceId: 'fw1' }))[0]).toMatchObject({ seq: refused.seq, resolution: { kind: 'skipped' } });
+
+    // fw2 paused from the page: its message waits; resumed from the page: applied
+    await row('fw2').locator('button[data-act="pause"]').click();
+    await row('fw2').locator('td.st-paused').waitFor();
+    const kept = await runtime.dispatch({ deviceId: 'fw2', method: 'PUT', path: '/policies/p2', body: {} });
+    const other = await runtime.dispatch({ deviceId: 'fw1', method: 'PUT', path: '/policies/p3', body: {} });
+    await runtime.applied(other, { timeoutMs: 15_000 });
+    expect(seqs(fw2)).toEqual([]);
+    await row('fw2').locator('button[data-act="resume"]').click();
+    await runtime.applied(kept, { timeoutMs: 15_000 });
+    expect(seqs(fw2)).toEqual([kept.seq]);
+    await row('fw2').locator('td.st-paused').waitFor({ state: 'detached' });
+    // the audit list shows who did what
+    await page.locator('#audit tbody tr', { hasText: 'unblock-skip' }).waitFor();
+    await page.locator('#audit tbody tr', { hasText: 'resume' }).waitFor();
   });
 
   it('/metrics parses as Prometheus text and its counters match what happened', async () => {

@@ -24,14 +24,15 @@ export interface SimCluster {
   killAll(): void;
 }
 
-/** `storeLatencyMs`: each store call answers that much simulated time later (PostgreSQL round trips). */
-export function simCluster(o: { seed: number; devices: number; storeLatencyMs?: number }): SimCluster {
+/** `storeLatencyMs`: each store call answers that much simulated time later (PostgreSQL round trips); `fences` (default true): the devices refuse stale epochs (then a new agent need not wait out the old lease). */
+export function simCluster(o: { seed: number; devices: number; storeLatencyMs?: number; fences?: boolean }): SimCluster {
+  const fences = o.fences ?? true;
   const world = new World(o.seed);
   const rabbit = new MemoryRabbit('t');
   const store = createMemoryStore({ now: () => world.now });
-  const models = new Map(Array.from({ length: o.devices }, (_, i) => [`fw${i + 1}`, new DeviceModel({ random: world.random, now: () => world.now, fencing: true })]));
+  const models = new Map(Array.from({ length: o.devices }, (_, i) => [`fw${i + 1}`, new DeviceModel({ random: world.random, now: () => world.now, fencing: fences })]));
   const memory = createMemoryDeviceClient(models);
-  const devices = [...models.keys()].map((id) => ({ id, url: `http://${id}.sim`, fencesByEpoch: true }));
+  const devices = [...models.keys()].map((id) => ({ id, url: `http://${id}.sim`, fencesByEpoch: fences }));
   const later = <T>(gate: Gate, ms: number, f: () => Promise<T>) => new Promise<T>((resolve, reject) => world.at(world.now + ms, () => void f().then((v) => gate.run(() => resolve(v)), (e) => gate.run(() => reject(e)))));
   const deviceClient = (gate: Gate): DeviceClient => ({
     send: (d, m, epoch) => later<DeviceOutcome>(gate, 1, () => memory.send(d, m, epoch)),

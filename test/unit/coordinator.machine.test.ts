@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { createActor, fromPromise, SimulatedClock, waitFor } from 'xstate';
+import { createActor, fromCallback, fromPromise, SimulatedClock, waitFor } from 'xstate';
 import { coordinatorMachine, type Assignment, type BeginResult, type CheckVerdict, type CoordinatorEmitted } from '../../machines/coordinator.machine.ts';
 import { TransitionCoverage } from '../support/transition-coverage.ts';
 import { a1, chosen, done, draining, replaying, sw } from '../support/assignments.ts';
@@ -13,14 +13,14 @@ interface Steps {
   checkAgent: Step<{ assignment: Assignment }, CheckVerdict>;
   beginSwitch: Step<{ assignment: Assignment; reason: string }, BeginResult>;
   fenceAgent: Step<{ assignment: Assignment }, void>;
-  chooseCandidate: Step<{ assignment: Assignment }, Assignment | null>;
+  chooseCandidate: Step<{ assignment: Assignment; prefer: string | null }, Assignment | null>;
   moveQueue: Step<{ assignment: Assignment }, Assignment>;
   enterReplaying: Step<{ assignment: Assignment }, Assignment>;
   completeSwitch: Step<{ assignment: Assignment; replayed: number }, Assignment>;
 }
 
-/** agents the registry holds dead (the runtime provides `agentDead` from its agent registry) */
-function start(overrides: Partial<Steps> = {}, leader = true, dead: Set<string> = new Set()) {
+/** agents the registry holds dead (the runtime provides `agentDead` from its agent registry); `ask`: the release request of a planned handover fails to start */
+function start(overrides: Partial<Steps> = {}, leader = true, dead: Set<string> = new Set(), ask: { fail?: boolean } = {}) {
   const calls: string[] = [];
   const steps: Steps = {
     loadAssignment: async () => a1,
@@ -34,9 +34,18 @@ function start(overrides: Partial<Steps> = {}, leader = true, dead: Set<string> 
     completeSwitch: async () => done,
     ...overrides,
   };
-  const actors = Object.fromEntries(
+  const actors: Record<string, unknown> = Object.fromEntries(
     Object.entries(steps).map(([name, fn]) => [name, fromPromise(async ({ input }) => (calls.push(name), (steps as never as Record<string, (i: unknown) => unknown>)[name]!(input)))]),
   );
+  // the release request runs (repeating) while the coordinator waits for the answer: counted, started and stopped
+  const asks = { running: 0, inputs: [] as Array<{ assignment: Assignment }> };
+  actors.askRelease = fromCallback(({ input }: { input: { assignment: Assignment } }) => {
+    calls.push('askRelease');
+    if (ask.fail) throw new Error('agent a1 was never heard');
+    asks.inputs.push(input);
+    asks.running++;
+    return () => void asks.running--;
+  });
   const clock = new SimulatedClock();
   const emitted: CoordinatorEmitted[] = [];
   const actor = createActor(coordinatorMachine.provide({ actors: actors as never, guards: { agentDead: (_, { agentId }: { agentId: string }) => dead.has(agentId) } }), {
@@ -44,12 +53,12 @@ function start(overrides: Partial<Steps> = {}, leader = true, dead: Set<string> 
     clock,
     inspect: coverage.inspect,
   });
-  for (const t of ['coordinator.active', 'coordinator.quiesce', 'coordinator.awaiting', 'coordinator.checked', 'switch.started', 'switch.phase', 'switch.completed'] as const) {
+  for (const t of ['coordinator.active', 'coordinator.quiesce', 'coordinator.awaiting', 'coordinator.checked', 'switch.started', 'switch.phase', 'switch.completed', 'handover.released', 'handover.fallback'] as const) {
     actor.on(t, (e) => emitted.push(e as CoordinatorEmitted));
   }
   actor.start();
   if (leader) actor.send({ type: 'leader.won' });
-  return { actor, clock, emitted, calls, steps };
+  return { actor, clock, emitted, calls, steps, asks };
 }
 
 const value = (a: { getSnapshot(): { value: unknown } }) => a.getSnapshot().value;
@@ -359,6 +368,106 @@ describe('coordinator machine: deaths seen outside normal', () => {
     expect(value(actor)).toEqual({ switching: 'quiescing' });
     expect(types(emitted).slice(-4)).toEqual(['switch.completed', 'switch.started', 'coordinator.quiesce', 'switch.phase:switching']);
     expect(emitted.filter((e) => e.type === 'switch.started').at(-1)).toMatchObject({ reason: 'agent a2 dead when the switch to it completed' });
+  });
+});
+
+/** Drives a planned handover from normal into `releasing` (the old agent is being asked for its lease). */
+async function toReleasing(o: Partial<Steps> = {}, dead?: Set<string>, ask?: { fail?: boolean }) {
+  const t = start(o, true, dead, ask);
+  await reach(t.actor, { normal: 'idle' });
+  t.actor.send({ type: 'coordinator.handover', to: 'a2', by: 'cli:alice' });
+  await reach(t.actor, { switching: 'quiescing' });
+  t.actor.send({ type: 'dispatcher.quiesced' });
+  return t;
+}
+
+describe('coordinator machine: planned handover', () => {
+  it('asks the old agent for its lease back instead of fencing it; once it answers for its epoch, chooses the agent named', async () => {
+    const prefers: Array<string | null> = [];
+    const { actor, calls, emitted, asks } = await toReleasing({ chooseCandidate: async ({ prefer }) => (prefers.push(prefer), chosen) });
+    await reach(actor, { switching: 'releasing' });
+    expect(emitted.find((e) => e.type === 'switch.started')).toMatchObject({ reason: 'planned handover (by cli:alice) to a2' });
+    expect(asks).toMatchObject({ running: 1, inputs: [{ assignment: sw }] });
+    // an answer for another epoch (an old request's, late) or from another agent is not this one's
+    actor.send({ type: 'agent.released', agentId: 'a1', epoch: 2, incarnation: 'i1' });
+    actor.send({ type: 'agent.released', agentId: 'a9', epoch: 1, incarnation: 'i1' });
+    expect(value(actor)).toEqual({ switching: 'releasing' });
+    actor.send({ type: 'agent.released', agentId: 'a1', epoch: 1, incarnation: 'i1' });
+    await reach(actor, { replaying: 'sending' });
+    expect(asks.running).toBe(0);
+    expect(calls).toEqual(['loadAssignment', 'beginSwitch', 'askRelease', 'chooseCandidate', 'moveQueue', 'enterReplaying']);
+    expect(prefers).toEqual(['a2']);
+    expect(emitted.find((e) => e.type === 'handover.released')).toEqual({ type: 'handover.released', assignment: sw, agentId: 'a1', incarnation: 'i1' });
+    actor.send({ type: 'dispatcher.replayed', replayed: 2 });
+    await reach(actor, { normal: 'idle' });
+    expect(actor.getSnapshot().context.handover).toBeNull();
+  });
+
+  it('no answer within releaseTimeout: fences as after a failure (and a late answer changes nothing)', async () => {
+    const { actor, clock, calls, emitted, asks } = await toReleasing({ moveQueue: () => new Promise(() => {}) });
+    await reach(actor, { switching: 'releasing' });
+    clock.increment(2999);
+    expect(value(actor)).toEqual({ switching: 'releasing' });
+    clock.increment(1);
+    await reach(actor, 'draining');
+    expect(asks.running).toBe(0);
+    expect(calls).toEqual(['loadAssignment', 'beginSwitch', 'askRelease', 'fenceAgent', 'chooseCandidate', 'moveQueue']);
+    expect(emitted.find((e) => e.type === 'handover.fallback')).toMatchObject({ agentId: 'a1', why: 'it did not answer within 3000 ms' });
+    actor.send({ type: 'agent.released', agentId: 'a1', epoch: 1, incarnation: 'i1' });
+    expect(value(actor)).toBe('draining');
+    expect(types(emitted)).not.toContain('handover.released');
+  });
+
+  it('the old agent declared dead before it answers: fenced at once', async () => {
+    const { actor, calls, emitted } = await toReleasing();
+    await reach(actor, { switching: 'releasing' });
+    actor.send({ type: 'agent.dead', agentId: 'a9', reason: 'killed' });
+    expect(value(actor)).toEqual({ switching: 'releasing' });
+    actor.send({ type: 'agent.dead', agentId: 'a1', reason: 'killed' });
+    await reach(actor, { replaying: 'sending' });
+    expect(calls).toContain('fenceAgent');
+    expect(emitted.find((e) => e.type === 'handover.fallback')).toMatchObject({ why: 'it was declared dead before it answered' });
+  });
+
+  it('a release request that cannot be sent: fenced at once', async () => {
+    const { actor, calls, emitted } = await toReleasing({}, undefined, { fail: true });
+    await reach(actor, { replaying: 'sending' });
+    expect(calls).toEqual(['loadAssignment', 'beginSwitch', 'askRelease', 'fenceAgent', 'chooseCandidate', 'moveQueue', 'enterReplaying']);
+    expect(emitted.find((e) => e.type === 'handover.fallback')).toMatchObject({ why: 'the release request could not be sent: agent a1 was never heard' });
+  });
+
+  it('is taken only in normal: a failover switch, a follower and a waiting coordinator ignore it', async () => {
+    const { actor, calls } = start({ moveQueue: () => new Promise(() => {}) });
+    await reach(actor, { normal: 'idle' });
+    actor.send({ type: 'agent.dead', agentId: 'a1', reason: 'killed' });
+    await reach(actor, { switching: 'quiescing' });
+    actor.send({ type: 'dispatcher.quiesced' });
+    await reach(actor, 'draining');
+    actor.send({ type: 'coordinator.handover', to: null, by: 'host' });
+    expect(value(actor)).toBe('draining');
+    expect(actor.getSnapshot().context.handover).toBeNull();
+    expect(calls.filter((c) => c === 'beginSwitch')).toHaveLength(1);
+    const follower = start({}, false);
+    follower.actor.send({ type: 'coordinator.handover', to: null, by: 'host' });
+    expect(value(follower.actor)).toBe('following');
+    const waiting = start({ loadAssignment: async () => null, electAgent: async () => null });
+    await reach(waiting.actor, 'awaiting');
+    waiting.actor.send({ type: 'coordinator.handover', to: null, by: 'host' });
+    expect(value(waiting.actor)).toBe('awaiting');
+  });
+
+  it('belongs to the leader term that began it: resumed after a leader flap, the switch fences', async () => {
+    let loads = 0;
+    const { actor, calls, asks } = await toReleasing({ loadAssignment: async () => (loads++ === 0 ? a1 : sw), moveQueue: () => new Promise(() => {}) });
+    await reach(actor, { switching: 'releasing' });
+    actor.send({ type: 'leader.lost' });
+    expect(asks.running).toBe(0);
+    actor.send({ type: 'leader.won' });
+    await reach(actor, { switching: 'quiescing' });
+    expect(actor.getSnapshot().context.handover).toBeNull();
+    actor.send({ type: 'dispatcher.quiesced' });
+    await reach(actor, 'draining');
+    expect(calls.slice(-4)).toEqual(['loadAssignment', 'fenceAgent', 'chooseCandidate', 'moveQueue']);
   });
 });
 

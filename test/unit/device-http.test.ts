@@ -63,6 +63,56 @@ describe('device simulator + http device client', () => {
     await client.close();
   });
 
+  it('refuse: the next `count` writes are refused with `status` (permanent), then writes are accepted again; set live through POST /_sim/faults', async () => {
+    const sim = await start();
+    const client = createHttpDeviceClient({ timeoutMs: 1000 });
+    const dev = { id: 'd', url: sim.url };
+    const refused: number[] = [];
+    sim.events.on('refused', (e: { status: number }) => refused.push(e.status));
+    const set = await fetch(`${sim.url}/_sim/faults`, { method: 'POST', body: JSON.stringify({ refuse: { status: 404, count: 2 } }) });
+    expect(set.status).toBe(200);
+    const first = await client.send(dev, m(1, '/policies/p1'), 1);
+    expect(first).toMatchObject({ kind: 'permanent', status: 404 });
+    expect(first.kind === 'permanent' && first.response).toMatch(/injected refusal \(1 more to come/);
+    expect(await client.send(dev, m(1, '/policies/p1'), 1)).toMatchObject({ kind: 'permanent', status: 404 });
+    // the count is spent: the device is "fixed", the same message goes through
+    expect(await client.send(dev, m(1, '/policies/p1'), 1)).toMatchObject({ kind: 'applied' });
+    expect(await client.send(dev, m(2, '/policies/p2'), 1)).toMatchObject({ kind: 'applied' });
+    expect(refused).toEqual([404, 404]);
+    expect(sim.applied.map((e) => e.seq)).toEqual([1, 2]);
+    await client.close();
+  });
+
+  it('refuse: a stale epoch is fenced without using up the refusal; {} clears it', async () => {
+    const sim = await start();
+    const client = createHttpDeviceClient({ timeoutMs: 1000 });
+    const dev = { id: 'd', url: sim.url };
+    await client.send(dev, m(1, '/policies/p1'), 2);
+    sim.setFaults({ refuse: { status: 422, count: 1 } });
+    expect(await client.send(dev, m(2, '/policies/p2'), 1)).toMatchObject({ kind: 'fenced' });
+    expect(await client.send(dev, m(2, '/policies/p2'), 2)).toMatchObject({ kind: 'permanent', status: 422 });
+    sim.setFaults({ refuse: { status: 422, count: 5 } });
+    sim.setFaults({});
+    expect(await client.send(dev, m(2, '/policies/p2'), 2)).toMatchObject({ kind: 'applied' });
+    await client.close();
+  });
+
+  it.each([
+    [{ refuse: { status: 503, count: 1 } }, /refuse\.status must be a 4xx other than 429/],
+    [{ refuse: { status: 429, count: 1 } }, /refuse\.status must be a 4xx other than 429 \(the agent takes 429 as transient\), got 429/],
+    [{ refuse: { status: 400, count: 0 } }, /refuse\.count must be a whole number of writes, 1 or more, got 0/],
+    [{ refuse: { status: 400 } }, /refuse\.count must be/],
+    [[1, 2], /faults must be a JSON object/],
+  ])('refuses a malformed fault (400) and keeps the faults in force (%#)', async (faults, message) => {
+    const sim = await start({ faults: { refuse: { status: 400, count: 1 } } });
+    const r = await fetch(`${sim.url}/_sim/faults`, { method: 'POST', body: JSON.stringify(faults) });
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { error: string }).error).toMatch(message);
+    const client = createHttpDeviceClient({ timeoutMs: 1000 });
+    expect(await client.send({ id: 'd', url: sim.url }, m(1, '/policies/p1'), 1)).toMatchObject({ kind: 'permanent', status: 400 });
+    await client.close();
+  });
+
   it('sends the baton headers', async () => {
     const sim = await start();
     const client = createHttpDeviceClient({ timeoutMs: 1000 });

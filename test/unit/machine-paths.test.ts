@@ -23,8 +23,13 @@ const specs: Record<string, PathSpec> = {
       { type: 'agent.dead', agentId: 'a9', reason: 'killed' },
       { type: 'dispatcher.quiesced' },
       { type: 'dispatcher.replayed', replayed: 3 },
+      { type: 'coordinator.handover', to: 'a2', by: 'host' },
+      // the old agent of `sw`, for the epoch it held
+      { type: 'agent.released', agentId: 'a1', epoch: 1, incarnation: 'i1' },
       { type: 'coordinator.stop' },
     ] as never,
+    // a planned switch takes other steps than one for a failure
+    distinguish: (c: { handover: unknown }) => c.handover !== null,
     // an agent the runtime's registry holds dead
     guards: { agentDead: (_: unknown, { agentId }: { agentId: string }) => agentId === gone.agentId },
     outputs: {

@@ -1,65 +1,14 @@
 // The scenario runner's parts without the services: the runtime fleet over a fake child process, the
 // waits on its events, the schedule of timeline steps, and what settling waits for.
-import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import type { RuntimeEvents } from '../../src/api.ts';
 import type { DeviceSimulator } from '../../src/devices/simulator.ts';
-import { RuntimeFleet } from '../../src/tools/scenario/runtime-fleet.ts';
-import type { FromRuntime, ToRuntime } from '../../src/tools/scenario/runtime-process.ts';
 import { Schedule } from '../../src/tools/scenario/schedule.ts';
 import { parseScenario, type Step } from '../../src/tools/scenario/schema.ts';
 import { DeadLetterLog, outstanding } from '../../src/tools/scenario/settle.ts';
-import type { RunPlace } from '../../src/tools/scenario/setup.ts';
 import { narrate, Timeline } from '../../src/tools/scenario/timeline.ts';
 import { until } from '../../src/tools/scenario/wait.ts';
-
-/** A runtime process as the fleet sees it: IPC messages in and out, signals. */
-class FakeRuntime extends EventEmitter {
-  readonly sent: ToRuntime[] = [];
-  readonly signals: string[] = [];
-  readonly stderr = { resume() {} };
-  answer: (m: ToRuntime & { type: 'dispatch' }) => FromRuntime | null = (m) => ({ type: 'result', id: m.id, ok: true, deviceId: m.message.deviceId, seq: m.id });
-  send(m: ToRuntime, cb?: (err: Error | null) => void) {
-    this.sent.push(m);
-    cb?.(null);
-    if (m.type === 'dispatch') {
-      const a = this.answer(m);
-      if (a) queueMicrotask(() => this.emit('message', a));
-    }
-    return true;
-  }
-  kill(sig: string) {
-    this.signals.push(sig);
-    queueMicrotask(() => (this.emit('disconnect'), this.emit('exit', null, sig)));
-    return true;
-  }
-  tell(name: keyof RuntimeEvents, payload: unknown) {
-    this.emit('message', { type: 'event', name, payload, at: 0 } satisfies FromRuntime);
-  }
-}
-
-const place: RunPlace = { amqpUrl: 'amqp://x', databaseUrl: 'postgres://x/db', managementUrl: undefined, namespace: 'ns', secret: 's', keyOf: (id) => `key-${id}` };
-
-function fleet() {
-  const procs = new Map<string, FakeRuntime>();
-  const f = new RuntimeFleet({
-    place,
-    devices: [{ id: 'fw1', fencesByEpoch: true }],
-    spawn: (env) => {
-      const p = new FakeRuntime();
-      procs.set(JSON.parse(env.BATON_SCENARIO_RUNTIME!).runtimeId, p);
-      return p as unknown as ChildProcess;
-    },
-  });
-  const start = async (id: string) => {
-    const started = f.start(id);
-    procs.get(id)!.emit('message', { type: 'started', inspectorUrl: null });
-    await started;
-    return procs.get(id)!;
-  };
-  return { f, procs, start };
-}
+import { fleet } from '../support/scenario-fleet.ts';
 
 describe('the runtime fleet', () => {
   it('hands each runtime its options, and knows who leads, which agent is active and whom each heard', async () => {

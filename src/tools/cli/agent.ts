@@ -1,4 +1,10 @@
-/** `baton agent`: an agent process, consuming its queue and writing to its devices, until Ctrl-C or SIGTERM. */
+/**
+ * `baton agent`: an agent process, consuming its queue and writing to its devices, until Ctrl-C or
+ * SIGTERM. Told to stop while it is the active agent, it first asks the runtime to hand its stream
+ * over to another agent (a planned handover: no duplicate, no stale write) and stops once it gave its
+ * lease back; with no other agent to take over it stops after a few seconds, as after a failure. A
+ * second Ctrl-C stops it at once.
+ */
 import { startAgent } from '../../agent/worker.ts';
 import { loadDevicesFile } from '../../config.ts';
 import { BatonError } from '../../errors.ts';
@@ -44,6 +50,8 @@ export const agent: Command = {
     out(`agent ${agent.id} consuming ${agent.queue}`);
     const sig = await untilSignal();
     logger.info({ signal: sig }, 'stopping: finishing requests in flight, requeueing the rest');
-    await agent.stop();
+    const how = await agent.leave();
+    if (how === 'handed-over') out(`agent ${agent.id} handed its stream over and stopped`);
+    else if (how === 'no-handover') out(`agent ${agent.id} stopped without a handover (no other agent took over): the stream fails over`);
   },
 };

@@ -23,11 +23,13 @@ function options(v: CommandValues) {
 
 /** What one seed prints when replayed alone, asked to be verbose, or failed: its figures, violations, trace, how to replay and keep it. */
 function printSeed(seed: number, r: SimResult, o: { one: boolean; model: Model; plant: Plant | undefined }): void {
-  out(`seed ${seed}: ${r.ok ? 'ok' : 'FAILED'} (${r.stats.accepted} accepted, ${r.stats.applied} applied, ${r.stats.switches} switches, ${r.stats.simulatedMs} ms simulated)`);
+  const p = r.stats.planned;
+  const planned = p && (p.asked || p.released || p.fallbacks) ? `, ${p.asked} planned handover(s): ${p.released} lease(s) given back, ${p.fallbacks} fell back to fencing` : '';
+  out(`seed ${seed}: ${r.ok ? 'ok' : 'FAILED'} (${r.stats.accepted} accepted, ${r.stats.applied} applied, ${r.stats.switches} switches${planned}, ${r.stats.simulatedMs} ms simulated)`);
   for (const x of r.violations) out(`  violation: ${x}`);
   if (!r.ok || o.one) for (const line of r.trace) out(`  ${line}`);
   if (!r.ok) out(`  replay: npx baton sim --seed ${seed}${o.model === 'narrow' ? ' --model narrow' : ''}${o.plant ? ` --plant ${o.plant}` : ''}`);
-  if (!r.ok && !o.plant) out(`  keep it: add { "seed": ${seed},${o.model === 'wide' ? ' "model": "wide",' : ''} "found": "<date>", "bug": "<what it found>" } to scripts/sim-regressions.json (npm test replays every seed there)`);
+  if (!r.ok && !o.plant) out(`  keep it: add { "seed": ${seed},${o.model === 'wide' ? ' "model": "wide", "operator": true,' : ''} "found": "<date>", "bug": "<what it found>" } to scripts/sim-regressions.json (npm test replays every seed there)`);
 }
 
 export const sim: Command = {

@@ -7,7 +7,7 @@ export class AgentProcesses {
   constructor(
     private readonly place: RunPlace,
     private readonly devicesFile: string,
-    /** extra `baton agent` flags (the poison load skips what a device refuses for good) */
+    /** extra `baton agent` flags (`--on-permanent`: the scenario's agentOptions; the poison load skips what a device refuses for good) */
     private readonly flags: string[],
   ) {}
 

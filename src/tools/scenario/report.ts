@@ -33,7 +33,7 @@ export function htmlReport(r: ScenarioReport): string {
     .map(([id, s], i) => `<polyline fill="none" stroke="${colors[i % colors.length]}" stroke-width="1.5" points="${s.map((v, t) => `${x(t + 0.5).toFixed(1)},${(H - 20 - (v / max) * (H - 40)).toFixed(1)}`).join(' ')}"><title>${esc(id)}</title></polyline>`)
     .join('\n');
   const legend = series.map(([id], i) => `<span style="color:${colors[i % colors.length]}">■ ${esc(id)}</span>`).join(' ');
-  const lanes: Array<[string, string]> = [['fault', 'faults'], ['phase', 'coordinator'], ['agent', 'agents'], ['leader', 'runtimes']];
+  const lanes: Array<[string, string]> = [['fault', 'faults'], ['phase', 'coordinator'], ['agent', 'agents'], ['leader', 'runtimes'], ['device', 'device lines']];
   const marks = lanes
     .map(([kind, title], lane) => {
       const y = H + 30 + lane * 40;

@@ -12,7 +12,7 @@ import { runLoad } from './load.ts';
 import { Recovery } from './recovery.ts';
 import { RuntimeFleet } from './runtime-fleet.ts';
 import { Schedule } from './schedule.ts';
-import type { Scenario } from './schema.ts';
+import { onPermanentOf, type Scenario } from './schema.ts';
 import { DeadLetterLog, settle } from './settle.ts';
 import { placeOf, preflight } from './setup.ts';
 import { startAgents, startDevices, startRuntimes } from './start.ts';
@@ -32,7 +32,8 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
   await preflight(place, o.logger);
   try {
     const { devices, devicesFile } = await startDevices(s, sims, recovery);
-    agents = new AgentProcesses(place, devicesFile, s.load.shape === 'poison' ? ['--on-permanent', 'skip'] : []);
+    const onPermanent = onPermanentOf(s);
+    agents = new AgentProcesses(place, devicesFile, onPermanent ? ['--on-permanent', onPermanent] : []);
     const inspect = o.inspectPort !== undefined ? { runtimeId: s.runtimes[0]!, port: o.inspectPort, ...(o.onInspector ? { onUrl: o.onInspector } : {}) } : undefined;
     runtimes = new RuntimeFleet({ place, devices, ...(inspect ? { inspect } : {}) });
     narrate(runtimes, timeline);
@@ -45,6 +46,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<ScenarioR
     const { accepted, loadMs } = await runLoad({ s, deviceIds: devices.map((d) => d.id), runtimes, schedule, timeline, o });
     await schedule.loadFinished(s.settleMs, o.signal);
     const { deadLetters, switches } = await settle({ devices, accepted, dead, databaseUrl: place.databaseUrl, settleMs: s.settleMs, logger: o.logger, ...(o.signal ? { signal: o.signal } : {}) });
+    schedule.throwIfFailed(); // a step that ran while the run settled
 
     return reportOf(s, { devices, accepted, deadLetters, switches, loadMs, killToResumeMs: recovery.killToResumeMs(), aborted: o.signal?.aborted ?? false, t0: timeline.t0, timeline: timeline.entries });
   } finally {

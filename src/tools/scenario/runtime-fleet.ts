@@ -1,8 +1,9 @@
 /**
  * The runtimes of a scenario, each a child process (`baton _runtime`) driven over IPC: starting them,
- * what they report (who leads, which agent is active, which agents each has heard), and dispatching
- * through whichever leads, as a host does. Every event a runtime forwards is re-emitted on `events`
- * (`event`, then `change`); `change` also comes when a runtime process ends, so waits re-check.
+ * what they report (who leads, which agent is active, which agents each has heard), dispatching
+ * through whichever leads, as a host does, and having the leader carry out operator actions. Every
+ * event a runtime forwards is re-emitted on `events` (`event`, then `change`); `change` also comes
+ * when a runtime process ends, so waits re-check.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -10,10 +11,13 @@ import type { RuntimeEvents } from '../../api.ts';
 import type { ConfigMessage } from '../../wire.ts';
 import { batonBin } from '../processes.ts';
 import type { FromRuntime, ToRuntime } from './runtime-process.ts';
+import type { OperatorAction } from './schema.ts';
 import type { RunPlace } from './setup.ts';
 import { pause, until } from './wait.ts';
 
-type Result = FromRuntime & { type: 'result' };
+/** A runtime's answer to one request (a dispatch or an action), matched by its id. */
+type Reply = Extract<FromRuntime, { type: 'result' | 'action-result' }>;
+export type ActionAnswer = { ok: true; outcome: 'done' | 'already'; detail: string } | { ok: false; code: string; message: string };
 
 export interface RuntimeNews {
   runtimeId: string;
@@ -28,7 +32,7 @@ export interface RuntimeChild {
   alive: boolean;
   /** the agents this runtime has heard (registered) */
   heard: Set<string>;
-  pending: Map<number, (r: Result) => void>;
+  pending: Map<number, (r: Reply) => void>;
 }
 
 /** A message refused this many times (or with no leader for NO_LEADER_MS) is given up: not accepted. */
@@ -36,6 +40,10 @@ const MAX_REFUSALS = 600;
 const NO_LEADER_MS = 30_000;
 /** a host's pause before sending a refused message again */
 const RETRY_PAUSE_MS = 50;
+/** an action refused because the runtime stopped leading or ended is asked of the next leader, this many times at most */
+const ACTION_TRIES = 20;
+/** codes that say "not this runtime", not "not this action": the next leader is asked (actions are idempotent) */
+const ASK_NEXT_LEADER = ['not-leader', 'runtime-gone', 'runtime-stopped'];
 
 /** `baton _runtime`, with an IPC channel; its stderr is drained, not kept. */
 const spawnRuntime = (env: Record<string, string | undefined>): ChildProcess =>
@@ -111,7 +119,7 @@ export class RuntimeFleet {
         if (m.type === 'started') {
           if (m.inspectorUrl) inspect?.onUrl?.(m.inspectorUrl);
           resolve();
-        } else if (m.type === 'result') {
+        } else if (m.type === 'result' || m.type === 'action-result') {
           r.pending.get(m.id)?.(m);
           r.pending.delete(m.id);
         } else if (m.type === 'event') this.heardFrom(r, m.name, m.payload as Record<string, unknown>);
@@ -145,21 +153,23 @@ export class RuntimeFleet {
     return until(this.events, 'change', () => missing().length === 0, ms, () => `no agent.registered for ${missing().join(', ')}`, signal);
   }
 
+  /** Resolves with the runtime that leads, waiting up to NO_LEADER_MS for one; undefined when none led by then (or the run aborted). */
+  private async leading(signal?: AbortSignal): Promise<RuntimeChild | undefined> {
+    // a runtime died or an election is under way: wait for the next `leader.won`
+    if (!this.leader()) await until(this.events, 'change', () => this.leader() !== undefined, NO_LEADER_MS, 'no runtime led', signal).catch(() => false);
+    return this.leader();
+  }
+
   /**
    * Dispatches through whichever runtime leads; resolves with the seq it was given, or null when it
    * was given up (refused MAX_REFUSALS times, no leader for NO_LEADER_MS, or the run aborted).
    */
   async dispatch(message: ConfigMessage, signal?: AbortSignal): Promise<{ deviceId: string; seq: number } | null> {
     for (let refusals = 0; refusals < MAX_REFUSALS && !signal?.aborted; ) {
-      const r = this.leader();
-      if (!r) {
-        // a runtime died or an election is under way: wait for the next `leader.won`
-        const led = await until(this.events, 'change', () => this.leader() !== undefined, NO_LEADER_MS, 'no runtime led', signal).catch(() => false);
-        if (!led) return null;
-        continue;
-      }
-      const res = await this.send(r, message);
-      if (res.ok) return { deviceId: res.deviceId, seq: res.seq };
+      const r = await this.leading(signal);
+      if (!r) return null;
+      const res = await this.request(r, (id) => ({ type: 'dispatch', id, message }));
+      if (res.ok && res.type === 'result') return { deviceId: res.deviceId, seq: res.seq };
       refusals++;
       // refused or lost in flight, so not accepted: sent again after a host's retry pause (the
       // refusal may come before the event saying why, e.g. `leader.lost`, so no event to await)
@@ -168,13 +178,33 @@ export class RuntimeFleet {
     return null;
   }
 
-  private send(r: RuntimeChild, message: ConfigMessage): Promise<Result> {
+  /**
+   * Has the leading runtime carry out an operator action; resolves with its answer. A refusal that
+   * says the runtime no longer leads (or ended) is asked of the next leader; any other refusal is
+   * the answer. With no leader for NO_LEADER_MS it answers `no-leader`.
+   */
+  async act(action: OperatorAction, signal?: AbortSignal): Promise<ActionAnswer> {
+    let last: ActionAnswer = { ok: false, code: 'no-leader', message: `no runtime led for ${NO_LEADER_MS / 1000} s` };
+    for (let tries = 0; tries < ACTION_TRIES && !signal?.aborted; tries++) {
+      const r = await this.leading(signal);
+      if (!r) return last;
+      const res = await this.request(r, (id) => ({ type: 'action', id, action }));
+      if (res.ok) return res.type === 'action-result' ? { ok: true, outcome: res.outcome, detail: res.detail } : { ok: false, code: 'error', message: `runtime ${r.id} answered the action as a dispatch` };
+      last = { ok: false, code: res.code, message: res.message };
+      if (!ASK_NEXT_LEADER.includes(res.code)) return last;
+      await pause(RETRY_PAUSE_MS); // as for a dispatch: the refusal may come before the event saying who leads now
+    }
+    return last;
+  }
+
+  /** Sends runtime `r` the request `build(id)`; resolves with its reply, or a `runtime-gone` refusal when the process ends or the send fails. */
+  private request(r: RuntimeChild, build: (id: number) => ToRuntime): Promise<Reply> {
     const id = this.nextId++;
-    return new Promise<Result>((resolve) => {
+    return new Promise<Reply>((resolve) => {
       const failed = () => resolve({ type: 'result', id, ok: false, code: 'runtime-gone', message: 'the runtime process ended' });
       r.pending.set(id, resolve);
       try {
-        r.proc.send({ type: 'dispatch', id, message } satisfies ToRuntime, (err) => err && (r.pending.delete(id), failed()));
+        r.proc.send(build(id), (err) => err && (r.pending.delete(id), failed()));
       } catch {
         r.pending.delete(id);
         failed();

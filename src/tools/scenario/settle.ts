@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { createOrmStore } from '../../adapters/orm/store.ts';
 import type { DeviceSimulator } from '../../devices/simulator.ts';
-import type { DeadLetter, SwitchRecord } from '../../ports.ts';
+import type { DeadLetterView, SwitchRecord } from '../../ports.ts';
 import type { RuntimeFleet, RuntimeNews } from './runtime-fleet.ts';
 import { pause, untilOrDeadline } from './wait.ts';
 
@@ -52,7 +52,7 @@ export function outstanding(devices: Array<{ id: string; sim: DeviceSimulator }>
   return { changed, settled: () => count === 0, close };
 }
 
-export async function settle(c: { devices: Array<{ id: string; sim: DeviceSimulator }>; accepted: Map<string, number[]>; dead: DeadLetterLog; databaseUrl: string; settleMs: number; logger: Logger; signal?: AbortSignal }): Promise<{ deadLetters: DeadLetter[]; switches: SwitchRecord[] }> {
+export async function settle(c: { devices: Array<{ id: string; sim: DeviceSimulator }>; accepted: Map<string, number[]>; dead: DeadLetterLog; databaseUrl: string; settleMs: number; logger: Logger; signal?: AbortSignal }): Promise<{ deadLetters: DeadLetterView[]; switches: SwitchRecord[] }> {
   const deadline = performance.now() + c.settleMs;
   const store = await createOrmStore({ databaseUrl: c.databaseUrl, logger: c.logger, createDatabase: false });
   const left = outstanding(c.devices, c.accepted, c.dead);
@@ -60,7 +60,7 @@ export async function settle(c: { devices: Array<{ id: string; sim: DeviceSimula
   await untilOrDeadline(left.changed, 'change', left.settled, Math.max(0, deadline - performance.now()), c.signal).finally(left.close);
   // the dead letters as stored (an event lost with a runtime killed after storing one counts too); a
   // read the database refuses (it may be restarting) is tried again, until the deadline
-  let deadLetters: DeadLetter[] | null = null;
+  let deadLetters: DeadLetterView[] | null = null;
   for (;;) {
     deadLetters = await store.listDeadLetters({ limit: Number.MAX_SAFE_INTEGER }).catch(() => null); // every one, not the newest 1000
     if (deadLetters || performance.now() > deadline || c.signal?.aborted) break;

@@ -9,7 +9,7 @@ export interface Check {
 
 export interface TimelineEntry {
   t: number;
-  kind: 'fault' | 'phase' | 'agent' | 'leader';
+  kind: 'fault' | 'phase' | 'agent' | 'leader' | 'device';
   text: string;
 }
 

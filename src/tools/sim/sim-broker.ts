@@ -9,7 +9,8 @@
  *   adapter's `open()` does; a queue consumer is not: it ends with the connection (`onLost`), and
  *   one asked for while the connection was down attaches once it is back;
  * - deliveries taken before the drop can no longer be acked: the broker put them back;
- * - while nacking, publishes and receipts are refused with `broker-rejected` (not stored).
+ * - while nacking, publishes and receipts are refused with `broker-rejected` (not stored);
+ * - while losing control events, lease grants and release requests vanish on the way.
  * Every answer reaches the process through its gate: a paused process does not move on.
  */
 import { BatonError } from '../../errors.ts';
@@ -31,6 +32,7 @@ export class SimBroker implements Broker {
   private down = false;
   private closed = false;
   private nackUntil = -1;
+  private loseControlUntil = -1;
   private readonly waiters: Array<() => void> = [];
   private readonly subs = new Set<Sub>();
   private pending = 0;
@@ -107,6 +109,11 @@ export class SimBroker implements Broker {
     for (const w of this.waiters.splice(0)) w();
   }
 
+  /** Control events (lease grants, release requests) this process sends are lost until `until` (simulated ms). */
+  loseControlUntilTime(until: number): void {
+    this.loseControlUntil = Math.max(this.loseControlUntil, until);
+  }
+
   private nacking(): boolean {
     return this.world.now < this.nackUntil;
   }
@@ -168,6 +175,7 @@ export class SimBroker implements Broker {
     if (channel !== 'receipts') {
       // heartbeats and grants are fire-and-forget: lost while the connection is down
       if (this.down || this.closed || !this.conn) return Promise.resolve();
+      if (channel === 'control' && this.world.now < this.loseControlUntil) return Promise.resolve();
       return this.through(this.conn.publishEvent(channel, payload, opts));
     }
     if (this.nacking()) return this.through(Promise.reject(new BatonError('broker-rejected', 'RabbitMQ refused a receipt (simulated nack)')));

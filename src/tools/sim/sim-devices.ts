@@ -7,11 +7,12 @@
  *   agent sees a timeout (the device never saw it: no write is applied twice behind its back);
  * - `errors`: half the writes are answered 503 (transient, retried);
  * - `rejects`: a third of the writes are answered 422 (permanent: dead-lettered);
- * - `refusing` (the operator's model, wide-operator.ts): the next new seq that arrives is refused
+ * - `refusing` (the line operator's model, wide-line-operator.ts): the next new seq that arrives is refused
  *   (422), and so is every later write of that seq, until the operator fixes the device.
  * Every answer reaches the agent through its gate, so an answer can arrive after a pause (held)
  * or right after a resume. Each applied write is recorded with the host's call id it carries, the
- * agent that sent it and when (`writes`); each refusal with its seq and when (`refusals`).
+ * agent that sent it and when (`writes`); each refusal with its seq and when (`refusals`); and
+ * every request that reaches the device (whatever its answer) with the agent and epoch it came from.
  */
 import type { DeviceModel } from '../../devices/model.ts';
 import { createMemoryDeviceClient } from '../../adapters/memory/device.ts';
@@ -26,6 +27,8 @@ export interface SimDevice {
   model: DeviceModel;
   /** the host call id of each entry of `model.applied`, index for index */
   calls: number[];
+  /** every write that reached the device: which agent sent it, under which epoch, when */
+  attempts: Array<{ agent: string; epoch: number; at: number }>;
   slowUntil: number;
   errorsUntil: number;
   rejectsUntil: number;
@@ -60,6 +63,7 @@ export function simDeviceClient(devices: SimDevice[], gate: Gate, world: World, 
           return void reply(world.now + REQUEST_TIMEOUT_MS, resolve, { kind: 'transient', status: null, reason: `no answer within ${REQUEST_TIMEOUT_MS} ms` } as DeviceOutcome);
         }
         world.at(arrive, () => {
+          d.attempts.push({ agent: gate.name, epoch, at: world.now });
           let out: Promise<DeviceOutcome>;
           if (d.refuseNext && m.seq > (d.model.applied.at(-1)?.seq ?? 0)) [d.refuseNext, d.refusing] = [false, { seq: m.seq, fixed: false }];
           if (slow && rnd() < 0.3) {

@@ -3,12 +3,16 @@
  * against what the devices applied and what was dead-lettered (DESIGN.md §8):
  * - accepted = applied ∪ dead-lettered, exactly; nothing applied whose dispatch() was refused;
  * - per device, writes in dispatch() call order, seqs in call order, no stale epoch, no duplicate;
- * - what `applied()` says agrees with the devices.
+ * - what `applied()` says agrees with the devices;
+ * - a planned handover whose old agent gave its lease back: no write of that agent under that epoch
+ *   (or a lower one) reached a device after it answered, not even one a device refused: the
+ *   duplicates and stale writes above are checked for every run, handovers or not.
  * Calls whose outcome the host never learned (in doubt) may end either way.
  */
 import { checkDevice, staleWrites } from '../../devices/checker.ts';
 import type { DeadLetter, DeadLetterView } from '../../ports.ts';
 import type { SimDevice } from './sim-devices.ts';
+import type { PlannedRelease } from './wide-deployment.ts';
 
 export interface HostCall {
   id: number;
@@ -78,6 +82,18 @@ export function checkCalls(devices: SimDevice[], calls: HostCall[], deadLetters:
     if (c.duplicates) v.push(`${d.id}: ${c.duplicates} duplicate write(s) although the device reports its watermark`);
     const stale = staleWrites(d.model.applied);
     if (stale) v.push(`${d.id}: ${stale} write(s) accepted from a stale epoch`);
+  }
+  return v;
+}
+
+/** Writes that reached a device from an agent under an epoch it had given back (a planned handover), after it answered. */
+export function checkPlanned(devices: SimDevice[], released: PlannedRelease[]): string[] {
+  const v: string[] = [];
+  for (const p of released) {
+    for (const d of devices) {
+      const late = d.attempts.filter((a) => a.agent === p.agentId && a.epoch <= p.epoch && a.at > p.at);
+      if (late.length) v.push(`${d.id}: ${late.length} write(s) by ${p.agentId} under epoch ${p.epoch} after it gave that lease back (planned handover to epoch ${p.epoch + 1}${p.completed ? '' : ', not completed'})`);
+    }
   }
   return v;
 }

@@ -46,6 +46,18 @@ export interface GrantTaken {
   lines: Record<string, LineOrder>;
 }
 
+/** A planned handover whose old agent gave its lease back (what wide-check.ts holds it to). */
+export interface PlannedRelease {
+  runtime: string;
+  switchId: string;
+  agentId: string;
+  /** the epoch it gave back */
+  epoch: number;
+  /** when the runtime took its answer (simulated ms): the agent wrote nothing under that epoch after it */
+  at: number;
+  completed: boolean;
+}
+
 export class WideDeployment {
   readonly world: World;
   readonly rnd: () => number;
@@ -64,12 +76,14 @@ export class WideDeployment {
   readonly runtimes = new Map<string, SimRuntime>();
   /** switches started, by any runtime */
   switches = 0;
+  /** planned handovers (wide-operator.ts): asked, fallen back to fencing, and those whose old agent gave its lease back */
+  readonly planned = { asked: 0, fallbacks: 0, released: [] as PlannedRelease[] };
   /** called on every switch phase of any runtime (faults that wait for a phase) */
   readonly phaseListeners: PhaseListener[] = [];
-  /** the operator's own random source (wide-operator.ts), apart from the world's: the deployment and the faults a seed draws stay as they were */
+  /** the line operator's own random source (wide-line-operator.ts), apart from the world's: the deployment and the faults a seed draws stay as they were */
   readonly opsRnd: () => number;
-  /** an operator acts in this run (pauses, refusals, unblocks): the agents then block a line at a refusal */
-  readonly operator: boolean;
+  /** an operator acts on device lines in this run (pauses, refusals, unblocks): the agents then block a line at a refusal */
+  readonly lineOps: boolean;
   /** each PostgreSQL call of a runtime answers this much later, ms (drawn in half the operator's seeds: the races of a line's release need time to happen) */
   readonly storeLatencyMs: number;
   /** the latency applies once the world runs (the first runtimes start before it does) */
@@ -95,13 +109,15 @@ export class WideDeployment {
     this.inFlight = o.inFlight ?? 1 + Math.floor(rnd() * 3);
     this.leaderTtl = o.leaderTtl ?? (rnd() < 0.5 ? 1500 : 3000);
     this.opsRnd = seededRandom((o.seed ^ 0x5eed0b5) >>> 0);
-    this.operator = o.operator ?? this.opsRnd() < 0.6;
-    this.storeLatencyMs = this.operator && this.opsRnd() < 0.5 ? 1 + Math.floor(this.opsRnd() * 3) : 0;
+    const drawn = this.opsRnd() < 0.6;
+    this.lineOps = o.lineOps ?? (o.operator !== false && drawn);
+    this.storeLatencyMs = this.lineOps && this.opsRnd() < 0.5 ? 1 + Math.floor(this.opsRnd() * 3) : 0;
     this.devices = Array.from({ length: o.devices ?? 3 }, (_, i) => ({
       id: `fw${i + 1}`,
       fences: i % 2 === 0,
       model: new DeviceModel({ random: rnd, now: () => world.now, fencing: i % 2 === 0 }),
       calls: [],
+      attempts: [],
       slowUntil: -1,
       errorsUntil: -1,
       rejectsUntil: -1,
@@ -109,7 +125,7 @@ export class WideDeployment {
       refusals: [],
     }));
     this.deviceConfigs = this.devices.map((d) => ({ id: d.id, url: `http://${d.id}.sim`, fencesByEpoch: d.fences }));
-    this.note(`deployment: ${this.runtimeCount} runtimes (leaderTtl ${this.leaderTtl} ms), ${this.agentCount} agent(s), ${this.devices.length} devices, up to ${this.inFlight} dispatch(es) in flight per device${this.operator ? '; an operator acts (agents block a line at a refusal)' : ''}${this.storeLatencyMs ? `; PostgreSQL answers in ${this.storeLatencyMs} ms` : ''}`);
+    this.note(`deployment: ${this.runtimeCount} runtimes (leaderTtl ${this.leaderTtl} ms), ${this.agentCount} agent(s), ${this.devices.length} devices, up to ${this.inFlight} dispatch(es) in flight per device${this.lineOps ? '; an operator acts on device lines (agents block a line at a refusal)' : ''}${this.storeLatencyMs ? `; PostgreSQL answers in ${this.storeLatencyMs} ms` : ''}`);
   }
 
   readonly note = (s: string): void => void this.trace.push(`${String(this.world.now).padStart(6)}ms ${s}`);
@@ -136,7 +152,7 @@ export class WideDeployment {
     this.agents.set(id, entry);
     const process = `${id}#${++this.incarnations}`;
     entry.handle = await startAgent(
-      { id, devices: this.deviceConfigs, namespace: 'sim', key: agentCredential(simSecret(o.seed), id), heartbeatInterval: 250, retryInitialMs: 20, retryMaxMs: 500, onPermanent: this.operator ? 'block' : 'skip' },
+      { id, devices: this.deviceConfigs, namespace: 'sim', key: agentCredential(simSecret(o.seed), id), heartbeatInterval: 250, retryInitialMs: 20, retryMaxMs: 500, onPermanent: this.lineOps ? 'block' : 'skip' },
       { broker, deviceClient: simDeviceClient(this.devices, gate, world, process), clock: world.clock(gate), random: this.rnd, incarnation: `${id}#${o.seed}#${this.incarnations}` },
     );
     const taken: GrantTaken[] = [];
@@ -166,7 +182,15 @@ export class WideDeployment {
       note(`${id}: switch phase ${e.phase}${e.phase === 'draining' ? ` (to ${e.assignment.agentId})` : ''}`);
       for (const l of [...this.phaseListeners]) l(e.phase as SwitchPhaseName, e.assignment);
     });
-    runtime.on('switch.completed', (e) => note(`${id}: switch completed: ${e.assignment.agentId} active, epoch ${e.assignment.epoch}`));
+    runtime.on('switch.completed', (e) => {
+      note(`${id}: switch completed: ${e.assignment.agentId} active, epoch ${e.assignment.epoch}`);
+      for (const p of this.planned.released) if (p.switchId === e.assignment.switchId) p.completed = true;
+    });
+    runtime.on('handover.released', (e) => {
+      this.planned.released.push({ runtime: id, switchId: e.assignment.switchId!, agentId: e.agentId, epoch: e.assignment.epoch - 1, at: world.now, completed: false });
+      note(`${id}: planned handover: ${e.agentId} gave back the lease of epoch ${e.assignment.epoch - 1}`);
+    });
+    runtime.on('handover.fallback', (e) => (this.planned.fallbacks++, note(`${id}: planned handover falls back to fencing: ${e.agentId}: ${e.why}`)));
     this.runtimes.set(id, entry);
     await runtime.start();
   }

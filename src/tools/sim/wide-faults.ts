@@ -33,7 +33,11 @@ export type WideFaultKind =
   /** a device refuses a third of its writes (422) for 0.3-2 s: dead letters */
   | 'device-rejects'
   /** a device answers after 1-6 s (timeouts past 5 s) for 2-8 s */
-  | 'slow-device';
+  | 'slow-device'
+  /** the operator asks the leader for a planned handover (wide-operator.ts: drawn apart, with its trouble) */
+  | 'handover'
+  /** the operator stops the active agent (SIGTERM), mostly after starting a new one (wide-operator.ts) */
+  | 'agent-leave';
 
 export type SwitchPhaseName = 'switching' | 'awaiting-candidate' | 'draining' | 'replaying';
 

@@ -1,167 +1,130 @@
 /**
- * The operator of the wide simulation, in the seeds that have one (wide-deployment.ts): issue 15's
- * actions on device lines at moments the seed draws, also while switches, leadership changes,
- * process pauses and database faults run:
- * - pauses a device and resumes it 0.2-2 s later (some pauses wait for the next switch phase);
- * - makes a device refuse the next new seq until it is fixed (sim-devices.ts `refusing`);
- * - frees each blocked line it sees in the stored orders 0.3-2.5 s later: retry after fixing the
- *   device (two times in three), or skip;
- * - once the load is over (`finish`), resumes every paused line and frees every blocked one (a seq
- *   retried and refused again is skipped then).
- * It asks a runtime that says it leads; a refusal, or no answer within 3 s, is tried again at its
- * next look (every action is idempotent). It draws only from the deployment's `opsRnd`, so the
- * deployment and the faults a seed draws are the same with or without it.
+ * The operator of the wide simulation: planned handovers (`runtime.handover()` on the leader) and
+ * agents told to stop (SIGTERM: `AgentHandle.leave()`), at random moments of the load, among the
+ * faults. They are drawn from a random stream of their own, so that a seed's other faults (and a
+ * regression seed's whole trace, when the operator is off) stay what they were.
+ *
+ * A planned handover may come with trouble, by its size: the old agent paused mid-give-back, its
+ * release request lost on the way, the new agent dying as the queue moves, or the leader's renewals
+ * failing (a leadership flap). What a planned handover must then still hold (no write of the old
+ * agent under the epoch it gave back) is checked in wide-check.ts.
  */
-import type { ActionResult, Runtime } from '../../api.ts';
-import { blockedSeq, NO_ORDER, pendingRetry } from '../../runtime/line-orders.ts';
-import type { LineOrder } from '../../ports.ts';
-import type { WideDeployment } from './wide-deployment.ts';
+import type { Assignment } from '../../ports.ts';
+import type { SimAgent, SimRuntime, WideDeployment } from './wide-deployment.ts';
+import type { WideFault } from './wide-faults.ts';
+import { seededRandom } from './world.ts';
 
-/** how often the operator looks at the lines, ms */
-const LOOK_MS = 250;
-/** an action unanswered for this long is tried again at the next look, ms */
-const ANSWER_MS = 3000;
-
-type Act = 'pause' | 'resume' | 'retry' | 'skip';
-
-interface Decision {
-  seq: number;
-  how: 'retry' | 'skip';
-  /** not before (simulated ms) */
-  at: number;
-  /** the action was answered done or already: a block seen again at this seq is a new one */
-  acted: boolean;
-  retried: boolean;
+/** The operator's actions of a seed: none in two seeds of five, else one or two. */
+export function drawOperator(seed: number): WideFault[] {
+  const rnd = seededRandom(seed ^ 0x0b5e55ed);
+  const r = rnd();
+  const count = r < 0.4 ? 0 : r < 0.8 ? 1 : 2;
+  return Array.from({ length: count }, (_, i) => ({ at: (i + rnd()) / count, kind: rnd() < 0.65 ? 'handover' : 'agent-leave', size: rnd(), target: rnd() }) as WideFault);
 }
 
-export class WideOperator {
-  private readonly wantPaused = new Set<string>();
-  /** devices with an action in flight */
-  private readonly busy = new Set<string>();
-  private readonly decisions = new Map<string, Decision>();
-  private finishing = false;
-  private stopped = false;
+interface Strike {
+  d: WideDeployment;
+  f: WideFault;
+  /** runs `fn` in `ms`, when the fault heals */
+  later(ms: number, fn: () => void): void;
+}
 
-  constructor(private readonly d: WideDeployment) {}
+/** `handover`: the leader is asked for a planned handover, to a named idle agent or to any. */
+export async function handoverFault({ d, f, later }: Strike): Promise<void> {
+  const r = d.leaders()[0];
+  if (!r) return void d.note('operator: no runtime leads: no handover asked');
+  const a = await d.store.getAssignment();
+  const idle = d.liveAgents().filter((x) => x.id !== a?.agentId);
+  const target = f.target ?? 0;
+  const to = target < 0.5 && idle.length ? idle[Math.floor(target * 2 * idle.length)]!.id : undefined;
+  d.planned.asked++;
+  d.note(`operator: planned handover asked of ${r.id}${to ? ` to ${to}` : ''}`);
+  troubleFor(d, r, f, later);
+  r.runtime.handover({ ...(to ? { to } : {}), by: 'sim' }).then(
+    (x) => d.note(`operator: handover ${x.outcome}: ${x.detail}`),
+    // a switch id ends in random bytes: the trace keeps its epoch only (a seed replays the same trace)
+    (e: { code?: string; message: string }) => d.note(`operator: handover refused or failed (${e.code}): ${e.message.replace(/\bsw-(\d+)-[0-9a-f]+/g, 'sw-$1')}`),
+  );
+  later(3000, () => {});
+}
 
-  /** Draws the plan over the load's planned duration and starts looking. */
-  start(loadStart: number, loadTime: number): void {
-    const { d } = this;
-    const rnd = d.opsRnd;
-    const pick = () => d.devices[Math.floor(rnd() * d.devices.length)]!;
-    const pauses = Math.floor(rnd() * 4);
-    for (let i = 0; i < pauses; i++) {
-      const x = pick();
-      const at = loadStart + Math.floor(rnd() * loadTime);
-      const ms = 200 + Math.floor(rnd() * 1800);
-      const atPhase = rnd() < 0.3;
-      d.world.at(at, () => (atPhase ? this.atNextPhase(() => this.pause(x.id, ms)) : this.pause(x.id, ms)));
+/** What goes wrong during this planned handover (by its size), once its switch starts. */
+function troubleFor(d: WideDeployment, r: SimRuntime, f: WideFault, later: Strike['later']): void {
+  const size = f.size;
+  if (size >= 0.55) return;
+  const started = (e: { assignment: Assignment; reason: string }) => {
+    if (!e.reason.startsWith('planned handover')) return;
+    r.runtime.off('switch.started', started);
+    const old = e.assignment.previousAgent ? d.agents.get(e.assignment.previousAgent) : undefined;
+    if (size < 0.2 && old && !old.gate.dead && !old.gate.paused) {
+      const ms = 1000 + Math.floor(size * 15_000);
+      d.note(`trouble: the old agent ${old.id} is paused mid-give-back for ${ms} ms`);
+      old.gate.pause();
+      later(ms, () => (d.note(`trouble: resume agent ${old.id}`), old.gate.resume()));
+    } else if (size < 0.35) {
+      const ms = 300 + Math.floor((size - 0.2) * 6000);
+      d.note(`trouble: ${r.id}'s control events (release requests, grants) are lost for ${ms} ms`);
+      r.broker.loseControlUntilTime(d.world.now + ms);
+      later(ms, () => {});
+    } else if (size < 0.45) {
+      newAgentDies(d, e.assignment.switchId, later);
+    } else {
+      const ms = Math.floor(300 + (size - 0.45) * 20_000);
+      d.note(`trouble: ${r.id}'s leader renewals fail for ${ms} ms`);
+      later(ms + 500, () => {});
+      r.faults.add('flap', ms);
     }
-    const refusals = Math.floor(rnd() * 3);
-    for (let i = 0; i < refusals; i++) {
-      const x = pick();
-      d.world.at(loadStart + Math.floor(rnd() * loadTime), () => {
-        if (this.finishing || x.refusing) return;
-        x.refuseNext = true;
-        d.note(`operator: ${x.id} will refuse its next new seq until it is fixed`);
-      });
-    }
-    this.look();
-  }
-
-  /** The load is over: every line is to be released. */
-  finish(): void {
-    this.finishing = true;
-    this.wantPaused.clear();
-    for (const x of this.d.devices) x.refuseNext = false;
-  }
-
-  stop(): void {
-    this.stopped = true;
-  }
-
-  private pause(deviceId: string, ms: number): void {
-    if (this.finishing) return;
-    this.wantPaused.add(deviceId);
-    this.d.note(`operator: pause ${deviceId} for ${ms} ms`);
-    this.d.world.at(this.d.world.now + ms, () => this.wantPaused.delete(deviceId));
-  }
-
-  /** runs `fn` at the next phase of any switch (never, when none comes before the load ends) */
-  private atNextPhase(fn: () => void): void {
-    const l = () => {
-      this.d.phaseListeners.splice(this.d.phaseListeners.indexOf(l), 1);
-      fn();
-    };
-    this.d.phaseListeners.push(l);
-  }
-
-  private readonly look = (): void => {
-    if (this.stopped) return;
-    void this.d.store.lineOrders().then((stored) => {
-      const orders = new Map(stored.map((s) => [s.deviceId, s.order]));
-      for (const x of this.d.devices) if (!this.busy.has(x.id)) this.consider(x.id, orders.get(x.id) ?? NO_ORDER);
-    });
-    this.d.world.at(this.d.world.now + LOOK_MS, this.look);
   };
+  r.runtime.on('switch.started', started);
+  // a handover refused (or another switch first) leaves no trouble armed past its moment
+  d.world.at(d.world.now + 3000, () => r.runtime.off('switch.started', started));
+}
 
-  private consider(deviceId: string, o: LineOrder): void {
-    const want = this.wantPaused.has(deviceId);
-    if (want !== o.paused) return this.act(deviceId, want ? 'pause' : 'resume');
-    const at = blockedSeq(o);
-    if (at === null || pendingRetry(o)?.seq === at) return;
-    let dec = this.decisions.get(deviceId);
-    if (!dec || dec.seq !== at || dec.acted) {
-      const rnd = this.d.opsRnd;
-      // once the load is over, a seq retried and refused again is skipped: the line must end released
-      const again = dec?.seq === at && dec.retried;
-      const how = (this.finishing && again) || rnd() >= (this.finishing ? 0.5 : 0.65) ? 'skip' : 'retry';
-      dec = { seq: at, how, at: this.d.world.now + (this.finishing ? 0 : 300 + Math.floor(rnd() * 2200)), acted: false, retried: again };
-      this.decisions.set(deviceId, dec);
-    }
-    if (this.d.world.now < dec.at) return;
-    if (dec.how === 'retry') {
-      // the operator fixes the device before asking for the retry
-      const x = this.d.devices.find((y) => y.id === deviceId)!;
-      if (x.refusing?.seq === at && !x.refusing.fixed) (x.refusing.fixed = true), this.d.note(`operator: ${deviceId} fixed (it accepts seq ${at} now)`);
-    }
-    this.act(deviceId, dec.how, dec);
-  }
+/** The new agent of this switch dies as its queue moves; another agent starts later. */
+function newAgentDies(d: WideDeployment, switchId: string | null, later: Strike['later']): void {
+  const l = (phase: string, a: Assignment) => {
+    if (phase !== 'draining' || a.switchId !== switchId) return;
+    d.phaseListeners.splice(d.phaseListeners.indexOf(l), 1);
+    const v = d.agents.get(a.agentId);
+    if (!v || v.gate.dead) return;
+    d.note(`trouble: the new agent ${v.id} dies as the queue moves to it`);
+    v.gate.kill();
+    v.broker.kill();
+    later(500, () => void d.startAgent());
+  };
+  d.phaseListeners.push(l);
+}
 
-  /** one action through a runtime that says it leads; answered (or given up) within ANSWER_MS */
-  private act(deviceId: string, what: Act, dec?: Decision): void {
-    const r = this.d.leaders()[0];
-    if (!r) return;
-    const { world, note } = this.d;
-    this.busy.add(deviceId);
-    let settled = false;
-    const done = (v: ActionResult | (Error & { code?: string }) | null) => {
-      if (settled) return;
-      settled = true;
-      timer.cancel();
-      this.busy.delete(deviceId);
-      if (v === null) return note(`operator: ${what} ${deviceId} got no answer from ${r.id}`);
-      const ok = 'outcome' in v;
-      note(`operator: ${what} ${deviceId} on ${r.id}: ${ok ? v.outcome : `${v.code ?? 'error'} (${v.message.slice(0, 120)})`}`);
-      if (ok && what === 'pause' && !open()) this.d.pauses.push({ deviceId, from: world.stamp(), to: null });
-      if (ok && dec) {
-        dec.acted = true;
-        dec.retried ||= what === 'retry';
-      }
-    };
-    const timer = world.at(world.now + ANSWER_MS, () => done(null));
-    // the checker's pause windows: from the pause the runtime answered until the operator asks to resume
-    const open = () => this.d.pauses.find((p) => p.deviceId === deviceId && p.to === null);
-    if (what === 'resume') open() && (open()!.to = world.stamp());
-    const call = (rt: Runtime): Promise<ActionResult> =>
-      what === 'pause' ? rt.pause(deviceId, { by: 'sim:operator' })
-      : what === 'resume' ? rt.resume(deviceId, { by: 'sim:operator' })
-      : rt.unblock(deviceId, { action: what, by: 'sim:operator' });
-    r.gate.run(() =>
-      call(r.runtime).then(
-        (v) => r.gate.run(() => done(v)),
-        (e: Error & { code?: string }) => r.gate.run(() => done(e)),
-      ),
-    );
+/**
+ * `agent-leave`: the active agent is told to stop (SIGTERM). Mostly as in a rolling upgrade: a new
+ * agent starts first and the old one leaves a second later; else (by target) with no other agent
+ * started for it. Once it stopped, its process is gone; an agent starts later when none is left.
+ */
+export async function agentLeaveFault({ d, f, later }: Strike): Promise<void> {
+  const a = await d.store.getAssignment();
+  const v = a ? d.agents.get(a.agentId) : undefined;
+  if (!v || v.gate.dead || v.gate.paused || !v.handle) return;
+  const rolling = (f.target ?? 0) >= 0.3;
+  if (rolling) {
+    d.note(`operator: rolling upgrade: a new agent starts, then ${v.id} is told to stop`);
+    await d.startAgent();
+    d.world.at(d.world.now + 1000, () => leave(d, v, later));
+  } else {
+    d.note(`operator: the active agent ${v.id} is told to stop`);
+    leave(d, v, later);
   }
+  later(8000, () => {});
+}
+
+function leave(d: WideDeployment, v: SimAgent, later: Strike['later']): void {
+  if (v.gate.dead || !v.handle) return;
+  v.handle.leave().then(
+    (how) => {
+      d.note(`operator: agent ${v.id} stopped (${how})`);
+      v.gate.kill();
+      v.broker.kill();
+      if (d.liveAgents().length === 0) later(1000, () => void d.startAgent());
+    },
+    (e: Error) => d.note(`operator: agent ${v.id} could not stop: ${e.message}`),
+  );
 }

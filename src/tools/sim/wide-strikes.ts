@@ -7,6 +7,7 @@
 import type { Assignment } from '../../ports.ts';
 import type { SimAgent, SimRuntime, WideDeployment } from './wide-deployment.ts';
 import type { WideFault, WideFaultKind } from './wide-faults.ts';
+import { agentLeaveFault, handoverFault } from './wide-operator.ts';
 
 /** One fault striking: the deployment, the fault, the assignment of the switch phase it waited for (if any). */
 interface Strike {
@@ -42,6 +43,8 @@ const STRIKES: Record<WideFaultKind, (s: Strike) => void | Promise<void>> = {
   'device-errors': deviceFault,
   'device-rejects': deviceFault,
   'slow-device': deviceFault,
+  handover: handoverFault,
+  'agent-leave': agentLeaveFault,
 };
 
 /** the active agent, or during a switch the recorded candidate (or, by target, the old agent) */
