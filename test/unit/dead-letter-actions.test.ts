@@ -74,15 +74,17 @@ describe('dead letters: resend', () => {
   it('refuses a malformed dead letter (seq 0), a forged payload and a payload of another message, sending nothing', async () => {
     const c = await withRefusal();
     await c.receipt({ type: 'dead-letter', anomaly: false, entry: { deviceId: '?', seq: 0, epoch: 0, reason: 'body is not JSON', status: null, response: null, payload: 'garbage' } });
-    const forged = signMessage(Buffer.alloc(32, 1), { ...c.sent[2]!, path: '/admin' });
-    await c.refused(c.sent[2]!, JSON.stringify(forged));
-    // seq 4 refused, its dead letter carrying seq 1's message (signed, but another message)
+    // seq 4 refused, its dead letter carrying a forged message (a seq applied already is never dead-lettered after)
     await c.dispatch('fw1', '/vlan/4');
-    await c.refused(c.sent[3]!, JSON.stringify(signedMessage(c.sent[0]!)));
+    const forged = signMessage(Buffer.alloc(32, 1), { ...c.sent[3]!, path: '/admin' });
+    await c.refused(c.sent[3]!, JSON.stringify(forged));
+    // seq 5 refused, its dead letter carrying seq 1's message (signed, but another message)
+    await c.dispatch('fw1', '/vlan/5');
+    await c.refused(c.sent[4]!, JSON.stringify(signedMessage(c.sent[0]!)));
     const other = (await c.settle(c.runtime.deadLetters())).value!;
-    const swapped = other.find((d) => d.seq === 4)!;
+    const swapped = other.find((d) => d.seq === 5)!;
     const malformed = other.find((d) => d.seq === 0)!;
-    const badMac = other.find((d) => d.seq === 3)!;
+    const badMac = other.find((d) => d.seq === 4)!;
     const e1 = (await c.settle(c.runtime.resendDeadLetter(malformed.id))).error!;
     expect(e1.code).toBe('invalid-message');
     expect(e1.message).toContain('the agent could not read its message (body is not JSON), so there is no device or seq to send it to');
@@ -93,7 +95,7 @@ describe('dead letters: resend', () => {
     expect(e3.code).toBe('invalid-message');
     expect(e3.message).toContain('its stored payload is device fw1 seq 1, another message');
     await c.world.run(() => false, c.world.now + 500);
-    expect(c.sent).toHaveLength(4);
+    expect(c.sent).toHaveLength(5);
     expect((await c.settle(c.runtime.deadLetter(badMac.id))).value!.resolution).toBeNull();
     const audit = (await c.settle(c.runtime.audit())).value!;
     expect(audit.map((e) => [e.target, e.outcome])).toEqual([[`dead-letter:${swapped.id}`, 'refused'], [`dead-letter:${badMac.id}`, 'refused'], [`dead-letter:${malformed.id}`, 'refused']]);
