@@ -267,11 +267,21 @@ export interface SeqStore {
   reserveSeqs(deviceId: string, count: number, term: LeaderTerm): Promise<number>;
 }
 
-/** Messages parked while a switch runs (`message_queues`). */
+/**
+ * Which parked rows a read takes: every one (no filter), all but those of the devices in `except`
+ * (the replay leaves the rows of held lines parked), or only those of `deviceId` (a line's release).
+ */
+export interface ParkedFilter {
+  except?: readonly string[];
+  deviceId?: string;
+}
+
+/** Messages parked while a switch runs or while a device's line is held (`message_queues`). */
 export interface ParkingStore {
   /** insert parked messages in order, in one statement (a repeated one is ignored) */
   park(messages: WireMessage[], term: LeaderTerm): Promise<void>;
-  fetchParked(limit: number): Promise<ParkedRow[]>;
+  /** the oldest rows first (id order), of the devices `filter` names */
+  fetchParked(limit: number, filter?: ParkedFilter): Promise<ParkedRow[]>;
   /**
    * How an ambiguous park is resolved: which of these messages (by device and seq) are parked now.
    * Those that are not are marked refused in the same statement, so a park of them still on its way
@@ -279,7 +289,7 @@ export interface ParkingStore {
    */
   resolveParked(keys: Array<{ deviceId: string; seq: number }>): Promise<Array<{ deviceId: string; seq: number }>>;
   deleteParked(ids: number[]): Promise<void>;
-  countParked(): Promise<number>;
+  countParked(filter?: ParkedFilter): Promise<number>;
   /** parked messages per device (devices with none are left out) */
   countParkedByDevice(): Promise<Record<string, number>>;
 }
@@ -334,7 +344,7 @@ export interface DeadLetterStore {
 export interface LineOrder {
   paused: boolean;
   blockedAt: number | null;
-  /** `n` counts the operator's retries of this device: an agent acts on each (seq, n) once */
+  /** `n` rises with each operator retry of this device (also across a refusal that ended the last one, and a change of leader): an agent acts on each (seq, n) once */
   retry: { seq: number; n: number } | null;
   releasedThrough: number;
 }

@@ -99,7 +99,7 @@ export class LaneLoop {
 
   /** The delivery that goes next and how, or null: the lane waits (line-orders.ts). */
   next(lane: Lane): { d: Delivery; step: Step } | null {
-    return nextStep(lane.queue, this.hold(lane), (s) => lane.marks.known(s), lane.refusal);
+    return nextStep(lane.queue, this.hold(lane), lane.refusal);
   }
 
   /** The condition it reports under its hold: `own` is flowing, or retrying a message. */
@@ -115,14 +115,20 @@ export class LaneLoop {
     for (let next = this.next(lane); next !== null && this.host.taking(); next = this.next(lane)) {
       const { d, step } = next;
       const m = d.message!;
-      if (step === 'copy') {
-        // a copy of the seq the line is held at, settled already (dead-lettered): its dead letter stands
-        this.take(lane, d);
-        d.ack();
-        this.host.emit('skipped', { deviceId: m.deviceId, seq: m.seq });
-      } else if (step === 'send' && lane.marks.redelivery(m.seq) !== null) await this.redelivered(lane, d, m);
+      if (step === 'record') await this.recordAgain(lane, d, m);
+      else if (step === 'send' && lane.marks.redelivery(m.seq) !== null) await this.redelivered(lane, d, m);
       else if (!(await this.send(lane, d, m, step))) return; // giving back: left in the lane, returned with the subscription
     }
+  }
+
+  /** The refused message whose dead letter could not be recorded came back: its dead letter is recorded now (blocking), the device not asked again. */
+  private async recordAgain(lane: Lane, d: Delivery, m: WireMessage): Promise<void> {
+    const r = lane.refusal!;
+    this.take(lane, d);
+    if (!(await this.deadLetter(lane, d, m, r.answer, r.status, r.response, 'blocking'))) return; // back to the broker once more
+    lane.marks.settle(m.seq);
+    if (lane.refusal === r) lane.refusal = { ...r, recorded: true, reason: blockedReason(m.deviceId, m.seq, { reason: r.answer, response: r.response }, true) };
+    this.restate(lane, FLOWING);
   }
 
   /** A seq at or below the watermark: skipped when settled here or applied before this epoch, else an anomaly (see the header). */
@@ -193,7 +199,7 @@ export class LaneLoop {
   /** onPermanent=block: nothing after the rejected message is sent until a line order releases it or orders it sent again (line-orders.ts). */
   private block(lane: Lane, m: WireMessage, outcome: Extract<DeviceOutcome, { kind: 'permanent' }>, recorded: boolean): void {
     const reason = blockedReason(m.deviceId, m.seq, outcome, recorded);
-    lane.refusal = refusalUnder({ seq: m.seq, status: outcome.status, response: outcome.response, reason, since: this.o.clock.now(), recorded }, lane.order);
+    lane.refusal = refusalUnder({ seq: m.seq, status: outcome.status, response: outcome.response, reason, answer: outcome.reason, since: this.o.clock.now(), recorded }, lane.order);
     this.restate(lane, FLOWING);
     if (lane.refusal === null) return;
     const frees = `baton unblock ${m.deviceId} --retry (after fixing the device) or --skip`;
@@ -218,7 +224,7 @@ export class LaneLoop {
     for (let attempt = 1; ; ) {
       const epoch = await Promise.race([this.o.lease.acquire(), this.host.interrupted()]);
       if (epoch === null || !this.host.taking()) return null;
-      if (stepFor(this.hold(lane), m.seq, (s) => lane.marks.known(s), lane.refusal) !== step) return 'held';
+      if (stepFor(this.hold(lane), m.seq, lane.refusal) !== step) return 'held';
       if (unsure && epoch === lane.marks.epoch && lane.marks.reportsWatermark) {
         const wm = await this.o.client.watermark(device);
         if (wm !== null && wm >= m.seq) return 'answer-lost';

@@ -13,9 +13,14 @@
  *   nothing above S goes until a delivery of S arrives; that one goes first, even though the lane
  *   settled S itself (dead-lettered it): it is the retry, not a redelivery. A retry is acted on once
  *   per (seq, n): the lane remembers the last one whose outcome was final (`retried`).
- * Messages at or below the seq a lane is held at go as usual (redelivery skip, anomaly, send),
- * except copies of the seq it is held at: one this lane settled itself is acked unsent, and while
- * its own refusal of S could not be recorded (S went back to the broker) a copy of S waits too.
+ * Messages below the seq a lane is held at go as usual (redelivery skip, anomaly, send); a delivery
+ * of the seq it is held at waits with the rest, whoever settled it: it may be the operator's retry,
+ * published before the grant that orders it reached this agent (the two travel apart), and acked
+ * unsent it would be lost. Once the line is released it goes as usual (a redelivery to skip), once
+ * a retry is ordered it goes as the retry; surplus copies are skipped as redeliveries after that.
+ * One exception: while the lane's own refusal of S could not be recorded (its dead letter failed,
+ * S went back to the broker), the copy of S that comes back records that dead letter again (the
+ * device is not asked again), else nobody would ever learn of the block.
  */
 import type { Delivery, LineOrder } from '../ports.ts';
 
@@ -25,11 +30,13 @@ export interface Refusal {
   status: number | null;
   response: string | null;
   reason: string;
+  /** the device's refusal as the dead letter gives it (`reason` is the lane's report) */
+  answer: string;
   since: number;
   recorded: boolean;
 }
 
-/** One operator retry of a device's refused seq: `n` counts the retries of that device. */
+/** One operator retry of a device's refused seq: `n` rises with each retry of that device. */
 export interface RetryKey {
   seq: number;
   n: number;
@@ -44,8 +51,8 @@ export interface Hold {
   retry: RetryKey | null;
 }
 
-/** What the lane does with one delivery: send it as usual, send it as the ordered retry, ack a copy unsent, or hold it (null). */
-export type Step = 'send' | 'retry' | 'copy';
+/** What the lane does with one delivery: send it as usual (after the redelivery check), send it as the ordered retry, record its refusal's dead letter again, or hold it (null). */
+export type Step = 'send' | 'retry' | 'record';
 
 const sameRetry = (a: RetryKey | null, b: RetryKey | null): boolean => a !== null && b !== null && a.seq === b.seq && a.n === b.n;
 
@@ -70,24 +77,22 @@ export function refusalUnder(refusal: Refusal | null, order: LineOrder | null): 
   return refusal !== null && refusal.seq <= (order?.releasedThrough ?? 0) ? null : refusal;
 }
 
-/** What one delivery of `seq` may do under `hold` (null: it waits). `settledHere`: this lane applied or dead-lettered that seq itself. */
-export function stepFor(hold: Hold, seq: number, settledHere: (seq: number) => boolean, refusal: Refusal | null): Step | null {
+/** What one delivery of `seq` may do under `hold` (null: it waits), with the lane's own `refusal`. */
+export function stepFor(hold: Hold, seq: number, refusal: Refusal | null = null): Step | null {
   if (hold.paused) return null;
   const at = hold.at;
   // the retry goes first, unless the line is held below it (a block of a lower seq)
   if (hold.retry !== null && seq === hold.retry.seq) return at !== null && at.seq < seq ? null : 'retry';
-  if (at === null || seq < at.seq) return 'send';
-  if (seq > at.seq) return null;
-  // a copy of the seq the line is held at
-  if (settledHere(seq)) return 'copy';
-  return refusal?.seq === seq ? null : 'send';
+  if (at?.by === 'refusal' && seq === at.seq && refusal?.seq === seq && !refusal.recorded) return 'record';
+  // the seq the line is held at waits too (see the header), and everything above it
+  return at === null || seq < at.seq ? 'send' : null;
 }
 
 /** The first delivery of the queue (in arrival order) that may go now, and how; null: the lane waits. */
-export function nextStep(queue: readonly Delivery[], hold: Hold, settledHere: (seq: number) => boolean, refusal: Refusal | null): { d: Delivery; step: Step } | null {
+export function nextStep(queue: readonly Delivery[], hold: Hold, refusal: Refusal | null = null): { d: Delivery; step: Step } | null {
   if (hold.paused) return null;
   for (const d of queue) {
-    const step = stepFor(hold, d.message!.seq, settledHere, refusal);
+    const step = stepFor(hold, d.message!.seq, refusal);
     if (step !== null) return { d, step };
   }
   return null;

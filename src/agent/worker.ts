@@ -49,7 +49,7 @@ export interface AgentPorts {
 export interface AgentHandle {
   readonly id: string;
   readonly queue: string;
-  /** `applied`, `retry`, `dead-letter`, `anomaly`, `blocked`, `unblocked`, `skipped`, `fenced`, `releasing` and `released` {why}, `lease` {epoch}, `lease-returned` {epoch} */
+  /** `applied`, `retry`, `dead-letter`, `anomaly`, `blocked`, `unblocked`, `skipped`, `fenced`, `releasing` and `released` {why}, `lease` {epoch, lines} (a grant taken, with the line orders now in force), `lease-returned` {epoch} */
   readonly events: EventEmitter;
   lanes(): ReturnType<DeviceLanes['snapshot']>;
   stop(): Promise<void>;
@@ -115,7 +115,7 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
       // the newest grant's orders stand (none: no line is ordered); a lane a refusal blocked stays blocked until one frees it
       lanes.setOrders(g.lines ?? {});
       consumer.granted();
-      events.emit('lease', { epoch: g.epoch });
+      events.emit('lease', { epoch: g.epoch, lines: g.lines ?? {} });
     },
   });
   const release = new ReleaseListener({ agentId: cfg.id, agentKey: cred.agentKey, broker, clock, log, lease, consumer, events });

@@ -15,6 +15,7 @@ import type { AppliedLedger } from './applied-ledger.ts';
 import type { DeviceNotes } from './devices.ts';
 import type { EpochHolders } from './epoch-holders.ts';
 import { LeaseGranter } from './lease-granter.ts';
+import type { LineOrders } from './line-orders.ts';
 import type { RuntimeSetup } from './options.ts';
 
 /** how long an agent may take from a lease grant to consuming its queue again, ms */
@@ -61,9 +62,9 @@ export function createAgentRegistry(
   });
 }
 
-/** The lease granter: grants sealed with the agent's key, carrying the ledger's watermarks; who each epoch went to noted in `holders`. */
+/** The lease granter: grants sealed with the agent's key, carrying the ledger's watermarks and the line orders; who each epoch went to noted in `holders`. */
 export function createLeaseGranter(
-  d: Pick<RuntimeSetup, 'cfg' | 'clock' | 'keyOf' | 'allFence'> & { broker: Pick<Broker, 'publishEvent'>; holders: Pick<EpochHolders, 'record'>; ledger: Pick<AppliedLedger, 'watermarks'>; leading(): boolean },
+  d: Pick<RuntimeSetup, 'cfg' | 'clock' | 'keyOf' | 'allFence'> & { broker: Pick<Broker, 'publishEvent'>; holders: Pick<EpochHolders, 'record'>; ledger: Pick<AppliedLedger, 'watermarks'>; leading(): boolean; lines?: Pick<LineOrders, 'lines'> },
 ): LeaseGranter {
   const { keyOf, holders } = d;
   const granter = new LeaseGranter({
@@ -76,6 +77,7 @@ export function createLeaseGranter(
     onTarget: (t) => holders.record(t.epoch, t.agentId),
   });
   granter.watermarks = () => d.ledger.watermarks();
+  if (d.lines) granter.lines = () => d.lines!.lines();
   return granter;
 }
 

@@ -115,6 +115,15 @@ export class AppliedLedger {
     this.compact(d);
   }
 
+  /** A dead-lettered seq applied after all (an operator retried it): applied from now on, no longer dead-lettered. */
+  retried(deviceId: string, seq: number): void {
+    const d = this.device(deviceId);
+    d.dead.delete(seq);
+    if (seq > d.floor) d.settled.add(seq);
+    this.clearOutstanding(d, seq, seq);
+    this.compact(d);
+  }
+
   isDeadLettered(deviceId: string, seq: number): boolean {
     return this.devices.get(deviceId)?.dead.has(seq) ?? false;
   }

@@ -1,14 +1,17 @@
 /**
  * The per-device view (`runtime.devices()`): how each configured device's line stands, from the
- * active agent's lane reports (its heartbeats), the ledger (watermark, lag, age of the oldest
- * unapplied seq) and what this runtime heard (dead letters, the last failure, the last applied).
- * Also the words `applied()` times out with when the message waits behind a held line.
+ * runtime's line orders (paused, blocked: they stand whatever agent serves the device, also a new
+ * one after a failover that never saw the refusal), the active agent's lane reports (its
+ * heartbeats), the ledger (watermark, lag, age of the oldest unapplied seq) and what this runtime
+ * heard (dead letters, the last failure, the last applied). Also the words `applied()` times out
+ * with when the message waits behind a held line, saying what frees it.
  */
 import type { DeviceState, DeviceView } from '../api.ts';
-import type { Clock, DeviceStream } from '../ports.ts';
+import type { Clock, DeviceStream, StoredLineOrder } from '../ports.ts';
 import type { LaneReport } from '../side-channel.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import type { AppliedLedger } from './applied-ledger.ts';
+import { blockedSeq, NO_ORDER, pendingRetry, type LineOrders } from './line-orders.ts';
 import type { SeqAllocator } from './seq-allocator.ts';
 
 interface Note {
@@ -79,6 +82,18 @@ export interface DeviceViewDeps {
   seqs: Pick<SeqAllocator, 'peek'>;
   /** parked messages per device, or none when the runtime does not run */
   parked(): Promise<Record<string, number>>;
+  /** the runtime's line orders (none: no line is held by an order) */
+  lines?: Pick<LineOrders, 'stored'>;
+}
+
+/** How the device's line stands by its order and its lane report: the block (seq and the device's answer), or null. */
+export function blockOf(lane: LaneReport | null, s: StoredLineOrder | null): DeviceView['blocked'] {
+  const o = s?.order ?? NO_ORDER;
+  // a report of a block an order released already is an agent that has not taken the order yet
+  if (lane?.state === 'blocked' && lane.seq > o.releasedThrough) return { seq: lane.seq, status: lane.status, response: lane.response, reason: lane.reason, since: lane.since };
+  const at = blockedSeq(o);
+  if (at === null || pendingRetry(o)?.seq === at) return null;
+  return { seq: at, status: null, response: null, reason: s!.note, since: s!.at };
 }
 
 /** How the active agent reported the device's line at its newest heartbeat (null: it flows, or no agent is in use). */
@@ -87,8 +102,11 @@ export function laneOf(d: Pick<DeviceViewDeps, 'registry' | 'activeAgent'>, devi
   return agentId === null ? null : (d.registry.lanes(agentId).find((l) => l.deviceId === deviceId) ?? null);
 }
 
-/** blocked or retrying as reported; otherwise flowing while anything is outstanding, idle when nothing is. */
-export function deviceState(lane: LaneReport | null, lag: number | null): DeviceState {
+/** blocked (by its order or as reported), paused (by its order), retrying as reported; otherwise flowing while anything is outstanding, idle when nothing is. */
+export function deviceState(lane: LaneReport | null, lag: number | null, s: StoredLineOrder | null = null): DeviceState {
+  if (blockOf(lane, s)) return 'blocked';
+  if (s?.order.paused) return 'paused';
+  if (lane?.state === 'blocked' || lane?.state === 'paused') return lag ? 'flowing' : 'idle';
   return lane ? lane.state : lag ? 'flowing' : 'idle';
 }
 
@@ -104,10 +122,11 @@ export function deviceViews(d: DeviceViewDeps): () => Promise<DeviceView[]> {
       const lag = d.ledger.lag(deviceId);
       const oldest = d.ledger.oldestOutstanding(deviceId);
       const { deadLetters, lastError, lastAppliedAt } = d.notes.of(deviceId);
+      const order = d.lines?.stored(deviceId) ?? null;
       return {
         deviceId,
-        state: deviceState(lane, lag),
-        blocked: lane?.state === 'blocked' ? { seq: lane.seq, status: lane.status, response: lane.response, reason: lane.reason, since: lane.since } : null,
+        state: deviceState(lane, lag, order),
+        blocked: blockOf(lane, order),
         retrying: lane?.state === 'retrying' ? { seq: lane.seq, attempt: lane.attempt, reason: lane.reason, since: lane.since } : null,
         nextSeq: d.seqs.peek(deviceId) ?? streams.get(deviceId)?.nextSeq ?? null,
         watermark: d.ledger.watermark(deviceId),
@@ -126,30 +145,41 @@ export function deviceViews(d: DeviceViewDeps): () => Promise<DeviceView[]> {
 const when = (ms: number) => (ms > 0 ? ` since ${new Date(ms).toISOString()}` : '');
 
 /**
- * Why `applied()` of `seq` timed out, when the active agent holds the device's line at or below it:
- * which seq holds it, what the device said, and what frees it. Null: the line is not held there.
+ * Why `applied()` of `seq` timed out, when the device's line is held at or below it: blocked (which
+ * seq, what the device said), paused, or retrying on the active agent; and what frees it. Null: the
+ * line is not held there.
  */
-export function heldLineText(lane: LaneReport | null, agentId: string | null, deviceId: string, seq: number, timeoutMs: number): string | null {
-  if (!lane || lane.seq > seq || lane.state === 'paused') return null;
+export function heldLineText(lane: LaneReport | null, agentId: string | null, deviceId: string, seq: number, timeoutMs: number, s: StoredLineOrder | null = null): string | null {
   const head = `device ${deviceId} has not reported seq ${seq} applied within ${timeoutMs} ms`;
   const agent = agentId ? `agent ${agentId}` : 'the active agent';
-  const self = lane.seq === seq ? ' (this message)' : `; seq ${seq} stays queued behind it`;
-  if (lane.state === 'retrying') {
+  const block = blockOf(lane, s);
+  if (block && block.seq <= seq) {
+    const self = block.seq === seq ? ' (this message)' : `; seq ${seq} stays queued behind it`;
+    const answer = `${block.status !== null ? `status ${block.status}` : 'no status'}${block.response ? `, answer ${JSON.stringify(block.response)}` : ''}`;
+    return `${head}: its line is blocked at seq ${block.seq}${self}: the device refused it (${answer}: ${block.reason})${when(block.since)}, ` +
+      `and the line is held there (onPermanent=block); nothing after seq ${block.seq} is delivered until it is freed. ` +
+      `To free it: fix the device, then baton unblock ${deviceId} --retry sends seq ${block.seq} again first; or baton unblock ${deviceId} --skip leaves it dead-lettered and goes on ` +
+      '(dispatch that change again once the device accepts it). See baton devices';
+  }
+  if (s?.order.paused) {
+    return `${head}: device ${deviceId} is paused (by ${s.by}${when(s.at)}): its messages are kept, none is sent; seq ${seq} is delivered once it is resumed: baton resume ${deviceId}`;
+  }
+  if (lane?.state === 'retrying' && lane.seq <= seq) {
     return `${head}: ${agent} is retrying seq ${lane.seq}${lane.seq === seq ? ' (this message)' : ''} on it (attempt ${lane.attempt}: ${lane.reason})${when(lane.since)}` +
       `${lane.seq === seq ? '' : `; seq ${seq} stays queued behind it`} and will be delivered once seq ${lane.seq} goes through (see baton devices)`;
   }
-  const answer = `${lane.status !== null ? `status ${lane.status}` : 'no status'}${lane.response ? `, answer ${JSON.stringify(lane.response)}` : ''}`;
-  return `${head}: its line is blocked at seq ${lane.seq}${self}: the device refused it (${answer}: ${lane.reason})${when(lane.since)}, ` +
-    `and ${agent} holds the line there (onPermanent=block); nothing after seq ${lane.seq} is delivered until it is freed. ` +
-    `To free it: restart ${agent}: its line goes on after seq ${lane.seq}, which stays dead-lettered (dispatch that change again once the device accepts it); ` +
-    'an agent run with --on-permanent skip dead-letters a refused message and never holds its line. See baton devices';
+  return null;
 }
 
-/** What `applied()` says when it times out behind a line the active agent holds: the text and its details, or null. */
-export function heldLineOf(d: Pick<DeviceViewDeps, 'registry' | 'activeAgent'>) {
+/** What `applied()` says when it times out behind a held line: the text and its details, or null. */
+export function heldLineOf(d: Pick<DeviceViewDeps, 'registry' | 'activeAgent' | 'lines'>) {
   return (deviceId: string, seq: number, timeoutMs: number) => {
     const lane = laneOf(d, deviceId);
-    const text = heldLineText(lane, d.activeAgent(), deviceId, seq, timeoutMs);
-    return text && lane ? { text, details: { line: lane.state, heldAt: lane.seq, agentId: d.activeAgent() } } : null;
+    const order = d.lines?.stored(deviceId) ?? null;
+    const text = heldLineText(lane, d.activeAgent(), deviceId, seq, timeoutMs, order);
+    if (!text) return null;
+    const block = blockOf(lane, order);
+    const line = block && block.seq <= seq ? 'blocked' : order?.order.paused ? 'paused' : (lane?.state ?? 'retrying');
+    return { text, details: { line, heldAt: block?.seq ?? lane?.seq ?? null, agentId: d.activeAgent() } };
   };
 }

@@ -6,15 +6,15 @@
  * runtime certainly leads (`mayGrant`), and a new leader term waits out the leases the previous
  * leader may have granted: it cannot know when that one last granted, only that it stopped
  * before this term began. Each grant is sealed with the key of the agent it is for (`seal`), and
- * names that agent's process and the heartbeat it answers: no other process takes it.
+ * names that agent's process and the heartbeat it answers: no other process takes it. Every grant
+ * carries the device watermarks and the line orders that stand (a lost grant loses nothing).
  *
  * The wait is kept per cause (the previous leader's term; each agent switched away from), so that
  * an agent that gave its lease back (a planned handover: its `released` receipt) ends the wait for
  * its own lease only, never one for another agent's or the previous leader's.
  */
 import type { Broker, Clock } from '../ports.ts';
-import type { LeaseGrant } from '../side-channel.ts';
-import type { HeartbeatEvent } from '../side-channel.ts';
+import type { HeartbeatEvent, LeaseGrant, LineOrder } from '../side-channel.ts';
 
 /** processes per agent whose last grant is kept */
 const INCARNATIONS_KEPT = 8;
@@ -47,6 +47,8 @@ export class LeaseGranter {
   /** when the current target got its first grant (of this target, in this term), or null */
   private firstGrant: number | null = null;
   watermarks: () => Record<string, number> = () => ({});
+  /** the runtime's line orders (line-orders.ts), repeated in every grant */
+  lines: () => Record<string, LineOrder> = () => ({});
 
   constructor(private readonly o: LeaseGranterOptions) {}
 
@@ -105,6 +107,8 @@ export class LeaseGranter {
       durationMs: this.o.durationMs,
       watermarks: this.watermarks(),
     };
+    const lines = this.lines();
+    if (Object.keys(lines).length > 0) grant.lines = lines;
     this.lastGrant.set(h.agentId, now);
     this.noteGrant(h.agentId, h.incarnation, now);
     this.firstGrant ??= now;

@@ -12,10 +12,12 @@ import type { Emit } from './events.ts';
 import type { LeaseGranter } from './lease-granter.ts';
 import type { Metrics } from './metrics.ts';
 
-export function hookDispatcher(dispatcher: DispatcherActor, d: { coordinator(): Pick<CoordinatorActor, 'send'>; emit: Emit }): void {
+export function hookDispatcher(dispatcher: DispatcherActor, d: { coordinator(): Pick<CoordinatorActor, 'send'>; emit: Emit; onSending?: () => void }): void {
   dispatcher.on('dispatcher.quiesced', () => d.coordinator().send({ type: 'dispatcher.quiesced' }));
   dispatcher.on('dispatcher.replayed', ({ agentId, replayed }) => {
     d.emit('replay.completed', { agentId, replayed });
+    // the dispatcher sends again: the lines being released get their own replays (line-release.ts)
+    d.onSending?.();
     d.coordinator().send({ type: 'dispatcher.replayed', replayed });
   });
 }

@@ -52,7 +52,8 @@ export class ReceiptReader {
         holders.load(await store.getAssignment(), await store.listSwitches());
         // every one, oldest first: the ledger keeps the newest when it bounds what it remembers
         const dead = (await store.listDeadLetters({ limit: Number.MAX_SAFE_INTEGER })).reverse();
-        for (const e of dead) if (deviceSet.has(e.deviceId)) ledger.deadLettered(e.deviceId, e.seq);
+        // (one retried by an operator and applied then counts applied: the device has it)
+        for (const e of dead) if (deviceSet.has(e.deviceId) && e.resolution?.kind !== 'retried') ledger.deadLettered(e.deviceId, e.seq);
         for (const dev of deviceSet) d.accounting.accountFor(dev);
         return await d.broker.subscribeEvents('receipts', (p) => this.take(p));
       } catch (err) {

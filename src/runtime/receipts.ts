@@ -13,6 +13,7 @@ import type { AppliedAccounting } from './accounting.ts';
 import type { AppliedLedger } from './applied-ledger.ts';
 import type { DeviceNotes } from './devices.ts';
 import type { EpochHolders } from './epoch-holders.ts';
+import type { LineReceipts } from './line-receipts.ts';
 import type { Emit } from './events.ts';
 import type { Metrics } from './metrics.ts';
 import type { RuntimeSetup } from './options.ts';
@@ -33,6 +34,8 @@ export interface ReceiptDeps extends Pick<RuntimeSetup, 'keyOf' | 'deviceSet' | 
   emit: Emit;
   /** what the per-device view notes: applied receipts, dead letters */
   notes?: Pick<DeviceNotes, 'applied' | 'deadLettered'>;
+  /** what receipts change in the line orders: blocks recorded, retried seqs released */
+  lines?: Pick<LineReceipts, 'blocked' | 'applied'>;
   /** a dead letter's write deadline (the leader's ttl) */
   deadlineMs: number;
   /** a `released` receipt from the agent that held `epoch`: its process `incarnation` gave that lease back (a planned handover) */
@@ -55,6 +58,7 @@ export class ReceiptTaker {
     if (r.type === 'applied') {
       const { touched, taken } = this.applied(r);
       // stored before the receipt is acked: a leader that dies now leaves it in the queue for the next
+      if (d.lines) await withDeadline(this.clock, d.lines.applied(taken), d.deadlineMs, 'releasing a retried line');
       await d.settled.storeSettled([...touched]);
       d.emit('receipts.applied', { agentId: r.agentId, ranges: taken });
       return;
@@ -66,6 +70,8 @@ export class ReceiptTaker {
     // a message that could not be read names no configured device: nothing to account for
     const accounted = d.deviceSet.has(e.deviceId);
     this.deadLettered(r, accounted);
+    // the agent holds the line at this seq: recorded after the dead letter, so that it outlives the agent
+    if (accounted && r.blocked && d.lines) await withDeadline(this.clock, d.lines.blocked(e), d.deadlineMs, 'recording a blocked line');
     if (accounted) {
       d.accounting.accountFor(e.deviceId);
       await d.settled.storeSettled([e.deviceId]);
@@ -122,9 +128,12 @@ export class ReceiptTaker {
       d.refused('receipt-not-handed-out', { agentId: r.agentId, deviceId: e.deviceId, seq: e.seq }, 'refused a dead letter for a seq that was never handed out');
       return false;
     }
-    // an anomaly is the agent's verdict from what it knows; a seq a receipt named applied is a redelivery after all
-    if (r.anomaly && d.ledger.isApplied(e.deviceId, e.seq)) {
-      log.warn({ deviceId: e.deviceId, seq: e.seq, agentId: r.agentId }, 'an agent flagged a redelivered message as an anomaly, but a receipt said it was applied: not a dead letter');
+    // a seq a receipt named applied is not dead-lettered: an anomaly is the agent's verdict from what
+    // it knows (a redelivery after all); a refusal is one taken late (its receipt went back to the
+    // queue, and an operator's retry has applied the seq since)
+    if (d.ledger.isApplied(e.deviceId, e.seq)) {
+      const what = r.anomaly ? 'an agent flagged a redelivered message as an anomaly' : 'a dead letter came for a seq';
+      log.warn({ deviceId: e.deviceId, seq: e.seq, agentId: r.agentId }, `${what}, but a receipt said it was applied: not a dead letter`);
       return false;
     }
     return true;

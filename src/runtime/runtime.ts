@@ -15,7 +15,6 @@ import { createInspectorServer, type InspectorOptions } from '../inspector/serve
 import { limitedWarn } from '../log-limit.ts';
 import type { Broker, Store } from '../ports.ts';
 import { AppliedAccounting } from './accounting.ts';
-import { unbuiltActions } from './actions-unbuilt.ts';
 import { AlarmWatch } from './alarm-watch.ts';
 import { AuditLog } from './audit-log.ts';
 import { createAgentRegistry, createLeaseGranter, heartbeatHandler, probeActiveAgent } from './agents.ts';
@@ -30,6 +29,7 @@ import { RuntimeEventEmitter } from './events.ts';
 import { Handovers } from './handover.ts';
 import { Inspection } from './inspection.ts';
 import { Leadership } from './leadership.ts';
+import { createLines } from './lines.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { hookCoordinator, hookDispatcher } from './machine-hooks.ts';
 import { Metrics } from './metrics.ts';
@@ -80,8 +80,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   // operator actions record their outcome here (the parts that carry them out are given it)
   const auditLog = new AuditLog({ store, clock, emit, log, state: () => state() });
   const notes = new DeviceNotes(setup);
-  const drains = new Drains({ ...setup, ledger, leadership: () => leadership, lineState: (id) => deviceState(laneOf(lanes, id), ledger.lag(id)) });
+  const drains = new Drains({ ...setup, ledger, leadership: () => leadership, lineState: (id) => deviceState(laneOf(lanes, id), ledger.lag(id), lines.orders.stored(id)) });
   const accounting = new AppliedAccounting({ ledger, metrics, marks, clock, heldLine: (deviceId, seq, timeoutMs) => heldLine(deviceId, seq, timeoutMs), accounted: drains.accounted });
+  const lines = createLines({ ...setup, store, broker, parker, ledger, accounting, audit: auditLog, state: () => state(), leadership: () => leadership, dispatcher: () => dispatcher, lane: (id) => laneOf(lanes, id) });
   const inspectorServer = inspectorOptions ? createInspectorServer({ ...inspectorOptions, clock, status: () => status(), devices: () => devices(), alarms: () => alarms.list(), actions: () => actions, metrics, logger: log.child({ actor: 'inspector' }) }) : null;
   if (inspectorServer) inspection.add((e) => inspectorServer.inspect(e));
   if (stately) inspection.forwardToStately(stately.url);
@@ -95,35 +96,35 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
   // who each epoch was granted to: receipts count only from that agent
   const holders = new EpochHolders();
-  const granter = createLeaseGranter({ ...setup, broker, holders, ledger, leading });
+  const granter = createLeaseGranter({ ...setup, broker, holders, ledger, leading, lines: lines.orders });
   const refused = limitedWarn(clock, log); // what the trust boundary keeps out, logged at most every 10 s per kind
   const registry = createAgentRegistry({ ...setup, store, inspect, emit, granter, coordinator: coordinatorActor });
   const leadership = new Leadership({ ...setup, store, ttlMs: cfg.leaderTtl, seqs, granter, readReceipts, emit, coordinator: coordinatorActor, dispatcher: () => dispatcher });
-  const dispatcher = createDispatcher({ ...setup, broker, store, parker, accounting, leadership, metrics, replayBatchSize: cfg.replayBatchSize, inspect });
-  hookDispatcher(dispatcher, { coordinator: coordinatorActor, emit });
+  const dispatcher = createDispatcher({ ...setup, broker, store, parker, accounting, leadership, metrics, replayBatchSize: cfg.replayBatchSize, inspect, lines: lines.orders, release: lines.release, chain: lines.chain });
+  hookDispatcher(dispatcher, { coordinator: coordinatorActor, emit, onSending: lines.release.onSending });
   const management = cfg.managementUrl ? createManagementApi(cfg.managementUrl) : null;
   const coordinator = createCoordinator({
     store: () => store, broker, registry, granter, management, clock, inspect, namespace: cfg.namespace, checkAgentLoopTime: cfg.checkAgentLoopTime, keyOf: setup.keyOf, leaseDuration: cfg.leaseDuration,
     logger: log.child({ actor: 'coordinator' }),
-    term: () => leadership.currentTerm(),
+    term: () => leadership.currentTerm(), beforeLoad: (term) => lines.orders.load(term),
     ...(onPhase ? { hook: onPhase } : {}),
   });
   hookCoordinator(coordinator, { ...setup, registry, granter, dispatcher, store, metrics, emit });
 
   const settled = new SettledWriter({ ledger, store, leadership, clock, deadlineMs: cfg.leaderTtl });
-  const taker = new ReceiptTaker({ ...setup, refused, holders, ledger, accounting, settled, store, metrics, emit, notes, deadlineMs: cfg.leaderTtl, released: ({ agentId, epoch, incarnation }) => coordinator.send({ type: 'agent.released', agentId, epoch, incarnation }) });
+  const taker = new ReceiptTaker({ ...setup, refused, holders, ledger, accounting, settled, store, metrics, emit, notes, deadlineMs: cfg.leaderTtl, lines: lines.receipts, released: ({ agentId, epoch, incarnation }) => coordinator.send({ type: 'agent.released', agentId, epoch, incarnation }) });
   const handovers = new Handovers({ ...setup, coordinator: coordinatorActor, registry, leadership, audit: auditLog, refused });
   const reader = new ReceiptReader({ ...setup, store, broker, ledger, holders, accounting, onReceipt: taker.onReceipt, leading, running: () => state() === 'running' });
   // the per-device view: the active agent's lane reports, the ledger, what receipts told
   const activeAgent = () => coordinator.getSnapshot().context.assignment?.agentId ?? null;
   const lanes = { registry, activeAgent };
   const running = () => state() === 'running';
-  const devices = deviceViews({ ...lanes, devices: cfg.devices, clock, ledger, notes, seqs, streams: () => (running() ? store.deviceStreams() : Promise.resolve([])), parked: () => (running() ? store.countParkedByDevice() : Promise.resolve({})) });
-  const heldLine = heldLineOf(lanes);
+  const devices = deviceViews({ ...lanes, devices: cfg.devices, clock, ledger, notes, seqs, streams: () => (running() ? store.deviceStreams() : Promise.resolve([])), parked: () => (running() ? store.countParkedByDevice() : Promise.resolve({})), lines: lines.orders });
+  const heldLine = heldLineOf({ ...lanes, lines: lines.orders });
   const alarms = new AlarmWatch({ ...setup, events, emit, metrics, leading, registry, activeAgent, ledger, store });
   const status = runtimeStatus({
     ...setup, state, coordinator, dispatcher, leadership, broker, alarm, store, registry, ledger, metrics, inspectorUrl: () => inspectorServer?.url() ?? null, alarms: alarms.list, audit: (o) => auditLog.list(o),
-    deviceState: (deviceId) => deviceState(laneOf(lanes, deviceId), ledger.lag(deviceId)),
+    deviceState: (deviceId) => deviceState(laneOf(lanes, deviceId), ledger.lag(deviceId), lines.orders.stored(deviceId)),
   });
   const intake = new Intake({ ...setup, state, leadership, seqs, dispatcher, maxMessageBytes: cfg.maxMessageBytes });
   const lifecycle = new Lifecycle({
@@ -134,9 +135,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     probe: probeActiveAgent({ ...setup, coordinator: coordinatorActor, leading, granter, broker, registry }),
     timers: new Timers(clock, log), alarms,
   });
-
   const { start, stop, ready } = lifecycle;
-  const actions = { ...unbuiltActions(), alarms: alarms.list, audit: (opts?: { limit?: number }) => auditLog.list(opts), handover: handovers.request, ...deadLetterAndDrainActions({ ...setup, store, auditLog, drains, events, intake, state, leadership }) };
+  const actions = { alarms: alarms.list, audit: (opts?: { limit?: number }) => auditLog.list(opts), handover: handovers.request, ...deadLetterAndDrainActions({ ...setup, store, auditLog, drains, events, intake, state, leadership }), ...lines.actions };
   return { start, stop, dispatch: intake.dispatch, ready, applied: accounting.applied, status, devices, metrics: () => metrics.text(), on: events.on, off: events.off, once: events.once, ...actions };
 }
 

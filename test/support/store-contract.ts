@@ -229,6 +229,21 @@ function parkingContract(current: Current<ParkingStore & LeadershipStore>) {
       expect((await store.fetchParked(10)).map((r) => r.message.seq)).toEqual([2]);
     });
 
+    it('fetches and counts the rows of one device, or of all but some devices, oldest first', async () => {
+      const t = await lead();
+      await store.park([m('d1', 1), m('d2', 1), m('d3', 1), m('d1', 2), m('d2', 2)], t);
+      const keys = (rows: Array<{ message: { deviceId: string; seq: number } }>) => rows.map((r) => `${r.message.deviceId}:${r.message.seq}`);
+      expect(keys(await store.fetchParked(10, { deviceId: 'd1' }))).toEqual(['d1:1', 'd1:2']);
+      expect(keys(await store.fetchParked(1, { deviceId: 'd2' }))).toEqual(['d2:1']);
+      expect(await store.countParked({ deviceId: 'd2' })).toBe(2);
+      expect(keys(await store.fetchParked(10, { except: ['d1', 'd3'] }))).toEqual(['d2:1', 'd2:2']);
+      expect(await store.countParked({ except: ['d1'] })).toBe(3);
+      expect(keys(await store.fetchParked(2, { except: [] }))).toEqual(['d1:1', 'd2:1']);
+      expect(await store.countParked({ except: [] })).toBe(5);
+      expect(await store.countParked({ deviceId: 'd1', except: ['d1'] })).toBe(0);
+      expect(await store.countParked({ deviceId: 'nope' })).toBe(0);
+    });
+
     it('tells which messages are parked, by device and seq; one resolved as not parked stays so', async () => {
       await store.park([m('d1', 1), m('d2', 7)], await lead());
       const found = await store.resolveParked([{ deviceId: 'd1', seq: 1 }, { deviceId: 'd1', seq: 7 }, { deviceId: 'd2', seq: 7 }]);

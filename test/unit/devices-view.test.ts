@@ -81,11 +81,11 @@ describe('the per-device view', () => {
     expect(text).toContain('blocked at seq 2');
     expect(text).toContain('status 422');
     expect(text).toContain('vlan 4095 is reserved');
-    expect(text).toContain('restart agent a1');
-    expect(text).toContain('--on-permanent skip');
+    expect(text).toContain('baton unblock fw1 --retry sends seq 2 again first');
+    expect(text).toContain('baton unblock fw1 --skip');
     // seq 1 was applied before the line stopped: nothing holds it
     expect(await c.settle(1, 1000)).toBe('applied');
-    expect(devicesTable([v]).join('\n')).toMatch(/fw1\s+blocked\s+5\s+1\s+3 .*seq 2 refused \(status 422: vlan 4095 is reserved\).*restart agent a1/);
+    expect(devicesTable([v]).join('\n')).toMatch(/fw1\s+blocked\s+5\s+1\s+3 .*seq 2 refused \(status 422: vlan 4095 is reserved\).*baton unblock fw1 --retry .* or --skip/);
   });
 
   it('a retrying report: retrying with the seq, attempt and reason; the line flows again once the heartbeat reports nothing', async () => {

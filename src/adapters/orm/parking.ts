@@ -5,7 +5,22 @@
  * it (the unique key) changes nothing.
  */
 import type { OrmDb } from './connection.ts';
-import type { ParkedRow, ParkingStore } from '../../ports.ts';
+import type { ParkedFilter, ParkedRow, ParkingStore } from '../../ports.ts';
+
+/** the rows a filter takes, as SQL over `message_queues` (with its parameters) */
+function where(f: ParkedFilter | undefined): { sql: string; params: unknown[] } {
+  let sql = 'not refused';
+  const params: unknown[] = [];
+  if (f?.deviceId !== undefined) {
+    sql += ' and device_id = ?';
+    params.push(f.deviceId);
+  }
+  if (f?.except?.length) {
+    sql += ` and device_id not in (${f.except.map(() => '?').join(', ')})`;
+    params.push(...f.except);
+  }
+  return { sql, params };
+}
 
 export function ormParking({ q, inTerm }: OrmDb): ParkingStore {
   return {
@@ -45,8 +60,9 @@ export function ormParking({ q, inTerm }: OrmDb): ParkingStore {
       return parked.map((r) => ({ deviceId: String(r.device_id), seq: Number(r.seq) })).filter((k) => !refused.has(`${k.deviceId}:${k.seq}`));
     },
 
-    async fetchParked(limit) {
-      const rows = await q('select id, payload from message_queues where not refused order by id limit ?', [limit]);
+    async fetchParked(limit, filter) {
+      const w = where(filter);
+      const rows = await q(`select id, payload from message_queues where ${w.sql} order by id limit ?`, [...w.params, limit]);
       return rows.map((r): ParkedRow => ({ id: Number(r.id), message: JSON.parse(String(r.payload)) }));
     },
 
@@ -55,8 +71,9 @@ export function ormParking({ q, inTerm }: OrmDb): ParkingStore {
       await q(`delete from message_queues where id in (${ids.map(() => '?').join(', ')})`, ids);
     },
 
-    async countParked() {
-      const rows = await q('select count(*)::int as n from message_queues where not refused');
+    async countParked(filter) {
+      const w = where(filter);
+      const rows = await q(`select count(*)::int as n from message_queues where ${w.sql}`, w.params);
       return Number(rows[0]!.n);
     },
 

@@ -1,5 +1,5 @@
 /**
- * `baton devices`: how each device's line stands (blocked, retrying, flowing, idle), read from a
+ * `baton devices`: how each device's line stands (blocked, paused, retrying, flowing, idle), read from a
  * running runtime's inspector (`/api/devices`), as a table or JSON.
  */
 import type { DeviceView } from '../../api.ts';
@@ -44,12 +44,12 @@ const clockOf = (ms: number) => (ms > 0 ? ` since ${new Date(ms).toISOString().s
 
 /** What the state means for the operator, in one cell. */
 function detail(v: DeviceView): string {
-  const agent = v.agentId ? `agent ${v.agentId}` : 'the agent';
   if (v.blocked) {
     const b = v.blocked;
     const answer = `${b.status !== null ? `status ${b.status}` : 'no status'}${b.response ? `: ${b.response.replace(/\s+/g, ' ').slice(0, 120)}` : ''}`;
-    return `seq ${b.seq} refused (${answer})${clockOf(b.since)}; to free: restart ${agent}, or run it with --on-permanent skip`;
+    return `seq ${b.seq} refused (${answer})${clockOf(b.since)}; to free: baton unblock ${v.deviceId} --retry (after fixing the device) or --skip`;
   }
+  if (v.state === 'paused') return `paused: its messages are kept, none is sent; to free: baton resume ${v.deviceId}`;
   if (v.retrying) return `retrying seq ${v.retrying.seq} (attempt ${v.retrying.attempt}: ${v.retrying.reason})${clockOf(v.retrying.since)}`;
   return v.lastError ? `last error: ${v.lastError.text}` : '';
 }
@@ -65,7 +65,7 @@ export function devicesTable(views: DeviceView[]): string[] {
 }
 
 export const devices: Command = {
-  summary: "show each device's line (blocked, retrying, flowing, idle), its seqs, lag and last error, from a running runtime",
+  summary: "show each device's line (blocked, paused, retrying, flowing, idle), its seqs, lag and last error, from a running runtime",
   usage: `baton devices [--json] [--url URL] [--token T]\n  --url: the runtime's inspector (default ${DEFAULT_INSPECTOR_URL})\n  env: BATON_INSPECTOR_URL, BATON_INSPECTOR_TOKEN`,
   options: { json: { type: 'boolean' }, url: { type: 'string' }, token: { type: 'string' } },
   async run(v) {

@@ -6,9 +6,12 @@
  *   request deadline (5 s, the default `requestTimeoutMs`) the request is lost on the way and the
  *   agent sees a timeout (the device never saw it: no write is applied twice behind its back);
  * - `errors`: half the writes are answered 503 (transient, retried);
- * - `rejects`: a third of the writes are answered 422 (permanent: dead-lettered).
+ * - `rejects`: a third of the writes are answered 422 (permanent: dead-lettered);
+ * - `refusing` (the operator's model, wide-line-operator.ts): the next new seq that arrives is refused
+ *   (422), and so is every later write of that seq, until the operator fixes the device.
  * Every answer reaches the agent through its gate, so an answer can arrive after a pause (held)
- * or right after a resume. Each applied write is recorded with the host's call id it carries, and
+ * or right after a resume. Each applied write is recorded with the host's call id it carries, the
+ * agent that sent it and when (`writes`); each refusal with its seq and when (`refusals`); and
  * every request that reaches the device (whatever its answer) with the agent and epoch it came from.
  */
 import type { DeviceModel } from '../../devices/model.ts';
@@ -29,9 +32,20 @@ export interface SimDevice {
   slowUntil: number;
   errorsUntil: number;
   rejectsUntil: number;
+  /** refuse the next new seq that arrives (then `refusing` names it) */
+  refuseNext?: boolean;
+  /** the seq refused until the operator fixes the device */
+  refusing?: { seq: number; fixed: boolean } | null;
+  /** each applied write: its seq, the agent process that sent it, when it was sent and applied (ms, and their world stamps) */
+  writes?: Array<{ seq: number; agent: string; sentAt: number; sent: number; at: number; applied: number }>;
+  /** each refusal (a permanent answer): the seq, when (ms, and its world stamp) */
+  refusals?: Array<{ seq: number; at: number; stamp: number }>;
 }
 
-export function simDeviceClient(devices: SimDevice[], gate: Gate, world: World): DeviceClient {
+const REFUSED = { kind: 'permanent', status: 422, reason: 'refused until the device is fixed', response: '{"error":"vlan 4095 is reserved"}' } as const;
+
+/** `agent`: the agent process that sends (its id and incarnation), as `writes` records it */
+export function simDeviceClient(devices: SimDevice[], gate: Gate, world: World, agent = gate.name): DeviceClient {
   const rnd = world.random;
   const byId = new Map(devices.map((d) => [d.id, d]));
   const memory = createMemoryDeviceClient(new Map(devices.map((d) => [d.id, d.model])));
@@ -40,6 +54,8 @@ export function simDeviceClient(devices: SimDevice[], gate: Gate, world: World):
     send: (device, m, epoch) =>
       new Promise<DeviceOutcome>((resolve) => {
         const d = byId.get(device.id)!;
+        const sentAt = world.now;
+        const sent = world.stamp();
         const arrive = world.now + 1 + Math.floor(rnd() * 3);
         const slow = world.now < d.slowUntil;
         const answerAt = slow ? world.now + 1000 + Math.floor(rnd() * 5000) : arrive;
@@ -49,8 +65,11 @@ export function simDeviceClient(devices: SimDevice[], gate: Gate, world: World):
         world.at(arrive, () => {
           d.attempts.push({ agent: gate.name, epoch, at: world.now });
           let out: Promise<DeviceOutcome>;
+          if (d.refuseNext && m.seq > (d.model.applied.at(-1)?.seq ?? 0)) [d.refuseNext, d.refusing] = [false, { seq: m.seq, fixed: false }];
           if (slow && rnd() < 0.3) {
             out = Promise.resolve({ kind: 'transient', status: 503, reason: 'overloaded' });
+          } else if (d.refusing && !d.refusing.fixed && d.refusing.seq === m.seq) {
+            out = Promise.resolve(REFUSED);
           } else if (world.now < d.rejectsUntil && rnd() < 0.33) {
             out = Promise.resolve({ kind: 'permanent', status: 422, reason: 'injected rejection', response: '{"error":"injected rejection"}' });
           } else if (world.now < d.errorsUntil && rnd() < 0.5) {
@@ -58,9 +77,15 @@ export function simDeviceClient(devices: SimDevice[], gate: Gate, world: World):
           } else {
             const before = d.model.applied.length;
             out = memory.send(device, m, epoch);
-            if (d.model.applied.length > before) d.calls.push((m.body as { call: number }).call);
+            if (d.model.applied.length > before) {
+              d.calls.push((m.body as { call: number }).call);
+              d.writes?.push({ seq: m.seq, agent, sentAt, sent, at: world.now, applied: world.stamp() });
+            }
           }
-          void out.then((o) => reply(Math.max(answerAt, world.now), resolve, o));
+          void out.then((o) => {
+            if (o.kind === 'permanent') d.refusals?.push({ seq: m.seq, at: world.now, stamp: world.stamp() });
+            reply(Math.max(answerAt, world.now), resolve, o);
+          });
         });
       }),
     watermark: (device) => new Promise((resolve) => world.at(world.now + 1, () => void memory.watermark(device).then((w) => gate.run(() => resolve(w))))),

@@ -70,8 +70,11 @@ export class StoreFaults {
 
 const lost = (prop: string) => new Error(`Connection terminated unexpectedly during ${prop} (simulated)`);
 
-/** The store as one runtime sees it: its gate, its faults. `plant` can replace a call (planted bugs). */
-export function simStore(store: Store, gate: Gate, world: World, faults: StoreFaults): Store {
+/**
+ * The store as one runtime sees it: its gate, its faults. `latencyMs`: a call that goes through is
+ * answered that much later (a PostgreSQL round trip; 0: at once, as the recorded seeds ran).
+ */
+export function simStore(store: Store, gate: Gate, world: World, faults: StoreFaults, latencyMs: () => number = () => 0): Store {
   const rnd = world.random;
   return new Proxy(store, {
     get(target, prop: keyof Store) {
@@ -100,7 +103,9 @@ export function simStore(store: Store, gate: Gate, world: World, faults: StoreFa
             world.at(at, () => void result.then((r) => answer(r.ok, r.v)));
             return;
           }
-          f.apply(target, args).then((v) => answer(true, v), (e) => answer(false, e));
+          const ms = latencyMs();
+          const later = (ok: boolean, v: unknown) => (ms > 0 ? void world.at(world.now + ms, () => answer(ok, v)) : answer(ok, v));
+          f.apply(target, args).then((v) => later(true, v), (e) => later(false, e));
         });
     },
   });

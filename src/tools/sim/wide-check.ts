@@ -10,7 +10,7 @@
  * Calls whose outcome the host never learned (in doubt) may end either way.
  */
 import { checkDevice, staleWrites } from '../../devices/checker.ts';
-import type { DeadLetter } from '../../ports.ts';
+import type { DeadLetter, DeadLetterView } from '../../ports.ts';
 import type { SimDevice } from './sim-devices.ts';
 import type { PlannedRelease } from './wide-deployment.ts';
 
@@ -25,7 +25,12 @@ export interface HostCall {
   outcome: 'pending' | 'in-doubt' | 'unknown' | 'accepted' | 'refused';
   seq?: number;
   error?: string;
+  /** the world stamp of the answer that accepted it (its message was published or parked before) */
+  acceptedStamp?: number;
 }
+
+/** The dead letters that stand: one an operator retried and the device then applied counts applied. */
+export const standingDeadLetters = (all: DeadLetterView[]): DeadLetterView[] => all.filter((x) => x.resolution?.kind !== 'retried');
 
 const some = (xs: number[], n = 5) => (xs.length > n ? `${xs.slice(0, n).join(', ')}, …` : xs.join(', '));
 

@@ -18,7 +18,8 @@ import { simDeviceClient, type SimDevice } from './sim-devices.ts';
 import { simStore, StoreFaults } from './sim-store.ts';
 import type { SimOptions } from './types.ts';
 import type { SwitchPhaseName } from './wide-faults.ts';
-import { Gate, World, simSecret } from './world.ts';
+import { Gate, World, seededRandom, simSecret } from './world.ts';
+import type { LineOrder } from '../../ports.ts';
 
 export interface SimAgent {
   id: string;
@@ -50,6 +51,13 @@ export interface PlannedRelease {
   completed: boolean;
 }
 
+/** A lease grant an agent took: when (ms, and its world stamp), and the line orders it put in force there. */
+export interface GrantTaken {
+  at: number;
+  stamp: number;
+  lines: Record<string, LineOrder>;
+}
+
 export class WideDeployment {
   readonly world: World;
   readonly rnd: () => number;
@@ -72,6 +80,20 @@ export class WideDeployment {
   readonly planned = { asked: 0, fallbacks: 0, released: [] as PlannedRelease[] };
   /** called on every switch phase of any runtime (faults that wait for a phase) */
   readonly phaseListeners: PhaseListener[] = [];
+  /** the operator's own random source (wide-line-operator.ts), apart from the world's: the deployment and the faults a seed draws stay as they were */
+  readonly opsRnd: () => number;
+  /** an operator acts in this run (pauses, refusals, unblocks): the agents then block a line at a refusal */
+  readonly operator: boolean;
+  /** each PostgreSQL call of a runtime answers this much later, ms (drawn in half the operator's seeds: the races of a line's release need time to happen) */
+  readonly storeLatencyMs: number;
+  /** the latency applies once the world runs (the first runtimes start before it does) */
+  latencyOn = false;
+  /** per agent, the grants it took (the checker's view of when an order took effect there) */
+  readonly grantsTaken = new Map<string, GrantTaken[]>();
+  /** every config message a runtime published to an agent queue: its device, seq and the world stamp of the call */
+  readonly published: Array<{ deviceId: string; seq: number; stamp: number }> = [];
+  /** the pauses the operator saw done, per device: from (stamp) until it asked to resume (stamp, or none yet) */
+  readonly pauses: Array<{ deviceId: string; from: number; to: number | null }> = [];
   private readonly deviceConfigs: Array<{ id: string; url: string; fencesByEpoch: boolean }>;
   private agentSerial = 0;
   private incarnations = 0;
@@ -86,6 +108,9 @@ export class WideDeployment {
     this.agentCount = o.agents ?? 1 + Math.floor(rnd() * 3);
     this.inFlight = o.inFlight ?? 1 + Math.floor(rnd() * 3);
     this.leaderTtl = o.leaderTtl ?? (rnd() < 0.5 ? 1500 : 3000);
+    this.opsRnd = seededRandom((o.seed ^ 0x5eed0b5) >>> 0);
+    this.operator = o.operator ?? this.opsRnd() < 0.6;
+    this.storeLatencyMs = this.operator && this.opsRnd() < 0.5 ? 1 + Math.floor(this.opsRnd() * 3) : 0;
     this.devices = Array.from({ length: o.devices ?? 3 }, (_, i) => ({
       id: `fw${i + 1}`,
       fences: i % 2 === 0,
@@ -95,9 +120,11 @@ export class WideDeployment {
       slowUntil: -1,
       errorsUntil: -1,
       rejectsUntil: -1,
+      writes: [],
+      refusals: [],
     }));
     this.deviceConfigs = this.devices.map((d) => ({ id: d.id, url: `http://${d.id}.sim`, fencesByEpoch: d.fences }));
-    this.note(`deployment: ${this.runtimeCount} runtimes (leaderTtl ${this.leaderTtl} ms), ${this.agentCount} agent(s), ${this.devices.length} devices, up to ${this.inFlight} dispatch(es) in flight per device`);
+    this.note(`deployment: ${this.runtimeCount} runtimes (leaderTtl ${this.leaderTtl} ms), ${this.agentCount} agent(s), ${this.devices.length} devices, up to ${this.inFlight} dispatch(es) in flight per device${this.operator ? '; an operator acts (agents block a line at a refusal)' : ''}${this.storeLatencyMs ? `; PostgreSQL answers in ${this.storeLatencyMs} ms` : ''}`);
   }
 
   readonly note = (s: string): void => void this.trace.push(`${String(this.world.now).padStart(6)}ms ${s}`);
@@ -122,10 +149,14 @@ export class WideDeployment {
     const broker = new SimBroker(this.rabbit, gate, world);
     const entry: SimAgent = { id, gate, broker, handle: null };
     this.agents.set(id, entry);
+    const process = `${id}#${++this.incarnations}`;
     entry.handle = await startAgent(
-      { id, devices: this.deviceConfigs, namespace: 'sim', key: agentCredential(simSecret(o.seed), id), heartbeatInterval: 250, retryInitialMs: 20, retryMaxMs: 500, onPermanent: 'skip' },
-      { broker, deviceClient: simDeviceClient(this.devices, gate, world), clock: world.clock(gate), random: this.rnd, incarnation: `${id}#${o.seed}#${++this.incarnations}` },
+      { id, devices: this.deviceConfigs, namespace: 'sim', key: agentCredential(simSecret(o.seed), id), heartbeatInterval: 250, retryInitialMs: 20, retryMaxMs: 500, onPermanent: this.operator ? 'block' : 'skip' },
+      { broker, deviceClient: simDeviceClient(this.devices, gate, world, process), clock: world.clock(gate), random: this.rnd, incarnation: `${id}#${o.seed}#${this.incarnations}` },
     );
+    const taken: GrantTaken[] = [];
+    this.grantsTaken.set(process, taken);
+    entry.handle.events.on('lease', (e: { lines: Record<string, LineOrder> }) => taken.push({ at: world.now, stamp: world.stamp(), lines: e.lines }));
     this.note(`agent ${id} started`);
   }
 
@@ -136,9 +167,11 @@ export class WideDeployment {
     const gate = new Gate(id);
     const broker = new SimBroker(this.rabbit, gate, world);
     const faults = new StoreFaults(world);
+    const publish = broker.publish.bind(broker);
+    broker.publish = (queue, m, opts) => (this.published.push({ deviceId: m.deviceId, seq: m.seq, stamp: world.stamp() }), publish(queue, m, opts));
     let base: Store = this.store;
     if (o.plant === 'drop-parked-row') base = plantDropParkedRow(this.store);
-    const runtime = createRuntime({ devices: this.deviceConfigs, runtimeId: id, namespace: 'sim', secret: simSecret(o.seed), leaderTtl: this.leaderTtl, ports: { broker, store: simStore(base, gate, world, faults) }, clock: world.clock(gate) });
+    const runtime = createRuntime({ devices: this.deviceConfigs, runtimeId: id, namespace: 'sim', secret: simSecret(o.seed), leaderTtl: this.leaderTtl, ports: { broker, store: simStore(base, gate, world, faults, () => (this.latencyOn ? this.storeLatencyMs : 0)) }, clock: world.clock(gate) });
     const entry: SimRuntime = { id, gate, broker, faults, runtime, leading: false };
     runtime.on('leader.won', () => ((entry.leading = true), note(`runtime ${id} leads`)));
     runtime.on('leader.lost', (e) => ((entry.leading = false), note(`runtime ${id} no longer leads (${e.holder ?? 'no holder known'})`)));
@@ -173,8 +206,8 @@ function plantDropParkedRow(store: Store): Store {
   let dropped = false;
   return {
     ...store,
-    async fetchParked(limit) {
-      const rows = await store.fetchParked(limit);
+    async fetchParked(limit, filter) {
+      const rows = await store.fetchParked(limit, filter);
       if (dropped || rows.length === 0) return rows;
       dropped = true;
       await store.deleteParked([rows[0]!.id]);

@@ -115,6 +115,7 @@ export class WideHost {
     if (ok) {
       c.outcome = 'accepted';
       c.seq = (v as { seq: number }).seq;
+      c.acceptedStamp = this.d.world.stamp();
       h.done.add(c.k);
       if (this.loadEnd < 0 && this.loadDone()) this.loadEnd = this.d.world.now;
     } else if ((v as { details?: { outcome?: string } }).details?.outcome === 'unknown') {

@@ -1,11 +1,13 @@
 /**
  * What the wide simulation asks of a deployment once the faults healed (see wide.ts): one leader,
  * normal and sending; the recorded assignment settled on a live agent; nothing parked; no agent
- * queue holding a message; nothing lost; no dispatch() to a live runtime unanswered. And what the
+ * queue holding a message; nothing lost; no dispatch() to a live runtime unanswered; no device line
+ * held by its order (the operator released them all). And what the
  * leader's `applied()` says of every accepted seq, for the checker to hold against the devices.
  */
 import type { World } from './world.ts';
-import { checkCalls, type AppliedAnswer, type HostCall } from './wide-check.ts';
+import { checkCalls, standingDeadLetters, type AppliedAnswer, type HostCall } from './wide-check.ts';
+import { heldAtTheEnd } from './wide-lines-check.ts';
 import type { SimRuntime, WideDeployment } from './wide-deployment.ts';
 
 /** Drives the world while `p` settles (a store or broker call may need timers); undefined if it did not within `ms`. */
@@ -38,8 +40,10 @@ export async function liveness(d: WideDeployment, calls: HostCall[]): Promise<st
     const unacked = unackedIn(d, name);
     if (q.ready.length || unacked) v.push(`queue ${name}${a && a.topic === name ? ' (active)' : ' (not active)'} holds ${q.ready.length} ready, ${unacked} unacked`);
   }
-  const dead = await d.store.listDeadLetters({ limit: Number.MAX_SAFE_INTEGER });
+  const dead = standingDeadLetters(await d.store.listDeadLetters({ limit: Number.MAX_SAFE_INTEGER }));
   const open = checkCalls(d.devices, calls, dead).filter((x) => /lost/.test(x));
+  // the operator released every line it held (paused, blocked, retried)
+  v.push(...heldAtTheEnd(await d.store.lineOrders()));
   v.push(...open);
   const hung = calls.filter((c) => c.outcome === 'in-doubt' || c.outcome === 'pending').filter((c) => !d.runtimes.get(c.runtime)!.gate.dead);
   if (hung.length) v.push(`${hung.length} dispatch() call(s) to a live runtime never answered (e.g. ${hung[0]!.deviceId} to ${hung[0]!.runtime} at ${hung[0]!.at} ms)`);

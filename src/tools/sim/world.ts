@@ -65,6 +65,7 @@ export class World {
   readonly random: () => number;
   private timers: Timer[] = [];
   private seq = 0;
+  private stamps = 0;
 
   constructor(readonly seed: number) {
     this.random = seededRandom(seed);
@@ -77,6 +78,11 @@ export class World {
       monotonic: () => this.now,
       setTimeout: (fn, ms) => this.at(this.now + Math.max(0, ms), () => gate.run(fn)),
     };
+  }
+
+  /** A number that rises with each call: orders what happened within one simulated ms (the checks' records). */
+  stamp(): number {
+    return ++this.stamps;
   }
 
   /** Schedules `fn` at simulated time `t` (world events: faults, load). */

@@ -1,6 +1,10 @@
 /** ParkingStore in memory: parked messages in order; one resolved as not parked is refused for good, as in the ORM store. */
 import { copy, inTerm, type MemoryDb } from './state.ts';
-import type { ParkingStore } from '../../../ports.ts';
+import type { ParkedFilter, ParkedRow, ParkingStore } from '../../../ports.ts';
+
+/** whether a row is one the filter takes (the same condition as the SQL's) */
+const takes = (f: ParkedFilter | undefined) => (r: ParkedRow) =>
+  (f?.deviceId === undefined || r.message.deviceId === f.deviceId) && !(f?.except ?? []).includes(r.message.deviceId);
 
 export function memoryParking(db: MemoryDb): ParkingStore {
   const isParked = (deviceId: string, seq: number) => db.parked.some((p) => p.message.deviceId === deviceId && p.message.seq === seq);
@@ -18,15 +22,15 @@ export function memoryParking(db: MemoryDb): ParkingStore {
       for (const k of keys) if (!found.includes(k)) db.refused.add(`${k.deviceId}:${k.seq}`);
       return found.map((k) => ({ deviceId: k.deviceId, seq: k.seq }));
     },
-    async fetchParked(limit) {
-      return db.parked.slice(0, limit).map(copy);
+    async fetchParked(limit, filter) {
+      return db.parked.filter(takes(filter)).slice(0, limit).map(copy);
     },
     async deleteParked(ids) {
       const gone = new Set(ids);
       for (let i = db.parked.length - 1; i >= 0; i--) if (gone.has(db.parked[i]!.id)) db.parked.splice(i, 1);
     },
-    async countParked() {
-      return db.parked.length;
+    async countParked(filter) {
+      return db.parked.filter(takes(filter)).length;
     },
     async countParkedByDevice() {
       const counts: Record<string, number> = {};

@@ -1,0 +1,89 @@
+/**
+ * What agents' receipts change in the line orders (line-orders.ts), stored before the receipt is
+ * acked (a failure sends it back to the queue, and it is taken again):
+ * - a dead letter the agent blocked its line at (`blocked: true`, onPermanent=block): the line's
+ *   order records the block at that seq (after the dead letter itself is stored), so that it
+ *   outlives the agent and the runtime holds the device's new messages back (a block above a
+ *   seq whose retry is pending says the retry was applied: the agent went past it);
+ * - an applied receipt naming the seq whose retry is pending (an operator's retry went through): the
+ *   line is released there, the dead letter resolved `retried`, and the ledger counts the seq
+ *   applied (it had counted it dead-lettered), so `applied()` of it resolves from now on.
+ */
+import type { Logger } from 'pino';
+import type { Clock, DeadLetter, DeadLetterStore } from '../ports.ts';
+import type { AppliedRange } from '../side-channel.ts';
+import type { AppliedAccounting } from './accounting.ts';
+import type { AppliedLedger } from './applied-ledger.ts';
+import { blockedSeq, pendingRetry, type LineOrders } from './line-orders.ts';
+
+export interface LineReceiptsDeps {
+  lines: Pick<LineOrders, 'change' | 'order' | 'stored'>;
+  deadLetters: Pick<DeadLetterStore, 'findDeadLetter' | 'resolveDeadLetter'>;
+  ledger: Pick<AppliedLedger, 'retried'>;
+  accounting: Pick<AppliedAccounting, 'accountFor'>;
+  clock: Pick<Clock, 'now'>;
+  log: Logger;
+}
+
+/**
+ * the seq whose applied receipt releases a line: its retry pending. Not a bare block: an agent may
+ * report a seq at or below the watermark it was granted as "applied before its epoch" (it cannot
+ * tell), and the runtime counts a dead-lettered seq in that watermark; only a retry sends it.
+ */
+const waitsOn = (o: ReturnType<LineOrders['order']>) => pendingRetry(o)?.seq ?? null;
+
+export class LineReceipts {
+  constructor(private readonly d: LineReceiptsDeps) {}
+
+  /** An agent blocked the device's line at `e.seq` (its dead letter is stored already). */
+  async blocked(e: DeadLetter): Promise<void> {
+    const { lines, log } = this.d;
+    // a line retried at a lower seq is blocked above it: the agent went past the retried seq, so
+    // the device applied it (the applied receipt, flushed in batches, may come after this one)
+    const retry = pendingRetry(lines.order(e.deviceId));
+    if (retry && retry.seq < e.seq) await this.retried(e.deviceId, retry.seq);
+    const answer = `${e.status !== null ? `status ${e.status}` : 'no status'}${e.response ? `, answer ${JSON.stringify(e.response.slice(0, 200))}` : ''}`;
+    const r = await lines.change(
+      e.deviceId,
+      (o) => {
+        // released already (skipped, or retried and applied): a late receipt changes nothing
+        if (o.releasedThrough >= e.seq) return null;
+        const at = blockedSeq(o);
+        if (at !== null && at < e.seq) {
+          log.warn({ deviceId: e.deviceId, seq: e.seq, blockedAt: at }, 'an agent blocked a line above the seq it is blocked at already: the lower block stands');
+          return null;
+        }
+        // a retry of this seq refused again ends the retry: the line is blocked at it again
+        return { ...o, blockedAt: e.seq, retry: null };
+      },
+      { by: `agent:${e.agentId}`, note: `seq ${e.seq} refused (${answer}): ${e.reason}` },
+    );
+    if (r.changed) log.error({ deviceId: e.deviceId, seq: e.seq, agentId: e.agentId }, `device ${e.deviceId}'s line is blocked at seq ${e.seq}: its new messages are kept in the database until an operator frees it (baton unblock ${e.deviceId} --retry after fixing the device, or --skip)`);
+  }
+
+  /** Applied ranges: a line whose retry of a seq they name is pending is released there. */
+  async applied(ranges: readonly AppliedRange[]): Promise<void> {
+    for (const g of ranges) {
+      const at = waitsOn(this.d.lines.order(g.deviceId));
+      if (at !== null && at >= g.from && at <= g.to) await this.retried(g.deviceId, at);
+    }
+  }
+
+  private async retried(deviceId: string, seq: number): Promise<void> {
+    const { lines, deadLetters, ledger, accounting, clock, log } = this.d;
+    const by = lines.stored(deviceId)?.by ?? 'host';
+    const n = lines.order(deviceId).retry?.n ?? null;
+    // the device has it: counted applied at once (applied() of it resolves from now on), whatever
+    // the writes below take; they are taken again with the receipt if they fail
+    ledger.retried(deviceId, seq);
+    accounting.accountFor(deviceId);
+    // the dead letter first: once the order is released a receipt taken again would not come back here
+    const dead = await deadLetters.findDeadLetter(deviceId, seq);
+    if (dead && dead.resolution?.kind !== 'retried') {
+      await deadLetters.resolveDeadLetter(dead.id, { kind: 'retried', by, at: clock.now(), detail: `applied when retried${n !== null ? ` (retry ${n})` : ''}` });
+    }
+    const r = await lines.change(deviceId, (o) => (waitsOn(o) === seq ? { ...o, releasedThrough: seq, retry: null } : null), { by, note: `seq ${seq} applied after it was retried` });
+    if (!r.changed) return;
+    log.warn({ deviceId, seq }, `device ${deviceId} applied seq ${seq} when it was retried: its line goes on`);
+  }
+}
