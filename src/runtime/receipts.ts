@@ -70,9 +70,10 @@ export class ReceiptTaker {
     await withDeadline(this.clock, d.store.deadLetter(e), d.deadlineMs, 'storing a dead letter');
     // a message that could not be read names no configured device: nothing to account for
     const accounted = d.deviceSet.has(e.deviceId);
-    this.deadLettered(r, accounted);
-    // the agent holds the line at this seq: recorded after the dead letter, so that it outlives the agent
+    // the agent holds the line at this seq: recorded after the dead letter, so that it outlives the
+    // agent, and before the dead letter is announced, so that whoever acts on the event finds the block
     if (accounted && r.blocked && d.lines) await withDeadline(this.clock, d.lines.blocked(e), d.deadlineMs, 'recording a blocked line');
+    this.deadLettered(r, accounted);
     if (accounted) {
       d.accounting.accountFor(e.deviceId);
       await d.settled.storeSettled([e.deviceId]);
