@@ -56,17 +56,19 @@ export interface AppliedRange {
  *   applied since its last receipt, and those it skipped as applied before its epoch began (at or
  *   below the device's or the grant's watermark then), as runs of consecutive seqs; a seq between
  *   two ranges is not reported by it.
- * - `{ type: 'dead-letter', agentId, epoch, entry, anomaly?, blocked? }`: one dead letter; `anomaly: true` when the
+ * - `{ type: 'dead-letter', agentId, epoch, entry, anomaly?, blocked?, retry? }`: one dead letter; `anomaly: true` when the
  *   agent refused to send it (at or below its watermark, never applied), not the device; `blocked: true`
  *   when the agent holds the device's line at this seq (onPermanent=block): the runtime records the block
- *   (a line order, below) so that it outlives the agent, and holds the device's new messages back.
+ *   (a line order, below) so that it outlives the agent, and holds the device's new messages back;
+ *   `retry`: the n of the operator's retry this refusal answers (a retry refused again), absent for a
+ *   first refusal: a receipt of the first refusal taken late never counts as the retry's.
  * - `{ type: 'released', agentId, epoch, incarnation }`: the answer to a release request (below): the
  *   agent process `incarnation` gave the lease of `epoch` back. Its requests on the wire finished and their receipts went out before this
  *   one, its deliveries went back to its queue unsent, and it takes no grant of `epoch` or below again.
  */
 export type ReceiptEvent =
   | { type: 'applied'; agentId: string; epoch: number; ranges: AppliedRange[] }
-  | { type: 'dead-letter'; agentId: string; epoch: number; entry: DeadLetter; anomaly: boolean; blocked: boolean }
+  | { type: 'dead-letter'; agentId: string; epoch: number; entry: DeadLetter; anomaly: boolean; blocked: boolean; retry: number | null }
   | { type: 'released'; agentId: string; epoch: number; incarnation: string };
 
 /** ranges one applied receipt may carry (an agent flushes every few ms; runs are long) */
@@ -141,6 +143,7 @@ export function parseReceipt(v: unknown): ReceiptEvent | { invalid: string } {
       epoch,
       anomaly: r.anomaly === true,
       blocked: r.blocked === true,
+      retry: isSeq(r.retry) ? r.retry : null,
       entry: {
         deviceId: e.deviceId,
         seq: e.seq,

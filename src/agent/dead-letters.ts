@@ -18,8 +18,8 @@ export interface DeadLetterOptions {
   retryInitialMs: number;
   retryMaxMs: number;
   random?: () => number;
-  /** records a dead letter durably; the message is acked only after it resolves */
-  deadLetter(entry: DeadLetter, kind: DeadLetterKind): Promise<void>;
+  /** records a dead letter durably (`retry`: the operator's retry it answers); the message is acked only after it resolves */
+  deadLetter(entry: DeadLetter, kind: DeadLetterKind, retry?: number | null): Promise<void>;
   /** a dead letter was recorded (and its message acked) */
   recorded(entry: DeadLetter): void;
 }
@@ -36,9 +36,9 @@ export class DeadLetters {
   }
 
   /** Records the entry, then acks its message; true when recorded, false when the message was requeued instead. */
-  async record(d: Delivery, entry: DeadLetter, kind: DeadLetterKind = 'rejected'): Promise<boolean> {
+  async record(d: Delivery, entry: DeadLetter, kind: DeadLetterKind = 'rejected', retry: number | null = null): Promise<boolean> {
     try {
-      await this.o.deadLetter(entry, kind);
+      await this.o.deadLetter(entry, kind, retry);
       this.failures = 0;
       d.ack();
       this.o.recorded(entry);

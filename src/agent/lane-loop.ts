@@ -52,7 +52,7 @@ export interface LaneOptions {
    */
   applied(deviceId: string, seq: number): Promise<void> | void;
   /** records a dead letter durably (`blocking`: the refusal holds the line; `anomaly`: not the device's refusal, see the header); the message is acked only after it resolves */
-  deadLetter(entry: DeadLetter, kind: DeadLetterKind): Promise<void>;
+  deadLetter(entry: DeadLetter, kind: DeadLetterKind, retry?: number | null): Promise<void>;
   /** the device said this agent's epoch is stale */
   fenced(deviceId: string, outcome: DeviceOutcome): void;
 }
@@ -125,7 +125,7 @@ export class LaneLoop {
   private async recordAgain(lane: Lane, d: Delivery, m: WireMessage): Promise<void> {
     const r = lane.refusal!;
     this.take(lane, d);
-    if (!(await this.deadLetter(lane, d, m, r.answer, r.status, r.response, 'blocking'))) return; // back to the broker once more
+    if (!(await this.deadLetter(lane, d, m, r.answer, r.status, r.response, 'blocking', lane.marks.epoch, r.retry))) return; // back to the broker once more
     lane.marks.settle(m.seq);
     if (lane.refusal === r) lane.refusal = { ...r, recorded: true, reason: blockedReason(m.deviceId, m.seq, { reason: r.answer, response: r.response }, true) };
     this.restate(lane, FLOWING);
@@ -176,7 +176,7 @@ export class LaneLoop {
     this.take(lane, d);
     // answer-lost: this lane's own write, whose answer it lost: applied, once
     if (outcome === 'answer-lost' || outcome.kind === 'applied') this.appliedHere(lane, d, m);
-    else if (outcome.kind === 'permanent') await this.refused(lane, d, m, outcome);
+    else if (outcome.kind === 'permanent') await this.refused(lane, d, m, outcome, retry);
     return true;
   }
 
@@ -188,18 +188,18 @@ export class LaneLoop {
   }
 
   /** The device refused the message for good: dead-lettered; under onPermanent=block the line is held at it, and its receipt says so. */
-  private async refused(lane: Lane, d: Delivery, m: WireMessage, outcome: Extract<DeviceOutcome, { kind: 'permanent' }>): Promise<void> {
+  private async refused(lane: Lane, d: Delivery, m: WireMessage, outcome: Extract<DeviceOutcome, { kind: 'permanent' }>, retry: RetryKey | null): Promise<void> {
     // an order that released this seq already (skipped while it was on the wire) leaves nothing to hold
     const blocks = this.o.onPermanent === 'block' && m.seq > (lane.order?.releasedThrough ?? 0);
-    const recorded = await this.deadLetter(lane, d, m, outcome.reason, outcome.status, outcome.response, blocks ? 'blocking' : 'rejected');
+    const recorded = await this.deadLetter(lane, d, m, outcome.reason, outcome.status, outcome.response, blocks ? 'blocking' : 'rejected', lane.marks.epoch, retry?.n ?? null);
     if (recorded) lane.marks.settle(m.seq);
-    if (blocks) this.block(lane, m, outcome, recorded);
+    if (blocks) this.block(lane, m, outcome, recorded, retry?.n ?? null);
   }
 
   /** onPermanent=block: nothing after the rejected message is sent until a line order releases it or orders it sent again (line-orders.ts). */
-  private block(lane: Lane, m: WireMessage, outcome: Extract<DeviceOutcome, { kind: 'permanent' }>, recorded: boolean): void {
+  private block(lane: Lane, m: WireMessage, outcome: Extract<DeviceOutcome, { kind: 'permanent' }>, recorded: boolean, retry: number | null): void {
     const reason = blockedReason(m.deviceId, m.seq, outcome, recorded);
-    lane.refusal = refusalUnder({ seq: m.seq, status: outcome.status, response: outcome.response, reason, answer: outcome.reason, since: this.o.clock.now(), recorded }, lane.order);
+    lane.refusal = refusalUnder({ seq: m.seq, status: outcome.status, response: outcome.response, reason, answer: outcome.reason, since: this.o.clock.now(), recorded, retry }, lane.order);
     this.restate(lane, FLOWING);
     if (lane.refusal === null) return;
     const frees = `baton unblock ${m.deviceId} --retry (after fixing the device) or --skip`;
@@ -285,8 +285,8 @@ export class LaneLoop {
   }
 
   /** `epoch`: the lease epoch it is recorded under; by default the one this lane last wrote (or asked) under */
-  private async deadLetter(lane: Lane, d: Delivery, m: WireMessage, reason: string, status: number | null, response: string | null, kind: DeadLetterKind = 'rejected', epoch = lane.marks.epoch): Promise<boolean> {
+  private async deadLetter(lane: Lane, d: Delivery, m: WireMessage, reason: string, status: number | null, response: string | null, kind: DeadLetterKind = 'rejected', epoch = lane.marks.epoch, retry: number | null = null): Promise<boolean> {
     const entry: DeadLetter = { deviceId: m.deviceId, seq: m.seq, epoch, agentId: this.o.agentId, reason, status, response, payload: d.raw.toString('utf8') };
-    return this.host.deadLetters.record(d, entry, kind);
+    return this.host.deadLetters.record(d, entry, kind, retry);
   }
 }

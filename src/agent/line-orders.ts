@@ -32,6 +32,8 @@ export interface Refusal {
   reason: string;
   /** the device's refusal as the dead letter gives it (`reason` is the lane's report) */
   answer: string;
+  /** the n of the operator's retry it refused (null: a first refusal) */
+  retry: number | null;
   since: number;
   recorded: boolean;
 }

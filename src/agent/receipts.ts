@@ -34,7 +34,8 @@ export interface Receipts {
   /** Reports a seq as applied; resolves once its receipt is out. */
   applied(deviceId: string, seq: number): Promise<void>;
   /** Reports a dead letter (logged); resolves once its receipt is out, rejects when it could not be sent. `blocking`: the receipt says the agent holds the device's line at it. */
-  deadLetter(entry: DeadLetter, kind: DeadLetterKind): Promise<void>;
+  /** `retry`: the n of the operator's retry this refusal answers (null: none) */
+  deadLetter(entry: DeadLetter, kind: DeadLetterKind, retry?: number | null): Promise<void>;
   /** Before the queue goes back: receipts out, so their messages are acked rather than handed on (bounded: a hung broker call must not hold the release). */
   beforeRelease(): Promise<unknown>;
   /** The agent stops: a receipt that could not be sent is not tried again on its own. */
@@ -60,9 +61,9 @@ export function createReceipts(o: ReceiptsOptions): Receipts {
       pending.add(deviceId, { from: seq, to: seq });
       return pending.written();
     },
-    async deadLetter(entry, kind) {
-      o.log.error({ deviceId: entry.deviceId, seq: entry.seq, reason: entry.reason, status: entry.status, kind }, 'message dead-lettered');
-      await send({ type: 'dead-letter', agentId: o.agentId, entry, anomaly: kind === 'anomaly', blocked: kind === 'blocking' });
+    async deadLetter(entry, kind, retry = null) {
+      o.log.error({ deviceId: entry.deviceId, seq: entry.seq, reason: entry.reason, status: entry.status, kind, retry }, 'message dead-lettered');
+      await send({ type: 'dead-letter', agentId: o.agentId, entry, anomaly: kind === 'anomaly', blocked: kind === 'blocking', retry });
     },
     beforeRelease() {
       let timer: { cancel(): void } | null = null;

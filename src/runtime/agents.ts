@@ -95,6 +95,8 @@ export function heartbeatHandler(
     notes?: Pick<DeviceNotes, 'heard'>;
     /** an agent said it is stopping (`leaving`): the active one is handed over (handover.ts) */
     leaving?: (agentId: string) => void;
+    /** the active agent's lane reports, at each of its heartbeats while leading (the lines it blocked itself: line-receipts.ts) */
+    activeLanes?: (agentId: string, lanes: readonly LaneReport[]) => void;
   },
 ): (p: unknown) => void {
   const { log, refused, registry } = d;
@@ -110,6 +112,7 @@ export function heartbeatHandler(
     if (verdict === 'full') return refused('heartbeat-full', { agentId: h.agentId, maxAgents: d.cfg.maxAgents }, 'ignored the heartbeat of a new agent: maxAgents agents are known and none is dead to make room');
     d.notes?.heard(h.lanes);
     if (d.lineChanged && d.activeAgent?.() === h.agentId) for (const [deviceId, line] of changedLines(before, h.lanes ?? [])) d.lineChanged(deviceId, h.agentId, line);
+    if (h.lanes && d.activeAgent?.() === h.agentId && d.leading()) d.activeLanes?.(h.agentId, h.lanes);
     if (d.leading()) d.granter.onHeartbeat(h);
     if (h.leaving && d.leading()) d.leaving?.(h.agentId);
   };

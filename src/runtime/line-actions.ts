@@ -86,7 +86,8 @@ export class LineActions {
     if (pendingRetry(lines.order(deviceId))?.seq === at) return this.answer(action, deviceId, by, false, `seq ${at} of device ${deviceId} is being retried already: nothing changed`);
     const m = dead ? decodeMessage(Buffer.from(dead.payload, 'utf8')) : null;
     if (!dead || !m || !('message' in m) || m.message.seq !== at || m.message.deviceId !== deviceId) {
-      const text = `device ${deviceId} is blocked at seq ${at}, but ${dead ? 'its dead letter does not hold the message readably' : 'no dead letter of it is stored'}: it cannot be sent again. Skip it (baton unblock ${deviceId} --skip) and dispatch the change again`;
+      const why = dead ? 'its dead letter does not hold the message readably' : 'no dead letter of it is stored yet (its agent reported the block; the dead letter may still be on its way: try again in a moment)';
+      const text = `device ${deviceId} is blocked at seq ${at}, but ${why}: it cannot be sent again now. Or skip it (baton unblock ${deviceId} --skip) and dispatch the change again`;
       await this.refused(action, deviceId, by, text);
       throw new BatonError('unknown-dead-letter', text, { deviceId, seq: at });
     }

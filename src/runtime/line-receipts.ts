@@ -5,13 +5,17 @@
  *   order records the block at that seq (after the dead letter itself is stored), so that it
  *   outlives the agent and the runtime holds the device's new messages back (a block above a
  *   seq whose retry is pending says the retry was applied: the agent went past it);
+ * - the active agent's heartbeat reporting a line it blocked itself that no order records yet (its
+ *   dead-letter receipt is late: it went back to the queue, or the agent hands its stream over
+ *   before it is taken): the block is recorded from the report, so that the next agent, which never
+ *   saw the refusal, holds the line there too;
  * - an applied receipt naming the seq whose retry is pending (an operator's retry went through): the
  *   line is released there, the dead letter resolved `retried`, and the ledger counts the seq
  *   applied (it had counted it dead-lettered), so `applied()` of it resolves from now on.
  */
 import type { Logger } from 'pino';
-import type { Clock, DeadLetter, DeadLetterStore } from '../ports.ts';
-import type { AppliedRange } from '../side-channel.ts';
+import type { Clock, DeadLetter, DeadLetterStore, LineOrder } from '../ports.ts';
+import type { AppliedRange, LaneReport } from '../side-channel.ts';
 import type { AppliedAccounting } from './accounting.ts';
 import type { AppliedLedger } from './applied-ledger.ts';
 import { blockedSeq, pendingRetry, type LineOrders } from './line-orders.ts';
@@ -33,6 +37,9 @@ export interface LineReceiptsDeps {
 const waitsOn = (o: ReturnType<LineOrders['order']>) => pendingRetry(o)?.seq ?? null;
 
 export class LineReceipts {
+  /** devices whose reported block is being recorded */
+  private readonly reporting = new Set<string>();
+
   constructor(private readonly d: LineReceiptsDeps) {}
 
   /** An agent blocked the device's line at `e.seq` (its dead letter is stored already). */
@@ -59,6 +66,33 @@ export class LineReceipts {
       { by: `agent:${e.agentId}`, note: `seq ${e.seq} refused (${answer}): ${e.reason}` },
     );
     if (r.changed) log.error({ deviceId: e.deviceId, seq: e.seq, agentId: e.agentId }, `device ${e.deviceId}'s line is blocked at seq ${e.seq}: its new messages are kept in the database until an operator frees it (baton unblock ${e.deviceId} --retry after fixing the device, or --skip)`);
+  }
+
+  /**
+   * A dead letter of the seq whose retry is pending that does not answer that retry (its receipt
+   * names no retry, or another): the first refusal's receipt, taken late (it went back to the
+   * queue). It is not stored again (it would open the dead letter again) nor taken as the retry's.
+   */
+  stale(e: DeadLetter, retry: number | null): boolean {
+    const r = pendingRetry(this.d.lines.order(e.deviceId));
+    return r !== null && r.seq === e.seq && retry !== r.n;
+  }
+
+  /** The active agent's lane reports: a block it reports that no order knows of (nor released, nor retried) is recorded. */
+  reported(agentId: string, lanes: readonly LaneReport[]): void {
+    const { lines, log } = this.d;
+    const unknown = (o: LineOrder, seq: number) => o.releasedThrough < seq && blockedSeq(o) === null && pendingRetry(o) === null;
+    for (const l of lanes) {
+      if (l.state !== 'blocked' || this.reporting.has(l.deviceId) || !unknown(lines.order(l.deviceId), l.seq)) continue;
+      this.reporting.add(l.deviceId);
+      lines
+        .change(l.deviceId, (o) => (unknown(o, l.seq) ? { ...o, blockedAt: l.seq, retry: null } : null), { by: `agent:${agentId}`, note: l.reason })
+        .then(
+          (r) => r.changed && log.error({ deviceId: l.deviceId, seq: l.seq, agentId }, `device ${l.deviceId}'s line is blocked at seq ${l.seq} (as its agent reports): its new messages are kept in the database until an operator frees it`),
+          (err: Error) => log.warn({ deviceId: l.deviceId, seq: l.seq, err: err.message }, 'could not record a blocked line an agent reports; its next heartbeat tries again'),
+        )
+        .finally(() => this.reporting.delete(l.deviceId));
+    }
   }
 
   /** Applied ranges: a line whose retry of a seq they name is pending is released there. */

@@ -36,7 +36,7 @@ export interface ReceiptDeps extends Pick<RuntimeSetup, 'keyOf' | 'deviceSet' | 
   /** what the per-device view notes: applied receipts, dead letters */
   notes?: Pick<DeviceNotes, 'applied' | 'deadLettered'>;
   /** what receipts change in the line orders: blocks recorded, retried seqs released */
-  lines?: Pick<LineReceipts, 'blocked' | 'applied'>;
+  lines?: Pick<LineReceipts, 'blocked' | 'applied' | 'stale'>;
   /** a dead letter's write deadline (the leader's ttl) */
   deadlineMs: number;
   /** a `released` receipt from the agent that held `epoch`: its process `incarnation` gave that lease back (a planned handover) */
@@ -143,6 +143,10 @@ export class ReceiptTaker {
     const settles = d.deviceSet.has(e.deviceId);
     if (settles && e.seq > d.ledger.handedOut(e.deviceId)) {
       d.refused('receipt-not-handed-out', { agentId: r.agentId, deviceId: e.deviceId, seq: e.seq }, 'refused a dead letter for a seq that was never handed out');
+      return false;
+    }
+    if (d.lines?.stale(e, r.retry)) {
+      log.warn({ deviceId: e.deviceId, seq: e.seq, agentId: r.agentId }, 'a dead letter of a seq whose retry is pending came, not from that retry: the first refusal\'s receipt taken late, not stored again');
       return false;
     }
     // a seq a receipt named applied is not dead-lettered: an anomaly is the agent's verdict from what

@@ -131,7 +131,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     ...setup,
     slot, store, broker, inspection, inspectorServer, dispatcher, coordinator, elector: leadership.elector, granter, registry, receipts: reader, intake, marks, drains,
     openStore: () => createOrmStore({ databaseUrl: cfg.databaseUrl, logger: log.child({ actor: 'store' }) }),
-    onHeartbeat: heartbeatHandler({ ...setup, refused, registry, granter, leading, notes, activeAgent: () => activeAgent(), lineChanged: (deviceId, agentId, line) => emit('device.line', { deviceId, agentId, line }), leaving: handovers.agentLeaving }),
+    onHeartbeat: heartbeatHandler({ ...setup, refused, registry, granter, leading, notes, activeAgent: () => activeAgent(), lineChanged: (deviceId, agentId, line) => emit('device.line', { deviceId, agentId, line }), leaving: handovers.agentLeaving, activeLanes: (id, l) => lines.receipts.reported(id, l) }),
     probe: probeActiveAgent({ ...setup, coordinator: coordinatorActor, leading, granter, broker, registry }),
     timers: new Timers(clock, log), alarms,
   });

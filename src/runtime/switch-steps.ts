@@ -11,8 +11,9 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { fromPromise } from 'xstate';
 import type { Assignment, BeginResult, CheckVerdict, Phase } from '../../machines/coordinator.machine.ts';
+import { agentConnectionName } from '../topology.ts';
 import type { AgentRegistry } from './agent-registry.ts';
-import { agentConnectionName, topology } from '../topology.ts';
+import { topology } from '../topology.ts';
 import { delay } from '../clock.ts';
 import { BatonError } from '../errors.ts';
 import type { LeaseGranter } from './lease-granter.ts';
@@ -41,8 +42,6 @@ export interface SwitchStepDeps {
   /** the leader term this runtime is in, or null: the waits and moves of a switch stop when it no
    * longer leads, and each write names the term its step began in (a late one changes nothing) */
   term: () => LeaderTerm | null;
-  /** loaded before the assignment in each leader term (the line orders): the term's first grant and send come after */
-  beforeLoad?: (term: LeaderTerm) => Promise<void>;
 }
 
 type In = { input: { assignment: Assignment } };
@@ -83,7 +82,7 @@ function kit(d: SwitchStepDeps): Kit {
 export function switchSteps(d: SwitchStepDeps) {
   const k = kit(d);
   return {
-    loadAssignment: fromPromise<Assignment | null, void>(async () => (await d.beforeLoad?.(k.stillLeading()), d.store().getAssignment())),
+    loadAssignment: fromPromise<Assignment | null, void>(() => d.store().getAssignment()),
     electAgent: electAgent(k),
     checkAgent: checkAgent(k),
     beginSwitch: beginSwitch(k),
@@ -178,6 +177,7 @@ function chooseCandidate({ d, log, stillLeading }: Kit) {
 }
 
 type Drain = (sw: string, from: string, oldAgent: string, to: Assignment, term: LeaderTerm) => Promise<{ moved: number; via: string }>;
+
 function moveQueue({ d, log, names, hook, stillLeading, stillIn }: Kit, drain: Drain) {
   return fromPromise(async ({ input }: In): Promise<Assignment> => {
     const term = stillLeading();

@@ -6,7 +6,7 @@ import { createMemoryStore } from '../../src/adapters/memory/store.ts';
 import type { Runtime } from '../../src/api.ts';
 import type { Store, WireMessage } from '../../src/ports.ts';
 import { createRuntime } from '../../src/runtime/runtime.ts';
-import { parseGrant, type LeaseGrant } from '../../src/side-channel.ts';
+import { parseGrant, type LaneReport, type LeaseGrant } from '../../src/side-channel.ts';
 import { Gate, World } from '../../src/tools/sim/world.ts';
 import { agentKey, seal, unseal } from '../../src/trust.ts';
 import { encodeMessage } from '../../src/wire.ts';
@@ -23,12 +23,12 @@ export interface LineRig {
   deliveries: WireMessage[];
   /** the grants a1 was sent, in order */
   grants: LeaseGrant[];
-  heartbeat(): Promise<void>;
+  heartbeat(lanes?: LaneReport[]): Promise<void>;
   receipt(r: object, epoch?: number): Promise<void>;
   /** dispatches `n` messages to `deviceId` through `r`, awaits them; their seqs */
   dispatch(r: Runtime, deviceId: string, n: number): Promise<number[]>;
   /** the dead-letter receipt of a delivered message, as an agent that blocks its line sends it */
-  refuse(m: WireMessage, opts?: { blocked?: boolean; epoch?: number }): Promise<void>;
+  refuse(m: WireMessage, opts?: { blocked?: boolean; epoch?: number; retry?: number }): Promise<void>;
   run(ms: number): Promise<void>;
   /** runs the world until `p` settles (within 10 s of simulated time) and gives its outcome */
   drive<T>(p: Promise<T>): Promise<T>;
@@ -72,9 +72,9 @@ export async function lineRig(devices = ['fw1', 'fw2']): Promise<LineRig> {
     },
     deliveries,
     grants,
-    async heartbeat() {
+    async heartbeat(lanes) {
       ++beat;
-      await agent.publishEvent('heartbeats', seal(keyOf('a1'), 'heartbeats', 'a1', { type: 'heartbeat', agentId: 'a1', host: 'h', pid: 1, sentAt: 0, beat, incarnation: 'a1#1' }));
+      await agent.publishEvent('heartbeats', seal(keyOf('a1'), 'heartbeats', 'a1', { type: 'heartbeat', agentId: 'a1', host: 'h', pid: 1, sentAt: 0, beat, incarnation: 'a1#1', ...(lanes ? { lanes } : {}) }));
       await run(50);
     },
     async receipt(r, epoch = 1) {
@@ -92,9 +92,9 @@ export async function lineRig(devices = ['fw1', 'fw2']): Promise<LineRig> {
       }
       return out;
     },
-    async refuse(m, { blocked = true, epoch = 1 } = {}) {
+    async refuse(m, { blocked = true, epoch = 1, retry } = {}) {
       const entry = { deviceId: m.deviceId, seq: m.seq, epoch, agentId: 'a1', reason: 'device rejected the message (422)', status: 422, response: 'vlan 4095 is reserved', payload: encodeMessage(m).toString('utf8') };
-      await rig.receipt({ type: 'dead-letter', anomaly: false, blocked, entry }, epoch);
+      await rig.receipt({ type: 'dead-letter', anomaly: false, blocked, entry, ...(retry !== undefined ? { retry } : {}) }, epoch);
     },
     run,
     async drive(p) {

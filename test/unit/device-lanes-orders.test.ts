@@ -34,7 +34,7 @@ function setup(onPermanent: 'block' | 'skip' = 'block', simulated?: Clock) {
     answer: (_m: WireMessage): DeviceOutcome | Promise<DeviceOutcome> => applied,
     sent: [] as string[],
     applied: [] as string[],
-    dead: [] as Array<DeadLetter & { kind: DeadLetterKind }>,
+    dead: [] as Array<DeadLetter & { kind: DeadLetterKind; retry?: number | null }>,
     /** dead letters to refuse before recording (the receipts' broker is down) */
     failDead: 0,
   };
@@ -55,9 +55,9 @@ function setup(onPermanent: 'block' | 'skip' = 'block', simulated?: Clock) {
     retryMaxMs: 2,
     lease: { acquire: async () => 1 },
     applied: (d, s) => void t.applied.push(`${d}:${s}`),
-    deadLetter: async (e, kind) => {
+    deadLetter: async (e, kind, retry) => {
       if (t.failDead > 0 && t.failDead--) throw new Error('the broker refused the receipt');
-      t.dead.push({ ...e, kind });
+      t.dead.push({ ...e, kind, retry: retry ?? null });
     },
     fenced: () => {},
   });
@@ -266,7 +266,8 @@ describe('a line a refusal blocked', () => {
     await blocked;
     await quiet();
     expect(sentOf('d1')).toEqual([1, 2, 2]);
-    expect(t.dead.map((d) => [d.seq, d.kind])).toEqual([[2, 'blocking'], [2, 'blocking']]);
+    // the second names the retry it answers: the runtime tells it from the first one's receipt taken late
+    expect(t.dead.map((d) => [d.seq, d.kind, d.retry])).toEqual([[2, 'blocking', null], [2, 'blocking', 1]]);
     expect(l.reports()).toMatchObject([{ deviceId: 'd1', state: 'blocked', seq: 2, status: 404 }]);
     // the same retry in later grants, and a copy of seq 2: nothing is sent; the copy waits (it may be
     // the next retry's, published before the grant that orders it arrives)
@@ -366,7 +367,7 @@ describe('an agent that took a line over (it never saw the refusal)', () => {
 
 describe('line-orders: what a lane may send', () => {
   it('a retry of a seq above a lower block waits; a retry acted on is no longer one', () => {
-    const refusal = { seq: 3, status: 404, response: null, reason: 'r', answer: 'a', since: 0, recorded: true };
+    const refusal = { seq: 3, status: 404, response: null, reason: 'r', answer: 'a', retry: null, since: 0, recorded: true };
     const h = holdOf(order({ retry: { seq: 5, n: 1 }, releasedThrough: 2 }), refusal, null);
     expect(h.at).toEqual({ seq: 3, by: 'refusal' });
     expect(stepFor(h, 5)).toBeNull();

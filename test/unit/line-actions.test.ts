@@ -153,7 +153,11 @@ describe('a blocked line', () => {
     await c.run(100);
     await c.heartbeat();
     const first = c.grants.at(-1)!.lines!.fw1!.retry!.n;
+    // the first refusal's receipt taken again late is not the retry's outcome: nothing changes
     await c.refuse(c.refused);
+    expect((await c.store.lineOrders())[0]!.order.retry).toEqual({ seq: 2, n: first });
+    // the retry refused: its receipt names it
+    await c.refuse(c.refused, { retry: first });
     await c.heartbeat();
     expect(c.grants.at(-1)!.lines!.fw1).toEqual({ paused: false, blockedAt: 2, retry: null, releasedThrough: 0 });
     await c.dispatch(c.r1, 'fw1', 1);
@@ -179,6 +183,23 @@ describe('a blocked line', () => {
     // the applied receipt, late, changes nothing
     await c.receipt({ type: 'applied', ranges: [{ deviceId: 'fw1', from: 2, to: 4 }] });
     expect((await c.store.lineOrders())[0]!.order).toEqual({ paused: false, blockedAt: 5, retry: null, releasedThrough: 2 });
+  });
+
+  it("is recorded from the active agent's report when its dead letter is late (the next agent holds the line too); a retry waits for the dead letter", async () => {
+    const c = await leadingRig();
+    await c.dispatch(c.r1, 'fw1', 3);
+    const report = { deviceId: 'fw1', state: 'blocked' as const, seq: 2, status: 422, response: 'no', reason: 'seq 2 rejected', since: 0 };
+    await c.heartbeat([report]);
+    await c.heartbeat([report]);
+    expect(c.grants.at(-1)!.lines).toEqual({ fw1: { paused: false, blockedAt: 2, retry: null, releasedThrough: 0 } });
+    await c.dispatch(c.r1, 'fw1', 1);
+    expect(c.seqsOf('fw1')).toEqual([1, 2, 3]);
+    expect(await outcome(c.r1.unblock('fw1', { action: 'retry' }))).toMatch(/^unknown-dead-letter: .*no dead letter of it is stored yet/);
+    await c.refuse(c.deliveries.find((m) => m.deviceId === 'fw1' && m.seq === 2)!);
+    expect(await c.r1.unblock('fw1', { action: 'retry' })).toMatchObject({ outcome: 'done' });
+    // a report of the block once a retry is pending changes nothing
+    await c.heartbeat([report]);
+    expect((await c.store.lineOrders())[0]!.order).toMatchObject({ blockedAt: 2, retry: { seq: 2 } });
   });
 
   it('outlives its leader: the runtime that takes over grants the orders with its first lease, keeps the line held, and publishes a pending retry again', async () => {

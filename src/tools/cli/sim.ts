@@ -29,7 +29,7 @@ function printSeed(seed: number, r: SimResult, o: { one: boolean; model: Model; 
   for (const x of r.violations) out(`  violation: ${x}`);
   if (!r.ok || o.one) for (const line of r.trace) out(`  ${line}`);
   if (!r.ok) out(`  replay: npx baton sim --seed ${seed}${o.model === 'narrow' ? ' --model narrow' : ''}${o.plant ? ` --plant ${o.plant}` : ''}`);
-  if (!r.ok && !o.plant) out(`  keep it: add { "seed": ${seed},${o.model === 'wide' ? ' "model": "wide", "handovers": true,' : ''} "found": "<date>", "bug": "<what it found>" } to scripts/sim-regressions.json (npm test replays every seed there)`);
+  if (!r.ok && !o.plant) out(`  keep it: add { "seed": ${seed},${o.model === 'wide' ? ' "model": "wide", "operator": true,' : ''} "found": "<date>", "bug": "<what it found>" } to scripts/sim-regressions.json (npm test replays every seed there)`);
 }
 
 export const sim: Command = {

@@ -7,7 +7,7 @@
  *   agent sees a timeout (the device never saw it: no write is applied twice behind its back);
  * - `errors`: half the writes are answered 503 (transient, retried);
  * - `rejects`: a third of the writes are answered 422 (permanent: dead-lettered);
- * - `refusing` (the operator's model, wide-line-operator.ts): the next new seq that arrives is refused
+ * - `refusing` (the line operator's model, wide-line-operator.ts): the next new seq that arrives is refused
  *   (422), and so is every later write of that seq, until the operator fixes the device.
  * Every answer reaches the agent through its gate, so an answer can arrive after a pause (held)
  * or right after a resume. Each applied write is recorded with the host's call id it carries, the

@@ -32,12 +32,12 @@ export interface SimOptions {
   inFlight?: number;
   /** wide model: the runtimes' leaderTtl (default: 1500 or 3000, drawn by the seed) */
   leaderTtl?: number;
-  /** wide model: an operator pauses, resumes and unblocks device lines (default: in three seeds of five, drawn by the seed) */
-  operator?: boolean;
   /** true (default): faults drawn from the seed; false: none; a list: exactly these */
   faults?: boolean | PlannedFault[];
-  /** wide model, faults drawn: the operator's planned handovers and agent stops too (default true; drawn apart, wide-operator.ts) */
-  handovers?: boolean;
+  /** wide model, faults drawn: the operator's planned handovers and agent stops too (default true; drawn apart, wide-operator.ts); false also leaves out the line operator */
+  operator?: boolean;
+  /** wide model: an operator pauses, resumes and unblocks device lines (default: in three seeds of five, drawn by the seed, unless `operator` is false; wide-line-operator.ts) */
+  lineOps?: boolean;
   plant?: PlantedBug;
 }
 

@@ -39,6 +39,13 @@ export interface SimRuntime {
 
 export type PhaseListener = (phase: SwitchPhaseName, a: Assignment) => void;
 
+/** A lease grant an agent took: when (ms, and its world stamp), and the line orders it put in force there. */
+export interface GrantTaken {
+  at: number;
+  stamp: number;
+  lines: Record<string, LineOrder>;
+}
+
 /** A planned handover whose old agent gave its lease back (what wide-check.ts holds it to). */
 export interface PlannedRelease {
   runtime: string;
@@ -49,13 +56,6 @@ export interface PlannedRelease {
   /** when the runtime took its answer (simulated ms): the agent wrote nothing under that epoch after it */
   at: number;
   completed: boolean;
-}
-
-/** A lease grant an agent took: when (ms, and its world stamp), and the line orders it put in force there. */
-export interface GrantTaken {
-  at: number;
-  stamp: number;
-  lines: Record<string, LineOrder>;
 }
 
 export class WideDeployment {
@@ -80,10 +80,10 @@ export class WideDeployment {
   readonly planned = { asked: 0, fallbacks: 0, released: [] as PlannedRelease[] };
   /** called on every switch phase of any runtime (faults that wait for a phase) */
   readonly phaseListeners: PhaseListener[] = [];
-  /** the operator's own random source (wide-line-operator.ts), apart from the world's: the deployment and the faults a seed draws stay as they were */
+  /** the line operator's own random source (wide-line-operator.ts), apart from the world's: the deployment and the faults a seed draws stay as they were */
   readonly opsRnd: () => number;
-  /** an operator acts in this run (pauses, refusals, unblocks): the agents then block a line at a refusal */
-  readonly operator: boolean;
+  /** an operator acts on device lines in this run (pauses, refusals, unblocks): the agents then block a line at a refusal */
+  readonly lineOps: boolean;
   /** each PostgreSQL call of a runtime answers this much later, ms (drawn in half the operator's seeds: the races of a line's release need time to happen) */
   readonly storeLatencyMs: number;
   /** the latency applies once the world runs (the first runtimes start before it does) */
@@ -109,8 +109,9 @@ export class WideDeployment {
     this.inFlight = o.inFlight ?? 1 + Math.floor(rnd() * 3);
     this.leaderTtl = o.leaderTtl ?? (rnd() < 0.5 ? 1500 : 3000);
     this.opsRnd = seededRandom((o.seed ^ 0x5eed0b5) >>> 0);
-    this.operator = o.operator ?? this.opsRnd() < 0.6;
-    this.storeLatencyMs = this.operator && this.opsRnd() < 0.5 ? 1 + Math.floor(this.opsRnd() * 3) : 0;
+    const drawn = this.opsRnd() < 0.6;
+    this.lineOps = o.lineOps ?? (o.operator !== false && drawn);
+    this.storeLatencyMs = this.lineOps && this.opsRnd() < 0.5 ? 1 + Math.floor(this.opsRnd() * 3) : 0;
     this.devices = Array.from({ length: o.devices ?? 3 }, (_, i) => ({
       id: `fw${i + 1}`,
       fences: i % 2 === 0,
@@ -124,7 +125,7 @@ export class WideDeployment {
       refusals: [],
     }));
     this.deviceConfigs = this.devices.map((d) => ({ id: d.id, url: `http://${d.id}.sim`, fencesByEpoch: d.fences }));
-    this.note(`deployment: ${this.runtimeCount} runtimes (leaderTtl ${this.leaderTtl} ms), ${this.agentCount} agent(s), ${this.devices.length} devices, up to ${this.inFlight} dispatch(es) in flight per device${this.operator ? '; an operator acts (agents block a line at a refusal)' : ''}${this.storeLatencyMs ? `; PostgreSQL answers in ${this.storeLatencyMs} ms` : ''}`);
+    this.note(`deployment: ${this.runtimeCount} runtimes (leaderTtl ${this.leaderTtl} ms), ${this.agentCount} agent(s), ${this.devices.length} devices, up to ${this.inFlight} dispatch(es) in flight per device${this.lineOps ? '; an operator acts on device lines (agents block a line at a refusal)' : ''}${this.storeLatencyMs ? `; PostgreSQL answers in ${this.storeLatencyMs} ms` : ''}`);
   }
 
   readonly note = (s: string): void => void this.trace.push(`${String(this.world.now).padStart(6)}ms ${s}`);
@@ -151,7 +152,7 @@ export class WideDeployment {
     this.agents.set(id, entry);
     const process = `${id}#${++this.incarnations}`;
     entry.handle = await startAgent(
-      { id, devices: this.deviceConfigs, namespace: 'sim', key: agentCredential(simSecret(o.seed), id), heartbeatInterval: 250, retryInitialMs: 20, retryMaxMs: 500, onPermanent: this.operator ? 'block' : 'skip' },
+      { id, devices: this.deviceConfigs, namespace: 'sim', key: agentCredential(simSecret(o.seed), id), heartbeatInterval: 250, retryInitialMs: 20, retryMaxMs: 500, onPermanent: this.lineOps ? 'block' : 'skip' },
       { broker, deviceClient: simDeviceClient(this.devices, gate, world, process), clock: world.clock(gate), random: this.rnd, incarnation: `${id}#${o.seed}#${this.incarnations}` },
     );
     const taken: GrantTaken[] = [];

@@ -1,7 +1,8 @@
 /**
- * The operator of the wide simulation, in the seeds that have one (wide-deployment.ts): issue 15's
- * actions on device lines at moments the seed draws, also while switches, leadership changes,
- * process pauses and database faults run:
+ * The operator of device lines in the wide simulation, in the seeds that have one (wide-deployment.ts
+ * `lineOps`; planned handovers and agent stops are wide-operator.ts's): issue 15's actions on lines
+ * at moments the seed draws, also while switches, leadership changes, process pauses and database
+ * faults run:
  * - pauses a device and resumes it 0.2-2 s later (some pauses wait for the next switch phase);
  * - makes a device refuse the next new seq until it is fixed (sim-devices.ts `refusing`);
  * - frees each blocked line it sees in the stored orders 0.3-2.5 s later: retry after fixing the
@@ -34,7 +35,7 @@ interface Decision {
   retried: boolean;
 }
 
-export class WideLineOperator {
+export class LineOperator {
   private readonly wantPaused = new Set<string>();
   /** devices with an action in flight */
   private readonly busy = new Set<string>();

@@ -10,9 +10,10 @@
  * again (elsewhere, for `not-leader`); a call unanswered for 3 s is in doubt and sent again. The
  * leadership TTL is 1.5 s (as in the narrow model) or 3 s (the default), drawn by the seed.
  *
- * An operator (wide-line-operator.ts), in three seeds of five, pauses and resumes devices, makes one
- * refuse a seq until fixed, and unblocks the lines the agents block (retry or skip); the checker
- * then also holds the lines to their orders (wide-lines-check.ts).
+ * An operator of device lines (wide-line-operator.ts), in three seeds of five, pauses and resumes
+ * devices, makes one refuse a seq until fixed, and unblocks the lines the agents block (retry or
+ * skip); the checker then also holds the lines to their orders (wide-lines-check.ts). Planned
+ * handovers and agent stops are wide-operator.ts's.
  *
  * Liveness: within LIVENESS_MS of the load's end and the last fault's healing, exactly one runtime
  * leads, its coordinator is `normal` and its dispatcher `sending`, the recorded assignment has
@@ -28,8 +29,8 @@
 import type { Assignment } from '../../ports.ts';
 import type { SimOptions, SimResult } from './types.ts';
 import { checkAppliedAnswers, checkCalls, checkPlanned, standingDeadLetters, type HostCall } from './wide-check.ts';
+import { LineOperator } from './wide-line-operator.ts';
 import { checkHeldOut, checkLines } from './wide-lines-check.ts';
-import { WideLineOperator } from './wide-line-operator.ts';
 import { WideDeployment } from './wide-deployment.ts';
 import { drawWideFaults, type SwitchPhaseName, type WideFault } from './wide-faults.ts';
 import { WideHost } from './wide-host.ts';
@@ -60,7 +61,7 @@ export async function simulateWide(o: SimOptions): Promise<SimResult> {
 
   const host = new WideHost(d, o.messages ?? 120, calls);
   const healing = scheduleFaults(d, o, host);
-  const operator = d.operator ? new WideLineOperator(d) : null;
+  const operator = d.lineOps ? new LineOperator(d) : null;
   operator?.start(host.loadStart, host.loadTime);
   const violations = await runLoad(d, host, healing);
   operator?.finish();
@@ -73,7 +74,7 @@ export async function simulateWide(o: SimOptions): Promise<SimResult> {
   // every one, not the newest 1000; a retried one the device applied counts applied
   const dead = standingDeadLetters(await d.store.listDeadLetters({ limit: Number.MAX_SAFE_INTEGER }));
   violations.push(...checkCalls(d.devices, calls, dead), ...checkPlanned(d.devices, d.planned.released));
-  if (d.operator) violations.push(...checkLines(d.devices, d.grantsTaken), ...checkHeldOut(d, calls));
+  if (d.lineOps) violations.push(...checkLines(d.devices, d.grantsTaken), ...checkHeldOut(d, calls));
   // what the leader's applied() says of every accepted seq
   const leader = d.leaders()[0];
   if (leader) violations.push(...checkAppliedAnswers(d.devices, await askApplied(d, leader, calls), dead));
@@ -86,7 +87,7 @@ export async function simulateWide(o: SimOptions): Promise<SimResult> {
 function scheduleFaults(d: WideDeployment, o: SimOptions, host: WideHost): Healing {
   const { world } = d;
   const healing: Healing = { at: host.loadStart };
-  const plan: WideFault[] = Array.isArray(o.faults) ? (o.faults as WideFault[]) : o.faults === false ? [] : [...drawWideFaults(d.rnd), ...(o.handovers === false ? [] : drawOperator(o.seed))];
+  const plan: WideFault[] = Array.isArray(o.faults) ? (o.faults as WideFault[]) : o.faults === false ? [] : [...drawWideFaults(d.rnd), ...(o.operator === false ? [] : drawOperator(o.seed))];
   const apply = makeFaults(d, (t) => (healing.at = Math.max(healing.at, t)));
   for (const f of plan) {
     world.at(host.loadStart + Math.floor(f.at * host.loadTime), () => {
