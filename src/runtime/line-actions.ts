@@ -103,7 +103,10 @@ export class LineActions {
   private async notBlocked(deviceId: string, o: LineOrder, how: 'retry' | 'skip', by: string): Promise<ActionResult> {
     const action: AuditAction = how === 'retry' ? 'unblock-retry' : 'unblock-skip';
     const last = o.blockedAt;
-    if (last !== null) {
+    // the active agent reports a newer block the runtime has not recorded yet: not a repeat of the last release
+    const lane = this.d.lane(deviceId);
+    const newer = lane?.state === 'blocked' && lane.seq > o.releasedThrough;
+    if (last !== null && !newer) {
       const dead = await this.d.deadLetters.findDeadLetter(deviceId, last);
       const kind = how === 'retry' ? 'retried' : 'skipped';
       if (dead?.resolution?.kind === kind) return this.answer(action, deviceId, by, false, `seq ${last} of device ${deviceId} was ${kind} already (by ${dead.resolution.by}): nothing changed`);

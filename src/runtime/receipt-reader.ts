@@ -18,7 +18,8 @@ export interface ReceiptReaderDeps extends Pick<RuntimeSetup, 'deviceSet' | 'clo
   ledger: Pick<AppliedLedger, 'load' | 'handedOutBefore' | 'deadLettered'>;
   holders: Pick<EpochHolders, 'load'>;
   accounting: Pick<AppliedAccounting, 'accountFor'>;
-  onReceipt(p: unknown): Promise<void>;
+  /** `earlier`: the takes of the receipts delivered before this one and not finished (each settles once taken, or once it went back to the queue) */
+  onReceipt(p: unknown, earlier: ReadonlyArray<Promise<void>>): Promise<void>;
   leading(): boolean;
   /** the runtime runs (not starting, not stopping) */
   running(): boolean;
@@ -26,6 +27,8 @@ export interface ReceiptReaderDeps extends Pick<RuntimeSetup, 'deviceSet' | 'clo
 
 export class ReceiptReader {
   private receiptReader: Promise<Subscription | null> = Promise.resolve(null);
+  /** the receipts being taken now, in delivery order (one that fails stays here until it goes back to the queue) */
+  private readonly taking = new Set<Promise<void>>();
 
   constructor(private readonly d: ReceiptReaderDeps) {}
 
@@ -64,12 +67,20 @@ export class ReceiptReader {
     });
   };
 
-  private async take(p: unknown): Promise<void> {
+  private take(p: unknown): Promise<void> {
+    const run = this.takeOne(p, [...this.taking]);
+    this.taking.add(run);
+    const done = () => void this.taking.delete(run);
+    run.then(done, done);
+    return run;
+  }
+
+  private async takeOne(p: unknown, earlier: ReadonlyArray<Promise<void>>): Promise<void> {
     const { d } = this;
     try {
       // a receipt delivered before this runtime stopped leading (a pause, say) is the leader's to read
       if (!d.leading()) throw new BatonError('not-leader', 'this runtime no longer leads: the receipt goes back to the queue for the leader');
-      await d.onReceipt(p);
+      await d.onReceipt(p, earlier);
       // it was read while leading but stored after the leadership ended (a hung query): the next
       // leader may have loaded the stored state before this write, so it must read the receipt too
       if (!d.leading()) throw new BatonError('not-leader', 'this runtime stopped leading while it stored the receipt: it goes back to the queue for the leader');

@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import { withDeadline } from '../clock.ts';
+import { BatonError } from '../errors.ts';
 import type { Clock, DeadLetterStore } from '../ports.ts';
 import { parseReceipt, type AppliedRange, type ReceiptEvent } from '../side-channel.ts';
 import { unseal } from '../trust.ts';
@@ -51,10 +52,11 @@ export class ReceiptTaker {
     this.clock = d.clock;
   }
 
-  readonly onReceipt = async (p: unknown) => {
+  readonly onReceipt = async (p: unknown, earlier: ReadonlyArray<Promise<void>> = []) => {
     const { d } = this;
     const r = this.authentic(p);
     if (!r) return;
+    if (r.type === 'released') return this.released(r, earlier);
     if (r.type === 'applied') {
       const { touched, taken } = this.applied(r);
       // stored before the receipt is acked: a leader that dies now leaves it in the queue for the next
@@ -63,15 +65,15 @@ export class ReceiptTaker {
       d.emit('receipts.applied', { agentId: r.agentId, ranges: taken });
       return;
     }
-    if (r.type === 'released') return void d.released?.(r);
     const e = r.entry;
     if (!this.mayDeadLetter(r)) return;
     await withDeadline(this.clock, d.store.deadLetter(e), d.deadlineMs, 'storing a dead letter');
     // a message that could not be read names no configured device: nothing to account for
     const accounted = d.deviceSet.has(e.deviceId);
-    this.deadLettered(r, accounted);
-    // the agent holds the line at this seq: recorded after the dead letter, so that it outlives the agent
+    // the agent holds the line at this seq: recorded after the dead letter, so that it outlives the
+    // agent, and before the dead letter is announced, so that whoever acts on the event finds the block
     if (accounted && r.blocked && d.lines) await withDeadline(this.clock, d.lines.blocked(e), d.deadlineMs, 'recording a blocked line');
+    this.deadLettered(r, accounted);
     if (accounted) {
       d.accounting.accountFor(e.deviceId);
       await d.settled.storeSettled([e.deviceId]);
@@ -96,6 +98,21 @@ export class ReceiptTaker {
   }
 
   /** The ranges of seqs that were handed out, into the ledger: what they settle is accounted for. */
+  /**
+   * An agent gave its lease back (a planned handover). Receipts are taken concurrently, so one it
+   * sent before this answer (a dead letter that blocks a line, say) may still be being stored, or
+   * may have failed and be on its way back to the queue: the new agent's first grant must carry what
+   * it changes (the line's block). So the answer waits for the receipts delivered before it; if one
+   * of them could not be taken, neither is the answer: it goes back to the queue behind it.
+   */
+  private async released(r: Extract<ReceiptEvent, { type: 'released' }>, earlier: ReadonlyArray<Promise<void>>): Promise<void> {
+    const before = await Promise.allSettled(earlier);
+    if (before.some((x) => x.status === 'rejected')) {
+      throw new BatonError('database-unavailable', `agent ${r.agentId} gave its lease back, but a receipt it sent before could not be taken yet: the answer waits for it (both go back to the queue)`);
+    }
+    this.d.released?.(r);
+  }
+
   private applied(r: Applied): { touched: Set<string>; taken: AppliedRange[] } {
     const { d, log } = this;
     const { ledger } = d;

@@ -8,6 +8,8 @@ import type { AuditEntry, DeadLetterView, Runtime, RuntimeEvents } from '../../s
 import { startDeviceSimulator, type DeviceSimulator } from '../../src/devices/simulator.ts';
 import { createRuntime } from '../../src/runtime/runtime.ts';
 import { spawnAgent, spawnBaton, writeDevicesFile } from '../../src/tools/processes.ts';
+import { staleWrites } from '../../src/devices/checker.ts';
+import { awaitAndCheck, dispatchLoad, startCluster } from '../support/cluster.ts';
 import { captureLogs } from '../support/log-capture.ts';
 import { AMQP_URL, freshDatabase, freshNamespace } from '../support/services.ts';
 import { agentTrust, runtimeTrust } from '../support/trust.ts';
@@ -162,5 +164,45 @@ describe('operator actions (real services, a real agent process)', () => {
     expect(await drop.exited).not.toBe(0);
     expect(drop.stderr()).toMatch(/reason/);
     expect(seqsOf(r1)).toEqual([resent.seq]);
+  });
+});
+
+describe('planned handover (real services, real agent processes)', () => {
+  it('baton handover --to moves the stream under load with no duplicate and no stale write; a SIGTERM to the active agent hands over too', async () => {
+    const c = await startCluster({ devices: 2, fencesByEpoch: false });
+    cleanups.push(() => c.dispose());
+    const runtime = c.runtime({ inspector: { port: 0 }, logger: captureLogs().logger });
+    await runtime.start();
+    c.startAgent('a1');
+    await runtime.ready();
+    c.startAgent('a2');
+    c.startAgent('a3');
+    await Promise.all(['a2', 'a3'].map((id) => new Promise<void>((resolve) => runtime.on('agent.registered', (e) => e.agentId === id && resolve()))));
+    const url = (await runtime.status()).inspectorUrl!;
+
+    const load = dispatchLoad(runtime, c.devices, 600, { concurrency: 4 });
+    const first = runtime.once('switch.completed');
+    expect(await cli(url, 'handover', '--to', 'a2')).toMatch(/done/);
+    expect((await first).assignment).toMatchObject({ agentId: 'a2', epoch: 2 });
+    // the active agent told to stop: it asks for a handover and exits once it gave its lease back
+    const second = runtime.once('switch.completed');
+    c.agents.get('a2')!.kill('SIGTERM');
+    const next = (await second).assignment;
+    expect(next.epoch).toBe(3);
+    expect(['a1', 'a3']).toContain(next.agentId); // any healthy idle agent (a1 gave its lease back and stayed up)
+    expect(await c.agents.get('a2')!.exited).toBe(0);
+    const seqs = await load;
+    const checks = await awaitAndCheck(c, seqs);
+    expect(checks.filter((x) => !x.ok)).toEqual([]);
+    // the devices' own logs: every seq once, in order, none written under an epoch after it was given back
+    for (const sim of c.sims) {
+      const applied = sim.applied.filter((e) => e.seq !== null);
+      expect(new Set(applied.map((e) => e.seq)).size).toBe(applied.length);
+      expect(staleWrites(applied)).toBe(0);
+    }
+    const switches = (await runtime.status()).switches;
+    expect(switches.map((s) => s.reason)).toEqual(expect.arrayContaining([expect.stringMatching(/planned handover/), expect.stringMatching(/planned handover/)]));
+    const audit = await runtime.audit();
+    expect(audit.find((a) => a.action === 'handover' && a.by.includes('cli:'))).toMatchObject({ outcome: 'done', target: 'a2' });
   });
 });

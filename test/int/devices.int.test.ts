@@ -54,7 +54,7 @@ describe('the per-device view (real services, a real agent process)', () => {
     // the device's log: the line stopped at the refused seq (nothing after it was written)
     expect(sim.applied.map((e) => e.seq)).toEqual([one.seq]);
 
-    await expect(runtime.applied(behind, { timeoutMs: 1000 })).rejects.toThrow(new RegExp(`blocked at seq ${refused.seq}.*status 422.*restart agent a1.*--on-permanent skip`));
+    await expect(runtime.applied(behind, { timeoutMs: 1000 })).rejects.toThrow(new RegExp(`blocked at seq ${refused.seq}.*status 422.*baton unblock fw1 --retry.*baton unblock fw1 --skip`));
 
     const url = (await runtime.status()).inspectorUrl!;
     const cli = spawnBaton(['devices', '--json', '--url', url]);

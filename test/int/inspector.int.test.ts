@@ -122,8 +122,10 @@ describe('inspector', () => {
     expect(seqs(fw2)).toEqual([kept.seq]);
     await row('fw2').locator('td.st-paused').waitFor({ state: 'detached' });
     // the audit list shows who did what
-    await page.locator('#audit tbody tr', { hasText: 'unblock-skip' }).waitFor();
-    await page.locator('#audit tbody tr', { hasText: 'resume' }).waitFor();
+    const auditRow = (action: string) => page.locator('#audit tbody tr').filter({ has: page.locator('td:nth-child(2)', { hasText: new RegExp(`^${action}$`) }) });
+    await auditRow('unblock-skip').first().waitFor();
+    await auditRow('pause').first().waitFor();
+    await auditRow('resume').first().waitFor();
   });
 
   it('/metrics parses as Prometheus text and its counters match what happened', async () => {

@@ -42,11 +42,11 @@ describe('deterministic simulation', () => {
 });
 
 describe('deterministic simulation: regressions and generated fault schedules', () => {
-  const regressions = (JSON.parse(readFileSync(new URL('../../scripts/sim-regressions.json', import.meta.url), 'utf8')) as { seeds: Array<{ seed: number; bug: string; model?: 'narrow' | 'wide'; operator?: boolean }> }).seeds;
+  const regressions = (JSON.parse(readFileSync(new URL('../../scripts/sim-regressions.json', import.meta.url), 'utf8')) as { seeds: Array<{ seed: number; bug: string; model?: 'narrow' | 'wide'; operator?: boolean; lineOps?: boolean }> }).seeds;
 
   // a seed found before the operator's actions joined the wide model replays without them (its trace as found)
-  it.each(regressions.map((r) => [r.seed, r.model ?? 'narrow', r.bug, r.model, r.operator ?? false]))('regression seed %i (%s model) holds every invariant (%s)', async (seed, _m, _bug, model, operator) => {
-    const r = await simulate({ seed: seed as number, ...(model ? { model: model as 'wide' } : {}), operator: operator as boolean });
+  it.each(regressions.map((r) => [r.seed, r.model ?? 'narrow', r.bug, r.model, r.operator ?? false, r.lineOps]))('regression seed %i (%s model) holds every invariant (%s)', async (seed, _m, _bug, model, operator, lineOps) => {
+    const r = await simulate({ seed: seed as number, ...(model ? { model: model as 'wide' } : {}), operator: operator as boolean, ...(lineOps !== undefined ? { lineOps: lineOps as boolean } : {}) });
     expect(r.violations, r.trace.join('\n')).toEqual([]);
   });
 

@@ -1,6 +1,6 @@
 /**
  * What the wide simulation's checker asks of device lines in the seeds where an operator acts
- * (wide-operator.ts; the agents then block a line at a refusal), from the devices' own records of
+ * (wide-line-operator.ts; the agents then block a line at a refusal), from the devices' own records of
  * each write applied (its seq, the agent process that sent it, when) and each refusal, and from the
  * grants each agent process took (when an order took effect there):
  * - nothing applied while paused: no write applied that its agent process sent after it took a
