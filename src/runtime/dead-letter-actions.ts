@@ -122,6 +122,8 @@ export class DeadLetterActions {
       const sent = was.kind === 'resent' ? `resent${was.seq !== undefined ? ` as seq ${was.seq}` : ''}` : 'retried and applied';
       throw new BatonError('dead-letter-settled', `${what} was ${sent} by ${was.by}: dropping it now would hide that it went out; nothing was changed`, { id });
     }
+    // its retry may be applied any moment (and resolve it `retried`): dropped now, the drop would say it never went out
+    if (this.d.retrying(dl.deviceId, dl.seq)) throw new BatonError('dead-letter-settled', `${what} is being retried (baton unblock ${dl.deviceId} --retry sent it again): dropping it now would hide that it went out; nothing was changed`, { id });
     await this.resolve(id, { kind: 'dropped', by, at: this.d.clock.now(), detail: words });
     return { outcome: 'done' as const, detail: `${what} dropped: ${words}`, extra: {} };
   }

@@ -45,4 +45,12 @@ describe('review: a dead letter resent and its seq retried', () => {
     expect(c.seqsOf('fw1')).toEqual([1, 2, 3, 2, 4, 5]);
     expect((await c.r1.deadLetter(c.dl.id))!.resolution).toBeNull();
   });
+
+  it('a drop of a dead letter whose seq is being retried is refused (the retry may apply it)', async () => {
+    const c = await blocked();
+    expect(await c.r1.unblock('fw1', { action: 'retry', by: 'cli:bob' })).toMatchObject({ outcome: 'done' });
+    expect(await outcome(c.r1.dropDeadLetter(c.dl.id, { reason: 'not wanted' }))).toMatch(/^dead-letter-settled: .*being retried/);
+    await c.receipt({ type: 'applied', ranges: [{ deviceId: 'fw1', from: 2, to: 2 }] });
+    expect((await c.r1.deadLetter(c.dl.id))!.resolution).toMatchObject({ kind: 'retried', by: 'cli:bob' });
+  });
 });
