@@ -53,4 +53,23 @@ describe('review: a dead letter resent and its seq retried', () => {
     await c.receipt({ type: 'applied', ranges: [{ deviceId: 'fw1', from: 2, to: 2 }] });
     expect((await c.r1.deadLetter(c.dl.id))!.resolution).toMatchObject({ kind: 'retried', by: 'cli:bob' });
   });
+
+  it('a resend that claims the dead letter while the retry is being ordered (after its dead letter was read): the retry is not published', async () => {
+    const c = await blocked();
+    const find = c.store.findDeadLetter.bind(c.store);
+    let first = true;
+    // the resend's claim lands right after unblock read the dead letter (still open)
+    c.store.findDeadLetter = async (deviceId, seq) => {
+      const dl = await find(deviceId, seq);
+      if (first && dl) {
+        first = false;
+        await c.store.resolveDeadLetter(dl.id, { kind: 'resent', by: 'cli:alice', at: 0, detail: 'being resent' });
+      }
+      return dl;
+    };
+    expect(await c.r1.unblock('fw1', { action: 'retry', by: 'cli:bob' })).toMatchObject({ outcome: 'done' });
+    await c.run(200);
+    // seq 2 is not published again (the rows kept behind it go: the agent holds them above the retry's seq)
+    expect(c.seqsOf('fw1').filter((s) => s === 2)).toHaveLength(1);
+  });
 });
