@@ -12,6 +12,9 @@
  * A resend is claimed on the dead letter (resolution `resent`, no seq yet) before it is dispatched,
  * and the seq written after: a resend that fails half-way never leaves the dead letter open to be
  * sent a second time, and one in doubt says so. Actions on one dead letter run one at a time.
+ * A dead letter whose seq an operator's retry is sending again is not resent (nor is a retried
+ * seq's dead letter resent, see line-actions.ts): the device would get the message twice, the
+ * second copy after the changes kept behind it.
  */
 import type { Dispatched, RuntimeStatus } from '../api.ts';
 import { BatonError, isBatonError } from '../errors.ts';
@@ -33,6 +36,8 @@ export interface DeadLetterActionDeps {
   state(): RuntimeStatus['state'];
   runtimeId: string;
   leadership: Pick<Leadership, 'leading' | 'leader'>;
+  /** whether an operator's retry of the device's seq is pending (its message is being sent again) */
+  retrying(deviceId: string, seq: number): boolean;
 }
 
 type Filter = { deviceId?: string; reason?: string; open?: boolean; limit?: number };
@@ -77,8 +82,15 @@ export class DeadLetterActions {
     }
     if (was?.kind === 'retried') throw new BatonError('dead-letter-settled', `${what} was retried by ${was.by} and the device applied it: sending it again would apply it twice, after newer changes. Nothing was sent; dispatch a new message if you mean it`, { id });
     const message = this.messageOf(dl, what);
+    const retrying = () => new BatonError('dead-letter-settled', `${what} is being retried (baton unblock ${dl.deviceId} --retry sends it again under seq ${dl.seq}): resending it too would apply it twice. Nothing was sent`, { id });
+    if (this.d.retrying(dl.deviceId, dl.seq)) throw retrying();
     const at = this.d.clock.now();
     await this.resolve(id, { kind: 'resent', by, at, detail: `being resent by ${by}${was ? ` (it was ${was.kind} before)` : ''}` });
+    // a retry ordered while the claim was being written: it goes, this resend does not
+    if (this.d.retrying(dl.deviceId, dl.seq)) {
+      await this.d.store.resolveDeadLetter(id, was).catch(() => {});
+      throw retrying();
+    }
     let seq: number;
     try {
       ({ seq } = await this.d.dispatch(message));
@@ -110,6 +122,8 @@ export class DeadLetterActions {
       const sent = was.kind === 'resent' ? `resent${was.seq !== undefined ? ` as seq ${was.seq}` : ''}` : 'retried and applied';
       throw new BatonError('dead-letter-settled', `${what} was ${sent} by ${was.by}: dropping it now would hide that it went out; nothing was changed`, { id });
     }
+    // its retry may be applied any moment (and resolve it `retried`): dropped now, the drop would say it never went out
+    if (this.d.retrying(dl.deviceId, dl.seq)) throw new BatonError('dead-letter-settled', `${what} is being retried (baton unblock ${dl.deviceId} --retry sent it again): dropping it now would hide that it went out; nothing was changed`, { id });
     await this.resolve(id, { kind: 'dropped', by, at: this.d.clock.now(), detail: words });
     return { outcome: 'done' as const, detail: `${what} dropped: ${words}`, extra: {} };
   }

@@ -91,6 +91,13 @@ export class LineActions {
       await this.refused(action, deviceId, by, text);
       throw new BatonError('unknown-dead-letter', text, { deviceId, seq: at });
     }
+    if (dead.resolution?.kind === 'resent') {
+      // its message went to the end of the line under a new seq: sent again here, the device would apply it twice
+      const as = dead.resolution.seq !== undefined ? `as seq ${dead.resolution.seq}` : '(its resend did not finish: it may have gone out)';
+      const text = `seq ${at} of device ${deviceId} cannot be retried: its dead letter ${dead.id} was resent by ${dead.resolution.by} ${as}, which waits behind the block; sent again now, the device would apply it twice. Skip it (baton unblock ${deviceId} --skip): the resent copy goes then`;
+      await this.refused(action, deviceId, by, text);
+      throw new BatonError('dead-letter-settled', text, { deviceId, seq: at, id: dead.id });
+    }
     let n = 0;
     const r = await lines.change(deviceId, (o) => (blockedSeq(o) === at && pendingRetry(o)?.seq !== at ? { ...o, retry: { seq: at, n: (n = lines.nextRetryN(deviceId)) } } : null), { by, note: `seq ${at} retried by ${by}` });
     const detail = r.changed

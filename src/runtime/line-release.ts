@@ -136,6 +136,12 @@ export class LineRelease {
     const dead = await this.d.store.findDeadLetter(deviceId, seq);
     const decoded = dead ? decodeMessage(Buffer.from(dead.payload, 'utf8')) : null;
     const m = decoded && 'message' in decoded ? decoded.message : null;
+    if (dead?.resolution?.kind === 'resent') {
+      // resent (a new seq behind the block) while the retry was being ordered: both would apply it twice
+      const err = new BatonError('dead-letter-settled', `device ${deviceId}: the refused message of seq ${seq} was resent by ${dead.resolution.by} as a new message while its retry was ordered, so it is not sent again as the retry; the agent holds the line at seq ${seq}: skip it (baton unblock ${deviceId} --skip), the resent copy goes then`, { deviceId, seq });
+      this.d.log.error({ deviceId, seq, code: err.code }, err.message);
+      return null;
+    }
     if (m && m.deviceId === deviceId && m.seq === seq) return m;
     const err = new BatonError('unknown-dead-letter', `device ${deviceId}: the refused message of seq ${seq} is not stored${dead ? ' readably' : ''} any more, so it cannot be sent again; the agent holds the line at seq ${seq}: skip it (baton unblock ${deviceId} --skip) and dispatch the change again`, { deviceId, seq });
     this.d.log.error({ deviceId, seq, code: err.code }, err.message);

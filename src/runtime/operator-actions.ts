@@ -23,6 +23,7 @@ export function deadLetterAndDrainActions(
     intake: Pick<Intake, 'dispatch'>;
     state(): RuntimeStatus['state'];
     leadership: Pick<Leadership, 'leading' | 'leader'>;
+    retrying(deviceId: string, seq: number): boolean;
   },
 ): DeadLetterAndDrainActions {
   const dl = new DeadLetterActions({ ...d, audit: d.auditLog, dispatch: d.intake.dispatch });

@@ -29,6 +29,7 @@ import { RuntimeEventEmitter } from './events.ts';
 import { Handovers } from './handover.ts';
 import { Inspection } from './inspection.ts';
 import { Leadership } from './leadership.ts';
+import { pendingRetry } from './line-orders.ts';
 import { createLines } from './lines.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { hookCoordinator, hookDispatcher } from './machine-hooks.ts';
@@ -136,7 +137,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     timers: new Timers(clock, log), alarms,
   });
   const { start, stop, ready } = lifecycle;
-  const actions = { alarms: alarms.list, audit: (opts?: { limit?: number }) => auditLog.list(opts), handover: handovers.request, ...deadLetterAndDrainActions({ ...setup, store, auditLog, drains, events, intake, state, leadership }), ...lines.actions };
+  const actions = { alarms: alarms.list, audit: (opts?: { limit?: number }) => auditLog.list(opts), handover: handovers.request, ...deadLetterAndDrainActions({ ...setup, store, auditLog, drains, events, intake, state, leadership, retrying: (id, seq) => pendingRetry(lines.orders.order(id))?.seq === seq }), ...lines.actions };
   return { start, stop, dispatch: intake.dispatch, ready, applied: accounting.applied, status, devices, metrics: () => metrics.text(), on: events.on, off: events.off, once: events.once, ...actions };
 }
 
