@@ -364,18 +364,9 @@ export interface AuditEntry {
   detail: string;
 }
 
-/** A stored dead letter with its id and what became of it. */
-export interface DeadLetterView {
+/** A stored dead letter with its id and what became of it (`payload`: the message as it was delivered, the signed wire message, JSON). */
+export interface DeadLetterView extends DeadLetter {
   id: number;
-  deviceId: string;
-  seq: number;
-  epoch: number;
-  agentId: string;
-  reason: string;
-  status: number | null;
-  response: string | null;
-  /** the message as it was delivered (the signed wire message, JSON) */
-  payload: string;
   /** wall clock, ms */
   at: number;
   /** null: open; otherwise how an operator settled it (`resent` names the new seq) */
