@@ -6,15 +6,14 @@ import { describe, expect, it } from 'vitest';
 import { DeviceLanes } from '../../src/agent/device-lanes.ts';
 import { laneReports, type LaneCondition } from '../../src/agent/lane-condition.ts';
 import { startAgent } from '../../src/agent/worker.ts';
-import { MemoryRabbit } from '../../src/adapters/memory/broker.ts';
 import { systemClock } from '../../src/clock.ts';
 import { silentLogger } from '../../src/logger.ts';
 import type { Clock, DeviceClient, DeviceConfig, DeviceOutcome, WireMessage } from '../../src/ports.ts';
 import { MAX_LANE_REPORTS, MAX_LANE_TEXT, parseHeartbeat, type HeartbeatEvent, type LaneReport } from '../../src/side-channel.ts';
-import { Gate, World } from '../../src/tools/sim/world.ts';
 import { agentKey, unseal } from '../../src/trust.ts';
 import { encodeMessage } from '../../src/wire.ts';
 import { TEST_SECRET, agentTrust, signedGrant, signedMessage } from '../support/trust.ts';
+import { oneAgentGround } from '../support/agent-world.ts';
 
 const msg = (deviceId: string, seq: number): WireMessage => ({ deviceId, seq, method: 'PUT', path: `/p/${seq}`, body: null });
 const delivery = (m: WireMessage) => ({ message: m, raw: encodeMessage(m), redelivered: false, acked: false, ack() {}, nack() {} });
@@ -147,13 +146,7 @@ describe('laneReports', () => {
 
 /** One agent over the in-memory broker on a simulated clock; the test plays the runtime, granting leases and keeping the heartbeats it hears. */
 async function agentWorld(answer: (m: WireMessage) => DeviceOutcome) {
-  const world = new World(1);
-  const rabbit = new MemoryRabbit('t');
-  const gate = new Gate('a1');
-  const conn = rabbit.connect({ schedule: gate.run });
-  const runtime = rabbit.connect();
-  await runtime.start();
-  const queue = await runtime.assertAgentQueue('a1');
+  const { world, gate, conn, runtime, queue } = await oneAgentGround();
   const client: DeviceClient = {
     send: (_d, m) => new Promise((resolve) => world.at(world.now + 2, () => gate.run(() => resolve(answer(m))))),
     watermark: async () => null,

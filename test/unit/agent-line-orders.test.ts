@@ -4,12 +4,11 @@
 // heartbeats; a refusal's dead-letter receipt says the line is blocked; grants read back as sent.
 import { describe, expect, it } from 'vitest';
 import { startAgent } from '../../src/agent/worker.ts';
-import { MemoryRabbit } from '../../src/adapters/memory/broker.ts';
 import type { DeviceClient, DeviceOutcome, LineOrder, WireMessage } from '../../src/ports.ts';
 import { MAX_LINE_ORDERS, parseGrant, parseHeartbeat, parseReceipt, type HeartbeatEvent, type ReceiptEvent } from '../../src/side-channel.ts';
-import { Gate, World } from '../../src/tools/sim/world.ts';
 import { agentKey, unseal } from '../../src/trust.ts';
 import { TEST_SECRET, agentTrust, signedGrant, signedMessage } from '../support/trust.ts';
+import { oneAgentGround } from '../support/agent-world.ts';
 
 const msg = (deviceId: string, seq: number): WireMessage => ({ deviceId, seq, method: 'PUT', path: `/p/${seq}`, body: null });
 const applied: DeviceOutcome = { kind: 'applied', status: 200 };
@@ -17,13 +16,7 @@ const order = (o: Partial<LineOrder>): LineOrder => ({ paused: false, blockedAt:
 
 /** One agent; the test's runtime answers each heartbeat with a grant carrying `t.lines` (none when empty; `lines` from the first grant on). */
 async function agentWorld(answer: (m: WireMessage) => DeviceOutcome, lines: Record<string, LineOrder> = {}) {
-  const world = new World(1);
-  const rabbit = new MemoryRabbit('t');
-  const gate = new Gate('a1');
-  const conn = rabbit.connect({ schedule: gate.run });
-  const runtime = rabbit.connect();
-  await runtime.start();
-  const queue = await runtime.assertAgentQueue('a1');
+  const { world, gate, conn, runtime, queue } = await oneAgentGround();
   const sent: string[] = [];
   const client: DeviceClient = {
     send: (_d, m) => (sent.push(`${m.deviceId}:${m.seq}`), new Promise((resolve) => world.at(world.now + 2, () => gate.run(() => resolve(answer(m)))))),

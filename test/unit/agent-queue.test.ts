@@ -3,25 +3,18 @@
 // publishes messages and answers heartbeats with lease grants while `granting` is on).
 import { describe, expect, it } from 'vitest';
 import { startAgent, type AgentHandle } from '../../src/agent/worker.ts';
-import { MemoryRabbit } from '../../src/adapters/memory/broker.ts';
 import type { DeviceClient, DeviceOutcome, WireMessage } from '../../src/ports.ts';
 import { parseHeartbeat } from '../../src/side-channel.ts';
-import { Gate, World } from '../../src/tools/sim/world.ts';
 import { agentKey, unseal } from '../../src/trust.ts';
 import { TEST_SECRET, agentTrust, signedGrant, signedMessage } from '../support/trust.ts';
+import { oneAgentGround } from '../support/agent-world.ts';
 
 const msg = (seq: number): WireMessage => signedMessage({ deviceId: 'd1', seq, method: 'PUT', path: `/p/${seq}`, body: null });
 const applied: DeviceOutcome = { kind: 'applied', status: 200 };
 const busy: DeviceOutcome = { kind: 'transient', status: 503, reason: 'device answered 503' };
 
 async function agentWorld(answer: (m: WireMessage) => { afterMs: number; outcome: DeviceOutcome } = () => ({ afterMs: 2, outcome: applied })) {
-  const world = new World(1);
-  const rabbit = new MemoryRabbit('t');
-  const gate = new Gate('a1');
-  const conn = rabbit.connect({ schedule: gate.run });
-  const runtime = rabbit.connect();
-  await runtime.start();
-  const queue = await runtime.assertAgentQueue('a1');
+  const { world, rabbit, gate, conn, runtime, queue } = await oneAgentGround();
   const sent: number[] = [];
   // the device's answer reaches the agent through its gate (held while it is stopped)
   const client: DeviceClient = {
