@@ -13,7 +13,7 @@ import { startDeviceSimulator, type AppliedEntry, type DeviceSimulator } from '.
 import { spawnAgent, writeDevicesFile } from '../../src/tools/processes.ts';
 import { createRuntime } from '../../src/runtime/runtime.ts';
 import { alternate, type Benchmark } from './harness.ts';
-import { appliedTotal, benchKey, benchSecret, bounded, msg, result, sizeOf, tag } from './support.ts';
+import { appliedTotal, benchKey, benchSecret, bounded, msg, pace, result, sizeOf, tag } from './support.ts';
 
 const HEARTBEAT_S = 5;
 /** how long the resumed agent is watched for writes after SIGCONT, ms */
@@ -67,18 +67,6 @@ export function failover(kind: 'kill' | 'hang'): Benchmark {
       const counts = { baton: none(), sac: none() };
       const takeoverBound = kind === 'kill' ? 30_000 : 60_000;
 
-      /** Sends `messages` at 1,000/s, calling `onStop` before message `stopAt`. */
-      const pace = async (send: (i: number) => Promise<unknown>, onStop: () => void) => {
-        const t0 = performance.now();
-        const all: Promise<unknown>[] = [];
-        for (let i = 0; i < messages; i++) {
-          const wait = t0 + i - performance.now();
-          if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-          if (i === stopAt) onStop();
-          all.push(send(i));
-        }
-        return Promise.all(all);
-      };
       /** Waits for the takeover, the rest of the load, and (hang) watches the resumed agent. */
       const finish = async (side: 'sac' | 'baton', sim: DeviceSimulator, next: Promise<number>, stoppedAt: number, resume: () => void, expected: number[], old: number) => {
         const ms = await Promise.race([next, bounded(takeoverBound, 'no write by the next consumer')]).then(
@@ -110,7 +98,7 @@ export function failover(kind: 'kill' | 'hang'): Benchmark {
         let active = 1;
         let next: Promise<number> = Promise.resolve(0);
         try {
-          await pace(
+          await pace(messages, stopAt,
             (i) => new Promise((res) => pub.sendToQueue(queue, Buffer.from(String(i)), { persistent: true }, res)),
             () => {
               // the active consumer is the one writing (it tags its writes with its number)
@@ -148,7 +136,7 @@ export function failover(kind: 'kill' | 'hang'): Benchmark {
           await second;
           let stoppedAt = 0;
           const next = firstAfter(sim, (epoch) => (epoch ?? 0) > 1);
-          await pace(
+          await pace(messages, stopAt,
             (i) => runtime.dispatch(msg('d0', i)).then((x) => seqs.push(x.seq)),
             () => {
               stoppedAt = performance.now();

@@ -18,7 +18,7 @@ import { createRuntime } from '../../src/runtime/runtime.ts';
 import { deleteNamespace, dropDatabase, withDatabase } from '../../src/tools/admin.ts';
 import { spawnAgent, writeDevicesFile } from '../../src/tools/processes.ts';
 import { measured, type BenchContext, type Benchmark } from './harness.ts';
-import { appliedTotal, benchKey, benchSecret, bounded, msg, result, sizeOf, tag } from './support.ts';
+import { appliedTotal, benchKey, benchSecret, bounded, msg, pace, result, sizeOf, tag } from './support.ts';
 
 const HEARTBEAT_S = 5;
 /** how long the change may take before a run is counted stalled, ms */
@@ -53,19 +53,6 @@ function judge(sim: DeviceSimulator, writes: Array<{ epoch: number | null; t: nu
   const newer = sim.applied.findIndex((e) => e.epoch !== old);
   const stale = newer < 0 ? 0 : sim.applied.slice(newer).filter((e) => e.epoch === old).length;
   return { pause, duplicates: c.duplicates, stale, lost: c.missing };
-}
-
-/** Sends `messages` at 1,000/s, calling `change` before message `at`. */
-async function pace(messages: number, at: number, send: (i: number) => Promise<unknown>, change: () => void): Promise<void> {
-  const t0 = performance.now();
-  const all: Promise<unknown>[] = [];
-  for (let i = 0; i < messages; i++) {
-    const wait = t0 + i - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    if (i === at) change();
-    all.push(send(i));
-  }
-  await Promise.all(all);
 }
 
 /** baton: a runtime here, two agents as processes; at `at` the active one is handed over (planned) or killed (kill). */

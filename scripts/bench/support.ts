@@ -14,6 +14,19 @@ export const benchKey = (agentId: string) => agentCredential(benchSecret, agentI
 export const msg = (deviceId: string, i: number) => ({ deviceId, method: 'PUT' as const, path: `/policies/p${i}`, body: { i } });
 
 /** Rejects after `ms`: a benchmark never hangs. */
+/** Sends `messages` at 1,000/s (message i at i ms), calling `change` just before message `at`; resolves once every send settled. */
+export async function pace(messages: number, at: number, send: (i: number) => Promise<unknown>, change: () => void): Promise<void> {
+  const t0 = performance.now();
+  const all: Promise<unknown>[] = [];
+  for (let i = 0; i < messages; i++) {
+    const wait = t0 + i - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    if (i === at) change();
+    all.push(send(i));
+  }
+  await Promise.all(all);
+}
+
 export const bounded = (ms: number, what: string) => new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms).unref());
 
 /** Resolves once the simulators together applied `n` writes. */
