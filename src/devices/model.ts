@@ -38,9 +38,10 @@ export class DeviceModel {
   errorStatus = 503;
   /**
    * An injected permanent refusal: the next `left` writes are answered `status` (a 4xx), then writes
-   * are accepted again, as when an operator fixed the device. Null: none.
+   * are accepted again, as when an operator fixed the device; with `match`, only writes whose path
+   * contains it. Null: none.
    */
-  refusing: { status: number; left: number } | null = null;
+  refusing: { status: number; left: number; match?: string } | null = null;
 
   constructor(
     private readonly o: { random?: () => number; now?: () => number; fencing?: boolean } = {},
@@ -67,7 +68,7 @@ export class DeviceModel {
       this.maxEpoch = Math.max(this.maxEpoch, epoch);
     }
     // after the fence: a stale write is fenced as ever, and does not use up a refusal meant for the current writer
-    if (this.refusing) return this.refuseInjected(this.refusing, path);
+    if (this.refusing && path.includes(this.refusing.match ?? '')) return this.refuseInjected(this.refusing, path);
     const parts = path.split('/').filter(Boolean);
     if (parts.length === 0 || parts.length % 2 !== 0) return this.refuse(404, path, 'not a resource path (/kind/id[/kind/id...])');
     const parent = parentOf(path);

@@ -30,20 +30,22 @@ export interface DeviceFaults {
   hang?: boolean;
   /**
    * refuse the next `count` config writes with `status`, a 4xx the agent takes as permanent (not 429,
-   * which is transient), then accept writes again: a device an operator fixed
+   * which is transient), then accept writes again: a device an operator fixed. With `match`, only
+   * writes whose path contains it are refused (and counted), e.g. `/rules/` for leaves nothing depends on
    */
-  refuse?: { status: number; count: number };
+  refuse?: { status: number; count: number; match?: string };
 }
 
 /** The refusal fault, checked: a malformed one would make the device answer nonsense. Throws saying what is wrong. */
-function refusalOf(r: DeviceFaults['refuse']): { status: number; left: number } | null {
+function refusalOf(r: DeviceFaults['refuse']): { status: number; left: number; match?: string } | null {
   if (r === undefined) return null;
-  const { status, count } = (r ?? {}) as { status?: unknown; count?: unknown };
+  const { status, count, match } = (r ?? {}) as { status?: unknown; count?: unknown; match?: unknown };
   if (!Number.isSafeInteger(status) || (status as number) < 400 || (status as number) > 499 || status === 429) {
     throw new Error(`refuse.status must be a 4xx other than 429 (the agent takes 429 as transient), got ${JSON.stringify(status)}`);
   }
   if (!Number.isSafeInteger(count) || (count as number) < 1) throw new Error(`refuse.count must be a whole number of writes, 1 or more, got ${JSON.stringify(count)}`);
-  return { status: status as number, left: count as number };
+  if (match !== undefined && (typeof match !== 'string' || match === '')) throw new Error(`refuse.match must be a non-empty part of a path, got ${JSON.stringify(match)}`);
+  return { status: status as number, left: count as number, ...(match !== undefined ? { match } : {}) };
 }
 
 export interface DeviceSimulatorOptions {

@@ -83,6 +83,17 @@ describe('device simulator + http device client', () => {
     await client.close();
   });
 
+  it('refuse with match: only writes whose path contains it are refused and counted', async () => {
+    const sim = await start({ faults: { refuse: { status: 422, count: 1, match: '/rules/' } } });
+    const client = createHttpDeviceClient({ timeoutMs: 1000 });
+    const dev = { id: 'd', url: sim.url };
+    expect(await client.send(dev, m(1, '/policies/p1'), 1)).toMatchObject({ kind: 'applied' });
+    expect(await client.send(dev, m(2, '/policies/p1/rules/r2'), 1)).toMatchObject({ kind: 'permanent', status: 422 });
+    expect(await client.send(dev, m(2, '/policies/p1/rules/r2'), 1)).toMatchObject({ kind: 'applied' });
+    expect(sim.applied.map((e) => e.seq)).toEqual([1, 2]);
+    await client.close();
+  });
+
   it('refuse: a stale epoch is fenced without using up the refusal; {} clears it', async () => {
     const sim = await start();
     const client = createHttpDeviceClient({ timeoutMs: 1000 });
@@ -102,6 +113,7 @@ describe('device simulator + http device client', () => {
     [{ refuse: { status: 429, count: 1 } }, /refuse\.status must be a 4xx other than 429 \(the agent takes 429 as transient\), got 429/],
     [{ refuse: { status: 400, count: 0 } }, /refuse\.count must be a whole number of writes, 1 or more, got 0/],
     [{ refuse: { status: 400 } }, /refuse\.count must be/],
+    [{ refuse: { status: 400, count: 1, match: '' } }, /refuse\.match must be a non-empty part of a path, got ""/],
     [[1, 2], /faults must be a JSON object/],
   ])('refuses a malformed fault (400) and keeps the faults in force (%#)', async (faults, message) => {
     const sim = await start({ faults: { refuse: { status: 400, count: 1 } } });

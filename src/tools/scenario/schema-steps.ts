@@ -81,10 +81,12 @@ function readFaults(r: Reader, step: Record<string, unknown>, f: string): Device
     hang: r.bool(ff.hang, `${f}.faults.hang`, false),
   };
   if (ff.refuse === undefined) return faults;
-  const rf = r.obj(ff.refuse, `${f}.faults.refuse`, ['status', 'count']);
+  const rf = r.obj(ff.refuse, `${f}.faults.refuse`, ['status', 'count', 'match']);
   const status = r.int(rf.status, `${f}.faults.refuse.status`, 400, 499, 422);
   if (status === 429) r.fail(`${f}.faults.refuse.status`, 'must not be 429: the agent takes it as transient and retries (use errorRate with errorStatus 429 for that)');
-  return { ...faults, refuse: { status, count: r.int(rf.count, `${f}.faults.refuse.count`, 1, 1_000_000, 1) } };
+  const count = r.int(rf.count, `${f}.faults.refuse.count`, 1, 1_000_000, 1);
+  const match = rf.match === undefined ? undefined : r.str(rf.match, `${f}.faults.refuse.match`);
+  return { ...faults, refuse: { status, count, ...(match ? { match } : {}) } };
 }
 
 /** The operator action of step `f` (`act` is its `do`), or null when `act` is none. */
