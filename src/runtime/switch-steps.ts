@@ -11,9 +11,8 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { fromPromise } from 'xstate';
 import type { Assignment, BeginResult, CheckVerdict, Phase } from '../../machines/coordinator.machine.ts';
-import { agentConnectionName } from '../topology.ts';
+import { agentConnectionName, topology } from '../topology.ts';
 import type { AgentRegistry } from './agent-registry.ts';
-import { topology } from '../topology.ts';
 import { delay } from '../clock.ts';
 import { BatonError } from '../errors.ts';
 import type { LeaseGranter } from './lease-granter.ts';
@@ -25,7 +24,6 @@ import type { AssignmentStore, Broker, Clock, LeaderTerm, ManagementApi } from '
  * shovel is created, polled every 50 ms and deleted; a deep one moves faster through the shovel.
  */
 export const CLIENT_MOVE_MAX = 1000;
-
 /** Called once a phase is persisted, before its step acts (tracing, fault injection in tests). */
 export type PhaseHook = (phase: Phase, assignment: Assignment) => void | Promise<void>;
 
@@ -120,7 +118,7 @@ function checkAgent({ d, names }: Kit) {
 }
 
 function beginSwitch({ d, log, hook, stillLeading, stillIn }: Kit) {
-  return fromPromise(async ({ input }: { input: { assignment: Assignment; reason: string } }): Promise<BeginResult> => {
+  return fromPromise(async ({ input }: { input: { assignment: Assignment; reason: string; planned: boolean } }): Promise<BeginResult> => {
     const term = stillLeading();
     const old = input.assignment;
     const switchId = `sw-${old.epoch + 1}-${randomBytes(3).toString('hex')}`;
@@ -130,7 +128,8 @@ function beginSwitch({ d, log, hook, stillLeading, stillIn }: Kit) {
       return { kind: 'lost' };
     }
     stillIn(term);
-    d.granter.switchingFrom(old.agentId);
+    // a planned handover's old agent keeps its lease while it catches up (catch-up.ts), until asked for it or fenced
+    if (!input.planned) d.granter.switchingFrom(old.agentId);
     log.warn({ switchId, from: old.agentId, epoch: started.epoch, reason: input.reason }, 'switch started: parking new messages, fencing the old agent');
     await hook('switching', started);
     return { kind: 'started', assignment: started };
@@ -140,6 +139,7 @@ function beginSwitch({ d, log, hook, stillLeading, stillIn }: Kit) {
 function fenceAgent({ d, log }: Kit) {
   return fromPromise(async ({ input }: In) => {
     const old = input.assignment.previousAgent!;
+    d.granter.switchingFrom(old);
     if (!d.management) {
       log.warn({ agentId: old }, 'managementUrl is not set: cannot close the old agent\'s broker connection; its lease lapses and it gives its queue back, or the broker drops it after missed AMQP heartbeats');
       return;

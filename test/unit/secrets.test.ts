@@ -82,7 +82,7 @@ describe('fencing the old agent', () => {
       store: () => store,
       broker: conn,
       registry: { healthy: () => [] } as unknown as AgentRegistry,
-      granter: {} as LeaseGranter,
+      granter: { switchingFrom: () => {} } as unknown as LeaseGranter,
       management,
       clock: systemClock,
       logger: logs.logger,

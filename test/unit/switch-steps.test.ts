@@ -162,7 +162,7 @@ describe('switch steps', () => {
       management: null, clock: world.clock(new Gate('r1')), logger: silentLogger(), namespace: 't', term: () => term,
     });
     let out: { error?: unknown; done?: boolean } = {};
-    const actor = createActor(steps.beginSwitch, { input: { assignment: first, reason: 'test' } });
+    const actor = createActor(steps.beginSwitch, { input: { assignment: first, reason: 'test', planned: false } });
     actor.subscribe({ complete: () => (out = { done: true }), error: (error) => (out = { error }) });
     actor.start();
     await world.run(() => answers.length > 0, 1000);
