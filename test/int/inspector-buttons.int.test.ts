@@ -2,23 +2,17 @@
 // runtime, real agent processes and simulated devices: Skip, Pause, Resume, Retry, Resend, Drop and
 // Handover. Each press is seen to change what the page shows, and is checked against the device's
 // own applied log, not only a status field.
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { staleWrites } from '../../src/devices/checker.ts';
 import type { DeviceSimulator } from '../../src/devices/simulator.ts';
-import { awaitAndCheck, dispatchLoad, startCluster, type Cluster } from '../support/cluster.ts';
-import { appliedSeqs, blockedLine, closeInspectors, openInspector } from '../support/inspector-page.ts';
+import { appliedSeqs, awaitAndCheck, blockedLine, dispatchLoad, startCluster } from '../support/cluster.ts';
+import { cleanUpAfterEach, openInspector } from '../support/inspector-page.ts';
 
-let cluster: Cluster | null = null;
-afterEach(async () => {
-  await closeInspectors();
-  await cluster?.dispose();
-  cluster = null;
-});
-afterAll(() => closeInspectors({ browser: true }));
+const owned = cleanUpAfterEach();
 
 /** A runtime with its inspector on, and agent a1 started with `flags`; resolves once a1 is active. */
 async function started(devices: number, flags: string[], inspector: { token?: string } = {}) {
-  const c = (cluster = await startCluster({ devices }));
+  const c = owned(await startCluster({ devices }));
   const runtime = c.runtime({ inspector: { port: 0, ...inspector } });
   await runtime.start();
   c.startAgent('a1', flags);
@@ -74,8 +68,9 @@ describe('the inspector\'s buttons, pressed in headless Chromium', () => {
     const held = [];
     for (const p of ['p3', 'p4']) held.push(await runtime.dispatch({ deviceId: 'fw1', method: 'PUT', path: `/policies/${p}`, body: {} }));
     expect((await blocked).line).toMatchObject({ state: 'blocked', seq: refused.seq });
+    // the device's answer shows once the agent's heartbeat reports the lane (until then: "no status")
     await ui.row('fw1').locator('td.st-blocked').waitFor();
-    expect(await ui.row('fw1').innerText()).toContain(`seq ${refused.seq} refused (status 422`);
+    await ui.row('fw1').locator('td:nth-child(5)', { hasText: `seq ${refused.seq} refused (status 422` }).waitFor();
     expect(appliedSeqs(fw1)).toEqual([first.seq]);
 
     expect(await ui.press(ui.row('fw1').locator('button[data-act="retry"]'))).toMatch(/^done: /);

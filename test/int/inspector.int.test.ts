@@ -2,19 +2,13 @@
 // inspector's answers to bad requests. The operator's buttons: inspector-buttons.int.test.ts.
 import { mkdirSync } from 'node:fs';
 import { request } from 'undici';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRuntime } from '../../src/runtime/runtime.ts';
-import { awaitAndCheck, dispatchLoad, startCluster, type Cluster } from '../support/cluster.ts';
-import { closeInspectors, openInspector } from '../support/inspector-page.ts';
+import { awaitAndCheck, dispatchLoad, startCluster } from '../support/cluster.ts';
+import { cleanUpAfterEach, openInspector } from '../support/inspector-page.ts';
 import { runtimeTrust } from '../support/trust.ts';
 
-let cluster: Cluster | null = null;
-afterEach(async () => {
-  await closeInspectors();
-  await cluster?.dispose();
-  cluster = null;
-});
-afterAll(() => closeInspectors({ browser: true }));
+const owned = cleanUpAfterEach();
 
 /** Prometheus text format: name{labels} value, one sample a line. */
 function parseMetrics(text: string): Array<{ name: string; labels: Record<string, string>; value: number }> {
@@ -36,7 +30,7 @@ const sum = (s: ReturnType<typeof parseMetrics>, name: string) => s.filter((x) =
 
 describe('inspector', () => {
   it('shows the coordinator in normal, then switching → draining → replaying → normal when the active agent is killed', async () => {
-    const c = (cluster = await startCluster({ devices: 2 }));
+    const c = owned(await startCluster({ devices: 2 }));
     const runtime = c.runtime({ inspector: { port: 0 } });
     await runtime.start();
     c.startAgent('a1');
@@ -72,7 +66,7 @@ describe('inspector', () => {
   });
 
   it('/metrics parses as Prometheus text and its counters match what happened', async () => {
-    const c = (cluster = await startCluster({ devices: 2 }));
+    const c = owned(await startCluster({ devices: 2 }));
     const runtime = c.runtime({ inspector: { port: 0 } });
     await runtime.start();
     c.startAgent('a1');
@@ -99,7 +93,7 @@ describe('inspector', () => {
   });
 
   it('answers bad requests clearly, and needs a token when bound beyond loopback', async () => {
-    const c = (cluster = await startCluster({ devices: 1 }));
+    const c = owned(await startCluster({ devices: 1 }));
     expect(() => c.runtime({ inspector: { port: 0, host: '0.0.0.0' } })).toThrow(/option "inspector.token" is required/);
     const runtime = c.runtime({ inspector: { port: 0, token: 's3cret' } });
     await runtime.start();
@@ -130,7 +124,7 @@ describe('inspector', () => {
         if (got.some((x) => x.includes('coordinator'))) resolve();
       })),
     );
-    const c = (cluster = await startCluster({ devices: 1 }));
+    const c = owned(await startCluster({ devices: 1 }));
     const runtime = createRuntime({ devices: c.devices, databaseUrl: c.db.url, namespace: c.namespace, ...runtimeTrust, stately: { url: `ws://127.0.0.1:${(wss.address() as { port: number }).port}` } });
     try {
       await runtime.start();

@@ -3,8 +3,8 @@
 // answered (a confirm accepted, a prompt with the answer the test queued), and locators for the rows
 // the operator acts on. A press waits for the page's own answer to it, never for a time.
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
-import type { Runtime, RuntimeEvents } from '../../src/api.ts';
-import type { DeviceSimulator } from '../../src/devices/simulator.ts';
+import { afterAll, afterEach } from 'vitest';
+import type { Cluster } from './cluster.ts';
 import { chromium as browserInstalled, CHROMIUM_PATH, requireItem } from './preflight.ts';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -61,8 +61,8 @@ export async function openInspector(url: string, o: { width?: number } = {}): Pr
   };
 }
 
-/** Closes the pages opened so far (afterEach); `browser: true` closes Chromium too (afterAll). */
-export async function closeInspectors(o: { browser?: boolean } = {}): Promise<void> {
+/** Closes the pages opened so far; `browser: true` closes Chromium too. */
+async function closeInspectors(o: { browser?: boolean } = {}): Promise<void> {
   for (const c of contexts) await c.close().catch(() => {});
   contexts.clear();
   if (o.browser) {
@@ -71,9 +71,17 @@ export async function closeInspectors(o: { browser?: boolean } = {}): Promise<vo
   }
 }
 
-/** The seqs a device applied, in the order it applied them (its own log). */
-export const appliedSeqs = (sim: DeviceSimulator) => sim.applied.filter((e) => e.seq !== null).map((e) => e.seq);
-
-/** Resolves once the runtime hears that the device's line blocked. */
-export const blockedLine = (runtime: Runtime, deviceId: string) =>
-  new Promise<RuntimeEvents['device.line']>((resolve) => runtime.on('device.line', (e) => e.deviceId === deviceId && e.line?.state === 'blocked' && resolve(e)));
+/**
+ * A browser test file's clean-up, registered once at its top: after each test its pages and the
+ * cluster it was given go, after the file Chromium. Returns what a test hands its cluster to.
+ */
+export function cleanUpAfterEach(): <C extends Cluster>(cluster: C) => C {
+  let current: Cluster | null = null;
+  afterEach(async () => {
+    await closeInspectors();
+    await current?.dispose();
+    current = null;
+  });
+  afterAll(() => closeInspectors({ browser: true }));
+  return (cluster) => ((current = cluster), cluster);
+}
