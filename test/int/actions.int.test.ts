@@ -4,12 +4,12 @@
 // resent and dropped, wait: each from the CLI against the runtime's inspector, and from the API.
 import { userInfo } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AuditEntry, DeadLetterView, Runtime, RuntimeEvents } from '../../src/api.ts';
+import type { AuditEntry, DeadLetterView } from '../../src/api.ts';
 import { startDeviceSimulator, type DeviceSimulator } from '../../src/devices/simulator.ts';
 import { createRuntime } from '../../src/runtime/runtime.ts';
 import { spawnAgent, spawnBaton, writeDevicesFile } from '../../src/tools/processes.ts';
 import { staleWrites } from '../../src/devices/checker.ts';
-import { awaitAndCheck, dispatchLoad, startCluster } from '../support/cluster.ts';
+import { appliedSeqs, awaitAndCheck, blockedLine, dispatchLoad, startCluster } from '../support/cluster.ts';
 import { captureLogs } from '../support/log-capture.ts';
 import { AMQP_URL, freshDatabase, freshNamespace } from '../support/services.ts';
 import { agentTrust, runtimeTrust } from '../support/trust.ts';
@@ -18,8 +18,6 @@ const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
 });
-
-const seqsOf = (sim: DeviceSimulator) => sim.applied.filter((e) => e.seq !== null).map((e) => e.seq);
 
 /** A runtime (inspector on), one agent with onPermanent block, and one simulated device per id. */
 async function world(ids: string[]) {
@@ -51,9 +49,6 @@ async function cli(url: string, ...args: string[]): Promise<string> {
   return child.stdout();
 }
 
-const blockedLine = (runtime: Runtime, deviceId: string) =>
-  new Promise<RuntimeEvents['device.line']>((resolve) => runtime.on('device.line', (e) => e.deviceId === deviceId && e.line?.state === 'blocked' && resolve(e)));
-
 describe('operator actions (real services, a real agent process)', () => {
   it('unblock: retry after the device is fixed sends the refused seq first, then the rest in order; skip leaves it dead-lettered and goes on (CLI and API)', async () => {
     const { runtime, sims, url } = await world(['fw1', 'fw2']);
@@ -72,7 +67,7 @@ describe('operator actions (real services, a real agent process)', () => {
     const view = (await runtime.devices()).find((d) => d.deviceId === 'fw1')!;
     expect(view).toMatchObject({ state: 'blocked', blocked: { seq: refused.seq, status: 422 } });
     expect(view.parked).toBeGreaterThanOrEqual(1);
-    expect(seqsOf(fw1)).toEqual([a.seq]);
+    expect(appliedSeqs(fw1)).toEqual([a.seq]);
 
     // the operator fixes the device (creates the vlan by hand), then retries from the CLI
     const fix = await fetch(`${fw1.url}/vlans/99`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"name":"lab"}' });
@@ -80,7 +75,7 @@ describe('operator actions (real services, a real agent process)', () => {
     expect(await cli(url, 'unblock', 'fw1', '--retry')).toMatch(/done/);
     await runtime.applied(c, { timeoutMs: 15_000 });
     await runtime.applied(refused, { timeoutMs: 5_000 });
-    expect(seqsOf(fw1)).toEqual([a.seq, refused.seq, b.seq, c.seq]);
+    expect(appliedSeqs(fw1)).toEqual([a.seq, refused.seq, b.seq, c.seq]);
     const [retried] = await runtime.deadLetters({ deviceId: 'fw1' });
     expect(retried).toMatchObject({ seq: refused.seq, resolution: { kind: 'retried', by: expect.stringContaining(user) } });
     expect((await runtime.devices()).find((d) => d.deviceId === 'fw1')).toMatchObject({ state: 'idle', parked: 0, lag: 0 });
@@ -93,7 +88,7 @@ describe('operator actions (real services, a real agent process)', () => {
     const skipped = await runtime.unblock('fw2', { action: 'skip', by: 'test' });
     expect(skipped).toMatchObject({ action: 'unblock-skip', target: 'fw2', outcome: 'done' });
     await runtime.applied(e, { timeoutMs: 15_000 });
-    expect(seqsOf(fw2)).toEqual([e.seq]);
+    expect(appliedSeqs(fw2)).toEqual([e.seq]);
     expect((await runtime.deadLetters({ deviceId: 'fw2' }))[0]).toMatchObject({ seq: d.seq, resolution: { kind: 'skipped', by: 'test' } });
     // idempotent: a repeat changes nothing and says so
     expect(await runtime.unblock('fw2', { action: 'skip', by: 'test' })).toMatchObject({ outcome: 'already' });
@@ -117,13 +112,13 @@ describe('operator actions (real services, a real agent process)', () => {
     await cli(url, 'wait', '--device', 'sw2', '--timeout', '15000');
     await runtime.applied(other, { timeoutMs: 1000 });
     // sw2 went on; sw1 got nothing while paused: its messages are parked
-    expect(seqsOf(sw2)).toEqual([other.seq]);
-    expect(seqsOf(sw1)).toEqual([first.seq]);
+    expect(appliedSeqs(sw2)).toEqual([other.seq]);
+    expect(appliedSeqs(sw1)).toEqual([first.seq]);
     expect((await runtime.devices()).find((d) => d.deviceId === 'sw1')).toMatchObject({ state: 'paused', parked: 5 });
 
     expect(await cli(url, 'resume', 'sw1')).toMatch(/done/);
     await cli(url, 'wait', '--timeout', '15000');
-    expect(seqsOf(sw1)).toEqual([first.seq, ...kept.map((k) => k.seq)]);
+    expect(appliedSeqs(sw1)).toEqual([first.seq, ...kept.map((k) => k.seq)]);
     expect((await runtime.devices()).find((d) => d.deviceId === 'sw1')).toMatchObject({ state: 'idle', parked: 0 });
   });
 
@@ -152,7 +147,7 @@ describe('operator actions (real services, a real agent process)', () => {
     const resent = await runtime.resendDeadLetter(listed[1]!.id, { by: 'test' });
     expect(resent.seq).toBeGreaterThan(bad2.seq);
     await runtime.applied({ deviceId: 'r1', seq: resent.seq }, { timeoutMs: 15_000 });
-    expect(seqsOf(r1)).toEqual([resent.seq]);
+    expect(appliedSeqs(r1)).toEqual([resent.seq]);
     expect(r1.applied.at(-1)).toMatchObject({ method: 'PUT', path: '/vrfs/7/routes/1' });
     // a repeat answers the same seq and sends nothing more
     expect(await runtime.resendDeadLetter(listed[1]!.id, { by: 'test' })).toMatchObject({ outcome: 'already', seq: resent.seq });
@@ -163,7 +158,7 @@ describe('operator actions (real services, a real agent process)', () => {
     const drop = spawnBaton(['dead-letters', 'drop', String(listed[0]!.id), '--url', url]);
     expect(await drop.exited).not.toBe(0);
     expect(drop.stderr()).toMatch(/reason/);
-    expect(seqsOf(r1)).toEqual([resent.seq]);
+    expect(appliedSeqs(r1)).toEqual([resent.seq]);
   });
 });
 

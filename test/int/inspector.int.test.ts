@@ -1,25 +1,14 @@
-// The inspector page in headless Chromium (Debian's package, driven by playwright-core), /metrics,
-// and the inspector's answers to bad requests.
+// The inspector page in headless Chromium (the statecharts through a failover), /metrics, and the
+// inspector's answers to bad requests. The operator's buttons: inspector-buttons.int.test.ts.
 import { mkdirSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
 import { request } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { DeviceSimulator } from '../../src/devices/simulator.ts';
+import { describe, expect, it } from 'vitest';
 import { createRuntime } from '../../src/runtime/runtime.ts';
-import { awaitAndCheck, dispatchLoad, startCluster, type Cluster } from '../support/cluster.ts';
-import { chromium as browserInstalled, CHROMIUM_PATH, requireItem } from '../support/preflight.ts';
+import { awaitAndCheck, dispatchLoad, startCluster } from '../support/cluster.ts';
+import { cleanUpAfterEach, openInspector } from '../support/inspector-page.ts';
 import { runtimeTrust } from '../support/trust.ts';
 
-let cluster: Cluster | null = null;
-let browser: Browser | null = null;
-afterEach(async () => {
-  await browser?.close();
-  browser = null;
-  await cluster?.dispose();
-  cluster = null;
-});
-
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const owned = cleanUpAfterEach();
 
 /** Prometheus text format: name{labels} value, one sample a line. */
 function parseMetrics(text: string): Array<{ name: string; labels: Record<string, string>; value: number }> {
@@ -41,8 +30,7 @@ const sum = (s: ReturnType<typeof parseMetrics>, name: string) => s.filter((x) =
 
 describe('inspector', () => {
   it('shows the coordinator in normal, then switching → draining → replaying → normal when the active agent is killed', async () => {
-    await requireItem(browserInstalled);
-    const c = (cluster = await startCluster({ devices: 2 }));
+    const c = owned(await startCluster({ devices: 2 }));
     const runtime = c.runtime({ inspector: { port: 0 } });
     await runtime.start();
     c.startAgent('a1');
@@ -52,11 +40,7 @@ describe('inspector', () => {
     const url = (await runtime.status()).inspectorUrl!;
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
 
-    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    const requests: string[] = [];
-    page.on('request', (r) => requests.push(r.url()));
-    await page.goto(url);
+    const { page, requests } = await openInspector(url);
     await page.waitForSelector('[data-machine="coordinator"] .state.active[data-state="normal"]');
     await page.waitForSelector('[data-machine="agent:a1"] .state.active[data-state="live.active"]');
     await page.waitForFunction(() => document.getElementById('f-agent')?.textContent === 'a1');
@@ -81,55 +65,8 @@ describe('inspector', () => {
     expect(requests.every((r) => r.startsWith(url))).toBe(true);
   });
 
-  it('the operator presses the buttons: a blocked device is skipped, a device paused and resumed; the page and the devices\' logs follow', async () => {
-    await requireItem(browserInstalled);
-    const c = (cluster = await startCluster({ devices: 2 }));
-    const runtime = c.runtime({ inspector: { port: 0 } });
-    await runtime.start();
-    c.startAgent('a1', ['--on-permanent', 'block']);
-    await runtime.ready();
-    const url = (await runtime.status()).inspectorUrl!;
-    const [fw1, fw2] = c.sims as [DeviceSimulator, DeviceSimulator];
-    const seqs = (sim: DeviceSimulator) => sim.applied.filter((e) => e.seq !== null).map((e) => e.seq);
-
-    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    page.on('dialog', (d) => void d.accept());
-    await page.goto(url);
-    const row = (device: string) => page.locator('#devices tbody tr', { hasText: device });
-
-    // fw1 refuses a rule whose policy it does not have: blocked at that seq, shown with Skip
-    const blocked = new Promise<void>((resolve) => runtime.on('device.line', (e) => e.deviceId === 'fw1' && e.line?.state === 'blocked' && resolve()));
-    const refused = await runtime.dispatch({ deviceId: 'fw1', method: 'PUT', path: '/policies/none/rules/r1', body: {} });
-    const next = await runtime.dispatch({ deviceId: 'fw1', method: 'PUT', path: '/policies/p1', body: {} });
-    await blocked;
-    await row('fw1').locator('td.st-blocked').waitFor();
-    await row('fw1').locator('button[data-act="skip"]').click();
-    await row('fw1').locator('td.st-blocked').waitFor({ state: 'detached' });
-    await runtime.applied(next, { timeoutMs: 15_000 });
-    expect(seqs(fw1)).toEqual([next.seq]);
-    expect((await runtime.deadLetters({ deviceId: 'fw1' }))[0]).toMatchObject({ seq: refused.seq, resolution: { kind: 'skipped' } });
-
-    // fw2 paused from the page: its message waits; resumed from the page: applied
-    await row('fw2').locator('button[data-act="pause"]').click();
-    await row('fw2').locator('td.st-paused').waitFor();
-    const kept = await runtime.dispatch({ deviceId: 'fw2', method: 'PUT', path: '/policies/p2', body: {} });
-    const other = await runtime.dispatch({ deviceId: 'fw1', method: 'PUT', path: '/policies/p3', body: {} });
-    await runtime.applied(other, { timeoutMs: 15_000 });
-    expect(seqs(fw2)).toEqual([]);
-    await row('fw2').locator('button[data-act="resume"]').click();
-    await runtime.applied(kept, { timeoutMs: 15_000 });
-    expect(seqs(fw2)).toEqual([kept.seq]);
-    await row('fw2').locator('td.st-paused').waitFor({ state: 'detached' });
-    // the audit list shows who did what
-    const auditRow = (action: string) => page.locator('#audit tbody tr').filter({ has: page.locator('td:nth-child(2)', { hasText: new RegExp(`^${action}$`) }) });
-    await auditRow('unblock-skip').first().waitFor();
-    await auditRow('pause').first().waitFor();
-    await auditRow('resume').first().waitFor();
-  });
-
   it('/metrics parses as Prometheus text and its counters match what happened', async () => {
-    const c = (cluster = await startCluster({ devices: 2 }));
+    const c = owned(await startCluster({ devices: 2 }));
     const runtime = c.runtime({ inspector: { port: 0 } });
     await runtime.start();
     c.startAgent('a1');
@@ -156,7 +93,7 @@ describe('inspector', () => {
   });
 
   it('answers bad requests clearly, and needs a token when bound beyond loopback', async () => {
-    const c = (cluster = await startCluster({ devices: 1 }));
+    const c = owned(await startCluster({ devices: 1 }));
     expect(() => c.runtime({ inspector: { port: 0, host: '0.0.0.0' } })).toThrow(/option "inspector.token" is required/);
     const runtime = c.runtime({ inspector: { port: 0, token: 's3cret' } });
     await runtime.start();
@@ -187,7 +124,7 @@ describe('inspector', () => {
         if (got.some((x) => x.includes('coordinator'))) resolve();
       })),
     );
-    const c = (cluster = await startCluster({ devices: 1 }));
+    const c = owned(await startCluster({ devices: 1 }));
     const runtime = createRuntime({ devices: c.devices, databaseUrl: c.db.url, namespace: c.namespace, ...runtimeTrust, stately: { url: `ws://127.0.0.1:${(wss.address() as { port: number }).port}` } });
     try {
       await runtime.start();

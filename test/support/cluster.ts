@@ -4,7 +4,7 @@ import { checkDevice, staleWrites as staleOf, type DeviceCheck } from '../../src
 import { startDeviceSimulator, type DeviceSimulator } from '../../src/devices/simulator.ts';
 import { spawnAgent, writeDevicesFile, type ChildHandle } from '../../src/tools/processes.ts';
 import { createRuntime, type RuntimeOptions } from '../../src/runtime/runtime.ts';
-import { type Runtime } from '../../src/api.ts';
+import type { Runtime, RuntimeEvents } from '../../src/api.ts';
 import { workloadMessage } from '../../src/tools/workload.ts';
 import { AMQP_URL, freshDatabase, freshNamespace, until } from './services.ts';
 import { agentTrust, runtimeTrust } from './trust.ts';
@@ -115,3 +115,10 @@ export function firstWriteAt(sims: DeviceSimulator[], epoch: number): Promise<nu
     for (const s of sims) s.events.on('applied', on);
   });
 }
+
+/** The seqs a device applied, in the order it applied them (its own log). */
+export const appliedSeqs = (sim: DeviceSimulator) => sim.applied.filter((e) => e.seq !== null).map((e) => e.seq);
+
+/** Resolves once the runtime hears that the device's line blocked. */
+export const blockedLine = (runtime: Runtime, deviceId: string) =>
+  new Promise<RuntimeEvents['device.line']>((resolve) => runtime.on('device.line', (e) => e.deviceId === deviceId && e.line?.state === 'blocked' && resolve(e)));
