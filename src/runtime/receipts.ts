@@ -60,7 +60,7 @@ export class ReceiptTaker {
     if (r.type === 'applied') {
       const { touched, taken } = this.applied(r);
       // stored before the receipt is acked: a leader that dies now leaves it in the queue for the next
-      if (d.lines) await withDeadline(this.clock, d.lines.applied(taken), d.deadlineMs, 'releasing a retried line');
+      if (d.lines) await withDeadline(this.clock, d.lines.applied(taken, r.agentId), d.deadlineMs, 'releasing a retried line');
       await d.settled.storeSettled([...touched]);
       d.emit('receipts.applied', { agentId: r.agentId, ranges: taken });
       return;
@@ -130,7 +130,7 @@ export class ReceiptTaker {
       d.metrics.onApplied(g.deviceId, ledger.applied(g.deviceId, g.from, top));
       d.notes?.applied(g.deviceId);
       touched.add(g.deviceId);
-      taken.push({ deviceId: g.deviceId, from: g.from, to: top });
+      taken.push({ ...g, to: top });
     }
     for (const dev of touched) d.accounting.accountFor(dev);
     return { touched, taken };

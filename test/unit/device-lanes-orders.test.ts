@@ -32,6 +32,8 @@ const order = (o: Partial<LineOrder>): LineOrder => ({ paused: false, blockedAt:
 function setup(onPermanent: 'block' | 'skip' = 'block', simulated?: Clock) {
   const t = {
     answer: (_m: WireMessage): DeviceOutcome | Promise<DeviceOutcome> => applied,
+    /** what the device says it applied (null: it does not say) */
+    watermark: (): number | null => null,
     sent: [] as string[],
     applied: [] as string[],
     dead: [] as Array<DeadLetter & { kind: DeadLetterKind; retry?: number | null }>,
@@ -40,7 +42,7 @@ function setup(onPermanent: 'block' | 'skip' = 'block', simulated?: Clock) {
   };
   const client: DeviceClient = {
     send: async (_d, m) => (t.sent.push(`${m.deviceId}:${m.seq}`), t.answer(m)),
-    watermark: async () => null,
+    watermark: async () => t.watermark(),
     close: async () => {},
   };
   const clock = { ...systemClock, wall: 1000, now: () => clock.wall };
@@ -54,7 +56,7 @@ function setup(onPermanent: 'block' | 'skip' = 'block', simulated?: Clock) {
     retryInitialMs: 1,
     retryMaxMs: 2,
     lease: { acquire: async () => 1 },
-    applied: (d, s) => void t.applied.push(`${d}:${s}`),
+    applied: (d, s, retry) => void t.applied.push(retry ? `${d}:${s} (retry ${retry})` : `${d}:${s}`),
     deadLetter: async (e, kind, retry) => {
       if (t.failDead > 0 && t.failDead--) throw new Error('the broker refused the receipt');
       t.dead.push({ ...e, kind, retry: retry ?? null });
@@ -241,7 +243,8 @@ describe('a line a refusal blocked', () => {
     l.accept(again);
     await done;
     expect(sentOf('d1')).toEqual([1, 2, 2, 3, 4]);
-    expect(t.applied).toEqual(['d1:1', 'd1:2', 'd1:3', 'd1:4']);
+    // the retry's receipt names it: the runtime tells it from a seq skipped as applied before
+    expect(t.applied).toEqual(['d1:1', 'd1:2 (retry 1)', 'd1:3', 'd1:4']);
     expect(again.acked).toBe(true);
     expect(l.reports()).toEqual([]);
     // the runtime has not settled it yet: its grants still carry the same retry; another copy is acked unsent
@@ -321,6 +324,90 @@ describe('a line a refusal blocked', () => {
     expect(l.reports()).toMatchObject([{ deviceId: 'd1', state: 'retrying', seq: 2 }]);
     await done;
     expect(sentOf('d1')).toEqual([1, 2, 2, 2, 2, 3, 4]);
+  });
+});
+
+describe('a skip ordered while the retry is on the wire (issue 15)', () => {
+  it('the attempt on the wire is applied: reported applied as the retry, and the line goes on released', async () => {
+    const { t, l, sentOf, appliedUntil } = await blockedAt2();
+    let answer!: (o: DeviceOutcome) => void;
+    t.answer = (m) => (m.seq === 2 ? new Promise((resolve) => (answer = resolve)) : applied);
+    l.setOrders({ d1: order({ blockedAt: 2, retry: { seq: 2, n: 1 }, releasedThrough: 1 }) });
+    const retried = delivery('d1', 2);
+    l.accept(retried);
+    await quiet();
+    expect(sentOf('d1')).toEqual([1, 2, 2]);
+    l.setOrders({ d1: order({ blockedAt: 2, releasedThrough: 2 }) });
+    const done = appliedUntil('d1', 4);
+    answer(applied);
+    await done;
+    expect(t.applied).toEqual(['d1:1', 'd1:2 (retry 1)', 'd1:3', 'd1:4']);
+    expect(sentOf('d1')).toEqual([1, 2, 2, 3, 4]);
+    expect(retried.acked).toBe(true);
+  });
+
+  it('an attempt whose answer was lost, skipped during the backoff: the device says it has the seq, so it is reported applied as the retry', async () => {
+    const s = setup();
+    let wm = 0;
+    s.t.watermark = () => wm;
+    s.t.answer = (m) => (m.seq === 2 ? refused : ((wm = Math.max(wm, m.seq)), applied));
+    const blocked = once(s.l, 'blocked');
+    [1, 2, 3, 4].forEach((seq) => s.l.accept(delivery('d1', seq)));
+    await blocked;
+    // the retry goes through, but its answer is lost on the way back
+    s.t.answer = (m) => (m.seq === 2 ? ((wm = 2), { kind: 'transient', status: null, reason: 'no answer within 5000 ms' }) : ((wm = Math.max(wm, m.seq)), applied));
+    s.l.setOrders({ d1: order({ blockedAt: 2, retry: { seq: 2, n: 1 }, releasedThrough: 1 }) });
+    const retrying = once(s.l, 'retry');
+    s.l.accept(delivery('d1', 2));
+    await retrying;
+    // the skip's grant comes before the next attempt
+    s.l.setOrders({ d1: order({ blockedAt: 2, releasedThrough: 2 }) });
+    await s.appliedUntil('d1', 4);
+    expect(s.t.applied).toEqual(['d1:1', 'd1:2 (retry 1)', 'd1:3', 'd1:4']);
+    expect(s.sentOf('d1')).toEqual([1, 2, 2, 3, 4]);
+  });
+
+  it('an attempt whose answer was lost, skipped during the backoff, that the device does not have: not sent again, not reported', async () => {
+    const s = setup();
+    let wm = 0;
+    s.t.watermark = () => wm;
+    s.t.answer = (m) => (m.seq === 2 ? refused : ((wm = Math.max(wm, m.seq)), applied));
+    const blocked = once(s.l, 'blocked');
+    [1, 2, 3, 4].forEach((seq) => s.l.accept(delivery('d1', seq)));
+    await blocked;
+    s.t.answer = (m) => (m.seq === 2 ? { kind: 'transient', status: null, reason: 'no answer within 5000 ms' } : ((wm = Math.max(wm, m.seq)), applied));
+    s.l.setOrders({ d1: order({ blockedAt: 2, retry: { seq: 2, n: 1 }, releasedThrough: 1 }) });
+    const retrying = once(s.l, 'retry');
+    const retried = delivery('d1', 2);
+    s.l.accept(retried);
+    await retrying;
+    s.l.setOrders({ d1: order({ blockedAt: 2, releasedThrough: 2 }) });
+    await s.appliedUntil('d1', 4);
+    await quiet();
+    expect(s.t.applied).toEqual(['d1:1', 'd1:3', 'd1:4']);
+    expect(s.sentOf('d1')).toEqual([1, 2, 2, 3, 4]);
+    expect(retried.acked).toBe(true);
+  });
+
+  it('the skip comes before the retry went out: its copy, ahead of the next seq, is not sent (the lane dead-lettered that seq itself)', async () => {
+    const { t, l, sentOf, appliedUntil } = setup();
+    t.answer = (m) => (m.seq === 2 ? refused : applied);
+    const blocked = once(l, 'blocked');
+    [1, 2].forEach((seq) => l.accept(delivery('d1', seq)));
+    await blocked;
+    t.answer = () => applied; // fixed: sent again, it would be applied
+    l.setOrders({ d1: order({ blockedAt: 2, retry: { seq: 2, n: 1 }, releasedThrough: 1 }) });
+    l.setOrders({ d1: order({ blockedAt: 2, releasedThrough: 2 }) });
+    const copy = delivery('d1', 2);
+    const skipped = once(l, 'skipped');
+    l.accept(copy);
+    await skipped;
+    const done = appliedUntil('d1', 3);
+    l.accept(delivery('d1', 3));
+    await done;
+    expect(sentOf('d1')).toEqual([1, 2, 3]);
+    expect(t.applied).toEqual(['d1:1', 'd1:3']);
+    expect(copy.acked).toBe(true);
   });
 });
 
