@@ -24,7 +24,13 @@
  *   goes through, its answer says the pending retry may still be applied, and the receipt tells the
  *   truth afterwards. A bare applied range is not enough for this: an agent reports seqs at or below
  *   the watermark it was granted as "applied before its epoch", and that watermark counts
- *   dead-lettered seqs; only the retry named by the receipt says the device applied it.
+ *   dead-lettered seqs; only the retry named by the receipt says the device applied it. A skip and
+ *   the receipt of the pending retry both resolve the dead letter in the line order's turn, before
+ *   the order (LineOrders.change's `first`): whichever comes second finds the line released, so the
+ *   skip never writes `skipped` over `retried`;
+ * - a dead letter of a retry (it names its n) of a seq the line was released at meanwhile (skipped
+ *   while that retry was on the wire, and refused again): not stored, so that the skipped dead letter
+ *   is not opened again for a seq the line went past.
  */
 import type { Logger } from 'pino';
 import type { Clock, DeadLetter, DeadLetterStore, LineOrder } from '../ports.ts';
@@ -89,6 +95,15 @@ export class LineReceipts {
   stale(e: DeadLetter, retry: number | null): boolean {
     const r = pendingRetry(this.d.lines.order(e.deviceId));
     return r !== null && r.seq === e.seq && retry !== r.n;
+  }
+
+  /**
+   * A dead letter of a retry (`retry`: its n) of a seq the line was released at meanwhile: the retry
+   * was on the wire when an operator skipped the seq, and the device refused it again. Not stored
+   * again: it would open again the dead letter of a seq the line went past (it stays skipped).
+   */
+  refusedAfterRelease(e: DeadLetter, retry: number | null): boolean {
+    return retry !== null && this.d.lines.order(e.deviceId).releasedThrough >= e.seq;
   }
 
   /** The active agent's lane reports: a block it reports that no order knows of (nor released, nor retried) is recorded. */

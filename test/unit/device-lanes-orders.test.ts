@@ -34,6 +34,8 @@ function setup(onPermanent: 'block' | 'skip' = 'block', simulated?: Clock) {
     answer: (_m: WireMessage): DeviceOutcome | Promise<DeviceOutcome> => applied,
     /** what the device says it applied (null: it does not say) */
     watermark: (): number | null => null,
+    /** the epoch of the lease the lanes write under */
+    epoch: 1,
     sent: [] as string[],
     applied: [] as string[],
     dead: [] as Array<DeadLetter & { kind: DeadLetterKind; retry?: number | null }>,
@@ -55,7 +57,7 @@ function setup(onPermanent: 'block' | 'skip' = 'block', simulated?: Clock) {
     onPermanent,
     retryInitialMs: 1,
     retryMaxMs: 2,
-    lease: { acquire: async () => 1 },
+    lease: { acquire: async () => t.epoch },
     applied: (d, s, retry) => void t.applied.push(retry ? `${d}:${s} (retry ${retry})` : `${d}:${s}`),
     deadLetter: async (e, kind, retry) => {
       if (t.failDead > 0 && t.failDead--) throw new Error('the broker refused the receipt');
@@ -387,6 +389,25 @@ describe('a skip ordered while the retry is on the wire (issue 15)', () => {
     expect(s.t.applied).toEqual(['d1:1', 'd1:3', 'd1:4']);
     expect(s.sentOf('d1')).toEqual([1, 2, 2, 3, 4]);
     expect(retried.acked).toBe(true);
+  });
+
+  it('a retry the device has already under a new epoch (an earlier attempt went through, its receipt lost) is reported applied as the retry, unsent', async () => {
+    const s = setup();
+    let wm = 0;
+    s.t.watermark = () => wm;
+    s.t.answer = (m) => (m.seq === 2 ? refused : ((wm = Math.max(wm, m.seq)), applied));
+    const blocked = once(s.l, 'blocked');
+    [1, 2, 3].forEach((seq) => s.l.accept(delivery('d1', seq)));
+    await blocked;
+    s.t.answer = (m) => ((wm = Math.max(wm, m.seq)), applied);
+    wm = 2; // another agent's attempt of the retry went through
+    s.t.epoch = 2;
+    s.l.setOrders({ d1: order({ blockedAt: 2, retry: { seq: 2, n: 1 }, releasedThrough: 1 }) });
+    const done = s.appliedUntil('d1', 3);
+    s.l.accept(delivery('d1', 2));
+    await done;
+    expect(s.t.applied).toEqual(['d1:1', 'd1:2 (retry 1)', 'd1:3']);
+    expect(s.sentOf('d1')).toEqual([1, 2, 3]);
   });
 
   it('the skip comes before the retry went out: its copy, ahead of the next seq, is not sent (the lane dead-lettered that seq itself)', async () => {

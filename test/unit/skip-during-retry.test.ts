@@ -4,7 +4,9 @@
 // so the runtime counts the seq applied and resolves its dead letter `retried`, though the line was
 // released by the skip; the skip's answer says the retry may still be applied. A bare applied range
 // of that seq (an agent skipping it as "applied before its epoch", which it cannot tell) changes
-// nothing: the dead letter stays skipped. (Why the skip is not refused instead: line-receipts.ts.)
+// nothing: the dead letter stays skipped, and so it does when the retry is refused again. A skip
+// racing with the retry's receipt never writes `skipped` over `retried`. (Why the skip is not refused
+// instead: line-receipts.ts.)
 import { describe, expect, it } from 'vitest';
 import { leadingRig } from '../support/line-harness.ts';
 
@@ -77,6 +79,18 @@ describe('review: skip while a retry is on the wire', () => {
     expect(await c.drive(skip)).toMatchObject({ outcome: 'already', detail: expect.stringMatching(/released already/) });
     expect((await find('fw1', 2))!.resolution).toMatchObject({ kind: 'retried', by: 'cli:bob' });
     expect(await outcome(c.r1.applied({ deviceId: 'fw1', seq: 2 }))).toBe('ok');
+  });
+
+  it('the retry refused again after the skip: its dead letter stays skipped (not opened again) and the line goes on', async () => {
+    const c = await skippedMidRetry();
+    const refused = c.deliveries.find((m) => m.deviceId === 'fw1' && m.seq === 2)!;
+    await c.refuse(refused, { retry: c.n });
+    expect((await c.store.findDeadLetter('fw1', 2))!.resolution).toMatchObject({ kind: 'skipped', by: 'cli:alice' });
+    expect(await c.r1.deadLetters({ deviceId: 'fw1', open: true })).toEqual([]);
+    await c.dispatch(c.r1, 'fw1', 1);
+    await c.run(100);
+    expect(c.seqsOf('fw1')).toEqual([1, 2, 3, 2, 4]);
+    expect(await outcome(c.r1.applied({ deviceId: 'fw1', seq: 2 }))).toMatch(/^device-rejected/);
   });
 
   it('a bare applied range of the skipped seq (no retry named: "applied before its epoch") leaves it skipped', async () => {
