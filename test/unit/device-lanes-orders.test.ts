@@ -70,6 +70,15 @@ function setup(onPermanent: 'block' | 'skip' = 'block', simulated?: Clock) {
   return { t, l, clock, sentOf, appliedUntil };
 }
 
+/** delivers a copy of d1's `seq` and waits for the lanes to ack it unsent */
+async function copySkipped(l: DeviceLanes, seq: number) {
+  const copy = delivery('d1', seq);
+  const skipped = once(l, 'skipped');
+  l.accept(copy);
+  await skipped;
+  return copy;
+}
+
 /** d1 refused seq 2 (onPermanent=block) with 3 and 4 behind it. */
 async function blockedAt2() {
   const s = setup();
@@ -251,10 +260,7 @@ describe('a line a refusal blocked', () => {
     expect(l.reports()).toEqual([]);
     // the runtime has not settled it yet: its grants still carry the same retry; another copy is acked unsent
     l.setOrders({ d1: order({ blockedAt: 2, retry: { seq: 2, n: 1 }, releasedThrough: 1 }) });
-    const copy = delivery('d1', 2);
-    const skipped = once(l, 'skipped');
-    l.accept(copy);
-    await skipped;
+    const copy = await copySkipped(l, 2);
     const next = appliedUntil('d1', 5);
     l.accept(delivery('d1', 5));
     await next;
@@ -329,17 +335,34 @@ describe('a line a refusal blocked', () => {
   });
 });
 
+/** d1 over a device that reports its watermark (`dev.wm`, raised by `applies`), seq 2 refused (onPermanent=block) with `seqs` delivered */
+async function reportingBlockedAt2(seqs: number[]) {
+  const s = setup();
+  const dev = { wm: 0 };
+  const applies = (m: WireMessage): DeviceOutcome => ((dev.wm = Math.max(dev.wm, m.seq)), applied);
+  s.t.watermark = () => dev.wm;
+  s.t.answer = (m) => (m.seq === 2 ? refused : applies(m));
+  const blocked = once(s.l, 'blocked');
+  seqs.forEach((seq) => s.l.accept(delivery('d1', seq)));
+  await blocked;
+  return { ...s, dev, applies };
+}
+
+const lost: DeviceOutcome = { kind: 'transient', status: null, reason: 'no answer within 5000 ms' };
+const retry1 = order({ blockedAt: 2, retry: { seq: 2, n: 1 }, releasedThrough: 1 });
+const skipped2 = order({ blockedAt: 2, releasedThrough: 2 });
+
 describe('a skip ordered while the retry is on the wire (issue 15)', () => {
   it('the attempt on the wire is applied: reported applied as the retry, and the line goes on released', async () => {
     const { t, l, sentOf, appliedUntil } = await blockedAt2();
     let answer!: (o: DeviceOutcome) => void;
     t.answer = (m) => (m.seq === 2 ? new Promise((resolve) => (answer = resolve)) : applied);
-    l.setOrders({ d1: order({ blockedAt: 2, retry: { seq: 2, n: 1 }, releasedThrough: 1 }) });
+    l.setOrders({ d1: retry1 });
     const retried = delivery('d1', 2);
     l.accept(retried);
     await quiet();
     expect(sentOf('d1')).toEqual([1, 2, 2]);
-    l.setOrders({ d1: order({ blockedAt: 2, releasedThrough: 2 }) });
+    l.setOrders({ d1: skipped2 });
     const done = appliedUntil('d1', 4);
     answer(applied);
     await done;
@@ -349,41 +372,29 @@ describe('a skip ordered while the retry is on the wire (issue 15)', () => {
   });
 
   it('an attempt whose answer was lost, skipped during the backoff: the device says it has the seq, so it is reported applied as the retry', async () => {
-    const s = setup();
-    let wm = 0;
-    s.t.watermark = () => wm;
-    s.t.answer = (m) => (m.seq === 2 ? refused : ((wm = Math.max(wm, m.seq)), applied));
-    const blocked = once(s.l, 'blocked');
-    [1, 2, 3, 4].forEach((seq) => s.l.accept(delivery('d1', seq)));
-    await blocked;
+    const s = await reportingBlockedAt2([1, 2, 3, 4]);
     // the retry goes through, but its answer is lost on the way back
-    s.t.answer = (m) => (m.seq === 2 ? ((wm = 2), { kind: 'transient', status: null, reason: 'no answer within 5000 ms' }) : ((wm = Math.max(wm, m.seq)), applied));
-    s.l.setOrders({ d1: order({ blockedAt: 2, retry: { seq: 2, n: 1 }, releasedThrough: 1 }) });
+    s.t.answer = (m) => (m.seq === 2 ? (s.applies(m), lost) : s.applies(m));
+    s.l.setOrders({ d1: retry1 });
     const retrying = once(s.l, 'retry');
     s.l.accept(delivery('d1', 2));
     await retrying;
     // the skip's grant comes before the next attempt
-    s.l.setOrders({ d1: order({ blockedAt: 2, releasedThrough: 2 }) });
+    s.l.setOrders({ d1: skipped2 });
     await s.appliedUntil('d1', 4);
     expect(s.t.applied).toEqual(['d1:1', 'd1:2 (retry 1)', 'd1:3', 'd1:4']);
     expect(s.sentOf('d1')).toEqual([1, 2, 2, 3, 4]);
   });
 
   it('an attempt whose answer was lost, skipped during the backoff, that the device does not have: not sent again, not reported', async () => {
-    const s = setup();
-    let wm = 0;
-    s.t.watermark = () => wm;
-    s.t.answer = (m) => (m.seq === 2 ? refused : ((wm = Math.max(wm, m.seq)), applied));
-    const blocked = once(s.l, 'blocked');
-    [1, 2, 3, 4].forEach((seq) => s.l.accept(delivery('d1', seq)));
-    await blocked;
-    s.t.answer = (m) => (m.seq === 2 ? { kind: 'transient', status: null, reason: 'no answer within 5000 ms' } : ((wm = Math.max(wm, m.seq)), applied));
-    s.l.setOrders({ d1: order({ blockedAt: 2, retry: { seq: 2, n: 1 }, releasedThrough: 1 }) });
+    const s = await reportingBlockedAt2([1, 2, 3, 4]);
+    s.t.answer = (m) => (m.seq === 2 ? lost : s.applies(m));
+    s.l.setOrders({ d1: retry1 });
     const retrying = once(s.l, 'retry');
     const retried = delivery('d1', 2);
     s.l.accept(retried);
     await retrying;
-    s.l.setOrders({ d1: order({ blockedAt: 2, releasedThrough: 2 }) });
+    s.l.setOrders({ d1: skipped2 });
     await s.appliedUntil('d1', 4);
     await quiet();
     expect(s.t.applied).toEqual(['d1:1', 'd1:3', 'd1:4']);
@@ -392,17 +403,11 @@ describe('a skip ordered while the retry is on the wire (issue 15)', () => {
   });
 
   it('a retry the device has already under a new epoch (an earlier attempt went through, its receipt lost) is reported applied as the retry, unsent', async () => {
-    const s = setup();
-    let wm = 0;
-    s.t.watermark = () => wm;
-    s.t.answer = (m) => (m.seq === 2 ? refused : ((wm = Math.max(wm, m.seq)), applied));
-    const blocked = once(s.l, 'blocked');
-    [1, 2, 3].forEach((seq) => s.l.accept(delivery('d1', seq)));
-    await blocked;
-    s.t.answer = (m) => ((wm = Math.max(wm, m.seq)), applied);
-    wm = 2; // another agent's attempt of the retry went through
+    const s = await reportingBlockedAt2([1, 2, 3]);
+    s.t.answer = s.applies;
+    s.dev.wm = 2; // another agent's attempt of the retry went through
     s.t.epoch = 2;
-    s.l.setOrders({ d1: order({ blockedAt: 2, retry: { seq: 2, n: 1 }, releasedThrough: 1 }) });
+    s.l.setOrders({ d1: retry1 });
     const done = s.appliedUntil('d1', 3);
     s.l.accept(delivery('d1', 2));
     await done;
@@ -417,12 +422,9 @@ describe('a skip ordered while the retry is on the wire (issue 15)', () => {
     [1, 2].forEach((seq) => l.accept(delivery('d1', seq)));
     await blocked;
     t.answer = () => applied; // fixed: sent again, it would be applied
-    l.setOrders({ d1: order({ blockedAt: 2, retry: { seq: 2, n: 1 }, releasedThrough: 1 }) });
-    l.setOrders({ d1: order({ blockedAt: 2, releasedThrough: 2 }) });
-    const copy = delivery('d1', 2);
-    const skipped = once(l, 'skipped');
-    l.accept(copy);
-    await skipped;
+    l.setOrders({ d1: retry1 });
+    l.setOrders({ d1: skipped2 });
+    const copy = await copySkipped(l, 2);
     const done = appliedUntil('d1', 3);
     l.accept(delivery('d1', 3));
     await done;
