@@ -41,11 +41,17 @@ export type LaneReport =
 export const MAX_LANE_REPORTS = 256;
 export const MAX_LANE_TEXT = 512;
 
-/** Seqs `from`..`to` (inclusive) of a device, every one of them known applied by the reporting agent (see below). */
+/**
+ * Seqs `from`..`to` (inclusive) of a device, every one of them known applied by the reporting agent
+ * (see below). `retry`: the one seq of the range (`from` = `to`) was applied as the operator's retry
+ * `n` of it (the agent sent it as that retry, and the device applied it); absent in receipts of
+ * agents older than it, and for every seq not sent as a retry.
+ */
 export interface AppliedRange {
   deviceId: string;
   from: number;
   to: number;
+  retry?: number;
 }
 
 /**
@@ -55,7 +61,10 @@ export interface AppliedRange {
  * - `{ type: 'applied', agentId, epoch, ranges: [{ deviceId, from, to }] }`: exactly the seqs the agent
  *   applied since its last receipt, and those it skipped as applied before its epoch began (at or
  *   below the device's or the grant's watermark then), as runs of consecutive seqs; a seq between
- *   two ranges is not reported by it.
+ *   two ranges is not reported by it. A seq the agent applied as an operator's retry comes as a
+ *   range of its own naming that retry (`retry: n`, as the dead letter of a retry refused again
+ *   does): "applied before the epoch" never says a retry went through, this does, also after an
+ *   operator skipped the seq while the retry was on the wire (the runtime then counts it applied).
  * - `{ type: 'dead-letter', agentId, epoch, entry, anomaly?, blocked?, retry? }`: one dead letter; `anomaly: true` when the
  *   agent refused to send it (at or below its watermark, never applied), not the device; `blocked: true`
  *   when the agent holds the device's line at this seq (onPermanent=block): the runtime records the block
@@ -126,7 +135,8 @@ export function parseReceipt(v: unknown): ReceiptEvent | { invalid: string } {
       if (r.ranges.length > MAX_RECEIPT_RANGES) return { invalid: `applied receipt with more than ${MAX_RECEIPT_RANGES} ranges` };
       for (const g of r.ranges as Array<Record<string, unknown>>) {
         if (typeof g !== 'object' || g === null || !isId(g.deviceId) || !isSeq(g.from) || !isSeq(g.to) || g.from < 1 || g.to < g.from) return { invalid: 'applied receipt with a bad range' };
-        ranges.push({ deviceId: g.deviceId, from: g.from, to: g.to });
+        if (g.retry !== undefined && (!isSeq(g.retry) || g.retry < 1 || g.to !== g.from)) return { invalid: 'applied receipt with a bad retry (a positive n, on a range of one seq)' };
+        ranges.push(g.retry === undefined ? { deviceId: g.deviceId, from: g.from, to: g.to } : { deviceId: g.deviceId, from: g.from, to: g.to, retry: g.retry });
       }
     } else return { invalid: 'applied receipt without ranges' };
     return { type: 'applied', agentId: r.agentId, epoch, ranges };

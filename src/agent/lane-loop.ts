@@ -9,8 +9,8 @@
  * its watermark would apply such a redelivery twice, so there the ack comes at once and a crash may
  * lose the receipt.
  *
- * Skipping is exact: a message at or below the lane's watermark is acked unsent only when it is a
- * known redelivery: a seq this lane settled itself (kept as ranges), or one at or below its
+ * Skipping is exact: a message is acked unsent only when it is a known redelivery: a seq this lane
+ * settled itself (kept as ranges; also above its watermark, a seq it dead-lettered), or one at or below its
  * `baseline`, what others were known to have applied when its epoch began (the device's watermark
  * then, or the watermark of the grant that brought the epoch). Anything else below the watermark
  * (a reused seq, a message that overtook another) is an anomaly: dead-lettered with the reason and
@@ -46,11 +46,12 @@ export interface LaneOptions {
   /** why a message is not the runtime's (its mac, src/trust.ts), or null: one that is not is dead-lettered unread */
   authenticate?(m: WireMessage): string | null;
   /**
-   * reports a seq as applied (batched by the caller); when it returns a promise, the message is
+   * reports a seq as applied (batched by the caller; `retry`: applied as the operator's retry n of
+   * it, which the receipt names); when it returns a promise, the message is
    * acked once that resolves (its receipt is out), so a crash in between hands it to the next
    * agent, which reports it, instead of losing the report
    */
-  applied(deviceId: string, seq: number): Promise<void> | void;
+  applied(deviceId: string, seq: number, retry?: number | null): Promise<void> | void;
   /** records a dead letter durably (`blocking`: the refusal holds the line; `anomaly`: not the device's refusal, see the header); the message is acked only after it resolves */
   deadLetter(entry: DeadLetter, kind: DeadLetterKind, retry?: number | null): Promise<void>;
   /** the device said this agent's epoch is stale */
@@ -172,10 +173,11 @@ export class LaneLoop {
       return true;
     }
     if (retry) this.retryDone(lane, retry);
-    if (outcome === 'known') return true; // the device has it: skipped (reported applied) on the next turn
+    // the device has it: skipped (reported applied) on the next turn; a retried seq at once, as the retry's
+    if (outcome === 'known' && !retry) return true;
     this.take(lane, d);
     // answer-lost: this lane's own write, whose answer it lost: applied, once
-    if (outcome === 'answer-lost' || outcome.kind === 'applied') this.appliedHere(lane, d, m);
+    if (outcome === 'known' || outcome === 'answer-lost' || outcome.kind === 'applied') this.appliedHere(lane, d, m, retry?.n ?? null);
     else if (outcome.kind === 'permanent') await this.refused(lane, d, m, outcome, retry);
     return true;
   }
@@ -217,14 +219,18 @@ export class LaneLoop {
    *
    * A transient answer may hide a write that went through (a timeout, a connection dropped after
    * the request): on a device that reports its watermark, the retry waits until the device says
-   * whether it has the seq (`answer-lost`: it does, this lane's write), so nothing is written twice.
+   * whether it has the seq (`answer-lost`: it does, this lane's write), so nothing is written twice;
+   * an ordered retry skipped meanwhile asks it too, so that an attempt that went through is reported.
    */
   private async deliver(lane: Lane, d: Delivery, device: DeviceConfig, m: WireMessage, step: 'send' | 'retry'): Promise<DeviceOutcome | 'known' | 'answer-lost' | 'held' | null> {
     let unsure = false; // an earlier attempt of this epoch may have been applied
     for (let attempt = 1; ; ) {
       const epoch = await Promise.race([this.o.lease.acquire(), this.host.interrupted()]);
       if (epoch === null || !this.host.taking()) return null;
-      if (stepFor(this.hold(lane), m.seq, lane.refusal) !== step) return 'held';
+      if (stepFor(this.hold(lane), m.seq, lane.refusal) !== step) {
+        const has = unsure && step === 'retry' && epoch === lane.marks.epoch && lane.marks.reportsWatermark && ((await this.o.client.watermark(device)) ?? 0) >= m.seq;
+        return has ? 'answer-lost' : 'held';
+      }
       if (unsure && epoch === lane.marks.epoch && lane.marks.reportsWatermark) {
         const wm = await this.o.client.watermark(device);
         if (wm !== null && wm >= m.seq) return 'answer-lost';
@@ -259,9 +265,10 @@ export class LaneLoop {
     return true;
   }
 
-  private appliedHere(lane: Lane, d: Delivery, m: WireMessage): void {
+  /** `retry`: the n of the operator's retry it was sent as (null: none) */
+  private appliedHere(lane: Lane, d: Delivery, m: WireMessage, retry: number | null = null): void {
     lane.marks.appliedHere(m.seq);
-    this.ackWhenReported(lane, d, this.o.applied(m.deviceId, m.seq));
+    this.ackWhenReported(lane, d, this.o.applied(m.deviceId, m.seq, retry));
     this.host.emit('applied', { deviceId: m.deviceId, seq: m.seq });
   }
 

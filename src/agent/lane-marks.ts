@@ -43,10 +43,14 @@ export class LaneMarks {
     if (wm !== null) this.raiseBaseline(wm);
   }
 
-  /** What a seq at or below the watermark is; null for one above it (to send). */
+  /**
+   * What a seq at or below the watermark is; null for one above it (to send), unless this lane
+   * settled it: a seq it dead-lettered comes back above the watermark as a copy (the broker's, or an
+   * operator's retry whose order was replaced by a skip before it went out), never to be sent as usual.
+   */
   redelivery(seq: number): Redelivery | null {
-    if (seq > this.lastApplied) return null;
     if (this.settled.has(seq)) return 'settled-here';
+    if (seq > this.lastApplied) return null;
     return seq <= this.baseline ? 'before-epoch' : 'anomaly';
   }
 

@@ -4,7 +4,8 @@
  * the agent that epoch was granted to).
  *
  * Applied receipts name exactly the seqs applied per device since the last flush, as ranges, in
- * batches (`CoalescingFlush`). The runtime counts a seq as applied only when a receipt names it, so
+ * batches (`CoalescingFlush`); a seq applied as an operator's retry goes in a range of its own that
+ * names the retry (`retry: n`), so the runtime can tell it from a seq skipped as applied before. The runtime counts a seq as applied only when a receipt names it, so
  * a receipt that could not be sent is sent again, and each message is acked only once its receipt
  * is out (`applied` resolves then). Dead letters go one by one, and are confirmed before the
  * message is acked; one that blocks the device's line says so (`blocked`: the runtime records the
@@ -31,8 +32,8 @@ export interface ReceiptsOptions {
 }
 
 export interface Receipts {
-  /** Reports a seq as applied; resolves once its receipt is out. */
-  applied(deviceId: string, seq: number): Promise<void>;
+  /** Reports a seq as applied (`retry`: as the operator's retry n of it); resolves once its receipt is out. */
+  applied(deviceId: string, seq: number, retry?: number | null): Promise<void>;
   /** Reports a dead letter (logged); resolves once its receipt is out, rejects when it could not be sent. `blocking`: the receipt says the agent holds the device's line at it. */
   /** `retry`: the n of the operator's retry this refusal answers (null: none) */
   deadLetter(entry: DeadLetter, kind: DeadLetterKind, retry?: number | null): Promise<void>;
@@ -44,12 +45,27 @@ export interface Receipts {
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
+/** what is pending for one device: runs of applied seqs, and the seqs applied as retries (seq → n) */
+interface Pending {
+  ranges: SeqRanges;
+  retries: Map<number, number>;
+}
+type Item = SeqRange & { retry?: number };
+
+function merge(p: Pending = { ranges: new SeqRanges(), retries: new Map() }, r: Item): Pending {
+  if (r.retry !== undefined) p.retries.set(r.from, r.retry);
+  else p.ranges.addRange(r.from, r.to);
+  return p;
+}
+
+const items = (p: Pending): Item[] => [...p.ranges.list(), ...[...p.retries].map(([seq, n]) => ({ from: seq, to: seq, retry: n }))];
+
 export function createReceipts(o: ReceiptsOptions): Receipts {
   const send = (r: DistributiveOmit<ReceiptEvent, 'epoch'>) => o.broker.publishEvent('receipts', seal(o.agentKey, 'receipts', o.agentId, { ...r, epoch: o.lease.epoch }));
-  const pending = new CoalescingFlush<string, SeqRanges, SeqRange>({
+  const pending = new CoalescingFlush<string, Pending, Item>({
     clock: o.clock,
-    merge: (rs = new SeqRanges(), r) => (rs.addRange(r.from, r.to), rs),
-    items: (rs) => rs.list(),
+    merge,
+    items,
     write: (chunk) => send({ type: 'applied', agentId: o.agentId, ranges: chunk.map(([deviceId, r]) => ({ deviceId, ...r })) }),
     onError: (err, chunk) => o.log.warn({ err: err.message, ranges: chunk.length }, 'could not publish receipts; sending them again shortly (their messages stay unacked meanwhile)'),
     delayMs: o.flushMs,
@@ -57,8 +73,8 @@ export function createReceipts(o: ReceiptsOptions): Receipts {
     maxItems: MAX_RECEIPT_RANGES,
   });
   return {
-    applied(deviceId, seq) {
-      pending.add(deviceId, { from: seq, to: seq });
+    applied(deviceId, seq, retry = null) {
+      pending.add(deviceId, retry === null ? { from: seq, to: seq } : { from: seq, to: seq, retry });
       return pending.written();
     },
     async deadLetter(entry, kind, retry = null) {

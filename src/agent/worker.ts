@@ -88,7 +88,7 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
     ...(ports.random ? { random: ports.random } : {}),
     lease,
     authenticate: (m) => messageProblem(cred.streamKey, m),
-    applied: (deviceId, seq) => receipts.applied(deviceId, seq),
+    applied: (deviceId, seq, retry) => receipts.applied(deviceId, seq, retry),
     deadLetter: (entry, kind, retry) => receipts.deadLetter(entry, kind, retry),
     fenced: (deviceId, outcome) => {
       log.error({ deviceId, epoch: lease.epoch, reason: 'reason' in outcome ? outcome.reason : '' }, 'device says this agent is fenced (a newer epoch wrote): it stops delivering and gives its messages back');

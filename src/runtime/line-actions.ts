@@ -5,6 +5,8 @@
  * is idempotent (a repeat changes nothing and answers `already`); and records its outcome in the
  * audit table. `unblock` of a line that is not blocked is refused (`not-blocked`), saying how it
  * stands, unless its last block was released the way asked (then it is a repeat: `already`).
+ * A skip while a retry of the seq is pending goes through (it is the way out of a retry that cannot
+ * end), and its answer says that the retry may be on the wire and applied yet (line-receipts.ts).
  */
 import type { ActionBy, ActionResult, RuntimeStatus } from '../api.ts';
 import { BatonError } from '../errors.ts';
@@ -70,13 +72,20 @@ export class LineActions {
   };
 
   private async skip(deviceId: string, at: number, dead: DeadLetterView | null, by: string): Promise<ActionResult> {
-    // the dead letter first: a skip asked again after a failure finds the line blocked and resolves it then
-    if (dead && dead.resolution === null) {
-      await this.d.deadLetters.resolveDeadLetter(dead.id, { kind: 'skipped', by, at: this.d.clock.now(), detail: `skipped: device ${deviceId}'s line went on with seq ${at + 1}` });
-    }
-    const r = await this.d.lines.change(deviceId, (o) => (blockedSeq(o) === at ? { ...o, releasedThrough: at, retry: null } : null), { by, note: `seq ${at} skipped by ${by}` });
+    // the dead letter first, in the order's turn: a skip asked again after a failure finds the line
+    // blocked and resolves it then; the applied receipt of a retry racing with it (line-receipts.ts)
+    // either released the line before (nothing to skip) or finds it skipped (and tells the truth after)
+    const resolve = async () => {
+      if (dead && dead.resolution === null) await this.d.deadLetters.resolveDeadLetter(dead.id, { kind: 'skipped', by, at: this.d.clock.now(), detail: `skipped: device ${deviceId}'s line went on with seq ${at + 1}` });
+    };
+    const r = await this.d.lines.change(deviceId, (o) => (blockedSeq(o) === at ? { ...o, releasedThrough: at, retry: null } : null), { by, note: `seq ${at} skipped by ${by}` }, resolve);
+    // a retry of it may be on the wire: the agent sends no more attempts, but one already sent may be applied (line-receipts.ts)
+    const retry = pendingRetry(r.before);
+    const fate = retry?.seq === at
+      ? `it is not sent again, but its retry ${retry.n} may be on the wire already: if the device applies that, seq ${at} counts applied and its dead letter${dead ? ` (${dead.id})` : ''} says retried; else it stays dead-lettered`
+      : `it stays dead-lettered${dead ? ` (dead letter ${dead.id})` : ''} and will not be applied`;
     const detail = r.changed
-      ? `seq ${at} of device ${deviceId} skipped: it stays dead-lettered${dead ? ` (dead letter ${dead.id})` : ''} and will not be applied; the line goes on with the messages kept behind it, in seq order`
+      ? `seq ${at} of device ${deviceId} skipped: ${fate}; the line goes on with the messages kept behind it, in seq order`
       : `seq ${at} of device ${deviceId} was released already: nothing changed`;
     return this.answer('unblock-skip', deviceId, by, r.changed, detail);
   }

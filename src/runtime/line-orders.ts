@@ -168,9 +168,12 @@ export class LineOrders {
   /**
    * Changes a device's order: `next` gets the order in force when this change's turn comes and
    * returns the new one (null: nothing to change). Written in this leader term first, then taken
-   * into memory; an order that frees the line starts its release.
+   * into memory; an order that frees the line starts its release. `first`, when the order changes,
+   * runs in the same turn before the write (a failure writes nothing): what must be stored before
+   * the order (a dead letter's resolution), so that two changes racing for one line (a skip and the
+   * retry's applied receipt) each find the order the other left, never a write of the loser.
    */
-  change(deviceId: string, next: (o: LineOrder) => LineOrder | null, meta: { by: string; note: string | ((was: StoredLineOrder | null) => string) }): Promise<LineChange> {
+  change(deviceId: string, next: (o: LineOrder) => LineOrder | null, meta: { by: string; note: string | ((was: StoredLineOrder | null) => string) }, first?: () => Promise<void>): Promise<LineChange> {
     return this.turn(async () => {
       const term = this.d.term();
       if (!term) throw new BatonError('not-leader', `this runtime no longer leads: device ${deviceId}'s line order was not changed`);
@@ -181,6 +184,7 @@ export class LineOrders {
       const before = this.order(deviceId);
       const after = next(before);
       if (after === null || same(before, after)) return { before, after: before, changed: false };
+      if (first) await first();
       const note = typeof meta.note === 'function' ? meta.note(this.stored(deviceId)) : meta.note;
       const stored: StoredLineOrder = { deviceId, order: after, by: meta.by, at: this.d.clock.now(), note };
       try {

@@ -36,7 +36,7 @@ export interface ReceiptDeps extends Pick<RuntimeSetup, 'keyOf' | 'deviceSet' | 
   /** what the per-device view notes: applied receipts, dead letters */
   notes?: Pick<DeviceNotes, 'applied' | 'deadLettered'>;
   /** what receipts change in the line orders: blocks recorded, retried seqs released */
-  lines?: Pick<LineReceipts, 'blocked' | 'applied' | 'stale'>;
+  lines?: Pick<LineReceipts, 'blocked' | 'applied' | 'stale' | 'refusedAfterRelease'>;
   /** a dead letter's write deadline (the leader's ttl) */
   deadlineMs: number;
   /** a `released` receipt from the agent that held `epoch`: its process `incarnation` gave that lease back (a planned handover) */
@@ -60,7 +60,7 @@ export class ReceiptTaker {
     if (r.type === 'applied') {
       const { touched, taken } = this.applied(r);
       // stored before the receipt is acked: a leader that dies now leaves it in the queue for the next
-      if (d.lines) await withDeadline(this.clock, d.lines.applied(taken), d.deadlineMs, 'releasing a retried line');
+      if (d.lines) await withDeadline(this.clock, d.lines.applied(taken, r.agentId), d.deadlineMs, 'releasing a retried line');
       await d.settled.storeSettled([...touched]);
       d.emit('receipts.applied', { agentId: r.agentId, ranges: taken });
       return;
@@ -130,7 +130,7 @@ export class ReceiptTaker {
       d.metrics.onApplied(g.deviceId, ledger.applied(g.deviceId, g.from, top));
       d.notes?.applied(g.deviceId);
       touched.add(g.deviceId);
-      taken.push({ deviceId: g.deviceId, from: g.from, to: top });
+      taken.push({ ...g, to: top });
     }
     for (const dev of touched) d.accounting.accountFor(dev);
     return { touched, taken };
@@ -147,6 +147,10 @@ export class ReceiptTaker {
     }
     if (d.lines?.stale(e, r.retry)) {
       log.warn({ deviceId: e.deviceId, seq: e.seq, agentId: r.agentId }, 'a dead letter of a seq whose retry is pending came, not from that retry: the first refusal\'s receipt taken late, not stored again');
+      return false;
+    }
+    if (d.lines?.refusedAfterRelease(e, r.retry)) {
+      log.warn({ deviceId: e.deviceId, seq: e.seq, agentId: r.agentId, retry: r.retry }, 'a retry refused again after its seq was released (skipped while the retry was on the wire): its dead letter stays as it was, not opened again');
       return false;
     }
     // a seq a receipt named applied is not dead-lettered: an anomaly is the agent's verdict from what

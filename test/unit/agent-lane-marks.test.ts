@@ -15,6 +15,15 @@ describe('lane marks', () => {
     expect(m.redelivery(4)).toBeNull();
   });
 
+  it('a seq this lane dead-lettered is settled here also above the watermark (a copy of it is never sent as usual)', () => {
+    const m = new LaneMarks();
+    m.appliedHere(1);
+    m.settle(2); // refused, dead-lettered: the watermark stays at 1
+    expect(m.lastApplied).toBe(1);
+    expect(m.redelivery(2)).toBe('settled-here');
+    expect(m.redelivery(3)).toBeNull();
+  });
+
   it('the grant that brings an epoch not begun here raises the baseline; a renewal of the running epoch only the watermark', () => {
     const m = new LaneMarks();
     m.granted(5, 1);

@@ -83,6 +83,23 @@ describe('an agent under the runtime line orders', () => {
     await w.agent.stop();
   });
 
+  it('reports a retried seq applied in a range of its own that names the retry (the runtime then counts it applied, also after a skip)', async () => {
+    let fixed = false;
+    const w = await agentWorld((m) => (m.seq === 2 && !fixed ? { kind: 'permanent', status: 409, reason: 'device answered 409', response: 'conflict' } : applied));
+    await w.until(300);
+    for (let s = 1; s <= 3; s++) await w.publish('d1', s);
+    await w.until(1000);
+    fixed = true;
+    w.t.lines = { d1: order({ blockedAt: 2, retry: { seq: 2, n: 5 }, releasedThrough: 1 }) };
+    await w.publish('d1', 2);
+    await w.until(1000);
+    expect(w.t.sent).toEqual(['d1:1', 'd1:2', 'd1:2', 'd1:3']);
+    const ranges = w.t.receipts.flatMap((r) => (r.type === 'applied' ? r.ranges : []));
+    expect(ranges).toContainEqual({ deviceId: 'd1', from: 2, to: 2, retry: 5 });
+    expect(ranges.filter((g) => g.from <= 3 && g.to >= 3 && g.retry === undefined)).toHaveLength(1);
+    await w.agent.stop();
+  });
+
   it("holds a line at an order's blockedAt from its first grant on (taking over after a failover)", async () => {
     const w = await agentWorld(() => applied, { d1: order({ blockedAt: 4, releasedThrough: 3 }) });
     for (const s of [5, 6]) await w.publish('d1', s);
@@ -93,6 +110,22 @@ describe('an agent under the runtime line orders', () => {
     await w.until(1000);
     expect(w.t.sent).toEqual(['d1:5', 'd1:6']);
     await w.agent.stop();
+  });
+});
+
+describe('applied receipts on the wire', () => {
+  const receipt = (ranges: unknown) => ({ type: 'applied', agentId: 'a1', epoch: 3, ranges });
+
+  it('a range naming the retry it answers reads back with it; one without (as older agents send) reads back without', () => {
+    const ranges = [{ deviceId: 'd1', from: 1, to: 4 }, { deviceId: 'd1', from: 5, to: 5, retry: 3000001 }];
+    expect(parseReceipt(JSON.parse(JSON.stringify(receipt(ranges))))).toEqual(receipt(ranges));
+    expect(parseReceipt(receipt([{ deviceId: 'd1', from: 1, to: 4 }]))).toEqual(receipt([{ deviceId: 'd1', from: 1, to: 4 }]));
+  });
+
+  it('refuses a retry that is not a positive n on a range of one seq', () => {
+    for (const bad of [{ from: 5, to: 6, retry: 1 }, { from: 5, to: 5, retry: 0 }, { from: 5, to: 5, retry: 'x' }, { from: 5, to: 5, retry: null }]) {
+      expect(parseReceipt(receipt([{ deviceId: 'd1', ...bad }]))).toMatchObject({ invalid: expect.stringMatching(/bad retry/) });
+    }
   });
 });
 

@@ -32,6 +32,10 @@ const order = (o: Partial<LineOrder>): LineOrder => ({ paused: false, blockedAt:
 function setup(onPermanent: 'block' | 'skip' = 'block', simulated?: Clock) {
   const t = {
     answer: (_m: WireMessage): DeviceOutcome | Promise<DeviceOutcome> => applied,
+    /** what the device says it applied (null: it does not say) */
+    watermark: (): number | null => null,
+    /** the epoch of the lease the lanes write under */
+    epoch: 1,
     sent: [] as string[],
     applied: [] as string[],
     dead: [] as Array<DeadLetter & { kind: DeadLetterKind; retry?: number | null }>,
@@ -40,7 +44,7 @@ function setup(onPermanent: 'block' | 'skip' = 'block', simulated?: Clock) {
   };
   const client: DeviceClient = {
     send: async (_d, m) => (t.sent.push(`${m.deviceId}:${m.seq}`), t.answer(m)),
-    watermark: async () => null,
+    watermark: async () => t.watermark(),
     close: async () => {},
   };
   const clock = { ...systemClock, wall: 1000, now: () => clock.wall };
@@ -53,8 +57,8 @@ function setup(onPermanent: 'block' | 'skip' = 'block', simulated?: Clock) {
     onPermanent,
     retryInitialMs: 1,
     retryMaxMs: 2,
-    lease: { acquire: async () => 1 },
-    applied: (d, s) => void t.applied.push(`${d}:${s}`),
+    lease: { acquire: async () => t.epoch },
+    applied: (d, s, retry) => void t.applied.push(retry ? `${d}:${s} (retry ${retry})` : `${d}:${s}`),
     deadLetter: async (e, kind, retry) => {
       if (t.failDead > 0 && t.failDead--) throw new Error('the broker refused the receipt');
       t.dead.push({ ...e, kind, retry: retry ?? null });
@@ -64,6 +68,15 @@ function setup(onPermanent: 'block' | 'skip' = 'block', simulated?: Clock) {
   const sentOf = (deviceId: string) => t.sent.filter((s) => s.startsWith(`${deviceId}:`)).map((s) => Number(s.split(':')[1]));
   const appliedUntil = (deviceId: string, seq: number) => new Promise<void>((resolve) => l.on('applied', (e) => e.deviceId === deviceId && e.seq === seq && resolve()));
   return { t, l, clock, sentOf, appliedUntil };
+}
+
+/** delivers a copy of d1's `seq` and waits for the lanes to ack it unsent */
+async function copySkipped(l: DeviceLanes, seq: number) {
+  const copy = delivery('d1', seq);
+  const skipped = once(l, 'skipped');
+  l.accept(copy);
+  await skipped;
+  return copy;
 }
 
 /** d1 refused seq 2 (onPermanent=block) with 3 and 4 behind it. */
@@ -241,15 +254,13 @@ describe('a line a refusal blocked', () => {
     l.accept(again);
     await done;
     expect(sentOf('d1')).toEqual([1, 2, 2, 3, 4]);
-    expect(t.applied).toEqual(['d1:1', 'd1:2', 'd1:3', 'd1:4']);
+    // the retry's receipt names it: the runtime tells it from a seq skipped as applied before
+    expect(t.applied).toEqual(['d1:1', 'd1:2 (retry 1)', 'd1:3', 'd1:4']);
     expect(again.acked).toBe(true);
     expect(l.reports()).toEqual([]);
     // the runtime has not settled it yet: its grants still carry the same retry; another copy is acked unsent
     l.setOrders({ d1: order({ blockedAt: 2, retry: { seq: 2, n: 1 }, releasedThrough: 1 }) });
-    const copy = delivery('d1', 2);
-    const skipped = once(l, 'skipped');
-    l.accept(copy);
-    await skipped;
+    const copy = await copySkipped(l, 2);
     const next = appliedUntil('d1', 5);
     l.accept(delivery('d1', 5));
     await next;
@@ -321,6 +332,105 @@ describe('a line a refusal blocked', () => {
     expect(l.reports()).toMatchObject([{ deviceId: 'd1', state: 'retrying', seq: 2 }]);
     await done;
     expect(sentOf('d1')).toEqual([1, 2, 2, 2, 2, 3, 4]);
+  });
+});
+
+/** d1 over a device that reports its watermark (`dev.wm`, raised by `applies`), seq 2 refused (onPermanent=block) with `seqs` delivered */
+async function reportingBlockedAt2(seqs: number[]) {
+  const s = setup();
+  const dev = { wm: 0 };
+  const applies = (m: WireMessage): DeviceOutcome => ((dev.wm = Math.max(dev.wm, m.seq)), applied);
+  s.t.watermark = () => dev.wm;
+  s.t.answer = (m) => (m.seq === 2 ? refused : applies(m));
+  const blocked = once(s.l, 'blocked');
+  seqs.forEach((seq) => s.l.accept(delivery('d1', seq)));
+  await blocked;
+  return { ...s, dev, applies };
+}
+
+const lost: DeviceOutcome = { kind: 'transient', status: null, reason: 'no answer within 5000 ms' };
+const retry1 = order({ blockedAt: 2, retry: { seq: 2, n: 1 }, releasedThrough: 1 });
+const skipped2 = order({ blockedAt: 2, releasedThrough: 2 });
+
+describe('a skip ordered while the retry is on the wire (issue 15)', () => {
+  it('the attempt on the wire is applied: reported applied as the retry, and the line goes on released', async () => {
+    const { t, l, sentOf, appliedUntil } = await blockedAt2();
+    let answer!: (o: DeviceOutcome) => void;
+    t.answer = (m) => (m.seq === 2 ? new Promise((resolve) => (answer = resolve)) : applied);
+    l.setOrders({ d1: retry1 });
+    const retried = delivery('d1', 2);
+    l.accept(retried);
+    await quiet();
+    expect(sentOf('d1')).toEqual([1, 2, 2]);
+    l.setOrders({ d1: skipped2 });
+    const done = appliedUntil('d1', 4);
+    answer(applied);
+    await done;
+    expect(t.applied).toEqual(['d1:1', 'd1:2 (retry 1)', 'd1:3', 'd1:4']);
+    expect(sentOf('d1')).toEqual([1, 2, 2, 3, 4]);
+    expect(retried.acked).toBe(true);
+  });
+
+  it('an attempt whose answer was lost, skipped during the backoff: the device says it has the seq, so it is reported applied as the retry', async () => {
+    const s = await reportingBlockedAt2([1, 2, 3, 4]);
+    // the retry goes through, but its answer is lost on the way back
+    s.t.answer = (m) => (m.seq === 2 ? (s.applies(m), lost) : s.applies(m));
+    s.l.setOrders({ d1: retry1 });
+    const retrying = once(s.l, 'retry');
+    s.l.accept(delivery('d1', 2));
+    await retrying;
+    // the skip's grant comes before the next attempt
+    s.l.setOrders({ d1: skipped2 });
+    await s.appliedUntil('d1', 4);
+    expect(s.t.applied).toEqual(['d1:1', 'd1:2 (retry 1)', 'd1:3', 'd1:4']);
+    expect(s.sentOf('d1')).toEqual([1, 2, 2, 3, 4]);
+  });
+
+  it('an attempt whose answer was lost, skipped during the backoff, that the device does not have: not sent again, not reported', async () => {
+    const s = await reportingBlockedAt2([1, 2, 3, 4]);
+    s.t.answer = (m) => (m.seq === 2 ? lost : s.applies(m));
+    s.l.setOrders({ d1: retry1 });
+    const retrying = once(s.l, 'retry');
+    const retried = delivery('d1', 2);
+    s.l.accept(retried);
+    await retrying;
+    s.l.setOrders({ d1: skipped2 });
+    await s.appliedUntil('d1', 4);
+    await quiet();
+    expect(s.t.applied).toEqual(['d1:1', 'd1:3', 'd1:4']);
+    expect(s.sentOf('d1')).toEqual([1, 2, 2, 3, 4]);
+    expect(retried.acked).toBe(true);
+  });
+
+  it('a retry the device has already under a new epoch (an earlier attempt went through, its receipt lost) is reported applied as the retry, unsent', async () => {
+    const s = await reportingBlockedAt2([1, 2, 3]);
+    s.t.answer = s.applies;
+    s.dev.wm = 2; // another agent's attempt of the retry went through
+    s.t.epoch = 2;
+    s.l.setOrders({ d1: retry1 });
+    const done = s.appliedUntil('d1', 3);
+    s.l.accept(delivery('d1', 2));
+    await done;
+    expect(s.t.applied).toEqual(['d1:1', 'd1:2 (retry 1)', 'd1:3']);
+    expect(s.sentOf('d1')).toEqual([1, 2, 3]);
+  });
+
+  it('the skip comes before the retry went out: its copy, ahead of the next seq, is not sent (the lane dead-lettered that seq itself)', async () => {
+    const { t, l, sentOf, appliedUntil } = setup();
+    t.answer = (m) => (m.seq === 2 ? refused : applied);
+    const blocked = once(l, 'blocked');
+    [1, 2].forEach((seq) => l.accept(delivery('d1', seq)));
+    await blocked;
+    t.answer = () => applied; // fixed: sent again, it would be applied
+    l.setOrders({ d1: retry1 });
+    l.setOrders({ d1: skipped2 });
+    const copy = await copySkipped(l, 2);
+    const done = appliedUntil('d1', 3);
+    l.accept(delivery('d1', 3));
+    await done;
+    expect(sentOf('d1')).toEqual([1, 2, 3]);
+    expect(t.applied).toEqual(['d1:1', 'd1:3']);
+    expect(copy.acked).toBe(true);
   });
 });
 

@@ -38,6 +38,8 @@ export interface SimDevice {
   refusing?: { seq: number; fixed: boolean } | null;
   /** each applied write: its seq, the agent process that sent it, when it was sent and applied (ms, and their world stamps) */
   writes?: Array<{ seq: number; agent: string; sentAt: number; sent: number; at: number; applied: number }>;
+  /** called as each write reaches the device, before it is answered (the line operator's skip while a retry is on the wire) */
+  onArrival?: ((seq: number) => void) | null;
   /** each refusal (a permanent answer): the seq, when (ms, and its world stamp) */
   refusals?: Array<{ seq: number; at: number; stamp: number }>;
 }
@@ -64,6 +66,7 @@ export function simDeviceClient(devices: SimDevice[], gate: Gate, world: World, 
         }
         world.at(arrive, () => {
           d.attempts.push({ agent: gate.name, epoch, at: world.now });
+          d.onArrival?.(m.seq);
           let out: Promise<DeviceOutcome>;
           if (d.refuseNext && m.seq > (d.model.applied.at(-1)?.seq ?? 0)) [d.refuseNext, d.refusing] = [false, { seq: m.seq, fixed: false }];
           if (slow && rnd() < 0.3) {

@@ -82,6 +82,8 @@ export class WideDeployment {
   readonly phaseListeners: PhaseListener[] = [];
   /** the line operator's own random source (wide-line-operator.ts), apart from the world's: the deployment and the faults a seed draws stay as they were */
   readonly opsRnd: () => number;
+  /** whether, and how soon, the line operator skips a seq it just retried (its own source: opsRnd's draws, hence the seeds kept in scripts/sim-regressions.json, stay as they were) */
+  readonly midRetryRnd: () => number;
   /** an operator acts on device lines in this run (pauses, refusals, unblocks): the agents then block a line at a refusal */
   readonly lineOps: boolean;
   /** each PostgreSQL call of a runtime answers this much later, ms (drawn in half the operator's seeds: the races of a line's release need time to happen) */
@@ -109,6 +111,7 @@ export class WideDeployment {
     this.inFlight = o.inFlight ?? 1 + Math.floor(rnd() * 3);
     this.leaderTtl = o.leaderTtl ?? (rnd() < 0.5 ? 1500 : 3000);
     this.opsRnd = seededRandom((o.seed ^ 0x5eed0b5) >>> 0);
+    this.midRetryRnd = seededRandom((o.seed ^ 0x5c1b7e7) >>> 0);
     const drawn = this.opsRnd() < 0.6;
     this.lineOps = o.lineOps ?? (o.operator !== false && drawn);
     this.storeLatencyMs = this.lineOps && this.opsRnd() < 0.5 ? 1 + Math.floor(this.opsRnd() * 3) : 0;

@@ -7,11 +7,15 @@
  * - makes a device refuse the next new seq until it is fixed (sim-devices.ts `refusing`);
  * - frees each blocked line it sees in the stored orders 0.3-2.5 s later: retry after fixing the
  *   device (two times in three), or skip;
+ * - skips a seq it has just retried, in a third of its retries, 0-60 ms after the retried write
+ *   reached the device: while its answer or its applied receipt is on the way (issue 15's "skip
+ *   while a retry is on the wire": the seq then counts applied if the device applied it);
  * - once the load is over (`finish`), resumes every paused line and frees every blocked one (a seq
  *   retried and refused again is skipped then).
  * It asks a runtime that says it leads; a refusal, or no answer within 3 s, is tried again at its
- * next look (every action is idempotent). It draws only from the deployment's `opsRnd`, so the
- * deployment and the faults a seed draws are the same with or without it.
+ * next look (every action is idempotent). It draws only from the deployment's `opsRnd` (and the
+ * skips right after a retry from `midRetryRnd`), so the deployment and the faults a seed draws are
+ * the same with or without it.
  */
 import type { ActionResult, Runtime } from '../../api.ts';
 import { blockedSeq, NO_ORDER, pendingRetry } from '../../runtime/line-orders.ts';
@@ -129,6 +133,23 @@ export class LineOperator {
     this.act(deviceId, dec.how, dec);
   }
 
+  /** Sometimes skips the seq just retried, while the retry may be on the wire (see the header). */
+  private maybeSkipMidRetry(deviceId: string, seq: number): void {
+    const rnd = this.d.midRetryRnd;
+    if (rnd() >= 1 / 3) return;
+    const ms = Math.floor(rnd() * 60);
+    const x = this.d.devices.find((y) => y.id === deviceId)!;
+    x.onArrival = (s) => {
+      if (s !== seq) return;
+      x.onArrival = null;
+      this.d.world.at(this.d.world.now + ms, () => {
+        if (this.busy.has(deviceId) || this.stopped) return;
+        this.d.note(`operator: skip ${deviceId} while its retry of seq ${seq} is on the wire`);
+        this.act(deviceId, 'skip');
+      });
+    };
+  }
+
   /** one action through a runtime that says it leads; answered (or given up) within ANSWER_MS */
   private act(deviceId: string, what: Act, dec?: Decision): void {
     const r = this.d.leaders()[0];
@@ -149,6 +170,7 @@ export class LineOperator {
         dec.acted = true;
         dec.retried ||= what === 'retry';
       }
+      if (ok && what === 'retry' && v.outcome === 'done') this.maybeSkipMidRetry(deviceId, dec!.seq);
     };
     const timer = world.at(world.now + ANSWER_MS, () => done(null));
     // the checker's pause windows: from the pause the runtime answered until the operator asks to resume

@@ -13,7 +13,8 @@
  *   accepted after the pause was answered is published until the operator asks to resume;
  * - at the end every order is released: none paused, blocked, or with a retry pending.
  * (Every accepted message applied or dead-lettered, in seq order, is wide-check.ts's: a skipped
- * seq stays dead-lettered, a retried one that was applied counts applied.)
+ * seq stays dead-lettered, a retried one that was applied counts applied, also when it was skipped
+ * while the retry was on the wire.)
  */
 import type { StoredLineOrder } from '../../ports.ts';
 import { heldBy, pendingRetry } from '../../runtime/line-orders.ts';
