@@ -7,18 +7,20 @@
 // write after it. Also counted: duplicates (a seq written twice), stale writes (the old consumer
 // writing after the new one began), lost messages. All three write to a device that does NOT refuse
 // stale epochs, so a stale write would be applied and show, and baton's failover has to wait out the
-// old agent's lease. baton runs with its default timings and the management API set (README).
+// old agent's lease. baton runs with its default timings and the management API set (README). The
+// device runs in a process of its own (device-process.ts), as a real device is another host: the
+// times are the device's own, taken as it applies each write.
 import amqp from 'amqplib';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ActionResult } from '../../src/api.ts';
 import { checkDevice } from '../../src/devices/checker.ts';
-import { startDeviceSimulator, type AppliedEntry, type DeviceSimulator } from '../../src/devices/simulator.ts';
+import type { AppliedEntry } from '../../src/devices/model.ts';
 import { createRuntime } from '../../src/runtime/runtime.ts';
 import { deleteNamespace, dropDatabase, withDatabase } from '../../src/tools/admin.ts';
 import { spawnAgent, writeDevicesFile } from '../../src/tools/processes.ts';
 import { measured, type BenchContext, type Benchmark } from './harness.ts';
-import { appliedTotal, benchKey, benchSecret, bounded, msg, pace, result, sizeOf, tag } from './support.ts';
+import { benchKey, benchSecret, bounded, deviceProcess, msg, pace, result, sizeOf, tag } from './support.ts';
 
 const HEARTBEAT_S = 5;
 /** how long the change may take before a run is counted stalled, ms */
@@ -38,28 +40,19 @@ interface Run {
   fellBack?: boolean;
 }
 
-/** Every write the device applied, with when (this process's clock) and under which epoch (or consumer number). */
-function timeline(sim: DeviceSimulator): Array<{ epoch: number | null; t: number }> {
-  const writes: Array<{ epoch: number | null; t: number }> = [];
-  sim.events.on('applied', (e: AppliedEntry) => writes.push({ epoch: e.epoch, t: performance.now() }));
-  return writes;
-}
-
-/** The pause around the change away from `old`, and what the device's log says of duplicates, stale writes and losses. */
-function judge(sim: DeviceSimulator, writes: Array<{ epoch: number | null; t: number }>, old: number, expected: number[]): Run {
-  const first = writes.findIndex((w) => w.epoch !== old);
-  const pause = first > 0 ? Math.round((writes[first]!.t - writes[first - 1]!.t) * 10) / 10 : CHANGE_BOUND_MS;
-  const c = checkDevice('d0', sim.applied.map((e) => e.seq), expected);
-  const newer = sim.applied.findIndex((e) => e.epoch !== old);
-  const stale = newer < 0 ? 0 : sim.applied.slice(newer).filter((e) => e.epoch === old).length;
+/** The pause around the change away from `old` (the device's own times), and what its log says of duplicates, stale writes and losses. */
+function judge(applied: AppliedEntry[], old: number, expected: number[]): Run {
+  const first = applied.findIndex((w) => w.epoch !== old);
+  const pause = first > 0 ? applied[first]!.at - applied[first - 1]!.at : CHANGE_BOUND_MS;
+  const c = checkDevice('d0', applied.map((e) => e.seq), expected);
+  const stale = first < 0 ? 0 : applied.slice(first).filter((e) => e.epoch === old).length;
   return { pause, duplicates: c.duplicates, stale, lost: c.missing };
 }
 
 /** baton: a runtime here, two agents as processes; at `at` the active one is handed over (planned) or killed (kill). */
 async function baton(ctx: BenchContext, way: 'planned' | 'kill', messages: number, at: number): Promise<Run> {
-  const sim = await startDeviceSimulator({ fencing: false });
-  const writes = timeline(sim);
-  const devices = [{ id: 'd0', url: sim.url, fencesByEpoch: false }];
+  const device = await deviceProcess();
+  const devices = [{ id: 'd0', url: device.url, fencesByEpoch: false }];
   const namespace = `bench-${tag()}`;
   const databaseUrl = withDatabase(ctx.databaseUrl, `baton_bench_${tag()}`);
   const runtime = createRuntime({ devices, amqpUrl: ctx.amqpUrl, databaseUrl, namespace, managementUrl: ctx.managementUrl, secret: benchSecret });
@@ -83,15 +76,15 @@ async function baton(ctx: BenchContext, way: 'planned' | 'kill', messages: numbe
       else agents[0]!.kill('SIGKILL');
     });
     const done = way === 'planned' ? await Promise.race([handover, bounded(CHANGE_BOUND_MS, 'the handover did not complete').catch((e: Error) => e)]) : null;
-    await Promise.race([appliedTotal([sim], messages + 1), new Promise((r) => setTimeout(r, REST_BOUND_MS))]);
-    const run = judge(sim, writes, 1, seqs);
+    await runtime.drained({ timeoutMs: REST_BOUND_MS }).catch(() => {}); // what is lost never comes: judged below
+    const run = judge(await device.log(), 1, seqs);
     if (done) run.fellBack = done instanceof Error || !/gave its lease back/.test(done.detail);
     return run;
   } finally {
     await runtime.stop();
     for (const a of agents) a.kill('SIGKILL');
     await Promise.all(agents.map((a) => a.exited));
-    await sim.close();
+    await device.close();
     await deleteNamespace(ctx.amqpUrl, namespace, ['k1', 'k2']).catch(() => {});
     await dropDatabase(databaseUrl).catch(() => {});
   }
@@ -99,11 +92,10 @@ async function baton(ctx: BenchContext, way: 'planned' | 'kill', messages: numbe
 
 /** RabbitMQ single active consumer: two consumer processes; at `at` the active one cancels its consumer (SIGUSR2). */
 async function sac(ctx: BenchContext, messages: number, at: number): Promise<Run> {
-  const sim = await startDeviceSimulator({ fencing: false });
-  const writes = timeline(sim);
+  const device = await deviceProcess();
   const queue = `bench-sac-${tag()}`;
   const consumer = fileURLToPath(new URL('./sac-consumer.ts', import.meta.url));
-  const procs = ['1', '2'].map((no) => spawn(process.execPath, ['--import', 'tsx', consumer, ctx.amqpUrl, queue, sim.url, no, String(HEARTBEAT_S)], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  const procs = ['1', '2'].map((no) => spawn(process.execPath, ['--import', 'tsx', consumer, ctx.amqpUrl, queue, device.url, no, String(HEARTBEAT_S)], { stdio: ['ignore', 'pipe', 'inherit'] }));
   await Promise.all(procs.map((p) => new Promise((r) => p.stdout!.once('data', r))));
   const conn = await amqp.connect(ctx.amqpUrl);
   const pub = await conn.createConfirmChannel();
@@ -115,17 +107,20 @@ async function sac(ctx: BenchContext, messages: number, at: number): Promise<Run
       (i) => new Promise((res) => pub.sendToQueue(queue, Buffer.from(String(i)), { persistent: true }, res)),
       () => {
         // the active consumer is the one writing (it tags its writes with its number)
-        active = sim.applied.at(-1)?.epoch ?? 1;
-        procs[active - 1]!.kill('SIGUSR2');
+        void device.log().then((log) => {
+          active = log.at(-1)?.epoch ?? 1;
+          procs[active - 1]!.kill('SIGUSR2');
+        });
       },
     );
-    await Promise.race([appliedTotal([sim], messages), new Promise((r) => setTimeout(r, REST_BOUND_MS))]);
-    return judge(sim, writes, active, Array.from({ length: messages }, (_, i) => i));
+    // the consumers tell nothing: the device's log is read until it has them all (or the bound)
+    for (const end = Date.now() + REST_BOUND_MS; Date.now() < end && (await device.log()).length < messages; ) await new Promise((r) => setTimeout(r, 50));
+    return judge(await device.log(), active, Array.from({ length: messages }, (_, i) => i));
   } finally {
     for (const p of procs) p.kill('SIGKILL');
     await pub.deleteQueue(queue).catch(() => {});
     await conn.close();
-    await sim.close();
+    await device.close();
   }
 }
 

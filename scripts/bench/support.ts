@@ -1,7 +1,10 @@
 // Helpers shared by the benchmarks: sizes, messages, bounded waits, device counts, results.
 import amqp from 'amqplib';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
+import type { AppliedEntry } from '../../src/devices/model.ts';
 import type { DeviceSimulator } from '../../src/devices/simulator.ts';
 import { agentCredential, newSecret } from '../../src/trust.ts';
 import { measured, type BenchContext, type BenchResult } from './harness.ts';
@@ -50,6 +53,23 @@ export function result(name: string, label: string, base: number[], ours: number
   return { name, baseline, baton, ratio, target, met: met(baseline.median, baton.median), notes };
 }
 
+/** A device simulator in its own process (device-process.ts): its URL, its applied log (with the device's own times), and close. */
+export async function deviceProcess(): Promise<{ url: string; log(): Promise<AppliedEntry[]>; close(): Promise<void> }> {
+  const script = fileURLToPath(new URL('./device-process.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const url = await Promise.race([
+    new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()))),
+    exited.then(() => Promise.reject(new Error('the device process exited before it listened'))),
+    bounded(30_000, 'the device process did not listen'),
+  ]);
+  const pool = new Pool(url, { connections: 1 });
+  const log = async () => {
+    const r = await pool.request({ method: 'GET', path: '/_sim/log' });
+    return ((await r.body.json()) as { applied: AppliedEntry[] }).applied;
+  };
+  return { url, log, close: async () => (await pool.close(), child.kill('SIGTERM'), await exited) };
+}
 
 /** What the plain pipeline puts on its queue: the device's index and the message number. */
 export const plainMessage = (d: number, i: number) => Buffer.from(JSON.stringify({ d, i }));

@@ -93,13 +93,17 @@ function dispatcherActions({ broker, parker, accounting, leadership, metrics, st
   };
 }
 
+/** rows in the first batch of a replay round */
+const FIRST_REPLAY_BATCH = 50;
+
 function dispatcherActors({ broker, store, parker, accounting, leadership, streamK, replayBatchSize, log, lines, chain }: DispatcherDeps & { chain: ReplayChain }) {
   return {
     // One replay at a time: a replay the machine left (a new target, a quiesce, a stop) finishes
     // the batch it is in and ends; the next one starts after it, so no row is sent twice.
     // A round sends the rows parked when it begins (the parks under way committed first): rows
     // parked while it runs are the next round's, so a round ends under any incoming load. The rows
-    // of the lines held when it begins stay parked: their release replays them.
+    // of the lines held when it begins stay parked: their release replays them. Its first batch is
+    // small, so that the new agent has its first messages (and the stream resumes) sooner.
     replayParked: fromPromise(async ({ input, signal }: { input: { target: DispatchTarget }; signal: AbortSignal }): Promise<number> =>
       chain.run(async () => {
         await parker.flush();
@@ -107,7 +111,7 @@ function dispatcherActors({ broker, store, parker, accounting, leadership, strea
         let left = await store.countParked(filter);
         for (let replayed = 0; ; ) {
           if (signal.aborted || left <= 0) return replayed;
-          const rows = await store.fetchParked(Math.min(replayBatchSize, left), filter);
+          const rows = await store.fetchParked(Math.min(replayed === 0 ? Math.min(FIRST_REPLAY_BATCH, replayBatchSize) : replayBatchSize, left), filter);
           if (rows.length === 0) return replayed;
           // rows another leader parked are outstanding here from now on (those parked here already are)
           for (const r of rows) accounting.outstanding(r.message.deviceId, r.message.seq);
