@@ -38,6 +38,8 @@ export type BatonErrorCode =
   | 'stopping'
   /** a route whose part is not built yet */
   | 'not-built'
+  /** the server serves as many of these (event streams) as it may: try again later */
+  | 'busy'
   /** no such route */
   | 'not-found'
   /** no token, or a wrong one, where one is required (beyond loopback) */
