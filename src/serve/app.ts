@@ -49,6 +49,8 @@ export interface ServeAppOptions {
   loopbackPort?: () => number | null;
   /** true once the server stops (new requests are refused with 503 `stopping`) */
   stopping?: () => boolean;
+  /** called with the app before any route is added: a host's own hooks (an onRoute watcher, a request log) */
+  extend?: (app: FastifyInstance) => void;
 }
 
 export interface ServeApp {
@@ -76,8 +78,8 @@ export async function createServeApp(runtime: Runtime, o: ServeAppOptions): Prom
   const mount = { core, loopbackPort };
   const toInspector = inspectorFrameworkErrors(mount);
   const app = Fastify({
-    loggerInstance: logger.child({ actor: 'serve' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // fastify logs each request at info: kept out, its warnings and errors kept
+    loggerInstance: logger.child({ actor: 'serve' }, { level: 'warn' }) as FastifyBaseLogger,
     bodyLimit: o.bodyLimit ?? DEFAULT_BODY_LIMIT,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
     frameworkErrors: (err, req, reply) => (req.url.startsWith('/v1/') ? void answerError(err, req, reply) : toInspector(err, req, reply)),
@@ -86,6 +88,7 @@ export async function createServeApp(runtime: Runtime, o: ServeAppOptions): Prom
   const idempotency = new Idempotency({ store: o.keys, clock, log: app.log, ...(o.idempotencyWindowMs !== undefined ? { windowMs: o.idempotencyWindowMs } : {}) });
   const streams = new Set<ServerResponse>();
 
+  o.extend?.(app as unknown as FastifyInstance);
   app.setErrorHandler((err, req, reply) => (isBatonError(err, 'not-leader') ? redirectToLeader(err, req, reply, o.ports?.leader) : answerError(err, req, reply)));
   app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody(new BatonError('not-found', `there is no ${req.method} ${req.url.split('?')[0]} here (GET /v1/docs lists the routes)`))));
   await registerOpenApi(app, '1');

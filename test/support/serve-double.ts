@@ -52,10 +52,10 @@ export function runtimeDouble(devices = ['fw1', 'fw2']) {
 export const notLeader = () => new BatonError('not-leader', 'runtime r2 does not lead (r1 does): nothing was done');
 
 /** A serve app over a runtime double and an in-memory key store. */
-export async function serveDouble(o: Partial<ServeAppOptions> = {}, devices?: string[]) {
+export async function serveDouble(o: Partial<ServeAppOptions> = {}, devices?: string[], extend?: ServeAppOptions['extend']) {
   const double = runtimeDouble(devices);
   const keys = createMemoryStore();
-  const serve = await createServeApp(double.runtime, { keys, clock: stillClock, ...o });
+  const serve = await createServeApp(double.runtime, { keys, clock: stillClock, ...o, ...(extend ? { extend } : {}) });
   const call = async (method: 'GET' | 'POST', url: string, body?: unknown, headers: Record<string, string> = {}) => {
     const res = await serve.app.inject({ method, url, headers, ...(body !== undefined ? { payload: body as object } : {}) });
     let json: any = null;
