@@ -81,6 +81,8 @@ export async function createServeApp(runtime: Runtime, o: ServeAppOptions): Prom
     // fastify logs each request at info: kept out, its warnings and errors kept
     loggerInstance: logger.child({ actor: 'serve' }, { level: 'warn' }) as FastifyBaseLogger,
     bodyLimit: o.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    // while closing, a request on an open connection reaches v1Access, which answers `stopping` in the error shape
+    return503OnClosing: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
     frameworkErrors: (err, req, reply) => (req.url.startsWith('/v1/') ? void answerError(err, req, reply) : toInspector(err, req, reply)),
     ...(o.tls ? { https: { key: o.tls.key, cert: o.tls.cert } } : {}),
