@@ -1,5 +1,6 @@
 // A Runtime double for baton serve's tests: dispatch() hands out seqs per device (or fails as told),
 // the views answer fixed values, the actions record their arguments. Enough for app.inject().
+import { afterEach } from 'vitest';
 import type { ActionResult, Runtime } from '../../src/api.ts';
 import { createMemoryStore } from '../../src/adapters/memory/store.ts';
 import { BatonError } from '../../src/errors.ts';
@@ -67,4 +68,17 @@ export async function serveDouble(o: Partial<ServeAppOptions> = {}, devices?: st
     return { status: res.statusCode, json, headers: res.headers, text: res.body };
   };
   return { ...double, keys, serve, call };
+}
+
+/** serveDouble for a test file: each app it makes is closed after its test. */
+export function serveDoubles(): typeof serveDouble {
+  const apps: Array<{ serve: { app: { close(): Promise<void> } } }> = [];
+  afterEach(async () => {
+    for (const a of apps.splice(0)) await a.serve.app.close();
+  });
+  return async (...args) => {
+    const s = await serveDouble(...args);
+    apps.push(s);
+    return s;
+  };
 }

@@ -8,6 +8,7 @@ import { BatonError } from '../../src/errors.ts';
 import type { EventJournal, JournalEvent } from '../../src/serve/runtime-ports.ts';
 import { startServer, type BatonServer } from '../../src/serve/server.ts';
 import { runtimeDouble, stillClock } from '../support/serve-double.ts';
+import { readSse } from '../support/sse.ts';
 
 const servers: BatonServer[] = [];
 const open: IncomingMessage[] = [];
@@ -53,24 +54,15 @@ function follow(url: string, headers: Record<string, string> = {}) {
   return new Promise<{ status: number; body: () => string; ended: Promise<void>; events: Array<{ id: string; event: string; data: unknown }>; until(n: number): Promise<void> }>((resolve, reject) => {
     request(new URL('v1/events', url), { headers, agent: false }, (res) => {
       open.push(res);
-      let text = '';
       const events: Array<{ id: string; event: string; data: unknown }> = [];
       const ended = new Promise<void>((r) => res.on('end', r));
       const waiters: Array<() => void> = [];
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        text += c;
-        let end;
-        while ((end = text.indexOf('\n\n')) >= 0) {
-          const block = text.slice(0, end);
-          text = text.slice(end + 2);
-          const f = Object.fromEntries(block.split('\n').filter((l) => !l.startsWith(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]));
-          if (f.event) events.push({ id: f.id!, event: f.event, data: JSON.parse(f.data!) });
-          for (const w of waiters.splice(0)) w();
-        }
+      const sse = readSse(res, (f) => {
+        if (f.event) events.push({ id: f.id!, event: f.event, data: JSON.parse(f.data!) });
+        for (const w of waiters.splice(0)) w();
       });
       const until = (n: number): Promise<void> => (events.length >= n ? Promise.resolve() : new Promise<void>((r) => waiters.push(r)).then(() => until(n)));
-      resolve({ status: res.statusCode!, body: () => text, ended, events, until });
+      resolve({ status: res.statusCode!, body: sse.rest, ended, events, until });
     }).on('error', reject).end();
   });
 }

@@ -2,22 +2,14 @@
 // in order, schema errors in the one error shape, safe retries with Idempotency-Key (the first answer
 // replayed, a reused key refused naming it, two at once carried out once, a failure frees the key), a
 // standby's redirect, and the fate route without the runtime's fate().
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createMemoryStore } from '../../src/adapters/memory/store.ts';
 import { Idempotency, type StoredAnswer } from '../../src/serve/idempotency.ts';
 import { captureLogs } from '../support/log-capture.ts';
 import { BatonError } from '../../src/errors.ts';
-import { notLeader, serveDouble, stillClock } from '../support/serve-double.ts';
+import { notLeader, serveDoubles, stillClock } from '../support/serve-double.ts';
 
-const apps: Array<{ serve: { app: { close(): Promise<void> } } }> = [];
-afterEach(async () => {
-  for (const a of apps.splice(0)) await a.serve.app.close();
-});
-const serve = async (...args: Parameters<typeof serveDouble>) => {
-  const s = await serveDouble(...args);
-  apps.push(s);
-  return s;
-};
+const serve = serveDoubles();
 const msg = (deviceId = 'fw1', path = '/policies/p1', body: unknown = { allow: true }) => ({ deviceId, method: 'PUT', path, body });
 
 describe('POST /v1/messages', () => {

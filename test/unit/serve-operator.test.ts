@@ -1,19 +1,11 @@
 // baton serve's views and operator actions over a runtime double (app.inject), its access rules
 // (tokens with labels recorded as `by`, the loopback Host check, stopping), and the inspector's pages
 // on the same app: one server, one auth story.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BatonError } from '../../src/errors.ts';
-import { serveDouble } from '../support/serve-double.ts';
+import { serveDoubles } from '../support/serve-double.ts';
 
-const apps: Array<{ serve: { app: { close(): Promise<void> } } }> = [];
-afterEach(async () => {
-  for (const a of apps.splice(0)) await a.serve.app.close();
-});
-const serve = async (...args: Parameters<typeof serveDouble>) => {
-  const s = await serveDouble(...args);
-  apps.push(s);
-  return s;
-};
+const serve = serveDoubles();
 
 describe('views', () => {
   it('answer the runtime\'s views: status, devices, agents, switches, alarms, audit, dead letters', async () => {
