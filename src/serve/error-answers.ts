@@ -64,5 +64,6 @@ export function answerError(err: unknown, req: FastifyRequest, reply: FastifyRep
     }
   }
   const status = typeof e.details.status === 'number' && e.code === 'invalid-request' ? e.details.status : statusOf(e.code);
+  if (typeof e.details.retryAfterS === 'number') void reply.header('retry-after', String(e.details.retryAfterS));
   return reply.code(status).header('cache-control', 'no-store').send(errorBody(e));
 }

@@ -36,8 +36,7 @@ export function eventRoutes(clients: Set<ServerResponse>): FastifyPluginAsyncTyp
     }, async (req, reply) => {
       if (!o.journal) throw new BatonError('not-built', 'the event stream needs the runtime\'s event journal (not in this build); poll GET /v1/status and GET /v1/alarms instead');
       if (clients.size >= o.maxClients) {
-        void reply.header('retry-after', '5');
-        throw new BatonError('busy', `${o.maxClients} /v1/events clients are connected, the most this server serves: close one, or try again later`);
+        throw new BatonError('busy', `${o.maxClients} /v1/events clients are connected, the most this server serves: close one, or try again later`, { retryAfterS: 5 });
       }
       const last = req.headers['last-event-id'];
       const res = reply.raw;

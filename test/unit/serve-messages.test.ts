@@ -13,8 +13,9 @@ const serve = serveDoubles();
 const msg = (deviceId = 'fw1', path = '/policies/p1', body: unknown = { allow: true }) => ({ deviceId, method: 'PUT', path, body });
 
 describe('POST /v1/messages', () => {
-  it('accepts a message: 202 { deviceId, seq }, dispatched once', async () => {
-    const s = await serve();
+  it('accepts a message: 202 { deviceId, seq }, dispatched once; a device id of 200 characters is routed', async () => {
+    const s = await serve({}, ['fw1', 'd'.repeat(200)]);
+    expect((await s.call('GET', `/v1/messages/${'d'.repeat(200)}/1`)).json.error.code).toBe('not-built');
     const r = await s.call('POST', '/v1/messages', msg());
     expect(r.status).toBe(202);
     expect(r.json).toEqual({ deviceId: 'fw1', seq: 1 });
@@ -109,6 +110,7 @@ describe('Idempotency-Key', () => {
     const r = await s.call('POST', '/v1/messages', msg(), { 'idempotency-key': 'k' });
     expect(r.status).toBe(409);
     expect(r.json.error.code).toBe('idempotency-key-in-flight');
+    expect(r.headers['retry-after']).toBe('1');
     expect(s.dispatched).toHaveLength(0);
   });
 

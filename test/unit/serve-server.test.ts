@@ -1,7 +1,12 @@
 // startServer over real HTTP on an ephemeral loopback port: the options refused at start (no token
 // beyond loopback, half a TLS pair), and the graceful close: a request in flight is answered (its
-// message accepted), new connections are refused, close() resolves once it is done.
+// message accepted), new connections are refused, close() resolves once it is done; HTTPS with a key and certificate.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../src/api.ts';
 import { createMemoryStore } from '../../src/adapters/memory/store.ts';
@@ -52,5 +57,24 @@ describe('startServer', () => {
     expect(await inFlight).toEqual({ status: 202, json: { deviceId: 'fw1', seq: 1 } });
     await closing;
     expect(double.dispatched).toHaveLength(1);
+  });
+});
+
+describe('startServer with TLS', () => {
+  it('serves HTTPS with the given key and certificate', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'baton-serve-tls-'));
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { cwd: dir, stdio: 'pipe' });
+      const cert = readFileSync(join(dir, 'cert.pem'));
+      const server = await startServer(runtimeDouble().runtime, { keys: createMemoryStore(), port: 0, clock: stillClock, tls: { key: readFileSync(join(dir, 'key.pem')), cert } });
+      servers.push(server);
+      expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/$/);
+      const status = await new Promise<number>((resolve, reject) => {
+        httpsRequest(new URL('v1/status', server.url), { ca: cert, agent: false }, (res) => (res.resume(), resolve(res.statusCode!))).on('error', reject).end();
+      });
+      expect(status).toBe(200);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
