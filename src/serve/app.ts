@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { InspectionEvent } from 'xstate';
 import type { Runtime } from '../api.ts';
 import { systemClock } from '../clock.ts';
-import { isBatonError } from '../errors.ts';
+import { BatonError, isBatonError } from '../errors.ts';
 import { silentLogger } from '../logger.ts';
 import type { Clock, IdempotencyStore } from '../ports.ts';
 import type { InspectorToken } from '../inspector/access.ts';
@@ -27,7 +27,6 @@ import { messageRoutes } from './routes-messages.ts';
 import { actionRoutes, viewRoutes } from './routes-operator.ts';
 import { eventRoutes } from './routes-events.ts';
 import type { RuntimePorts } from './runtime-ports.ts';
-import { BatonError } from '../errors.ts';
 
 export interface ServeAppOptions {
   /** the tokens, each with the label the audit records (`token:<label>`); none: loopback only (./server.ts checks) */

@@ -1,7 +1,9 @@
 // baton serve's tokens from a file or BATON_TOKENS: label:token entries, comments and blank lines
-// skipped, refused naming the source and the entry when malformed, duplicate or badly labelled.
+// skipped, refused naming the source and the entry when malformed, duplicate or badly labelled; and
+// the flags baton serve refuses before it starts anything.
 import { describe, expect, it } from 'vitest';
 import { parseTokens } from '../../src/serve/tokens.ts';
+import { commandTable, runCli } from '../../src/tools/cli/main.ts';
 
 describe('parseTokens', () => {
   it('reads label:token lines (a token may hold colons), skipping blanks and comments; commas separate too', () => {
@@ -16,5 +18,14 @@ describe('parseTokens', () => {
     expect(() => parseTokens('n o c:x', 'f')).toThrow(/^f: tokens \[0\]\.label must be/);
     expect(() => parseTokens('noc:x\nnoc:y', 'f')).toThrow(/used twice/);
     expect(() => parseTokens('noc:x\nci:x', 'f')).toThrow(/same as another token/);
+  });
+});
+
+describe('baton serve, its flags', () => {
+  it('refuses, before starting anything, a missing --devices, an unreadable --tokens file and half a TLS pair', async () => {
+    const run = (...args: string[]) => runCli(['serve', ...args], commandTable());
+    await expect(run()).rejects.toThrow(/baton serve needs --devices FILE/);
+    await expect(run('--devices', 'd.json', '--tokens', '/nonexistent/tokens.txt')).rejects.toThrow(/--tokens \/nonexistent\/tokens\.txt: ENOENT/);
+    await expect(run('--devices', 'd.json', '--tls-key', 'k.pem')).rejects.toThrow(/--tls-key and --tls-cert together/);
   });
 });
