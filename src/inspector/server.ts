@@ -39,7 +39,7 @@ export function createInspectorServer(o: InspectorServerOptions): InspectorServe
   /** set once listening on loopback: the port a request's Host must name */
   let loopbackPort: number | null = null;
   const mount = { core, loopbackPort: () => loopbackPort };
-  const app = Fastify({ logger: false, maxParamLength: 4096, frameworkErrors: inspectorFrameworkErrors(mount) });
+  const app = Fastify({ logger: false, routerOptions: { maxParamLength: 4096 }, frameworkErrors: inspectorFrameworkErrors(mount) });
   void app.register(inspectorPlugin, { ...mount, paths: 'all' });
 
   return {

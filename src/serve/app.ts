@@ -83,7 +83,7 @@ export async function createServeApp(runtime: Runtime, o: ServeAppOptions): Prom
     // while closing, a request on an open connection reaches v1Access, which answers `stopping` in the error shape
     return503OnClosing: false,
     // a device id in a path may be long (the schema allows 200); the router's default (100) would answer 404
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
     frameworkErrors: (err, req, reply) => (req.url.startsWith('/v1/') ? void answerError(err, req, reply) : toInspector(err, req, reply)),
     ...(o.tls ? { https: { key: o.tls.key, cert: o.tls.cert } } : {}),
