@@ -75,7 +75,8 @@ export function eventRoutes(clients: Set<ServerResponse>): FastifyPluginAsyncTyp
         }, KEEPALIVE_MS);
       };
       beat();
-      req.raw.on('close', close);
+      res.on('close', close);
+      if (res.destroyed) close();
     });
   };
 }
