@@ -387,13 +387,15 @@ export type EnvOptions = Partial<Pick<RuntimeConfig, 'amqpUrl' | 'databaseUrl' |
   /** where `baton devices` finds a running runtime's inspector, and its token */
   inspectorUrl?: string;
   inspectorToken?: string;
+  /** `baton serve`'s tokens: `label:token` each, separated by newlines or commas */
+  serveTokens?: string;
 };
 
 /**
  * The only reader of `process.env`: BATON_AMQP_URL, BATON_DATABASE_URL, BATON_NAMESPACE,
  * BATON_MANAGEMENT_URL, BATON_LOG_LEVEL, BATON_SECRET or BATON_SECRET_FILE (runtimes),
  * BATON_AGENT_KEY or BATON_AGENT_KEY_FILE (agents), BATON_INSPECTOR_URL and BATON_INSPECTOR_TOKEN
- * (`baton devices`).
+ * (`baton devices`), BATON_TOKENS (`baton serve`).
  */
 export function fromEnv(env: NodeJS.ProcessEnv = process.env): EnvOptions {
   const out: EnvOptions = {};
@@ -408,5 +410,6 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): EnvOptions {
   if (env.BATON_MANAGEMENT_URL) out.managementUrl = env.BATON_MANAGEMENT_URL;
   if (env.BATON_INSPECTOR_URL) out.inspectorUrl = env.BATON_INSPECTOR_URL;
   if (env.BATON_INSPECTOR_TOKEN) out.inspectorToken = env.BATON_INSPECTOR_TOKEN;
+  if (env.BATON_TOKENS) out.serveTokens = env.BATON_TOKENS;
   return out;
 }

@@ -24,7 +24,28 @@ export type BatonErrorCode =
   | 'invalid-request'
   /** a dead letter an operator already settled otherwise (retried, or resent): the action would send or hide it twice */
   | 'dead-letter-settled'
-  | 'unsupported';
+  | 'unsupported'
+  // baton serve (API v1)
+  /** a seq of a device that was never accepted */
+  | 'unknown-message'
+  /** an Idempotency-Key sent again with another request: nothing was done */
+  | 'idempotency-key-reused'
+  /** an Idempotency-Key whose first request is still being carried out: send again shortly */
+  | 'idempotency-key-in-flight'
+  /** no runtime leads right now (a standby answers; a leader is elected within about 1.3 × leaderTtl) */
+  | 'no-leader'
+  /** the server is stopping (SIGTERM): it settles what it accepted and takes nothing new */
+  | 'stopping'
+  /** a route whose part is not built yet */
+  | 'not-built'
+  /** the server serves as many of these (event streams) as it may: try again later */
+  | 'busy'
+  /** no such route */
+  | 'not-found'
+  /** no token, or a wrong one, where one is required (beyond loopback) */
+  | 'unauthorized'
+  /** a failure inside the server or the runtime that no other code names (see the log) */
+  | 'internal';
 
 /** An error with a stable, kebab-case `code` that callers can branch on. */
 export class BatonError extends Error {

@@ -29,5 +29,10 @@ export { loadDevicesFile, runtimeDefaults, agentDefaults } from './config.ts';
 export type { RuntimeConfig, AgentConfig } from './config.ts';
 /** What a host passes to `dispatch()`. */
 export type { ConfigMessage } from './wire.ts';
+/** Starts baton serve over a runtime: HTTP API v1, the inspector and /metrics on one server (what `baton serve` runs). */
+export { startServer } from './serve/server.ts';
+/** baton serve's options and handle; the runtime's parts it reads beyond the Runtime interface. */
+export type { ServerOptions, BatonServer } from './serve/server.ts';
+export type { RuntimePorts, FateReader, MessageFate, EventJournal, JournalEvent, LeaderLocator } from './serve/runtime-ports.ts';
 /** The ports, for custom adapters. */
-export type { Broker, Store, DeviceClient, Clock, DeviceConfig, WireMessage } from './ports.ts';
+export type { Broker, Store, DeviceClient, Clock, DeviceConfig, WireMessage, IdempotencyStore } from './ports.ts';

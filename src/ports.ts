@@ -398,8 +398,39 @@ export interface AuditStore {
   listAudit(opts?: { limit?: number; target?: string }): Promise<AuditEntry[]>;
 }
 
+/** A stored `Idempotency-Key` of `baton serve`: the request it first came with (a hash) and, once carried out, the answer. */
+export interface IdempotencyRecord {
+  key: string;
+  /** the hash of the first request (route and body) that came with the key */
+  hash: string;
+  /** when the request that holds it claimed it (wall clock, ms): the claim's token */
+  claimedAt: number;
+  /** after this (wall clock, ms) the key counts as unused, and is purged */
+  expiresAt: number;
+  /** the first answer, once it was given; null while its request is being carried out (or its server died) */
+  answer: { status: number; body: string } | null;
+}
+
+/**
+ * `baton serve`'s idempotency keys (src/serve/idempotency.ts): a key is claimed before its request is
+ * carried out, then completed with the answer (or released when nothing was done). Not leader-only:
+ * the keys outlive leader terms. Times are the server's wall clock, ms.
+ */
+export interface IdempotencyStore {
+  /** claims `key` unless a record of it stands unexpired: null when claimed now, else that record (an expired one is replaced) */
+  claimIdempotencyKey(claim: { key: string; hash: string; at: number; expiresAt: number }): Promise<IdempotencyRecord | null>;
+  /** takes over a claim of the same hash with no answer made before `staleBefore` (its server died, or never finished): true for the one caller that took it */
+  retakeIdempotencyKey(claim: { key: string; hash: string; at: number; expiresAt: number; staleBefore: number }): Promise<boolean>;
+  /** records the answer of the claim made at `claimedAt` (a claim taken over since is left alone): true when recorded */
+  completeIdempotencyKey(key: string, claimedAt: number, answer: { status: number; body: string }): Promise<boolean>;
+  /** forgets the claim made at `claimedAt` while it has no answer (its request did nothing): the key is free again */
+  releaseIdempotencyKey(key: string, claimedAt: number): Promise<void>;
+  /** deletes the records expired at `now`; how many */
+  purgeIdempotencyKeys(now: number): Promise<number>;
+}
+
 /** The database as a whole: one adapter (ORM, in-memory) implements every role; each part of baton takes only the roles it uses. */
-export type Store = StoreLifecycle & LeadershipStore & AssignmentStore & AgentStore & SeqStore & ParkingStore & DeliveryStore & DeadLetterStore & LineStore & AuditStore;
+export type Store = StoreLifecycle & LeadershipStore & AssignmentStore & AgentStore & SeqStore & ParkingStore & DeliveryStore & DeadLetterStore & LineStore & AuditStore & IdempotencyStore;
 
 // ---------------------------------------------------------------- DeviceClient
 

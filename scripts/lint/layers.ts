@@ -13,6 +13,7 @@ export type Layer =
   | 'adapters/memory'
   | 'devices'
   | 'inspector'
+  | 'serve'
   | 'tools'
   | 'scripts'
   | 'test'
@@ -30,7 +31,7 @@ interface LayerRule {
   rule: string;
 }
 
-const SRC_BELOW_TOOLS: Layer[] = ['kernel', 'machines', 'runtime', 'agent', 'adapters', 'adapters/memory', 'devices', 'inspector', 'other'];
+const SRC_BELOW_TOOLS: Layer[] = ['kernel', 'machines', 'runtime', 'agent', 'adapters', 'adapters/memory', 'devices', 'inspector', 'serve', 'other'];
 
 export const LAYERS: Record<Layer, LayerRule> = {
   machines: { name: 'machines/', may: [], rule: 'machines/ holds the pure statecharts: they import only xstate and each other' },
@@ -62,6 +63,11 @@ export const LAYERS: Record<Layer, LayerRule> = {
     may: ['kernel', 'machines', 'other'],
     rule: 'inspector/ imports only the kernel and machines/; the runtime starts it and hands it what it shows',
   },
+  serve: {
+    name: 'serve/',
+    may: ['kernel', 'machines', 'inspector', 'other'],
+    rule: 'serve/ (baton serve: the HTTP API over a Runtime) imports only the kernel, machines/ and inspector/; it is handed the runtime and its stores',
+  },
   tools: { name: 'tools/', may: [...SRC_BELOW_TOOLS, 'public'], rule: 'tools/ may import anything in src/ and machines/, never scripts/' },
   scripts: {
     name: 'scripts/',
@@ -74,7 +80,7 @@ export const LAYERS: Record<Layer, LayerRule> = {
 };
 
 /** The folders of src/ that are layers (adapters/memory/ is told apart from the other adapters). */
-const SRC_FOLDERS = new Set<Layer>(['runtime', 'agent', 'adapters', 'devices', 'inspector', 'tools']);
+const SRC_FOLDERS = new Set<Layer>(['runtime', 'agent', 'adapters', 'devices', 'inspector', 'serve', 'tools']);
 
 /** The layer of a file, from its path relative to the checkout (`src/runtime/runtime.ts`). */
 export function layerOf(rel: string): Layer {

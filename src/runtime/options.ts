@@ -42,7 +42,8 @@ export interface RuntimeSetup {
 
 export function resolveRuntimeOptions(options: ConfigOptions): RuntimeSetup {
   const { logger, clock: givenClock, runtimeId: givenId, ...rest } = options;
-  const { logLevel: _ignored, agentKey: _notOurs, agentKeyFile: _notOurs2, secret: envSecret, secretFile: envSecretFile, ...envDefaults } = fromEnv();
+  // what the environment says for other commands (agents, baton devices, baton serve) is not the runtime's
+  const { logLevel: _ignored, agentKey: _notOurs, agentKeyFile: _notOurs2, inspectorUrl: _client, inspectorToken: _client2, serveTokens: _server, secret: envSecret, secretFile: envSecretFile, ...envDefaults } = fromEnv();
   // a secret given as an option wins over the environment's (a secret and a secret file would clash)
   const envCredential = rest.secret !== undefined || rest.secretFile != null ? {} : { ...(envSecret ? { secret: envSecret } : {}), ...(envSecretFile ? { secretFile: envSecretFile } : {}) };
   const cfg = resolveRuntimeConfig({ ...envDefaults, ...envCredential, ...rest } as Record<string, unknown>);

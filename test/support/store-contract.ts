@@ -6,6 +6,7 @@ import type {
   AgentStore, AssignmentStore, DeliveryStore, LeadershipStore, ParkingStore, SeqStore, Store, StoreLifecycle, WireMessage,
 } from '../../src/ports.ts';
 import { auditContract, deadLetterContract, lineContract } from './store-contract-actions.ts';
+import { idempotencyContract } from './store-contract-idempotency.ts';
 
 const m = (deviceId: string, seq: number): WireMessage => ({ deviceId, seq, method: 'PUT', path: `/p/${seq}`, body: { seq } });
 
@@ -39,6 +40,7 @@ export function storeContract(name: string, open: () => Promise<{ store: Store; 
     deadLetterContract(current);
     lineContract(current);
     auditContract(current);
+    idempotencyContract(current);
     agentContract(current);
   });
 }

@@ -13,6 +13,7 @@ import type { Clock } from '../../src/ports.ts';
 import type { Alarm, RuntimeStatus } from '../../src/api.ts';
 import { inspectorPage } from '../../src/inspector/page.ts';
 import { captureLogs } from '../support/log-capture.ts';
+import { readSse } from '../support/sse.ts';
 
 /** A clock whose timers never fire: no periodic status push interleaves with what a test counts. */
 const still: Clock = { now: () => Date.now(), monotonic: () => performance.now(), setTimeout: () => ({ cancel() {} }) };
@@ -71,21 +72,11 @@ function listen(port: number, headers: Record<string, string> = {}): Promise<{ e
       sockets.push(res.socket);
       const events: SseEvent[] = [];
       const got = new EventEmitter();
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        text += c;
-        let end;
-        while ((end = text.indexOf('\n\n')) >= 0) {
-          const block = text.slice(0, end);
-          text = text.slice(end + 2);
-          const kind = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (kind && data !== undefined) {
-            const e = { kind, data: JSON.parse(data) as unknown };
-            events.push(e);
-            got.emit('event', e);
-          }
+      readSse(res, ({ event: kind, data }) => {
+        if (kind && data !== undefined) {
+          const e = { kind, data: JSON.parse(data) as unknown };
+          events.push(e);
+          got.emit('event', e);
         }
       });
       const until = (p: (e: SseEvent) => boolean) =>

@@ -13,6 +13,7 @@ import { memoryDelivery } from './store/delivery.ts';
 import { memoryDeadLetters } from './store/dead-letters.ts';
 import { memoryLines } from './store/lines.ts';
 import { memoryAudit } from './store/audit.ts';
+import { memoryIdempotency } from './store/idempotency.ts';
 import type { Store } from '../../ports.ts';
 
 export interface MemoryStoreOptions {
@@ -34,5 +35,6 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): Store {
     ...memoryDeadLetters(db),
     ...memoryLines(db),
     ...memoryAudit(db),
+    ...memoryIdempotency(db),
   };
 }

@@ -2,6 +2,7 @@
 import { EntitySchema } from '@mikro-orm/core';
 import { Migration } from '@mikro-orm/migrations';
 import type { SwitchRecord } from '../../ports.ts';
+import { Migration0006IdempotencyKeys } from './schema-idempotency.ts';
 
 export interface AgentServiceUsedRow {
   id: number;
@@ -289,4 +290,5 @@ export const migrationsList = [
   { name: 'Migration0003Settled', class: Migration0003Settled },
   { name: 'Migration0004LateWrites', class: Migration0004LateWrites },
   { name: 'Migration0005OperatorActions', class: Migration0005OperatorActions },
+  { name: 'Migration0006IdempotencyKeys', class: Migration0006IdempotencyKeys },
 ];

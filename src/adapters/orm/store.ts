@@ -12,6 +12,7 @@ import { ormDelivery } from './delivery.ts';
 import { ormDeadLetters } from './dead-letters.ts';
 import { ormLines } from './lines.ts';
 import { ormAudit } from './audit.ts';
+import { ormIdempotency } from './idempotency.ts';
 import type { Store } from '../../ports.ts';
 
 export type { OrmStoreOptions };
@@ -31,5 +32,6 @@ export async function createOrmStore(opts: OrmStoreOptions): Promise<Store> {
     ...ormDeadLetters(db),
     ...ormLines(db),
     ...ormAudit(db),
+    ...ormIdempotency(db),
   };
 }

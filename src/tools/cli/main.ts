@@ -19,6 +19,7 @@ import { machines } from './machines.ts';
 import { pause, resume } from './pause.ts';
 import { scenario } from './scenario.ts';
 import { secret } from './secret.ts';
+import { serve } from './serve.ts';
 import { sim } from './sim.ts';
 import { status } from './status.ts';
 import { unblock } from './unblock.ts';
@@ -30,6 +31,7 @@ export type { Command } from './command.ts';
 const builtIn: Array<[string, Command]> = [
   ['device', device],
   ['agent', agent],
+  ['serve', serve],
   ['secret', secret],
   ['agent-key', agentKey],
   ['demo', demo],

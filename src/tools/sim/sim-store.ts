@@ -32,6 +32,7 @@ const WRITES: Record<keyof Store, boolean> = {
   deadLetter: true, listDeadLetters: false, getDeadLetter: false, findDeadLetter: false, resolveDeadLetter: true, // DeadLetterStore
   lineOrders: false, setLineOrder: true, // LineStore
   recordAudit: true, listAudit: false, // AuditStore
+  claimIdempotencyKey: true, retakeIdempotencyKey: true, completeIdempotencyKey: true, releaseIdempotencyKey: true, purgeIdempotencyKeys: true, // IdempotencyStore (baton serve)
 };
 
 interface Window {

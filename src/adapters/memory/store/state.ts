@@ -3,7 +3,7 @@
  * the tables hold, and the helpers the parts share (the term check, a device's stream, copies).
  */
 import { termOver } from '../../../errors.ts';
-import type { AgentRecord, Assignment, AuditEntry, DeadLetterView, DeviceStream, LeaderTerm, ParkedRow, StoredLineOrder, SwitchRecord } from '../../../ports.ts';
+import type { AgentRecord, Assignment, AuditEntry, DeadLetterView, DeviceStream, IdempotencyRecord, LeaderTerm, ParkedRow, StoredLineOrder, SwitchRecord } from '../../../ports.ts';
 
 export interface MemoryDb {
   /** the database clock (ms), for leadership expiry and switch stamps */
@@ -26,6 +26,8 @@ export interface MemoryDb {
   /** in id order */
   audit: AuditEntry[];
   nextAuditId: number;
+  /** baton serve's idempotency keys, by key */
+  idempotency: Map<string, IdempotencyRecord>;
 }
 
 export function memoryDb(now: () => number): MemoryDb {
@@ -38,6 +40,7 @@ export function memoryDb(now: () => number): MemoryDb {
     streams: new Map(),
     settled: new Map(),
     settledRevs: new Map(),
+    idempotency: new Map(),
     parked: [],
     refused: new Set(),
     nextParkedId: 1,
