@@ -19,6 +19,12 @@ export interface AgentView {
   lastHeartbeat: number | null;
 }
 
+/** Who leads (`Runtime.leader()`): its runtime id, and the base URL of its `baton serve` (null: it advertised none). */
+export interface LeaderView {
+  id: string;
+  url: string | null;
+}
+
 /** What `dispatch()` resolves with once the message is durable. */
 export interface Dispatched {
   deviceId: string;
@@ -169,6 +175,13 @@ export interface Runtime {
    */
   applied(message: Pick<Dispatched, 'deviceId' | 'seq'>, opts?: { timeoutMs?: number }): Promise<void>;
   status(): Promise<RuntimeStatus>;
+  /**
+   * who leads as far as this runtime knows, and the base URL it advertised (option `advertise`, null
+   * when it gave none): itself while it leads; on a standby, the holder of the leadership row as of its
+   * last leadership query (every third of `leaderTtl`), so a leader that just died may still be named
+   * until its row lapses. null: nobody leads, as far as it knows
+   */
+  leader(): LeaderView | null;
   /** each configured device: how its line stands (blocked, retrying, flowing, idle), its seqs, lag and last failure */
   devices(): Promise<DeviceView[]>;
   /** this runtime's metrics in the Prometheus text format (what the inspector serves on /metrics) */

@@ -19,6 +19,8 @@ export interface LeadershipDeps {
   log: Logger;
   runtimeId: string;
   ttlMs: number;
+  /** the base URL this runtime advertises with its term (null: none) */
+  advertise: string | null;
   seqs: Pick<SeqAllocator, 'beginTerm' | 'endTerm'>;
   granter: Pick<LeaseGranter, 'leaderWon' | 'leaderLost'>;
   /** receipts are read while leading (receipt-reader.ts) */
@@ -39,6 +41,7 @@ export class Leadership {
       logger: d.log,
       id: runtimeId,
       ttlMs: d.ttlMs,
+      url: d.advertise,
       onWon: (term) => {
         // before the coordinator acts: seqs come from this term's reservations, grants wait out the last term's leases
         seqs.beginTerm(term);
@@ -72,6 +75,9 @@ export class Leadership {
   leader(): string | null {
     return this.elector.leader();
   }
+
+  /** `Runtime.leader()`: who leads as far as this runtime knows, and the base URL it advertised */
+  readonly leaderAt = () => this.elector.leaderAt();
 
   // A publish goes out only while the leader term it was made in lasts: one held back by a dropped
   // connection (or a pause) and sent after the leadership moved would land in a queue the new

@@ -102,7 +102,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const granter = createLeaseGranter({ ...setup, broker, holders, ledger, leading, lines: lines.orders });
   const refused = limitedWarn(clock, log); // what the trust boundary keeps out, logged at most every 10 s per kind
   const registry = createAgentRegistry({ ...setup, store, inspect, emit, granter, coordinator: coordinatorActor });
-  const leadership = new Leadership({ ...setup, store, ttlMs: cfg.leaderTtl, seqs, granter, readReceipts, emit, coordinator: coordinatorActor, dispatcher: () => dispatcher });
+  const leadership = new Leadership({ ...setup, store, ttlMs: cfg.leaderTtl, advertise: cfg.advertise, seqs, granter, readReceipts, emit, coordinator: coordinatorActor, dispatcher: () => dispatcher });
   const dispatcher = createDispatcher({ ...setup, broker, store, parker, accounting, leadership, metrics, replayBatchSize: cfg.replayBatchSize, inspect, lines: lines.orders, release: lines.release, chain: lines.chain, sent: catchUp.sent });
   hookDispatcher(dispatcher, { coordinator: coordinatorActor, emit, onSending: lines.release.onSending });
   const management = cfg.managementUrl ? createManagementApi(cfg.managementUrl) : null;
@@ -139,7 +139,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   });
   const { start, stop, ready } = lifecycle;
   const actions = { alarms: alarms.list, audit: (opts?: { limit?: number }) => auditLog.list(opts), handover: handovers.request, ...deadLetterAndDrainActions({ ...setup, store, auditLog, drains, events, intake, state, leadership, retrying: (id, seq) => pendingRetry(lines.orders.order(id))?.seq === seq }), ...lines.actions };
-  return { start, stop, dispatch: intake.dispatch, ready, applied: accounting.applied, status, devices, metrics: () => metrics.text(), on: events.on, off: events.off, once: events.once, ...actions };
+  return { start, stop, dispatch: intake.dispatch, ready, applied: accounting.applied, leader: leadership.leaderAt, status, devices, metrics: () => metrics.text(), on: events.on, off: events.off, once: events.once, ...actions };
 }
 
 /** The runtime's AMQP broker (tests and the simulation give theirs in `ports`). */
