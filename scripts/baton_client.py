@@ -21,6 +21,7 @@ until applied, and the events read back.
 import json
 import os
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -62,12 +63,14 @@ def _retryable(err):
 
 
 class BatonClient:
-    def __init__(self, base_url, token=None, timeout=30.0, attempts=6, backoff=0.2, max_sleep=5.0):
+    def __init__(self, base_url, token=None, timeout=30.0, attempts=6, backoff=0.2, max_sleep=5.0, cafile=None):
+        """`base_url`: one URL or several (the leader and its standbys, tried in turn); `cafile`: the CA that signs an https server's certificate."""
         urls = [base_url] if isinstance(base_url, str) else list(base_url)
         self.urls = [u.rstrip("/") for u in urls]
         self.token = token if token is not None else os.environ.get("BATON_TOKEN")
         self.timeout, self.attempts, self.backoff, self.max_sleep = timeout, attempts, backoff, max_sleep
-        self._opener = urllib.request.build_opener(_NoRedirect)
+        tls = urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=cafile)) if cafile else urllib.request.HTTPSHandler()
+        self._opener = urllib.request.build_opener(_NoRedirect, tls)
         #: the last answer: (HTTP status, headers); `replayed` tells a repeat answered with the first result
         self.last_status, self.last_headers, self.replayed = None, {}, False
 
@@ -256,11 +259,12 @@ def _demo(argv):
 
     p = argparse.ArgumentParser(description="Dispatch a policy and its rules to a device through baton serve, retry one with the same key, wait until applied, read the events.")
     p.add_argument("--url", action="append", help="a baton serve base URL (several: the leader and standbys); default $BATON_URL or http://127.0.0.1:8080")
+    p.add_argument("--cafile", help="the CA certificate of an https baton serve")
     p.add_argument("--device", default="fw1")
     p.add_argument("--rules", type=int, default=3)
     p.add_argument("--events-for", type=float, default=2.0, help="seconds to read events for")
     a = p.parse_args(argv)
-    c = BatonClient(a.url or [os.environ.get("BATON_URL", "http://127.0.0.1:8080")])
+    c = BatonClient(a.url or [os.environ.get("BATON_URL", "http://127.0.0.1:8080")], cafile=a.cafile)
     policy = f"/policies/demo-{uuid.uuid4().hex[:8]}"
     msgs = [{"deviceId": a.device, "method": "PUT", "path": policy, "body": {"action": "deny"}}]
     msgs += [{"deviceId": a.device, "method": "PUT", "path": f"{policy}/rules/r{i}", "body": {"port": 1000 + i}} for i in range(1, a.rules + 1)]
@@ -269,7 +273,7 @@ def _demo(argv):
     seen, opened, heard = [], threading.Event(), threading.Condition()
 
     def read_events():
-        for ev in BatonClient(c.urls).events(idle_timeout=a.events_for + 30, reconnect=False, on_open=opened.set):
+        for ev in BatonClient(c.urls, cafile=a.cafile).events(idle_timeout=a.events_for + 30, reconnect=False, on_open=opened.set):
             with heard:
                 seen.append(ev)
                 heard.notify_all()
