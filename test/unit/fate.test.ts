@@ -105,3 +105,36 @@ describe('fate() on a standby (the stored tables)', () => {
     c.killAll();
   });
 });
+
+describe('fate() across a change of leader', () => {
+  it('the new leader answers accepted (not unknown) for a seq the old one sent and nobody settled yet, then applied on its receipt', async () => {
+    const c = simCluster({ seed: 6, devices: 1 });
+    const model = c.models.get('fw1')!;
+    const r1 = await c.runtime('r1');
+    const r2 = await c.runtime('r2');
+    let active = false;
+    r1.on('coordinator.active', () => (active = true));
+    await c.agent('a1');
+    expect(await c.world.run(() => active, 5000)).toBe(true);
+    const first = await r1.dispatch(workloadMessage('fw1', 0));
+    await c.world.run(() => model.applied.some((a) => a.seq === first.seq), c.world.now + 2000);
+    model.errorRate = 1; // the device answers 503 (retried): the next seq stays outstanding
+    const second = await r1.dispatch(workloadMessage('fw1', 1));
+    c.kill('r1');
+    let r2Leads = false;
+    r2.on('leader.won', () => (r2Leads = true));
+    expect(await c.world.run(() => r2Leads, c.world.now + 20_000)).toBe(true);
+    const settle = async <T>(p: Promise<T>) => {
+      let out: T | Error | undefined;
+      p.then((v) => (out = v), (e: Error) => (out = e));
+      await c.world.run(() => out !== undefined, c.world.now + 20_000);
+      return out!;
+    };
+    expect(await settle(r2.fate(first))).toMatchObject({ fate: 'applied', source: 'ledger' });
+    expect(await settle(r2.fate(second))).toEqual({ deviceId: 'fw1', seq: second.seq, fate: 'accepted', source: 'ledger' });
+    const waiting = r2.fate(second, { waitMs: 60_000 });
+    model.errorRate = 0;
+    expect(await settle(waiting)).toEqual({ deviceId: 'fw1', seq: second.seq, fate: 'applied', source: 'ledger' });
+    c.killAll();
+  });
+});
