@@ -80,18 +80,24 @@ describe('fate() on the leader (the ledger)', () => {
   });
 });
 
+/** r1 leads, r2 stands by, agent a1 active; one message applied (`first`) */
+async function leaderAndStandby(seed: number) {
+  const c = simCluster({ seed, devices: 1 });
+  const model = c.models.get('fw1')!;
+  const r1 = await c.runtime('r1');
+  const r2 = await c.runtime('r2');
+  let active = false;
+  r1.on('coordinator.active', () => (active = true));
+  await c.agent('a1');
+  expect(await c.world.run(() => active, 5000)).toBe(true);
+  const first = await r1.dispatch(workloadMessage('fw1', 0));
+  await c.world.run(() => model.applied.some((a) => a.seq === first.seq), c.world.now + 2000);
+  return { c, model, r1, r2, first };
+}
+
 describe('fate() on a standby (the stored tables)', () => {
   it('answers applied and unknown as stored; refuses to wait for a seq not settled there, naming the leader', async () => {
-    const c = simCluster({ seed: 5, devices: 1 });
-    const model = c.models.get('fw1')!;
-    const r1 = await c.runtime('r1');
-    const r2 = await c.runtime('r2');
-    let active = false;
-    r1.on('coordinator.active', () => (active = true));
-    await c.agent('a1');
-    expect(await c.world.run(() => active, 5000)).toBe(true);
-    const first = await r1.dispatch(workloadMessage('fw1', 0));
-    await c.world.run(() => model.applied.some((a) => a.seq === first.seq), c.world.now + 2000);
+    const { c, model, r1, r2, first } = await leaderAndStandby(5);
     await c.world.run(() => false, c.world.now + 500);
     expect(await r2.fate(first)).toEqual({ deviceId: 'fw1', seq: first.seq, fate: 'applied', source: 'stored' });
     expect(await r1.fate(first)).toMatchObject({ fate: 'applied', source: 'ledger' });
@@ -108,16 +114,7 @@ describe('fate() on a standby (the stored tables)', () => {
 
 describe('fate() across a change of leader', () => {
   it('the new leader answers accepted (not unknown) for a seq the old one sent and nobody settled yet, then applied on its receipt', async () => {
-    const c = simCluster({ seed: 6, devices: 1 });
-    const model = c.models.get('fw1')!;
-    const r1 = await c.runtime('r1');
-    const r2 = await c.runtime('r2');
-    let active = false;
-    r1.on('coordinator.active', () => (active = true));
-    await c.agent('a1');
-    expect(await c.world.run(() => active, 5000)).toBe(true);
-    const first = await r1.dispatch(workloadMessage('fw1', 0));
-    await c.world.run(() => model.applied.some((a) => a.seq === first.seq), c.world.now + 2000);
+    const { c, model, r1, r2, first } = await leaderAndStandby(6);
     model.errorRate = 1; // the device answers 503 (retried): the next seq stays outstanding
     const second = await r1.dispatch(workloadMessage('fw1', 1));
     c.kill('r1');
