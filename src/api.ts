@@ -72,6 +72,15 @@ export interface EventJournalView {
   subscribe(listener: (e: JournalEntry) => void): () => void;
   /** the id of the newest entry kept (null: none) */
   newest(): string | null;
+  /** `since()` then `subscribe()` in one call, as `baton serve` streams them: throws `invalid-request` (details.reason, details.newest) when `since()` cannot tell */
+  follow(afterId: string | null, listener: (e: FollowedEntry) => void): () => void;
+}
+
+/** An entry as `follow()` hands it on: its id and type (the SSE `id:` and `event:`), and the whole entry as `data`. */
+export interface FollowedEntry {
+  id: string;
+  type: JournalEntry['type'];
+  data: JournalEntry;
 }
 
 /** What `dispatch()` resolves with once the message is durable. */

@@ -6,7 +6,7 @@ export { createRuntime } from './runtime/runtime.ts';
 export type { RuntimeOptions } from './runtime/runtime.ts';
 export type { Runtime, Dispatched, RuntimeStatus, RuntimeEvents, DeviceView, DeviceState, Alarm } from './api.ts';
 /** What a remote client reads (`baton serve`): a message's fate, who leads and where, the event journal. */
-export type { MessageFate, LeaderView, EventJournalView, JournalEntry, JournalEvent, JournalRead, SwitchStep } from './api.ts';
+export type { MessageFate, LeaderView, EventJournalView, JournalEntry, JournalEvent, JournalRead, FollowedEntry, SwitchStep } from './api.ts';
 /** Starts an agent in this process (what `baton agent` runs). */
 export { startAgent } from './agent/worker.ts';
 /** Handle of a running agent. */

@@ -17,10 +17,12 @@
  *
  * Window: the last `capacity` entries (default 10,000) over all terms; an id whose successor was
  * dropped answers `too-old`. `since()` and `subscribe()` are synchronous, as is every record: a
- * caller that calls both in one turn misses nothing and gets nothing twice.
+ * caller that calls both in one turn misses nothing and gets nothing twice; `follow()` (baton serve's
+ * port) does both in one call.
  */
 import type { Logger } from 'pino';
-import type { EventJournalView, JournalEntry, JournalEvent, JournalRead, SwitchStep } from '../api.ts';
+import type { EventJournalView, FollowedEntry, JournalEntry, JournalEvent, JournalRead, SwitchStep } from '../api.ts';
+import { BatonError } from '../errors.ts';
 import type { Assignment } from '../../machines/coordinator.machine.ts';
 import type { Clock, LeaderTerm } from '../ports.ts';
 import type { RuntimeEventEmitter } from './events.ts';
@@ -64,6 +66,20 @@ export class EventJournal implements EventJournalView {
     const after = this.n - k;
     if (after > this.count) return this.refuse('too-old', `events after ${lastId} are no longer kept (the journal keeps the last ${this.ring.length})`);
     return { ok: true, entries: this.newestOnes(after) };
+  };
+
+  /**
+   * `baton serve`'s port: calls `listener` with every entry after `afterId` (null: only new ones), oldest
+   * first, then with each new one as it is recorded, until the returned function is called. `data` is
+   * the whole entry (what an SSE `data:` line carries). Throws `invalid-request` (details: `reason`,
+   * `newest`) when `since()` cannot tell what followed `afterId`, before the listener hears anything.
+   */
+  readonly follow = (afterId: string | null, listener: (e: FollowedEntry) => void): (() => void) => {
+    const read = afterId === null ? ({ ok: true, entries: [] } as const) : this.since(afterId);
+    if (!read.ok) throw new BatonError('invalid-request', read.message, { field: 'Last-Event-ID', reason: read.reason, newest: read.newest });
+    const send = (e: JournalEntry) => listener({ id: e.id, type: e.type, data: e });
+    for (const e of read.entries) send(e);
+    return this.subscribe(send);
   };
 
   /** Calls `listener` with each entry as it is recorded; returns what stops it. */

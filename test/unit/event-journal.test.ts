@@ -89,6 +89,30 @@ describe('EventJournal (the part alone)', () => {
     expect(got).toEqual(['7-1']);
   });
 
+  it('follow(): what followed the id, then each new entry, as { id, type, data: the entry }; null: only new ones; an id it cannot follow is refused before anything is heard', () => {
+    const { journal, applied } = rig(3);
+    applied('fw1', 1);
+    applied('fw1', 2);
+    const got: string[] = [];
+    const stop = journal.follow('7-1', (e) => got.push(`${e.id} ${e.type} ${e.data.type === 'applied' ? e.data.from : ''}`));
+    const fresh: string[] = [];
+    journal.follow(null, (e) => fresh.push(e.id));
+    applied('fw1', 3);
+    stop();
+    applied('fw1', 4);
+    expect(got).toEqual(['7-2 applied 2', '7-3 applied 3']);
+    expect(fresh).toEqual(['7-3', '7-4']);
+    const heard: string[] = [];
+    let refused: unknown = null;
+    try {
+      journal.follow('7-0', (e) => heard.push(e.id));
+    } catch (err) {
+      refused = err;
+    }
+    expect(refused).toMatchObject({ code: 'invalid-request', details: { field: 'Last-Event-ID', reason: 'too-old', newest: '7-4' } });
+    expect(heard).toEqual([]);
+  });
+
   it('a switch: started with its reason, each phase, completed', () => {
     const { journal, events } = rig(10);
     const a: Assignment = { agentId: 'a2', topic: 't.agent.a2', epoch: 3, lock: 1, phase: 'switching', switchId: 's1', previousAgent: 'a1' };

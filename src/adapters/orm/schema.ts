@@ -1,12 +1,8 @@
-/**
- * The persisted tables (DESIGN.md §6) as MikroORM entity schemas, and the migrations that create them.
- *
- * Longer than 300 lines: every table and every migration in one place, in the order they were
- * added, so that the schema reads as one history.
- */
+/** The persisted tables (DESIGN.md §6) as MikroORM entity schemas, and the migrations that create them. */
 import { EntitySchema } from '@mikro-orm/core';
 import { Migration } from '@mikro-orm/migrations';
 import type { SwitchRecord } from '../../ports.ts';
+import { Migration0007LeaderUrl } from './schema-leader-url.ts';
 
 export interface AgentServiceUsedRow {
   id: number;
@@ -287,17 +283,6 @@ export class Migration0005OperatorActions extends Migration {
   }
 }
 
-/** The leader's advertised base URL (its `baton serve`), stored with its term so that a standby can name it. */
-export class Migration0006LeaderUrl extends Migration {
-  override async up(): Promise<void> {
-    this.addSql('alter table runtime_leader add column url text null');
-  }
-
-  override async down(): Promise<void> {
-    this.addSql('alter table runtime_leader drop column if exists url');
-  }
-}
-
 export const entities = [AgentServiceUsed, MessageQueue, AgentEntity, DeviceStreamEntity, SwitchEntity, DeadLetterEntity, RuntimeLeaderEntity, DeviceLineEntity, AuditEntity];
 
 export const migrationsList = [
@@ -306,5 +291,5 @@ export const migrationsList = [
   { name: 'Migration0003Settled', class: Migration0003Settled },
   { name: 'Migration0004LateWrites', class: Migration0004LateWrites },
   { name: 'Migration0005OperatorActions', class: Migration0005OperatorActions },
-  { name: 'Migration0006LeaderUrl', class: Migration0006LeaderUrl },
+  { name: 'Migration0007LeaderUrl', class: Migration0007LeaderUrl },
 ];
