@@ -129,7 +129,9 @@ class BatonClient:
 
     def events(self, last_event_id=None, reconnect=True, idle_timeout=None, on_open=None):
         """Yields Events from /v1/events, resuming after `last_event_id`; a dropped stream is connected again after the last id seen
-        (`reconnect`). `idle_timeout`: seconds without an event (or a keep-alive) after which it ends. `on_open()`: called once the stream is open."""
+        (`reconnect`). When the server cannot resume there (the id is of another leader, or too old), an Event of type "resync"
+        comes first: re-read the state (the fate of what you wait for), the stream then goes on from now.
+        `idle_timeout`: seconds without an event (or a keep-alive) after which it ends. `on_open()`: called once the stream is open."""
         last = last_event_id
         failures = 0
         while True:
@@ -149,6 +151,12 @@ class BatonClient:
                 if idle_timeout is not None:
                     return
                 raise
+            except BatonError as err:
+                # the server cannot tell what followed `last` (another leader's id, or too old): say so, then follow from now
+                if last is None or err.code != "invalid-request":
+                    raise
+                yield Event(None, "resync", {"lastEventId": last, "message": err.message, **err.details})
+                last = None
             except Exception as err:  # noqa: BLE001 - a stream that broke: connect again, or give up
                 if not reconnect or not _retryable(err) or failures >= self.attempts:
                     raise

@@ -251,6 +251,13 @@ export interface Runtime {
    * until its row lapses. null: nobody leads, as far as it knows
    */
   leader(): LeaderView | null;
+  /**
+   * sets the base URL this runtime advertises with its leader term (option `advertise`), for a
+   * `baton serve` that knows its URL only once it listens: stored from the next take or renewal of
+   * the leadership row (within a third of `leaderTtl`); null: none. `invalid-config` for a URL that is
+   * not an http(s) base URL (credentials, query and fragment are refused)
+   */
+  advertise(url: string | null): void;
   /** each configured device: how its line stands (blocked, retrying, flowing, idle), its seqs, lag and last failure */
   devices(): Promise<DeviceView[]>;
   /** this runtime's metrics in the Prometheus text format (what the inspector serves on /metrics) */

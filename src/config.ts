@@ -161,8 +161,8 @@ const url = (...protocols: string[]): Check => (v) => {
   }
 };
 const optionalUrl = (...protocols: string[]): Check => (v) => (v === null ? null : url(...protocols)(v));
-/** a base URL clients are sent to: http(s), no credentials, query or fragment (null: none) */
-const baseUrl: Check = (v) => {
+/** a base URL clients are sent to: http(s), no credentials, query or fragment (null: none); what is wrong with it, or null */
+export const baseUrl: Check = (v) => {
   const bad = optionalUrl('http:', 'https:')(v);
   if (bad || v === null) return bad;
   const u = new URL(v as string);

@@ -44,13 +44,17 @@ export class LeaderElector {
   holder: string | null = null;
   /** the URL that holder advertised (null: none, or nobody holds the row) */
   holderUrl: string | null = null;
+  /** the base URL this runtime advertises with its term, from its next take or renewal (null: none) */
+  url: string | null;
   private term: { epoch: number; validUntil: number } | null = null;
   private lastEpoch: number | null = null;
   private timer: { cancel(): void } | null = null;
   private expiry: { cancel(): void } | null = null;
   private stopped = false;
 
-  constructor(private readonly o: LeaderElectorOptions) {}
+  constructor(private readonly o: LeaderElectorOptions) {
+    this.url = o.url ?? null;
+  }
 
   /** true only while this runtime's lease is certainly valid by its own clock */
   get leading(): boolean {
@@ -70,7 +74,7 @@ export class LeaderElector {
 
   /** who leads as far as this runtime knows, with the base URL it advertised (null: nobody leads, as far as it knows) */
   leaderAt(): { id: string; url: string | null } | null {
-    if (this.leading) return { id: this.o.id, url: this.o.url ?? null };
+    if (this.leading) return { id: this.o.id, url: this.url };
     const id = this.leader();
     return id === null ? null : { id, url: this.holderUrl };
   }
@@ -88,7 +92,7 @@ export class LeaderElector {
       // renewal under load still renews; only one that could no longer help counts as failed
       // a renewal names its term; once that term is over here, only a fresh take (a new epoch) leads again
       const renew = this.term?.epoch ?? null;
-      const r = await withDeadline(this.o.clock, this.o.store.acquireLeadership(this.o.id, this.o.ttlMs, renew, this.o.url ?? null), this.o.ttlMs - leaderMargin(this.o.ttlMs), 'the leadership query');
+      const r = await withDeadline(this.o.clock, this.o.store.acquireLeadership(this.o.id, this.o.ttlMs, renew, this.url), this.o.ttlMs - leaderMargin(this.o.ttlMs), 'the leadership query');
       if (this.stopped) return;
       if (renew !== null && this.term?.epoch !== renew) {
         // the term it renewed ended here while it was on its way (the lease ran out): never revived,

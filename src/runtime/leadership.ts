@@ -8,6 +8,8 @@ import type { Clock, LeadershipStore, LeaderTerm } from '../ports.ts';
 import type { CoordinatorEvent } from '../../machines/coordinator.machine.ts';
 import type { DispatcherEvent } from '../../machines/dispatcher.machine.ts';
 import type { Emit } from './events.ts';
+import { baseUrl } from '../config.ts';
+import { BatonError } from '../errors.ts';
 import { LeaderElector } from './leader-elector.ts';
 import type { LeaseGranter } from './lease-granter.ts';
 import { notLeader } from './refusals.ts';
@@ -78,6 +80,13 @@ export class Leadership {
 
   /** `Runtime.leader()`: who leads as far as this runtime knows, and the base URL it advertised */
   readonly leaderAt = () => this.elector.leaderAt();
+
+  /** `Runtime.advertise()`: the base URL stored with this runtime's leader term from its next take or renewal */
+  readonly advertise = (url: string | null) => {
+    const bad = baseUrl(url);
+    if (bad) throw new BatonError('invalid-config', `advertise(): the URL must be ${bad} (got ${typeof url}); nothing changed`, { option: 'advertise' });
+    this.elector.url = url;
+  };
 
   // A publish goes out only while the leader term it was made in lasts: one held back by a dropped
   // connection (or a pause) and sent after the leadership moved would land in a queue the new

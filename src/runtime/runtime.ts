@@ -140,7 +140,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   });
   const { start, stop, ready } = lifecycle;
   const actions = { alarms: alarms.list, audit: (opts?: { limit?: number }) => auditLog.list(opts), handover: handovers.request, ...deadLetterAndDrainActions({ ...setup, store, auditLog, drains, events, intake, state, leadership, retrying: (id, seq) => pendingRetry(lines.orders.order(id))?.seq === seq }), ...lines.actions };
-  return { start, stop, dispatch: intake.dispatch, ready, applied: accounting.applied, fate: fates.fate, journal, leader: leadership.leaderAt, status, devices, metrics: () => metrics.text(), on: events.on, off: events.off, once: events.once, ...actions };
+  return { start, stop, dispatch: intake.dispatch, ready, applied: accounting.applied, fate: fates.fate, journal, leader: leadership.leaderAt, advertise: leadership.advertise, status, devices, metrics: () => metrics.text(), on: events.on, off: events.off, once: events.once, ...actions };
 }
 
 /** The runtime's AMQP broker (tests and the simulation give theirs in `ports`). */

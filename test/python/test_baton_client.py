@@ -190,6 +190,19 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(got, [("4-1", "applied", {"seq": 1}), ("4-2", "applied", {"seq": 2}), ("4-3", "dead-lettered", {"seq": 3})])
         self.assertEqual([r["headers"].get("last-event-id") for r in s.requests], ["4-0", "4-2"])
 
+    def test_an_id_the_server_cannot_resume_from_yields_resync_then_the_stream_from_now(self):
+        refused = {"error": {"code": "invalid-request", "message": "event 4-2 is of leader term 4", "details": {"field": "Last-Event-ID", "reason": "leader-changed", "newest": "5-9"}}}
+        s = self.stub({("GET", "/v1/events"): [{"status": 400, "body": refused}, {"status": 200, "type": "text/event-stream", "raw": b'id: 5-10\nevent: applied\ndata: {"seq": 4}\n\n'}]})
+        got = []
+        for ev in self.client(s.url).events(last_event_id="4-2"):
+            got.append((ev.id, ev.type, ev.data))
+            if len(got) == 2:
+                break
+        self.assertEqual(got[0][:2], (None, "resync"))
+        self.assertEqual(got[0][2]["reason"], "leader-changed")
+        self.assertEqual(got[1], ("5-10", "applied", {"seq": 4}))
+        self.assertEqual([r["headers"].get("last-event-id") for r in s.requests], ["4-2", None])
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -36,6 +36,22 @@ describe('runtime.leader()', () => {
     c.killAll();
   });
 
+  it('advertise() sets the URL later (a server that knows it once it listens): the leader names it at once, a standby after the next renewal', async () => {
+    const c = simCluster({ seed: 8, devices: 1 });
+    const r1 = await c.runtime('r1');
+    const r2 = await c.runtime('r2');
+    await c.world.run(() => r2.leader() !== null, c.world.now + 5000);
+    expect(r2.leader()).toEqual({ id: 'r1', url: null });
+    r1.advertise('http://127.0.0.1:41234');
+    expect(r1.leader()).toEqual({ id: 'r1', url: 'http://127.0.0.1:41234' });
+    // both renew and ask every third of leaderTtl (5 s by default)
+    expect(await c.world.run(() => r2.leader()?.url !== null, c.world.now + 5000)).toBe(true);
+    expect(r2.leader()).toEqual({ id: 'r1', url: 'http://127.0.0.1:41234' });
+    expect(() => r1.advertise('http://u:pw@h')).toThrow('advertise(): the URL must be a base URL without credentials, query or fragment (got string); nothing changed');
+    expect(r1.leader()?.url).toBe('http://127.0.0.1:41234');
+    c.killAll();
+  });
+
   it('option advertise: an http(s) base URL, without credentials (never quoted), query or fragment', () => {
     const base = { devices: ['fw1'], ...runtimeTrust };
     expect(resolveRuntimeConfig(base).advertise).toBeNull();
