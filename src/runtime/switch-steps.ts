@@ -16,7 +16,7 @@ import type { AgentRegistry } from './agent-registry.ts';
 import { delay } from '../clock.ts';
 import { BatonError } from '../errors.ts';
 import type { LeaseGranter } from './lease-granter.ts';
-import type { AssignmentStore, Broker, Clock, LeaderTerm, ManagementApi } from '../ports.ts';
+import type { AssignmentStore, Broker, Clock, LeaderTerm, ManagementApi, QueueInfo } from '../ports.ts';
 
 /**
  * Queues up to this deep move through this runtime's own connection even where the management API
@@ -200,8 +200,8 @@ function moveQueue({ d, log, names, hook, stillLeading, stillIn }: Kit, drain: D
       const ms = Math.round(d.clock.monotonic() - started);
       log.warn({ switchId: sw, from, to: names.agentQueue(cur.agentId), moved, ms, via }, 'old queue moved to the new agent');
     }
-    cur = await d.store().setPhase(sw, 'draining', term, { moved });
-    return cur;
+    // nothing moved: the phase written above says so already
+    return moved === 0 ? cur : await d.store().setPhase(sw, 'draining', term, { moved });
   });
 }
 
@@ -251,8 +251,10 @@ async function drainNow(k: Kit, sw: string, from: string, oldAgent: string, to: 
   let round = 0;
   const vias = new Set<string>();
   for (;;) {
-    await noConsumer(k, from, oldAgent);
+    const seen = await noConsumer(k, from, oldAgent);
     await d.broker.assertAgentQueue(to.agentId);
+    // no consumer and nothing in it (a planned handover's old agent wrote what it held): that check is the one after the move
+    if (round === 0 && (!seen || seen.messages === 0)) return { moved, via: 'none' };
     for (;;) {
       stillLeading();
       const info = await d.broker.queueInfo(from);
@@ -275,14 +277,14 @@ async function drainNow(k: Kit, sw: string, from: string, oldAgent: string, to: 
 
 /** Waits until a queue has no consumer: its unacked messages are back in it. With the management
  * API, the old agent's connection is closed again every second meanwhile (a close can be missed). */
-async function noConsumer({ d, log, stillLeading }: Kit, queue: string, agentId: string): Promise<void> {
+async function noConsumer({ d, log, stillLeading }: Kit, queue: string, agentId: string): Promise<QueueInfo | null> {
   const started = d.clock.monotonic();
   let told = 0;
   let fenced = 0;
   for (;;) {
     stillLeading();
     const info = await d.broker.queueInfo(queue);
-    if (!info || info.consumers === 0) return;
+    if (!info || info.consumers === 0) return info;
     const waited = d.clock.monotonic() - started;
     if (d.management && waited - fenced >= 1000) {
       fenced = waited;
