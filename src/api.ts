@@ -214,6 +214,8 @@ export interface RuntimeEvents {
   'device.line': { deviceId: string; agentId: string; line: LaneReport | null };
   /** an operator action was carried out (also recorded in the audit table) */
   'action.done': { entry: AuditEntry };
+  /** a dead letter was resolved `retried` when the device applied the retried message (its receipt came) */
+  'dead-letter.resolved': { deviceId: string; seq: number; kind: 'retried' };
   'alarm.raised': { alarm: Alarm };
   'alarm.cleared': { alarm: Alarm; clearedAt: number };
 }

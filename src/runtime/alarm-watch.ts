@@ -117,6 +117,8 @@ export class AlarmWatch {
     on('leader.lost', () => this.endTerm());
     on('message.dead-lettered', (e) => this.deadLettered(e));
     on('action.done', ({ entry }) => void this.recheckDeadLetters(entry.target));
+    // a retry the operator ordered was applied later, when its receipt came: its dead letter is settled then
+    on('dead-letter.resolved', ({ deviceId }) => void this.recheckDeadLetters(deviceId));
   }
 
   private endTerm(): void {

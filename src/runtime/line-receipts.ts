@@ -46,6 +46,8 @@ export interface LineReceiptsDeps {
   accounting: Pick<AppliedAccounting, 'accountFor'>;
   clock: Pick<Clock, 'now'>;
   log: Logger;
+  /** a dead letter was resolved `retried` here, by a receipt (the operator's own actions tell of theirs) */
+  resolved?(deviceId: string, seq: number): void;
 }
 
 /**
@@ -142,6 +144,7 @@ export class LineReceipts {
     if (!dead || dead.resolution?.kind === 'retried') return;
     const was = dead.resolution ? `${dead.resolution.kind} by ${dead.resolution.by}` : 'released';
     await deadLetters.resolveDeadLetter(dead.id, { kind: 'retried', by: `agent:${agentId}`, at: clock.now(), detail: `applied when retried${n !== null ? ` (retry ${n})` : ''}: the retry was on the wire when seq ${seq} was ${was}` });
+    this.d.resolved?.(deviceId, seq);
     const twice = dead.resolution?.kind === 'resent' ? `; it was resent as a new message too, which the device applies again` : '';
     log.warn({ deviceId, seq, n, agentId, was: dead.resolution?.kind ?? null }, `device ${deviceId} applied seq ${seq} (${n !== null ? `retry ${n}` : 'its retry'}, on the wire when it was ${was}): it counts applied, its dead letter says retried${twice}`);
   }
@@ -160,6 +163,7 @@ export class LineReceipts {
     const resolve = async () => {
       const dead = await deadLetters.findDeadLetter(deviceId, seq);
       if (dead && dead.resolution?.kind !== 'retried') await deadLetters.resolveDeadLetter(dead.id, { kind: 'retried', by, at: clock.now(), detail: `applied when retried${n !== null ? ` (retry ${n})` : ''}` });
+      if (dead) this.d.resolved?.(deviceId, seq);
     };
     const r = await lines.change(deviceId, (o) => (waitsOn(o) === seq ? { ...o, releasedThrough: seq, retry: null } : null), { by, note: `seq ${seq} applied after it was retried` }, resolve);
     if (r.changed) return void log.warn({ deviceId, seq }, `device ${deviceId} applied seq ${seq} when it was retried: its line goes on`);

@@ -28,6 +28,8 @@ export interface LinesDeps extends Pick<RuntimeSetup, 'cfg' | 'clock' | 'log' | 
   ledger: Pick<AppliedLedger, 'retried'>;
   accounting: Pick<AppliedAccounting, 'outstanding' | 'accountFor'>;
   audit: Pick<AuditLog, 'record'>;
+  /** a dead letter resolved `retried` by the receipt of its retry */
+  resolved?(deviceId: string, seq: number): void;
   state(): RuntimeStatus['state'];
   /** built after the lines (reached once the runtime runs) */
   leadership(): Leadership;
@@ -60,7 +62,7 @@ export function createLines(d: LinesDeps): Lines {
     retryDelayMs: 500,
   });
   orders.onRelease = (deviceId) => release.request(deviceId);
-  const receipts = new LineReceipts({ lines: orders, deadLetters: store, ledger: d.ledger, accounting: d.accounting, clock, log });
+  const receipts = new LineReceipts({ lines: orders, deadLetters: store, ledger: d.ledger, accounting: d.accounting, clock, log, ...(d.resolved ? { resolved: d.resolved } : {}) });
   const leadership = { currentTerm: () => d.leadership().currentTerm(), leader: () => d.leadership().leader() };
   const actions = new LineActions({ lines: orders, leadership, runtimeId: d.runtimeId, state: d.state, deviceSet: d.deviceSet, audit: d.audit, deadLetters: store, clock, lane: d.lane });
   return { orders, release, receipts, chain, actions: { pause: actions.pause, resume: actions.resume, unblock: actions.unblock } };

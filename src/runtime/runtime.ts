@@ -84,7 +84,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const lineState = (id: string) => deviceState(laneOf(lanes, id), ledger.lag(id), lines.orders.stored(id));
   const drains = new Drains({ ...setup, ledger, leadership: () => leadership, lineState });
   const accounting = new AppliedAccounting({ ledger, metrics, marks, clock, heldLine: (deviceId, seq, timeoutMs) => heldLine(deviceId, seq, timeoutMs), accounted: drains.accounted });
-  const lines = createLines({ ...setup, store, broker, parker, ledger, accounting, audit: auditLog, state: () => state(), leadership: () => leadership, dispatcher: () => dispatcher, lane: (id) => laneOf(lanes, id) });
+  const lines = createLines({ ...setup, store, broker, parker, ledger, accounting, audit: auditLog, resolved: (deviceId, seq) => emit('dead-letter.resolved', { deviceId, seq, kind: 'retried' }), state: () => state(), leadership: () => leadership, dispatcher: () => dispatcher, lane: (id) => laneOf(lanes, id) });
   const inspectorServer = inspectorOptions ? createInspectorServer({ ...inspectorOptions, clock, status: () => status(), devices: () => devices(), alarms: () => alarms.list(), actions: () => actions, metrics, logger: log.child({ actor: 'inspector' }) }) : null;
   if (inspectorServer) inspection.add((e) => inspectorServer.inspect(e));
   if (stately) inspection.forwardToStately(stately.url);

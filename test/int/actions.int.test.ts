@@ -72,8 +72,11 @@ describe('operator actions (real services, a real agent process)', () => {
     // the operator fixes the device (creates the vlan by hand), then retries from the CLI
     const fix = await fetch(`${fw1.url}/vlans/99`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"name":"lab"}' });
     expect(fix.status).toBe(200);
+    // its dead letter says `retried` once the retry's receipt is taken (applied() may resolve a moment before)
+    const settled = new Promise((r) => runtime.on('dead-letter.resolved', (e) => e.deviceId === 'fw1' && e.seq === refused.seq && r(e)));
     expect(await cli(url, 'unblock', 'fw1', '--retry')).toMatch(/done/);
     await runtime.applied(c, { timeoutMs: 15_000 });
+    await settled;
     await runtime.applied(refused, { timeoutMs: 5_000 });
     expect(appliedSeqs(fw1)).toEqual([a.seq, refused.seq, b.seq, c.seq]);
     const [retried] = await runtime.deadLetters({ deviceId: 'fw1' });

@@ -37,6 +37,18 @@ async function skippedMidRetry() {
 }
 
 describe('review: skip while a retry is on the wire', () => {
+  it('a retry applied later (its receipt) settles the dead letter: the event says so and the dead-letter alarm clears', async () => {
+    const c = await retrying();
+    const seen: string[] = [];
+    c.r1.on('dead-letter.resolved', (e) => seen.push(`resolved ${e.deviceId} ${e.seq} ${e.kind}`));
+    c.r1.on('alarm.cleared', (e) => seen.push(`cleared ${e.alarm.id}`));
+    expect(c.r1.alarms().map((a) => a.id)).toContain('dead-letter:fw1');
+    await c.receipt({ type: 'applied', ranges: [{ deviceId: 'fw1', from: 2, to: 2, retry: c.n }] });
+    await c.run(100);
+    expect(seen).toEqual(expect.arrayContaining(['resolved fw1 2 retried', 'cleared dead-letter:fw1']));
+    expect((await c.store.findDeadLetter('fw1', 2))!.resolution?.kind).toBe('retried');
+  });
+
   it('the skip goes through and says that the retry on the wire may still be applied', async () => {
     const c = await skippedMidRetry();
     expect(c.skipped).toMatchObject({ outcome: 'done', detail: expect.stringMatching(new RegExp(`its retry ${c.n} may be on the wire already: if the device applies that, seq 2 counts applied`)) });
