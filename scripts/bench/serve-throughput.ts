@@ -95,13 +95,13 @@ async function post(pool: Pool, path: string, body: string, headers: Record<stri
   if (r.statusCode !== status) throw new Error(`serve-throughput: POST ${path} answered ${r.statusCode} (expected ${status}): ${text.slice(0, 500)}`);
 }
 
-/** Sends `bodies` with `inFlight` requests at once, each as soon as one is answered. */
-async function sendAll(pool: Pool, path: string, bodies: string[], inFlight: number, key: string | null): Promise<void> {
+/** Calls `send(0..count-1)` with `inFlight` calls at once, each as soon as one settles. */
+async function inWindows(count: number, inFlight: number, send: (i: number) => Promise<unknown>): Promise<void> {
   let next = 0;
   const worker = async () => {
-    for (let i = next++; i < bodies.length; i = next++) await post(pool, path, bodies[i]!, key === null ? {} : { 'idempotency-key': `${key}-${i}` });
+    for (let i = next++; i < count; i = next++) await send(i);
   };
-  await Promise.all(Array.from({ length: inFlight }, worker));
+  await Promise.all(Array.from({ length: Math.min(inFlight, count) }, worker));
 }
 
 /** Resolves once the server's runtime has an active agent (GET /v1/status). */
@@ -137,7 +137,8 @@ async function served(ctx: BenchContext, s: Setup, messages: number, way: Exclud
       ? Array.from({ length: Math.ceil(messages / BATCH) }, (_, b) => JSON.stringify({ messages: all.slice(b * BATCH, (b + 1) * BATCH) }))
       : all.map((m) => JSON.stringify(m));
     const t0 = performance.now();
-    await sendAll(pool, batched ? '/v1/batches' : '/v1/messages', bodies, inFlight, way.endsWith('+key') ? `k-${tag()}` : null);
+    const key = way.endsWith('+key') ? `k-${tag()}` : null;
+    await inWindows(bodies.length, inFlight, (i) => post(pool!, batched ? '/v1/batches' : '/v1/messages', bodies[i]!, key === null ? {} : { 'idempotency-key': `${key}-${i}` }));
     const rate = Math.round(messages / ((performance.now() - t0) / 1000));
     await post(pool, '/v1/wait', JSON.stringify({ timeoutMs: 120_000 }), {}, 200);
     await checkApplied(s, messages, way);
@@ -171,6 +172,7 @@ export function serveThroughput(): Benchmark {
         for (let i = 0; i < WAYS.length; i++) {
           const way = WAYS[(i + r) % WAYS.length]!;
           runs.get(way)!.push(await once(ctx, way, o));
+          ctx.log(`serve-throughput ${way}: ${runs.get(way)!.at(-1)} msg/s`);
         }
       }
       const base = runs.get('in-process')!;
