@@ -19,6 +19,70 @@ export interface AgentView {
   lastHeartbeat: number | null;
 }
 
+/** Who leads (`Runtime.leader()`): its runtime id, and the base URL of its `baton serve` (null: it advertised none). */
+export interface LeaderView {
+  id: string;
+  url: string | null;
+}
+
+/**
+ * What became of one accepted message (`Runtime.fate()`). `fate`: `accepted` (durable, not known
+ * applied or dead-lettered yet), `applied` (the device applied it), `dead-lettered` (it will not be,
+ * unless an operator retries it: `answer` says why).
+ */
+export interface MessageFate {
+  deviceId: string;
+  seq: number;
+  fate: 'accepted' | 'applied' | 'dead-lettered';
+  /** dead-lettered: the device's answer (`status` null: no HTTP answer, e.g. a message the agent could not read, or an anomaly) */
+  answer?: { status: number | null; reason: string; response: string | null };
+  /** the seq's dead letter, if it has one: its id and how an operator settled it (null: open). An applied seq has one when an operator's retry applied it */
+  deadLetter?: { id: number; resolution: DeadLetterView['resolution'] };
+  /** `ledger`: the leader's receipts, exact for its term; `stored`: the durable tables (a standby), true as of the leader's last receipt taken */
+  source: 'ledger' | 'stored';
+}
+
+/** `started` (with its reason), then the phases as the coordinator enters them (`switching` again when a restarted leader resumes one), then `completed` */
+export type SwitchStep = 'started' | 'switching' | 'awaiting-candidate' | 'draining' | 'replaying' | 'completed';
+
+/** What an entry tells. */
+export type JournalEvent =
+  | { type: 'applied'; deviceId: string; from: number; to: number }
+  | { type: 'dead-lettered'; deviceId: string; seq: number; reason: string }
+  /** `from`: the agent switched away from, `to`: the new one (null while none is chosen), `epoch`: the new epoch; `reason` when it started */
+  | { type: 'switch'; step: SwitchStep; switchId: string | null; from: string | null; to: string | null; epoch: number; reason?: string }
+  | { type: 'alarm'; state: 'raised' | 'cleared'; alarm: Alarm; clearedAt?: number };
+
+/** One journal entry: its id (`<term>-<n>`), when it was recorded (wall clock, ms), what happened. */
+export type JournalEntry = { id: string; at: number } & JournalEvent;
+
+/** What `since()` answers: the entries after the id, or why they cannot be told (then read the state afresh and follow on from `newest`). */
+export type JournalRead =
+  | { ok: true; entries: JournalEntry[] }
+  | { ok: false; reason: 'leader-changed' | 'too-old' | 'unknown-id'; message: string; newest: string | null };
+
+/**
+ * The event journal (`Runtime.journal`, src/runtime/event-journal.ts): the events a remote client
+ * follows, numbered `<term>-<n>` and kept for the last 10,000. Ids do not survive a change of leader.
+ */
+export interface EventJournalView {
+  /** the entries recorded after `lastId`, oldest first, or why they cannot be told (another term, too old, not an id of it) */
+  since(lastId: string): JournalRead;
+  /** calls `listener` with each entry as it is recorded (synchronously: `since()` then `subscribe()` in one turn misses nothing); returns what stops it */
+  subscribe(listener: (e: JournalEntry) => void): () => void;
+  /** the id of the newest entry kept (null: none) */
+  newest(): string | null;
+  /** `since()` then `subscribe()` in one call, as `baton serve` streams them: throws `invalid-request` (details.reason, details.newest) when `since()` cannot tell */
+  follow(afterId: string | null, listener: (e: FollowedEntry) => void): () => void;
+}
+
+/** An entry as `follow()` hands it on: its id and type (the SSE `id:` and `event:`), and the whole entry as `data`. */
+export interface FollowedEntry {
+  id: string;
+  type: JournalEntry['type'];
+  data: JournalEntry;
+}
+
 /** What `dispatch()` resolves with once the message is durable. */
 export interface Dispatched {
   deviceId: string;
@@ -168,7 +232,32 @@ export interface Runtime {
    * the previous leader stored counts as applied: this runtime cannot know better.
    */
   applied(message: Pick<Dispatched, 'deviceId' | 'seq'>, opts?: { timeoutMs?: number }): Promise<void>;
+  /**
+   * what became of an accepted message: accepted, applied or dead-lettered (with the device's answer
+   * and the dead letter's resolution). A seq never handed out rejects with `unknown-message`, an
+   * unconfigured device with `unknown-device`. `waitMs` (0..60000, default 0): on the leader, wait up
+   * to that long for the fate to become final, answered as soon as a receipt settles it. A standby
+   * answers from the stored tables; asked to wait for a seq not settled there, it rejects with
+   * `not-leader` (details.leader) since only the leader hears receipts. Details: src/runtime/fates.ts
+   */
+  fate(message: Pick<Dispatched, 'deviceId' | 'seq'>, opts?: { waitMs?: number }): Promise<MessageFate>;
+  /** the event journal a remote client follows (applied runs, dead letters, switch phases, alarms), resumable by id */
+  readonly journal: EventJournalView;
   status(): Promise<RuntimeStatus>;
+  /**
+   * who leads as far as this runtime knows, and the base URL it advertised (option `advertise`, null
+   * when it gave none): itself while it leads; on a standby, the holder of the leadership row as of its
+   * last leadership query (every third of `leaderTtl`), so a leader that just died may still be named
+   * until its row lapses. null: nobody leads, as far as it knows
+   */
+  leader(): LeaderView | null;
+  /**
+   * sets the base URL this runtime advertises with its leader term (option `advertise`), for a
+   * `baton serve` that knows its URL only once it listens: stored from the next take or renewal of
+   * the leadership row (within a third of `leaderTtl`); null: none. `invalid-config` for a URL that is
+   * not an http(s) base URL (credentials, query and fragment are refused)
+   */
+  advertise(url: string | null): void;
   /** each configured device: how its line stands (blocked, retrying, flowing, idle), its seqs, lag and last failure */
   devices(): Promise<DeviceView[]>;
   /** this runtime's metrics in the Prometheus text format (what the inspector serves on /metrics) */

@@ -68,6 +68,8 @@ export interface RuntimeConfig extends CommonOptions {
   alarmLagMs: number;
   /** a switch that stays in one phase longer than this raises the `switch-slow` alarm, ms */
   alarmSwitchPhaseMs: number;
+  /** the base URL of this runtime's `baton serve` (e.g. http://10.0.0.5:8080), stored with its leader term so that standbys can send clients there; null: none */
+  advertise: string | null;
 }
 
 export interface AgentConfig extends CommonOptions {
@@ -130,6 +132,7 @@ export const runtimeDefaults: Omit<RuntimeConfig, 'devices' | 'secret'> = {
   forgetAgentAfter: 10 * 60_000,
   alarmLagMs: 60_000,
   alarmSwitchPhaseMs: 30_000,
+  advertise: null,
 };
 
 export const agentDefaults: Omit<AgentConfig, 'id' | 'devices' | 'key'> = {
@@ -158,6 +161,13 @@ const url = (...protocols: string[]): Check => (v) => {
   }
 };
 const optionalUrl = (...protocols: string[]): Check => (v) => (v === null ? null : url(...protocols)(v));
+/** a base URL clients are sent to: http(s), no credentials, query or fragment (null: none); what is wrong with it, or null */
+export const baseUrl: Check = (v) => {
+  const bad = optionalUrl('http:', 'https:')(v);
+  if (bad || v === null) return bad;
+  const u = new URL(v as string);
+  return u.username || u.password || u.search || u.hash ? 'a base URL without credentials, query or fragment' : null;
+};
 /** the management API client decodes the user name and password for Basic auth: a bad escape must fail here, not there */
 const credentialsUrl = (...protocols: string[]): Check => (v) => {
   const bad = optionalUrl(...protocols)(v);
@@ -199,7 +209,7 @@ function resolve<T extends object>(
     if (v === undefined) throw new BatonError('invalid-config', `${what}: option "${k}" is required`, { option: k });
     const bad = check(v);
     if (bad) {
-      const shown = /url|secret|key/i.test(k) ? typeof v : JSON.stringify(v);
+      const shown = /url|secret|key|advertise/i.test(k) ? typeof v : JSON.stringify(v);
       throw new BatonError('invalid-config', `${what}: option "${k}" must be ${bad} (got ${shown})`, { option: k });
     }
     out[k] = v;
@@ -238,6 +248,7 @@ const runtimeChecks: Record<keyof RuntimeConfig, Check> = {
   forgetAgentAfter: int(1),
   alarmLagMs: int(1),
   alarmSwitchPhaseMs: int(1),
+  advertise: baseUrl,
 };
 
 /** Reads a secret or credential file: its content without the trailing newline. */

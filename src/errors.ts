@@ -18,6 +18,8 @@ export type BatonErrorCode =
   | 'timeout'
   | 'unknown-device'
   | 'unknown-dead-letter'
+  /** a message (device, seq) that was never accepted: `fate()` of a seq no `dispatch()` handed out */
+  | 'unknown-message'
   | 'not-blocked'
   | 'no-standby-agent'
   /** an operator action's argument is wrong (a missing reason, a bad timeout): nothing was done */

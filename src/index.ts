@@ -5,6 +5,8 @@ export { createRuntime } from './runtime/runtime.ts';
 /** Types of the runtime's options, results, status and events. */
 export type { RuntimeOptions } from './runtime/runtime.ts';
 export type { Runtime, Dispatched, RuntimeStatus, RuntimeEvents, DeviceView, DeviceState, Alarm } from './api.ts';
+/** What a remote client reads (`baton serve`): a message's fate, who leads and where, the event journal. */
+export type { MessageFate, LeaderView, EventJournalView, JournalEntry, JournalEvent, JournalRead, FollowedEntry, SwitchStep } from './api.ts';
 /** Starts an agent in this process (what `baton agent` runs). */
 export { startAgent } from './agent/worker.ts';
 /** Handle of a running agent. */
@@ -33,6 +35,6 @@ export type { ConfigMessage } from './wire.ts';
 export { startServer } from './serve/server.ts';
 /** baton serve's options and handle; the runtime's parts it reads beyond the Runtime interface. */
 export type { ServerOptions, BatonServer } from './serve/server.ts';
-export type { RuntimePorts, FateReader, MessageFate, EventJournal, JournalEvent, LeaderLocator } from './serve/runtime-ports.ts';
+export type { RuntimePorts, FateReader, EventJournal, LeaderLocator } from './serve/runtime-ports.ts';
 /** The ports, for custom adapters. */
 export type { Broker, Store, DeviceClient, Clock, DeviceConfig, WireMessage, IdempotencyStore } from './ports.ts';

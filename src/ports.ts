@@ -197,6 +197,8 @@ export interface Leadership {
   holder: string | null;
   /** the leader term: changes whenever the holder changes */
   epoch: number;
+  /** the base URL the holder advertised with its term (its `baton serve`, option `advertise`); null when it gave none or nobody holds the row */
+  url: string | null;
 }
 
 /** A runtime's leader term: writes only a leader may make name it, and fail once it is over. */
@@ -226,9 +228,11 @@ export interface LeadershipStore {
    * epoch of the term the caller holds. A renewal of the current, unexpired term keeps its epoch;
    * any other take (no `renew`, or the row expired) starts a new term with a higher epoch, even for
    * the same holder, so statements sent in an old term (and delayed) never count in a new one. A
-   * renewal of a term that is no longer the row's changes nothing (not leader).
+   * renewal of a term that is no longer the row's changes nothing (not leader). `url`: the base URL
+   * the holder advertises, stored with the row by every take and renewal (null: none); a standby
+   * reads the holder's from the answer.
    */
-  acquireLeadership(holder: string, ttlMs: number, renew?: number | null): Promise<Leadership>;
+  acquireLeadership(holder: string, ttlMs: number, renew?: number | null, url?: string | null): Promise<Leadership>;
   releaseLeadership(holder: string): Promise<void>;
 }
 

@@ -72,19 +72,26 @@ export class AppliedAccounting {
     }
   }
 
-  /** `Runtime.applied()` */
-  readonly applied = ({ deviceId, seq }: { deviceId: string; seq: number }, { timeoutMs = 30_000 } = {}): Promise<void> => {
+  /** `Runtime.applied()`; `signal`: stops waiting (rejects with its reason) when it aborts */
+  readonly applied = ({ deviceId, seq }: { deviceId: string; seq: number }, { timeoutMs = 30_000, signal }: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> => {
     const { ledger, clock } = this.d;
     if (ledger.isDeadLettered(deviceId, seq)) return Promise.reject(rejected(deviceId, seq));
     if (ledger.isApplied(deviceId, seq)) return Promise.resolve();
+    if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<void>((resolve, reject) => {
-      const timer = clock.setTimeout(() => {
+      const forget = () => {
         this.appliedWaiters.get(deviceId)?.delete(w);
+        signal?.removeEventListener('abort', aborted);
+      };
+      const timer = clock.setTimeout(() => {
+        forget();
         const held = this.d.heldLine?.(deviceId, seq, timeoutMs) ?? null;
         const text = held?.text ?? `device ${deviceId} has not reported seq ${seq} applied within ${timeoutMs} ms; it stays queued and will be delivered (see baton status)`;
         reject(new BatonError('timeout', text, { deviceId, seq, ...held?.details }));
       }, timeoutMs);
-      const w: AppliedWaiter = { seq, resolve: () => (timer.cancel(), resolve()), reject: (e) => (timer.cancel(), reject(e)) };
+      const aborted = () => (forget(), timer.cancel(), reject(signal!.reason));
+      const w: AppliedWaiter = { seq, resolve: () => (forget(), timer.cancel(), resolve()), reject: (e) => (forget(), timer.cancel(), reject(e)) };
+      signal?.addEventListener('abort', aborted, { once: true });
       if (!this.appliedWaiters.has(deviceId)) this.appliedWaiters.set(deviceId, new Set());
       this.appliedWaiters.get(deviceId)!.add(w);
     });

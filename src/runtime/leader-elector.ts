@@ -28,6 +28,8 @@ export interface LeaderElectorOptions {
   logger: Logger;
   id: string;
   ttlMs: number;
+  /** the base URL this runtime advertises with its term (null: none) */
+  url?: string | null;
   onWon(term: LeaderTerm & { continued: boolean }): void;
   onLost(holder: string | null): void;
 }
@@ -40,13 +42,19 @@ export const leaderMargin = (ttlMs: number) => Math.ceil(ttlMs / 10);
 export class LeaderElector {
   /** the last holder the database named (maybe this runtime, maybe stale) */
   holder: string | null = null;
+  /** the URL that holder advertised (null: none, or nobody holds the row) */
+  holderUrl: string | null = null;
+  /** the base URL this runtime advertises with its term, from its next take or renewal (null: none) */
+  url: string | null;
   private term: { epoch: number; validUntil: number } | null = null;
   private lastEpoch: number | null = null;
   private timer: { cancel(): void } | null = null;
   private expiry: { cancel(): void } | null = null;
   private stopped = false;
 
-  constructor(private readonly o: LeaderElectorOptions) {}
+  constructor(private readonly o: LeaderElectorOptions) {
+    this.url = o.url ?? null;
+  }
 
   /** true only while this runtime's lease is certainly valid by its own clock */
   get leading(): boolean {
@@ -64,6 +72,13 @@ export class LeaderElector {
     return this.holder === this.o.id ? null : this.holder;
   }
 
+  /** who leads as far as this runtime knows, with the base URL it advertised (null: nobody leads, as far as it knows) */
+  leaderAt(): { id: string; url: string | null } | null {
+    if (this.leading) return { id: this.o.id, url: this.url };
+    const id = this.leader();
+    return id === null ? null : { id, url: this.holderUrl };
+  }
+
   async start(): Promise<void> {
     await this.tick();
   }
@@ -77,12 +92,12 @@ export class LeaderElector {
       // renewal under load still renews; only one that could no longer help counts as failed
       // a renewal names its term; once that term is over here, only a fresh take (a new epoch) leads again
       const renew = this.term?.epoch ?? null;
-      const r = await withDeadline(this.o.clock, this.o.store.acquireLeadership(this.o.id, this.o.ttlMs, renew), this.o.ttlMs - leaderMargin(this.o.ttlMs), 'the leadership query');
+      const r = await withDeadline(this.o.clock, this.o.store.acquireLeadership(this.o.id, this.o.ttlMs, renew, this.url), this.o.ttlMs - leaderMargin(this.o.ttlMs), 'the leadership query');
       if (this.stopped) return;
       if (renew !== null && this.term?.epoch !== renew) {
         // the term it renewed ended here while it was on its way (the lease ran out): never revived,
         // since statements of that term may still be in flight; the next tick takes a new term
-        this.holder = r.holder;
+        this.heard(r);
       } else this.answered(r, started);
     } catch (err) {
       if (this.stopped) return;
@@ -93,8 +108,13 @@ export class LeaderElector {
     this.timer = this.o.clock.setTimeout(() => void this.tick(), wait);
   }
 
-  private answered(r: Leadership, started: number): void {
+  private heard(r: Leadership): void {
     this.holder = r.holder;
+    this.holderUrl = r.holder === null ? null : r.url;
+  }
+
+  private answered(r: Leadership, started: number): void {
+    this.heard(r);
     if (!r.leader) {
       if (this.term) this.lose(r.holder, 'another runtime took the leadership');
       return;

@@ -8,6 +8,8 @@ import type { Clock, LeadershipStore, LeaderTerm } from '../ports.ts';
 import type { CoordinatorEvent } from '../../machines/coordinator.machine.ts';
 import type { DispatcherEvent } from '../../machines/dispatcher.machine.ts';
 import type { Emit } from './events.ts';
+import { baseUrl } from '../config.ts';
+import { BatonError } from '../errors.ts';
 import { LeaderElector } from './leader-elector.ts';
 import type { LeaseGranter } from './lease-granter.ts';
 import { notLeader } from './refusals.ts';
@@ -19,6 +21,8 @@ export interface LeadershipDeps {
   log: Logger;
   runtimeId: string;
   ttlMs: number;
+  /** the base URL this runtime advertises with its term (null: none) */
+  advertise: string | null;
   seqs: Pick<SeqAllocator, 'beginTerm' | 'endTerm'>;
   granter: Pick<LeaseGranter, 'leaderWon' | 'leaderLost'>;
   /** receipts are read while leading (receipt-reader.ts) */
@@ -39,6 +43,7 @@ export class Leadership {
       logger: d.log,
       id: runtimeId,
       ttlMs: d.ttlMs,
+      url: d.advertise,
       onWon: (term) => {
         // before the coordinator acts: seqs come from this term's reservations, grants wait out the last term's leases
         seqs.beginTerm(term);
@@ -72,6 +77,16 @@ export class Leadership {
   leader(): string | null {
     return this.elector.leader();
   }
+
+  /** `Runtime.leader()`: who leads as far as this runtime knows, and the base URL it advertised */
+  readonly leaderAt = () => this.elector.leaderAt();
+
+  /** `Runtime.advertise()`: the base URL stored with this runtime's leader term from its next take or renewal */
+  readonly advertise = (url: string | null) => {
+    const bad = baseUrl(url);
+    if (bad) throw new BatonError('invalid-config', `advertise(): the URL must be ${bad} (got ${typeof url}); nothing changed`, { option: 'advertise' });
+    this.elector.url = url;
+  };
 
   // A publish goes out only while the leader term it was made in lasts: one held back by a dropped
   // connection (or a pause) and sent after the leadership moved would land in a queue the new

@@ -15,6 +15,7 @@ import type { AgentRegistry } from './agent-registry.ts';
 import type { AlarmWatch } from './alarm-watch.ts';
 import type { CoordinatorActor } from './coordinator-provided.ts';
 import type { Drains } from './drained.ts';
+import type { Fates } from './fates.ts';
 import type { Intake } from './dispatch.ts';
 import type { DispatcherActor } from './dispatcher-provided.ts';
 import type { Inspection } from './inspection.ts';
@@ -46,6 +47,8 @@ export interface LifecycleDeps {
   marks: Pick<WatermarkWriter, 'flush'>;
   /** `drained()` waiters: nothing settles them once receipts are no longer read */
   drains?: Pick<Drains, 'stopped'>;
+  /** `fate()` waits: the same */
+  fates?: Pick<Fates, 'stopped'>;
   probe(): Promise<void>;
   timers: Timers;
   /** judged periodically while running; all cleared when the runtime stops */
@@ -102,6 +105,7 @@ export class Lifecycle {
     d.receipts.readReceipts(false);
     await d.receipts.settled();
     d.drains?.stopped();
+    d.fates?.stopped();
     for (const s of this.subscriptions.splice(0)) await s.cancel();
     d.registry.stop();
     await d.inspectorServer?.stop();

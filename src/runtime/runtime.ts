@@ -23,7 +23,6 @@ import { createCoordinator, type CoordinatorActor } from './coordinator-provided
 import { Intake } from './dispatch.ts';
 import { DeviceNotes, deviceState, deviceViews, heldLineOf, laneOf } from './devices.ts';
 import { createDispatcher } from './dispatcher-provided.ts';
-import { CatchUp } from './catch-up.ts';
 import { Drains } from './drained.ts';
 import { EpochHolders } from './epoch-holders.ts';
 import { RuntimeEventEmitter } from './events.ts';
@@ -40,6 +39,7 @@ import { resolveRuntimeOptions, type ConfigOptions, type RuntimeSetup } from './
 import { Parker } from './parker.ts';
 import { ReceiptReader } from './receipt-reader.ts';
 import { ReceiptTaker } from './receipts.ts';
+import { remoteViews } from './remote-views.ts';
 import { SeqAllocator } from './seq-allocator.ts';
 import { SettledWriter } from './settled-writer.ts';
 import { BrokerAlarm, runtimeStatus } from './status.ts';
@@ -69,7 +69,6 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const { emit } = events;
   const metrics = new Metrics();
   const inspection = new Inspection(userInspect);
-  const { inspect } = inspection;
   const alarm = new BrokerAlarm(emit);
   const broker = ports?.broker ?? amqpBroker(setup, alarm.onBlocked);
   const slot = new StoreSlot(ports?.store, clock, cfg.databaseTimeout);
@@ -83,8 +82,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const auditLog = new AuditLog({ store, clock, emit, log, state: () => state() });
   const notes = new DeviceNotes(setup);
   const lineState = (id: string) => deviceState(laneOf(lanes, id), ledger.lag(id), lines.orders.stored(id));
-  const [drains, catchUp] = [new Drains({ ...setup, ledger, leadership: () => leadership, lineState }), new CatchUp({ ledger, lineState })];
-  const accounting = new AppliedAccounting({ ledger, metrics, marks, clock, heldLine: (deviceId, seq, timeoutMs) => heldLine(deviceId, seq, timeoutMs), accounted: (id) => (drains.accounted(id), catchUp.accounted(id)) });
+  const drains = new Drains({ ...setup, ledger, leadership: () => leadership, lineState });
+  const accounting = new AppliedAccounting({ ledger, metrics, marks, clock, heldLine: (deviceId, seq, timeoutMs) => heldLine(deviceId, seq, timeoutMs), accounted: drains.accounted });
   const lines = createLines({ ...setup, store, broker, parker, ledger, accounting, audit: auditLog, state: () => state(), leadership: () => leadership, dispatcher: () => dispatcher, lane: (id) => laneOf(lanes, id) });
   const inspectorServer = inspectorOptions ? createInspectorServer({ ...inspectorOptions, clock, status: () => status(), devices: () => devices(), alarms: () => alarms.list(), actions: () => actions, metrics, logger: log.child({ actor: 'inspector' }) }) : null;
   if (inspectorServer) inspection.add((e) => inspectorServer.inspect(e));
@@ -101,15 +100,15 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const holders = new EpochHolders();
   const granter = createLeaseGranter({ ...setup, broker, holders, ledger, leading, lines: lines.orders });
   const refused = limitedWarn(clock, log); // what the trust boundary keeps out, logged at most every 10 s per kind
-  const registry = createAgentRegistry({ ...setup, store, inspect, emit, granter, coordinator: coordinatorActor });
-  const leadership = new Leadership({ ...setup, store, ttlMs: cfg.leaderTtl, seqs, granter, readReceipts, emit, coordinator: coordinatorActor, dispatcher: () => dispatcher });
-  const dispatcher = createDispatcher({ ...setup, broker, store, parker, accounting, leadership, metrics, replayBatchSize: cfg.replayBatchSize, inspect, lines: lines.orders, release: lines.release, chain: lines.chain, sent: catchUp.sent });
+  const registry = createAgentRegistry({ ...setup, store, inspect: inspection.inspect, emit, granter, coordinator: coordinatorActor });
+  const leadership = new Leadership({ ...setup, store, ttlMs: cfg.leaderTtl, advertise: cfg.advertise, seqs, granter, readReceipts, emit, coordinator: coordinatorActor, dispatcher: () => dispatcher });
+  const dispatcher = createDispatcher({ ...setup, broker, store, parker, accounting, leadership, metrics, replayBatchSize: cfg.replayBatchSize, inspect: inspection.inspect, lines: lines.orders, release: lines.release, chain: lines.chain });
   hookDispatcher(dispatcher, { coordinator: coordinatorActor, emit, onSending: lines.release.onSending });
   const management = cfg.managementUrl ? createManagementApi(cfg.managementUrl) : null;
   const coordinator = createCoordinator({
-    store: () => store, broker, registry, granter, management, clock, inspect, namespace: cfg.namespace, checkAgentLoopTime: cfg.checkAgentLoopTime, keyOf: setup.keyOf, leaseDuration: cfg.leaseDuration,
+    store: () => store, broker, registry, granter, management, clock, inspect: inspection.inspect, namespace: cfg.namespace, checkAgentLoopTime: cfg.checkAgentLoopTime, keyOf: setup.keyOf, leaseDuration: cfg.leaseDuration,
     logger: log.child({ actor: 'coordinator' }),
-    term: () => leadership.currentTerm(), beforeLoad: (term) => lines.orders.load(term), caughtUp: catchUp.caughtUp,
+    term: () => leadership.currentTerm(), beforeLoad: (term) => lines.orders.load(term),
     ...(onPhase ? { hook: onPhase } : {}),
   });
   hookCoordinator(coordinator, { ...setup, registry, granter, dispatcher, store, metrics, emit });
@@ -128,10 +127,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const status = runtimeStatus({
     ...setup, state, coordinator, dispatcher, leadership, broker, alarm, store, registry, ledger, metrics, inspectorUrl: () => inspectorServer?.url() ?? null, alarms: alarms.list, audit: (o) => auditLog.list(o), deviceState: lineState,
   });
+  const { fates, journal } = remoteViews({ ...setup, ledger, accounting, store, state, events, leadership: () => leadership, loaded: () => reader.settled() });
   const intake = new Intake({ ...setup, state, leadership, seqs, dispatcher, maxMessageBytes: cfg.maxMessageBytes });
   const lifecycle = new Lifecycle({
     ...setup,
-    slot, store, broker, inspection, inspectorServer, dispatcher, coordinator, elector: leadership.elector, granter, registry, receipts: reader, intake, marks, drains,
+    slot, store, broker, inspection, inspectorServer, dispatcher, coordinator, elector: leadership.elector, granter, registry, receipts: reader, intake, marks, drains, fates,
     openStore: () => createOrmStore({ databaseUrl: cfg.databaseUrl, logger: log.child({ actor: 'store' }) }),
     onHeartbeat: heartbeatHandler({ ...setup, refused, registry, granter, leading, notes, activeAgent: () => activeAgent(), lineChanged: (deviceId, agentId, line) => emit('device.line', { deviceId, agentId, line }), leaving: handovers.agentLeaving, activeLanes: (id, l) => lines.receipts.reported(id, l) }),
     probe: probeActiveAgent({ ...setup, coordinator: coordinatorActor, leading, granter, broker, registry }),
@@ -139,7 +139,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   });
   const { start, stop, ready } = lifecycle;
   const actions = { alarms: alarms.list, audit: (opts?: { limit?: number }) => auditLog.list(opts), handover: handovers.request, ...deadLetterAndDrainActions({ ...setup, store, auditLog, drains, events, intake, state, leadership, retrying: (id, seq) => pendingRetry(lines.orders.order(id))?.seq === seq }), ...lines.actions };
-  return { start, stop, dispatch: intake.dispatch, ready, applied: accounting.applied, status, devices, metrics: () => metrics.text(), on: events.on, off: events.off, once: events.once, ...actions };
+  return { start, stop, dispatch: intake.dispatch, ready, applied: accounting.applied, fate: fates.fate, journal, leader: leadership.leaderAt, advertise: leadership.advertise, status, devices, metrics: () => metrics.text(), on: events.on, off: events.off, once: events.once, ...actions };
 }
 
 /** The runtime's AMQP broker (tests and the simulation give theirs in `ports`). */

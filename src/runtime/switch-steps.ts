@@ -4,8 +4,9 @@
  * without harm, so a restarted runtime resumes it. Every queue name is derived from an agent id
  * and the namespace (`topology`), never read from a row or a message.
  *
- * One function per step (elect, check, begin, fence, choose, move, replay, complete), each taking
- * the `Kit` every step shares; `switchSteps` assembles them into the coordinator's actors.
+ * One function per step (elect, check, begin, fence, choose, move, replay, complete; the move itself
+ * is queue-drain.ts), each taking the `Kit` every step shares; `switchSteps` assembles them into the
+ * coordinator's actors.
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -13,17 +14,11 @@ import { fromPromise } from 'xstate';
 import type { Assignment, BeginResult, CheckVerdict, Phase } from '../../machines/coordinator.machine.ts';
 import { agentConnectionName, topology } from '../topology.ts';
 import type { AgentRegistry } from './agent-registry.ts';
-import { delay } from '../clock.ts';
 import { BatonError } from '../errors.ts';
 import type { LeaseGranter } from './lease-granter.ts';
+import { queueMover, type Drain } from './queue-drain.ts';
 import type { AssignmentStore, Broker, Clock, LeaderTerm, ManagementApi } from '../ports.ts';
 
-/**
- * Queues up to this deep move through this runtime's own connection even where the management API
- * is set: a short queue (a planned handover's, most failovers') moves in a few ms that way, where a
- * shovel is created, polled every 50 ms and deleted; a deep one moves faster through the shovel.
- */
-export const CLIENT_MOVE_MAX = 1000;
 /** Called once a phase is persisted, before its step acts (tracing, fault injection in tests). */
 export type PhaseHook = (phase: Phase, assignment: Assignment) => void | Promise<void>;
 
@@ -176,7 +171,6 @@ function chooseCandidate({ d, log, stillLeading }: Kit) {
   });
 }
 
-type Drain = (sw: string, from: string, oldAgent: string, to: Assignment, term: LeaderTerm) => Promise<{ moved: number; via: string }>;
 
 function moveQueue({ d, log, names, hook, stillLeading, stillIn }: Kit, drain: Drain) {
   return fromPromise(async ({ input }: In): Promise<Assignment> => {
@@ -200,8 +194,8 @@ function moveQueue({ d, log, names, hook, stillLeading, stillIn }: Kit, drain: D
       const ms = Math.round(d.clock.monotonic() - started);
       log.warn({ switchId: sw, from, to: names.agentQueue(cur.agentId), moved, ms, via }, 'old queue moved to the new agent');
     }
-    cur = await d.store().setPhase(sw, 'draining', term, { moved });
-    return cur;
+    // nothing moved: the phase written above says so already
+    return moved === 0 ? cur : await d.store().setPhase(sw, 'draining', term, { moved });
   });
 }
 
@@ -223,78 +217,4 @@ function completeSwitch({ d, hook, stillLeading, stillIn }: Kit) {
     await hook('normal', cur);
     return cur;
   });
-}
-
-/**
- * Moves the old queue to the new one until it is certainly empty: messages can come back to it
- * after a move (a consumer that attaches again and gives its deliveries back, a connection that
- * drops with deliveries unacked), so it is done only when a check after the move finds no
- * consumer and no message; otherwise it waits for no consumer and moves again.
- */
-function queueMover(k: Kit): Drain {
-  // One move at a time: a runtime that stepped down mid-move and leads again resumes the switch
-  // while its first move may still run (an invoked promise is not stopped with its state); two
-  // movers of one queue would interleave its messages.
-  let moving: Promise<unknown> = Promise.resolve();
-  return (sw, from, oldAgent, to, term) => {
-    const run = moving.then(() => drainNow(k, sw, from, oldAgent, to, term));
-    moving = run.catch(() => {});
-    return run;
-  };
-}
-
-async function drainNow(k: Kit, sw: string, from: string, oldAgent: string, to: Assignment, term: LeaderTerm): Promise<{ moved: number; via: string }> {
-  const { d, log, names, stillLeading } = k;
-  // asked before each message moves: a runtime that paused mid-move stops as it wakes, past its lease
-  const wanted = () => (d.term()?.epoch === term.epoch ? null : 'this runtime no longer leads');
-  let moved = 0;
-  let round = 0;
-  const vias = new Set<string>();
-  for (;;) {
-    await noConsumer(k, from, oldAgent);
-    await d.broker.assertAgentQueue(to.agentId);
-    for (;;) {
-      stillLeading();
-      const info = await d.broker.queueInfo(from);
-      if (!info || info.messages === 0) break;
-      round++;
-      if (d.management && info.messages > CLIENT_MOVE_MAX) {
-        vias.add('shovel');
-        await d.management.shovel(`baton-${sw}-${round}`, from, names.agentQueue(to.agentId), { pollMs: 50, sleep: (ms) => delay(d.clock, ms) });
-        moved += info.messages;
-      } else {
-        vias.add('client');
-        moved += await d.broker.move(from, names.agentQueue(to.agentId), { wanted });
-      }
-    }
-    const after = await d.broker.queueInfo(from);
-    if (!after || (after.consumers === 0 && after.messages === 0)) return { moved, via: [...vias].join('+') || 'none' };
-    log.warn({ switchId: sw, from, consumers: after.consumers, messages: after.messages }, 'messages or a consumer came back to the old queue during the move: moving again');
-  }
-}
-
-/** Waits until a queue has no consumer: its unacked messages are back in it. With the management
- * API, the old agent's connection is closed again every second meanwhile (a close can be missed). */
-async function noConsumer({ d, log, stillLeading }: Kit, queue: string, agentId: string): Promise<void> {
-  const started = d.clock.monotonic();
-  let told = 0;
-  let fenced = 0;
-  for (;;) {
-    stillLeading();
-    const info = await d.broker.queueInfo(queue);
-    if (!info || info.consumers === 0) return;
-    const waited = d.clock.monotonic() - started;
-    if (d.management && waited - fenced >= 1000) {
-      fenced = waited;
-      await d.management.closeConnections(agentConnectionName(d.namespace, agentId), 'fenced by baton').then(
-        (n) => n > 0 && log.warn({ agentId, connections: n }, 'old agent still held its queue: its broker connection closed again'),
-        (err: Error) => log.warn({ agentId, err: err.message }, 'could not close the old agent\'s connection; trying again in a second'),
-      );
-    }
-    if (waited - told >= 5000) {
-      told = waited;
-      log.warn({ agentId, queue, waitedMs: Math.round(waited) }, 'the old agent still holds its queue; waiting for it to give it back or for the broker to drop its connection');
-    }
-    await delay(d.clock, 50);
-  }
 }

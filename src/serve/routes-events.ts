@@ -30,7 +30,7 @@ export function eventRoutes(clients: Set<ServerResponse>): FastifyPluginAsyncTyp
       schema: {
         summary: 'the event journal as Server-Sent Events; Last-Event-ID resumes after that id',
         tags: ['events'],
-        headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })) }),
+        headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: '^[0-9]{1,15}-[0-9]{1,15}$', description: 'the id of the last event received (<leader term>-<n>)' })) }),
         response: { 200: Type.String({ description: 'text/event-stream' }), ...S.errors(400, 401, 501, 503) },
       },
     }, async (req, reply) => {
@@ -48,7 +48,7 @@ export function eventRoutes(clients: Set<ServerResponse>): FastifyPluginAsyncTyp
         keepalive?.cancel();
       };
       // throws `invalid-request` when the journal no longer holds what followed `last`: answered before the stream opens
-      const follow = (listener: (line: string) => void) => o.journal!.follow(last === undefined ? null : Number(last), (e) => listener(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`));
+      const follow = (listener: (line: string) => void) => o.journal!.follow(last === undefined ? null : String(last), (e) => listener(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`));
       const pending: string[] = [];
       let open = false;
       const write = (line: string) => {

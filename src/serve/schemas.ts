@@ -47,7 +47,9 @@ export const Fate = Type.Object({
   deviceId: Type.String(),
   seq: Type.Integer(),
   fate: Type.Union([Type.Literal('accepted'), Type.Literal('applied'), Type.Literal('dead-lettered')]),
-  answer: Type.Optional(Type.Object({ status: Type.Union([Type.Integer(), Type.Null()]), reason: Type.String() })),
+  answer: Type.Optional(Type.Object({ status: Type.Union([Type.Integer(), Type.Null()]), reason: Type.String(), response: Type.Union([Type.String(), Type.Null()]) })),
+  deadLetter: Type.Optional(Type.Object({ id: Type.Integer(), resolution: Type.Union([Type.Null(), Type.Object({}, { additionalProperties: true })]) })),
+  source: Type.Union([Type.Literal('ledger'), Type.Literal('stored')], { description: 'ledger: the leader\'s receipts; stored: the durable tables (a standby)' }),
 });
 
 export const DeviceParams = Type.Object({ id: DeviceId });

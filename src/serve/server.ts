@@ -13,6 +13,7 @@ import { BatonError } from '../errors.ts';
 import { checkTokens } from '../inspector/access.ts';
 import { isLoopback } from '../inspector/loopback.ts';
 import { createServeApp, type ServeApp, type ServeAppOptions } from './app.ts';
+import { runtimePorts } from './runtime-ports.ts';
 
 export interface ServerOptions extends Omit<ServeAppOptions, 'loopbackPort' | 'stopping'> {
   /** default 127.0.0.1; any other address needs `tokens` */
@@ -59,11 +60,13 @@ export async function startServer(runtime: Runtime, o: ServerOptions): Promise<B
   const host = o.host ?? '127.0.0.1';
   let loopbackPort: number | null = null;
   let stopping = false;
-  const serve = await createServeApp(runtime, { ...o, clock, loopbackPort: () => loopbackPort, stopping: () => stopping });
+  const serve = await createServeApp(runtime, { ...o, ports: o.ports ?? runtimePorts(runtime), clock, loopbackPort: () => loopbackPort, stopping: () => stopping });
   await serve.app.listen({ host, port: o.port ?? DEFAULT_SERVE_PORT });
   const { port, address } = serve.app.server.address() as AddressInfo;
   if (isLoopback(address)) loopbackPort = port;
   const url = `${o.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/`;
+  // a standby sends clients where the leader said it listens (the leader term carries it)
+  runtime.advertise(o.advertiseUrl ?? url);
   serve.start();
   return {
     url,

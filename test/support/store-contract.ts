@@ -60,11 +60,26 @@ function leadershipContract(current: Current<LeadershipStore & ParkingStore & Se
     const lead = () => leadOf(store);
 
     it('one runtime leads at a time; another takes over once the lease lapses', async () => {
-      expect(await store.acquireLeadership('r1', 60_000)).toEqual({ leader: true, holder: 'r1', epoch: 1 });
-      expect(await store.acquireLeadership('r2', 60_000)).toEqual({ leader: false, holder: 'r1', epoch: 1 });
-      expect(await store.acquireLeadership('r1', 60_000, 1)).toEqual({ leader: true, holder: 'r1', epoch: 1 });
+      expect(await store.acquireLeadership('r1', 60_000)).toEqual({ leader: true, holder: 'r1', epoch: 1, url: null });
+      expect(await store.acquireLeadership('r2', 60_000)).toEqual({ leader: false, holder: 'r1', epoch: 1, url: null });
+      expect(await store.acquireLeadership('r1', 60_000, 1)).toEqual({ leader: true, holder: 'r1', epoch: 1, url: null });
       await store.releaseLeadership('r1');
-      expect(await store.acquireLeadership('r2', 60_000)).toEqual({ leader: true, holder: 'r2', epoch: 2 });
+      expect(await store.acquireLeadership('r2', 60_000)).toEqual({ leader: true, holder: 'r2', epoch: 2, url: null });
+    });
+
+    it('stores the URL the holder advertises with its term: others read it while the term holds, nobody\'s once it lapsed', async () => {
+      expect(await store.acquireLeadership('r1', 60_000, null, 'http://10.0.0.1:8080')).toEqual({ leader: true, holder: 'r1', epoch: 1, url: 'http://10.0.0.1:8080' });
+      expect(await store.acquireLeadership('r2', 60_000, null, 'http://10.0.0.2:8080')).toEqual({ leader: false, holder: 'r1', epoch: 1, url: 'http://10.0.0.1:8080' });
+      // a renewal writes it again (a leader restarted behind another address names the new one)
+      expect(await store.acquireLeadership('r1', 60_000, 1, 'http://10.0.0.9:8080')).toMatchObject({ leader: true, epoch: 1, url: 'http://10.0.0.9:8080' });
+      expect(await store.acquireLeadership('r2', 60_000, null, 'http://10.0.0.2:8080')).toMatchObject({ leader: false, url: 'http://10.0.0.9:8080' });
+      await store.releaseLeadership('r1');
+      // the row lapsed: the next take's URL, not the old holder's
+      expect(await store.acquireLeadership('r2', 60_000, null, 'http://10.0.0.2:8080')).toEqual({ leader: true, holder: 'r2', epoch: 2, url: 'http://10.0.0.2:8080' });
+      // a take without a URL clears it
+      await store.releaseLeadership('r2');
+      expect(await store.acquireLeadership('r3', 60_000)).toEqual({ leader: true, holder: 'r3', epoch: 3, url: null });
+      expect(await store.acquireLeadership('r1', 60_000, null, 'http://10.0.0.1:8080')).toEqual({ leader: false, holder: 'r3', epoch: 3, url: null });
     });
 
     it('the same holder taking the row back after it expired starts a new term: statements of its old term stay refused', async () => {
@@ -72,17 +87,17 @@ function leadershipContract(current: Current<LeadershipStore & ParkingStore & Se
       await store.releaseLeadership('r1'); // expired, nobody took it
       // even as a renewal of its old term: the row had expired
       const again = await store.acquireLeadership('r1', 60_000, t1.epoch);
-      expect(again).toEqual({ leader: true, holder: 'r1', epoch: t1.epoch + 1 });
+      expect(again).toEqual({ leader: true, holder: 'r1', epoch: t1.epoch + 1, url: null });
       await expect(store.park([m('d1', 1)], t1)).rejects.toMatchObject({ code: 'not-leader' });
       await expect(store.reserveSeqs('d1', 1, t1)).rejects.toMatchObject({ code: 'not-leader' });
       // a renewal of the current term before it expires keeps it
-      expect(await store.acquireLeadership('r1', 60_000, again.epoch)).toEqual({ leader: true, holder: 'r1', epoch: again.epoch });
+      expect(await store.acquireLeadership('r1', 60_000, again.epoch)).toEqual({ leader: true, holder: 'r1', epoch: again.epoch, url: null });
       // a fresh take by the same holder (it saw its term end) starts a new one
       const fresh = await store.acquireLeadership('r1', 60_000);
       expect(fresh.epoch).toBe(again.epoch + 1);
       // a late renewal of the ended term changes nothing
       expect(await store.acquireLeadership('r1', 60_000, again.epoch)).toMatchObject({ leader: false, epoch: fresh.epoch });
-      expect(await store.acquireLeadership('r1', 60_000, fresh.epoch)).toEqual({ leader: true, holder: 'r1', epoch: fresh.epoch });
+      expect(await store.acquireLeadership('r1', 60_000, fresh.epoch)).toEqual({ leader: true, holder: 'r1', epoch: fresh.epoch, url: null });
     });
   });
 }

@@ -5,7 +5,8 @@ import { request, type IncomingMessage } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMemoryStore } from '../../src/adapters/memory/store.ts';
 import { BatonError } from '../../src/errors.ts';
-import type { EventJournal, JournalEvent } from '../../src/serve/runtime-ports.ts';
+import type { FollowedEntry, JournalEntry } from '../../src/api.ts';
+import type { EventJournal } from '../../src/serve/runtime-ports.ts';
 import { startServer, type BatonServer } from '../../src/serve/server.ts';
 import { runtimeDouble, stillClock } from '../support/serve-double.ts';
 import { readSse } from '../support/sse.ts';
@@ -19,15 +20,16 @@ afterEach(async () => {
 
 /** A journal of the events appended so far; followers get the past after their id, then what comes. */
 function journal(oldest = 1) {
-  const events: JournalEvent[] = [];
-  const followers = new Set<(e: JournalEvent) => void>();
+  const events: FollowedEntry[] = [];
+  const followers = new Set<(e: FollowedEntry) => void>();
+  const n = (id: string) => Number(id.split('-')[1]); // ids are <term>-<n>: term 1 here
   let onLeave: (() => void) | null = null;
   /** resolves when a follower next stops following */
   const left = () => new Promise<void>((r) => (onLeave = r));
   const j: EventJournal = {
     follow(after, listener) {
-      if (after !== null && after < oldest - 1) throw new BatonError('invalid-request', `the journal no longer holds the events after ${after}: read the state again, then follow from now`);
-      for (const e of events) if (after !== null && e.id > after) listener(e);
+      if (after !== null && n(after) < oldest - 1) throw new BatonError('invalid-request', `the journal no longer holds the events after ${after}: read the state again, then follow from now`);
+      for (const e of events) if (after !== null && n(e.id) > n(after)) listener(e);
       followers.add(listener);
       return () => {
         followers.delete(listener);
@@ -35,8 +37,8 @@ function journal(oldest = 1) {
       };
     },
   };
-  const append = (type: JournalEvent['type'], data: unknown) => {
-    const e = { id: events.length + 1, type, data };
+  const append = (type: JournalEntry['type'], data: unknown) => {
+    const e = { id: `1-${events.length + 1}`, type, data: data as JournalEntry };
     events.push(e);
     for (const f of followers) f(e);
   };
@@ -44,7 +46,7 @@ function journal(oldest = 1) {
 }
 
 async function serveWith(j?: EventJournal) {
-  const server = await startServer(runtimeDouble().runtime, { keys: createMemoryStore(), port: 0, clock: stillClock, ...(j ? { ports: { journal: j } } : {}) });
+  const server = await startServer(runtimeDouble().runtime, { keys: createMemoryStore(), port: 0, clock: stillClock, ports: j ? { journal: j } : {} });
   servers.push(server);
   return server;
 }
@@ -76,11 +78,11 @@ describe('GET /v1/events', () => {
     append('applied', { deviceId: 'fw1', seq: 1 });
     append('switch', { phase: 'draining' });
     await a.until(2);
-    expect(a.events).toEqual([{ id: '1', event: 'applied', data: { deviceId: 'fw1', seq: 1 } }, { id: '2', event: 'switch', data: { phase: 'draining' } }]);
+    expect(a.events).toEqual([{ id: '1-1', event: 'applied', data: { deviceId: 'fw1', seq: 1 } }, { id: '1-2', event: 'switch', data: { phase: 'draining' } }]);
     append('alarm', { raised: 'no-healthy-agent' });
-    const b = await follow(server.url, { 'last-event-id': '1' });
+    const b = await follow(server.url, { 'last-event-id': '1-1' });
     await b.until(2);
-    expect(b.events.map((e) => e.id)).toEqual(['2', '3']);
+    expect(b.events.map((e) => e.id)).toEqual(['1-2', '1-3']);
     // the server lets go of a client that left
     const gone = left();
     open.pop()!.destroy();
@@ -90,7 +92,7 @@ describe('GET /v1/events', () => {
 
   it('refuses a Last-Event-ID the journal no longer holds (400, the error shape), and a malformed one', async () => {
     const server = await serveWith(journal(10).j);
-    const r = await follow(server.url, { 'last-event-id': '3' });
+    const r = await follow(server.url, { 'last-event-id': '1-3' });
     expect(r.status).toBe(400);
     await r.ended;
     expect(JSON.parse(r.body()).error.code).toBe('invalid-request');

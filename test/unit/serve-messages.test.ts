@@ -183,12 +183,12 @@ describe('GET /v1/messages/{deviceId}/{seq}', () => {
           fate: async (m, o) => {
             asked.push([m, o]);
             if (m.seq > 1) throw new BatonError('unknown-message', `device ${m.deviceId} has no seq ${m.seq}`);
-            return { ...m, fate: 'applied' as const };
+            return { ...m, fate: 'applied' as const, source: 'ledger' as const };
           },
         },
       },
     });
-    expect((await s.call('GET', '/v1/messages/fw1/1?waitMs=500')).json).toEqual({ deviceId: 'fw1', seq: 1, fate: 'applied' });
+    expect((await s.call('GET', '/v1/messages/fw1/1?waitMs=500')).json).toEqual({ deviceId: 'fw1', seq: 1, fate: 'applied', source: 'ledger' });
     expect(asked).toEqual([[{ deviceId: 'fw1', seq: 1 }, { waitMs: 500 }]]);
     const none = await s.call('GET', '/v1/messages/fw1/5');
     expect(none.status).toBe(404);

@@ -3,6 +3,7 @@ import { EntitySchema } from '@mikro-orm/core';
 import { Migration } from '@mikro-orm/migrations';
 import type { SwitchRecord } from '../../ports.ts';
 import { Migration0006IdempotencyKeys } from './schema-idempotency.ts';
+import { Migration0007LeaderUrl } from './schema-leader-url.ts';
 
 export interface AgentServiceUsedRow {
   id: number;
@@ -196,7 +197,7 @@ export class Migration0003Settled extends Migration {
   }
 }
 
-export const RuntimeLeaderEntity = new EntitySchema<{ id: number; holder: string; epoch: string; expiresAt: Date }>({
+export const RuntimeLeaderEntity = new EntitySchema<{ id: number; holder: string; epoch: string; expiresAt: Date; url: string | null }>({
   name: 'RuntimeLeader',
   tableName: 'runtime_leader',
   properties: {
@@ -204,6 +205,7 @@ export const RuntimeLeaderEntity = new EntitySchema<{ id: number; holder: string
     holder: { type: 'text' },
     epoch: { type: 'bigint' },
     expiresAt: { type: 'datetime' },
+    url: { type: 'text', nullable: true },
   },
 });
 
@@ -291,4 +293,5 @@ export const migrationsList = [
   { name: 'Migration0004LateWrites', class: Migration0004LateWrites },
   { name: 'Migration0005OperatorActions', class: Migration0005OperatorActions },
   { name: 'Migration0006IdempotencyKeys', class: Migration0006IdempotencyKeys },
+  { name: 'Migration0007LeaderUrl', class: Migration0007LeaderUrl },
 ];

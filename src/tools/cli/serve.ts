@@ -42,6 +42,9 @@ function serverFlags(v: CommandValues) {
   };
 }
 
+/** how long a stopping server waits for what it accepted to be applied, ms */
+const SETTLE_MS = 30_000;
+
 export const serve: Command = {
   summary: 'run the runtime as a service: HTTP API v1, the inspector and /metrics on one server',
   usage:
@@ -85,6 +88,11 @@ export const serve: Command = {
     const sig = await untilSignal();
     logger.info({ signal: sig }, 'stopping: refusing new requests, answering those in flight, then stopping the runtime');
     await server.close();
+    // what was accepted is durable either way; the leader waits (bounded) until it is applied or dead-lettered
+    await runtime.drained({ timeoutMs: SETTLE_MS }).then(
+      () => logger.info('every accepted message is applied or dead-lettered'),
+      (err: Error) => logger.warn({ err: err.message }, 'stopping with messages not yet applied: they stay queued (durable) and the next leader delivers them'),
+    );
     await runtime.stop();
     await keys.close();
     out('baton serve stopped');

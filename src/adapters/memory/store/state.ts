@@ -8,7 +8,8 @@ import type { AgentRecord, Assignment, AuditEntry, DeadLetterView, DeviceStream,
 export interface MemoryDb {
   /** the database clock (ms), for leadership expiry and switch stamps */
   now: () => number;
-  leader: { holder: string; epoch: number; expiresAt: number } | null;
+  /** `url`: what the holder advertised */
+  leader: { holder: string; epoch: number; expiresAt: number; url: string | null } | null;
   assignment: Assignment | null;
   switches: SwitchRecord[];
   agents: Map<string, AgentRecord>;
