@@ -13,6 +13,7 @@ import { failover } from './failover.ts';
 import { handoverPlanned } from './handover.ts';
 import { alternate, measured, type BenchContext, type Benchmark } from './harness.ts';
 import { memory } from './memory.ts';
+import { serveThroughput } from './serve-throughput.ts';
 import { appliedTotal, benchKey, benchSecret, msg, plainConsumer, plainMessage, result, sizeOf, tag } from './support.ts';
 
 /** baton end to end: runtime + one in-process agent; returns msg/s from first dispatch to last device 2xx. */
@@ -241,4 +242,5 @@ export const benchmarks: Benchmark[] = [
   failover('hang'),
   handoverPlanned(),
   memory(),
+  serveThroughput(),
 ];

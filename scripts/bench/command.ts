@@ -9,7 +9,7 @@ import { env } from '../../src/tools/cli/environment.ts';
 
 export const bench: Command = {
   summary: 'benchmarks: baton side by side with the plain pipeline and its alternatives, in one run',
-  usage: 'baton bench [NAME] [--json] [--runs N] [--tiny]\n  names: throughput-one-device, throughput-devices, failover-kill, failover-hang, handover-planned, move-depth, parking, latency, memory\n  env: BATON_AMQP_URL, BATON_DATABASE_URL (throw-away databases are made next to it), BATON_MANAGEMENT_URL',
+  usage: 'baton bench [NAME] [--json] [--runs N] [--tiny]\n  names: throughput-one-device, throughput-devices, failover-kill, failover-hang, handover-planned, move-depth, parking, latency, memory, serve-throughput\n  env: BATON_AMQP_URL, BATON_DATABASE_URL (throw-away databases are made next to it), BATON_MANAGEMENT_URL',
   options: { json: { type: 'boolean' }, runs: { type: 'string' }, tiny: { type: 'boolean' } },
   positionals: true,
   listedAfter: 'sim',

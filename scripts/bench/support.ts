@@ -53,22 +53,25 @@ export function result(name: string, label: string, base: number[], ours: number
   return { name, baseline, baton, ratio, target, met: met(baseline.median, baton.median), notes };
 }
 
-/** A device simulator in its own process (device-process.ts): its URL, its applied log (with the device's own times), and close. */
-export async function deviceProcess(): Promise<{ url: string; log(): Promise<AppliedEntry[]>; close(): Promise<void> }> {
+/** `count` device simulators in one process of their own (device-process.ts): their URLs, the first one's applied log (with the device's own times), the writes all applied, and close. */
+export async function deviceProcess(count = 1): Promise<{ url: string; urls: string[]; log(): Promise<AppliedEntry[]>; appliedCount(): Promise<number>; close(): Promise<void> }> {
   const script = fileURLToPath(new URL('./device-process.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', script, String(count)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const url = await Promise.race([
+  const line = await Promise.race([
     new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()))),
     exited.then(() => Promise.reject(new Error('the device process exited before it listened'))),
     bounded(30_000, 'the device process did not listen'),
   ]);
-  const pool = new Pool(url, { connections: 1 });
-  const log = async () => {
+  const urls = line.split(' ');
+  const pools = urls.map((u) => new Pool(u, { connections: 1 }));
+  const logOf = async (pool: Pool) => {
     const r = await pool.request({ method: 'GET', path: '/_sim/log' });
     return ((await r.body.json()) as { applied: AppliedEntry[] }).applied;
   };
-  return { url, log, close: async () => (await pool.close(), child.kill('SIGTERM'), await exited) };
+  const appliedCount = async () => (await Promise.all(pools.map(logOf))).reduce((t, l) => t + l.length, 0);
+  const close = async () => (await Promise.all(pools.map((p) => p.close())), child.kill('SIGTERM'), await exited);
+  return { url: urls[0]!, urls, log: () => logOf(pools[0]!), appliedCount, close };
 }
 
 /** What the plain pipeline puts on its queue: the device's index and the message number. */
