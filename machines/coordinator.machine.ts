@@ -16,11 +16,14 @@
  *   - begin      one compare-and-set raises the epoch, sets lock = 1, phase = switching, and
  *                records the switch; zero rows updated = another runtime won → loading.
  *   - quiescing  the dispatcher confirms its in-flight publishes and parks from then on.
+ *   - catchingUp (a planned handover only) the old agent keeps its lease and writes what it was
+ *                sent while new messages park, until the ledger has every seq sent to it settled
+ *                on the lines that flow (`awaitCaughtUp`), or for `catchUpTimeout` at most: what it
+ *                still holds then is given back and moved as before. Its queue is then (nearly)
+ *                empty, so the stream pauses for the release and the replay, not for a move.
  *   - releasing  (a planned handover only) the old agent is asked to give its lease back
- *                (`askRelease`, repeated until answered): it keeps its lease (renewed) while it
- *                writes what it holds, for a lease duration at most (its lines that are blocked,
- *                paused or retrying excepted), finishes the requests on the wire, returns what it
- *                still holds to its queue and answers `agent.released`. Its lease is then
+ *                (`askRelease`, repeated until answered): it finishes the requests on the wire,
+ *                returns its deliveries to its queue and answers `agent.released`. Its lease is then
  *                known returned: the new agent needs no wait for it to expire, and nothing is fenced.
  *                No answer within `releaseTimeout` (or the old agent dead): fencing, as for a failure.
  *   - fencing    the old agent's broker connection is closed (where the management API is
@@ -55,7 +58,9 @@
  * - normal `agent.dead` of the active agent, or a check verdict `switch` → switching.begin;
  *   `coordinator.handover` → switching.begin (planned).
  * - switching.begin done started → quiescing; lost → loading.
- * - switching.quiescing `dispatcher.quiesced` → releasing (planned) or fencing → choosing.
+ * - switching.quiescing `dispatcher.quiesced` → catchingUp (planned) or fencing → choosing.
+ * - switching.catchingUp done, or after `catchUpTimeout` → releasing; `agent.dead` of the old
+ *   agent → fencing (emits `handover.fallback`).
  * - switching.releasing `agent.released` by the old agent for its epoch → choosing (emits
  *   `handover.released`); after `releaseTimeout`, `agent.dead` of the old agent, or the request
  *   failing → fencing (emits `handover.fallback`).
@@ -133,6 +138,8 @@ export interface CoordinatorContext {
   handover: Handover | null;
   /** ms the old agent has to answer a release request before it is fenced */
   releaseTimeout: number;
+  /** ms the old agent may take to write what it was sent before it is asked for its lease back */
+  catchUpTimeout: number;
 }
 
 export interface CoordinatorInput {
@@ -140,6 +147,8 @@ export interface CoordinatorInput {
   retryDelay?: number;
   /** default 3000 (two lease durations) */
   releaseTimeout?: number;
+  /** default 1500 (a lease duration) */
+  catchUpTimeout?: number;
 }
 
 type WithAssignment = { assignment: Assignment };
@@ -164,6 +173,8 @@ export const coordinatorMachine = setup({
     checkAgent: fromPromise<CheckVerdict, WithAssignment>(notProvided('checkAgent')),
     /** compare-and-set: raise the epoch, lock = 1, phase = switching, record the switch */
     beginSwitch: fromPromise<BeginResult, WithAssignment & { reason: string; planned: boolean }>(notProvided('beginSwitch')),
+    /** a planned handover: resolves once every seq sent to the old agent is settled on the lines that flow */
+    awaitCaughtUp: fromPromise<void, WithAssignment>(notProvided('awaitCaughtUp')),
     /** close the old agent's broker connection where possible */
     fenceAgent: fromPromise<void, WithAssignment>(notProvided('fenceAgent')),
     /** ask the old agent to give its lease back, again and again until stopped (it answers with `agent.released`) */
@@ -241,6 +252,7 @@ export const coordinatorMachine = setup({
     checkAgentLoopTime: ({ context }) => context.checkAgentLoopTime,
     retryDelay: ({ context }) => context.retryDelay,
     releaseTimeout: ({ context }) => context.releaseTimeout,
+    catchUpTimeout: ({ context }) => context.catchUpTimeout,
   },
 }).createMachine({
   id: 'coordinator',
@@ -252,6 +264,7 @@ export const coordinatorMachine = setup({
     retryDelay: input.retryDelay ?? 1000,
     handover: null,
     releaseTimeout: input.releaseTimeout ?? 3000,
+    catchUpTimeout: input.catchUpTimeout ?? 1500,
   }),
   initial: 'following',
   on: {
@@ -373,7 +386,19 @@ export const coordinatorMachine = setup({
         beginBackoff: { after: { retryDelay: 'begin' } },
         quiescing: {
           entry: ['emitQuiesce', { type: 'emitPhase', params: { phase: 'switching' } }],
-          on: { 'dispatcher.quiesced': [{ guard: 'planned', target: 'releasing' }, { target: 'fencing' }] },
+          on: { 'dispatcher.quiesced': [{ guard: 'planned', target: 'catchingUp' }, { target: 'fencing' }] },
+        },
+        catchingUp: {
+          invoke: {
+            src: 'awaitCaughtUp',
+            input: ({ context }) => ({ assignment: context.assignment! }),
+            onDone: 'releasing',
+            onError: 'releasing',
+          },
+          on: {
+            'agent.dead': { guard: 'oldAgentDied', target: 'fencing', actions: { type: 'emitFallback', params: { why: 'it was declared dead while it wrote what it had been sent' } } },
+          },
+          after: { catchUpTimeout: 'releasing' },
         },
         releasing: {
           invoke: {

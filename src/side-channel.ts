@@ -227,25 +227,18 @@ export function parseGrant(v: unknown): LeaseGrant | null {
  * What the runtime sends on the control channel to ask the active agent for its lease back (a planned
  * handover), sealed with that agent's key like a grant. It names the agent process (`incarnation`: the
  * one the lease was granted to) and the epoch it holds; it is repeated until answered (the channel may
- * lose it). The agent first writes what it holds, for `finishMs` at most (absent: 0), then gives the
- * queue back and answers with a `released` receipt.
+ * lose it). The agent gives the queue back and answers with a `released` receipt.
  */
 export interface ReleaseRequest {
   type: 'release';
   agentId: string;
   incarnation: string;
   epoch: number;
-  /** ms the agent may go on writing what it holds (under its lease, still renewed) before it gives the lease back */
-  finishMs?: number;
 }
-
-/** the longest a release request may let the agent go on writing, ms */
-const MAX_FINISH_MS = 60_000;
 
 export function parseReleaseRequest(v: unknown): ReleaseRequest | null {
   const r = v as Partial<ReleaseRequest> | null;
   if (typeof r !== 'object' || r === null || r.type !== 'release') return null;
   if (typeof r.agentId !== 'string' || typeof r.incarnation !== 'string' || !isSeq(r.epoch)) return null;
-  const finishMs = isSeq(r.finishMs) ? Math.min(r.finishMs, MAX_FINISH_MS) : 0;
-  return { type: 'release', agentId: r.agentId, incarnation: r.incarnation, epoch: r.epoch, ...(finishMs > 0 ? { finishMs } : {}) };
+  return { type: 'release', agentId: r.agentId, incarnation: r.incarnation, epoch: r.epoch };
 }

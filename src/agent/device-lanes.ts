@@ -37,8 +37,6 @@ export class DeviceLanes extends EventEmitter {
   private readonly running = new Set<Promise<void>>();
   private readonly deadLetters: DeadLetters;
   private readonly loop: LaneLoop;
-  /** waiting for the lanes to have nothing they would write now (`whenFinished`) */
-  private readonly finishing = new Set<() => void>();
 
   constructor(private readonly o: LaneOptions) {
     super();
@@ -47,39 +45,6 @@ export class DeviceLanes extends EventEmitter {
     this.deadLetters = new DeadLetters({ agentId, clock, logger, retryInitialMs, retryMaxMs, ...(random ? { random } : {}), deadLetter, recorded: (entry) => this.emit('dead-letter', entry) });
     const deadLetters = this.deadLetters;
     this.loop = new LaneLoop(o, { taking: () => this.mode === 'taking', interrupted: () => this.interrupted, deadLetters, emit: (event, payload) => this.emit(event, payload) });
-    this.on('retry', () => this.checkFinished());
-  }
-
-  /**
-   * Resolves once no lane has anything it would write now (each is empty, held by its orders, or
-   * retrying a message: what those hold goes back with a give-back), or after `ms`: a planned
-   * handover's old agent writes what it holds before it gives its lease back (release.ts). Looked at
-   * again as each lane's run ends and as a lane starts retrying; no polling.
-   */
-  whenFinished(ms: number): Promise<void> {
-    if (this.finished()) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        timer.cancel();
-        this.finishing.delete(done);
-        resolve();
-      };
-      const timer = this.o.clock.setTimeout(done, ms);
-      this.finishing.add(done);
-    });
-  }
-
-  private finished(): boolean {
-    if (this.mode !== 'taking') return true;
-    for (const lane of this.lanes.values()) {
-      if (lane.condition.state === 'retrying') continue;
-      if (lane.running || this.loop.next(lane) !== null) return false;
-    }
-    return true;
-  }
-
-  private checkFinished(): void {
-    if (this.finishing.size > 0 && this.finished()) for (const done of [...this.finishing]) done();
   }
 
   private arm(): void {
@@ -214,7 +179,6 @@ export class DeviceLanes extends EventEmitter {
         lane.running = false;
         // deliveries accepted while the last run was winding down
         this.wake(lane);
-        this.checkFinished();
       });
     this.running.add(p);
   }

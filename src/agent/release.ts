@@ -2,10 +2,6 @@
  * The agent's half of a planned handover: the runtime's release requests on the control channel,
  * taken only when sealed with this agent's key, for this process, naming the epoch it holds (or a
  * later one: a lower epoch is an old request, replayed or late). On one, the agent:
- * 0. writes what it holds first, still under that lease (the runtime renews it meanwhile), for the
- *    request's `finishMs` at most: until no line has anything it would write now (DeviceLanes
- *    `whenFinished`; lines blocked, paused or retrying excepted). What it writes then need not be
- *    moved to the next agent before that one may start, so the stream pauses for less;
  * 1. gives the lease of that epoch back for good (`Lease.relinquish`): nothing more is written under
  *    it, and no grant of it is taken again, not even one the runtime sent before it asked;
  * 2. gives its queue back (`QueueConsumer.giveBack`): the requests on the wire finish and settle,
@@ -21,7 +17,6 @@ import type { Broker, Clock } from '../ports.ts';
 import { parseReleaseRequest, type ReceiptEvent, type ReleaseRequest } from '../side-channel.ts';
 import { seal, unseal } from '../trust.ts';
 import type { QueueConsumer } from './consumer.ts';
-import type { DeviceLanes } from './device-lanes.ts';
 import type { Lease } from './lease.ts';
 
 export interface ReleaseOptions {
@@ -32,7 +27,6 @@ export interface ReleaseOptions {
   log: Logger;
   lease: Pick<Lease, 'epoch' | 'incarnation' | 'relinquish'>;
   consumer: Pick<QueueConsumer, 'giveBack' | 'givenBack'>;
-  lanes: Pick<DeviceLanes, 'whenFinished'>;
   /** where `lease-returned` {epoch} goes once the answer is out */
   events: EventEmitter;
 }
@@ -69,17 +63,6 @@ export class ReleaseListener {
     return new Promise((resolve) => this.asked.push(resolve));
   }
 
-  /** Writes what it holds (up to `finishMs`), then gives the lease and the queue back; false when a newer grant came meanwhile (it consumes on). */
-  private async finishThenGiveBack(r: ReleaseRequest): Promise<boolean> {
-    const { o } = this;
-    if (r.finishMs) await o.lanes.whenFinished(r.finishMs);
-    // a grant of a newer epoch taken meanwhile (the runtime chose this agent again): nothing to give back
-    if (o.lease.epoch > r.epoch) return false;
-    o.lease.relinquish(r.epoch);
-    o.consumer.giveBack(`planned handover: the runtime asked for the lease of epoch ${r.epoch} back`);
-    return o.consumer.givenBack();
-  }
-
   /** Resolves with the epoch once a give-back was asked for, done, and answered. */
   returned(): Promise<number> {
     return new Promise((resolve) => this.answered.push(resolve));
@@ -88,8 +71,10 @@ export class ReleaseListener {
   private async take(r: ReleaseRequest): Promise<void> {
     const { o } = this;
     if (!this.giving || r.epoch > this.giving.epoch) {
-      o.log.warn({ epoch: r.epoch, finishMs: r.finishMs ?? 0 }, 'the runtime asks for the lease back (planned handover): writing what this agent holds, finishing the requests on the wire, then giving the queue back');
-      this.giving = { epoch: r.epoch, done: this.finishThenGiveBack(r) };
+      o.log.warn({ epoch: r.epoch }, 'the runtime asks for the lease back (planned handover): finishing the requests on the wire, then giving the queue back');
+      o.lease.relinquish(r.epoch);
+      o.consumer.giveBack(`planned handover: the runtime asked for the lease of epoch ${r.epoch} back`);
+      this.giving = { epoch: r.epoch, done: o.consumer.givenBack() };
       for (const w of this.asked.splice(0)) w(r.epoch);
     }
     const giving = this.giving;

@@ -118,7 +118,7 @@ export async function startAgent(options: Partial<AgentConfig> & { id: string; d
       events.emit('lease', { epoch: g.epoch, lines: g.lines ?? {} });
     },
   });
-  const release = new ReleaseListener({ agentId: cfg.id, agentKey: cred.agentKey, broker, clock, log, lease, consumer, lanes, events });
+  const release = new ReleaseListener({ agentId: cfg.id, agentKey: cred.agentKey, broker, clock, log, lease, consumer, events });
   await release.start();
   const running = () => consumer.mode !== 'stopped';
   let leaving = false;

@@ -23,12 +23,14 @@ export type CoordinatorDeps = SwitchStepDeps & {
   leaseDuration: number;
   /** what a leader term loads before its assignment (the line orders) */
   beforeLoad?: (term: LeaderTerm) => Promise<void>;
+  /** a planned handover's catch-up: resolves once the old agent wrote what it was sent (catch-up.ts); at once when absent */
+  caughtUp?: (signal: AbortSignal) => Promise<void>;
 };
 
 /** The coordinator actor, its actors and guards provided. */
 export function createCoordinator(d: CoordinatorDeps & { checkAgentLoopTime: number; inspect: (e: InspectionEvent) => void }): CoordinatorActor {
   return createActor(coordinatorMachine.provide(coordinatorProvided(d)), {
-    input: { checkAgentLoopTime: d.checkAgentLoopTime, releaseTimeout: 2 * d.leaseDuration },
+    input: { checkAgentLoopTime: d.checkAgentLoopTime, releaseTimeout: 2 * d.leaseDuration, catchUpTimeout: d.leaseDuration },
     clock: xstateClock(d.clock),
     systemId: 'coordinator',
     inspect: d.inspect,
@@ -37,7 +39,12 @@ export function createCoordinator(d: CoordinatorDeps & { checkAgentLoopTime: num
 
 export function coordinatorProvided(d: CoordinatorDeps) {
   return {
-    actors: { ...switchSteps(d), askRelease: askRelease({ ...d, ttlMs: d.leaseDuration, finishMs: d.leaseDuration }), loadAssignment: loadAssignment(d) },
+    actors: {
+      ...switchSteps(d),
+      askRelease: askRelease({ ...d, ttlMs: d.leaseDuration }),
+      awaitCaughtUp: fromPromise<void, { assignment: Assignment }>(({ signal }) => d.caughtUp?.(signal) ?? Promise.resolve()),
+      loadAssignment: loadAssignment(d),
+    },
     guards: {
       // a death the coordinator could not act on when it came (it followed, loaded, or switched)
       agentDead: (_: unknown, { agentId }: { agentId: string }) => d.registry.list().some((a) => a.agentId === agentId && a.state === 'dead'),

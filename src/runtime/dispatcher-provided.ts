@@ -44,6 +44,8 @@ export interface DispatcherDeps {
   release?: Pick<LineRelease, 'parking'>;
   /** the replay chain, shared with the lines' releases (a chain of its own when absent) */
   chain?: ReplayChain;
+  /** told of each message sent straight to an agent's queue (a planned handover's catch-up, catch-up.ts) */
+  sent?(deviceId: string, seq: number): void;
 }
 
 /** The dispatcher actor, its actions and actors provided. */
@@ -56,7 +58,7 @@ export function dispatcherProvided(d: DispatcherDeps) {
   return { actions: dispatcherActions(d), actors: dispatcherActors({ ...d, chain }) };
 }
 
-function dispatcherActions({ broker, parker, accounting, leadership, metrics, streamK, lines, release }: DispatcherDeps) {
+function dispatcherActions({ broker, parker, accounting, leadership, metrics, streamK, lines, release, sent }: DispatcherDeps) {
   const { outstanding, withdrawn } = accounting;
   const park = (event: DispatchEvent) => {
     const m = event.message;
@@ -80,6 +82,7 @@ function dispatcherActions({ broker, parker, accounting, leadership, metrics, st
       // a held line's messages are kept in the database, behind its parked rows, until it is released
       if (lines?.holding(m.deviceId)) return park(event);
       outstanding(m.deviceId, m.seq);
+      sent?.(m.deviceId, m.seq);
       broker.publish(target.queue, signMessage(streamK, m), { wanted: leadership.whileThisTerm() }).then(() => {
         metrics.onDispatched(m.deviceId);
         event.reply.resolve({ deviceId: m.deviceId, seq: m.seq });

@@ -150,8 +150,6 @@ export class LeaseGranter {
    * other waits.
    */
   returned(agentId: string, incarnation: string): void {
-    // a planned handover's old agent was renewed until it answered: from now on it gets no grant
-    if (this.target?.agentId === agentId) [this.target, this.firstGrant] = [null, null];
     const others = [...(this.grantedTo.get(agentId) ?? new Map<string, number>())].filter(([i]) => i !== incarnation).map(([, at]) => at + this.o.durationMs);
     const wait = Math.max(0, ...others);
     if (this.o.waitForOldLease && wait > this.o.clock.monotonic()) this.leaseWaits.set(agentId, wait);

@@ -24,12 +24,10 @@ export interface ReleaseRequestDeps {
   clock: Clock;
   logger: Logger;
   keyOf(agentId: string): Buffer;
-  granter: Pick<LeaseGranter, 'incarnationGranted'>;
+  granter: Pick<LeaseGranter, 'incarnationGranted' | 'switchingFrom'>;
   registry: Pick<AgentRegistry, 'incarnation'>;
   /** how long a request may wait in the broker before it is dropped (a lease's duration) */
   ttlMs: number;
-  /** how long the old agent may go on writing what it holds before it gives its lease back (a lease's duration) */
-  finishMs: number;
 }
 
 /** The coordinator's `askRelease`: runs while the coordinator waits for the answer. */
@@ -42,9 +40,9 @@ export function askRelease(d: ReleaseRequestDeps) {
     // the process this runtime granted the lease to; else (granted before this term) the one it hears now
     const incarnation = d.granter.incarnationGranted(agentId) ?? d.registry.incarnation(agentId);
     if (!incarnation) throw new BatonError('no-active-agent', `agent ${agentId} was never heard by this runtime: it cannot be asked for its lease back; it is fenced instead`);
-    // its lease is still renewed while it writes what it holds (`finishMs` at most); once it answered,
-    // or it is fenced, no more (lease-granter.ts `returned`, switch-steps.ts fenceAgent)
-    const request: ReleaseRequest = { type: 'release', agentId, incarnation, epoch, finishMs: d.finishMs };
+    // its lease is renewed no more (it was, while it caught up): it gives it back, or it lapses and is fenced
+    d.granter.switchingFrom(agentId);
+    const request: ReleaseRequest = { type: 'release', agentId, incarnation, epoch };
     const sealed = seal(d.keyOf(agentId), 'control', agentId, request);
     d.logger.info({ agentId, incarnation, epoch, switchId: input.assignment.switchId }, 'planned handover: asking the old agent to finish what is on the wire and give its lease back');
     let timer: { cancel(): void } | null = null;

@@ -23,6 +23,7 @@ import { createCoordinator, type CoordinatorActor } from './coordinator-provided
 import { Intake } from './dispatch.ts';
 import { DeviceNotes, deviceState, deviceViews, heldLineOf, laneOf } from './devices.ts';
 import { createDispatcher } from './dispatcher-provided.ts';
+import { CatchUp } from './catch-up.ts';
 import { Drains } from './drained.ts';
 import { EpochHolders } from './epoch-holders.ts';
 import { RuntimeEventEmitter } from './events.ts';
@@ -82,8 +83,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const auditLog = new AuditLog({ store, clock, emit, log, state: () => state() });
   const notes = new DeviceNotes(setup);
   const lineState = (id: string) => deviceState(laneOf(lanes, id), ledger.lag(id), lines.orders.stored(id));
-  const drains = new Drains({ ...setup, ledger, leadership: () => leadership, lineState });
-  const accounting = new AppliedAccounting({ ledger, metrics, marks, clock, heldLine: (deviceId, seq, timeoutMs) => heldLine(deviceId, seq, timeoutMs), accounted: drains.accounted });
+  const [drains, catchUp] = [new Drains({ ...setup, ledger, leadership: () => leadership, lineState }), new CatchUp({ ledger, lineState })];
+  const accounting = new AppliedAccounting({ ledger, metrics, marks, clock, heldLine: (deviceId, seq, timeoutMs) => heldLine(deviceId, seq, timeoutMs), accounted: (id) => (drains.accounted(id), catchUp.accounted(id)) });
   const lines = createLines({ ...setup, store, broker, parker, ledger, accounting, audit: auditLog, resolved: (deviceId, seq) => emit('dead-letter.resolved', { deviceId, seq, kind: 'retried' }), state: () => state(), leadership: () => leadership, dispatcher: () => dispatcher, lane: (id) => laneOf(lanes, id) });
   const inspectorServer = inspectorOptions ? createInspectorServer({ ...inspectorOptions, clock, status: () => status(), devices: () => devices(), alarms: () => alarms.list(), actions: () => actions, metrics, logger: log.child({ actor: 'inspector' }) }) : null;
   if (inspectorServer) inspection.add((e) => inspectorServer.inspect(e));
@@ -102,13 +103,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const refused = limitedWarn(clock, log); // what the trust boundary keeps out, logged at most every 10 s per kind
   const registry = createAgentRegistry({ ...setup, store, inspect: inspection.inspect, emit, granter, coordinator: coordinatorActor });
   const leadership = new Leadership({ ...setup, store, ttlMs: cfg.leaderTtl, advertise: cfg.advertise, seqs, granter, readReceipts, emit, coordinator: coordinatorActor, dispatcher: () => dispatcher });
-  const dispatcher = createDispatcher({ ...setup, broker, store, parker, accounting, leadership, metrics, replayBatchSize: cfg.replayBatchSize, inspect: inspection.inspect, lines: lines.orders, release: lines.release, chain: lines.chain });
+  const dispatcher = createDispatcher({ ...setup, broker, store, parker, accounting, leadership, metrics, replayBatchSize: cfg.replayBatchSize, inspect: inspection.inspect, lines: lines.orders, release: lines.release, chain: lines.chain, sent: catchUp.sent });
   hookDispatcher(dispatcher, { coordinator: coordinatorActor, emit, onSending: lines.release.onSending });
   const management = cfg.managementUrl ? createManagementApi(cfg.managementUrl) : null;
   const coordinator = createCoordinator({
     store: () => store, broker, registry, granter, management, clock, inspect: inspection.inspect, namespace: cfg.namespace, checkAgentLoopTime: cfg.checkAgentLoopTime, keyOf: setup.keyOf, leaseDuration: cfg.leaseDuration,
     logger: log.child({ actor: 'coordinator' }),
-    term: () => leadership.currentTerm(), beforeLoad: (term) => lines.orders.load(term),
+    term: () => leadership.currentTerm(), beforeLoad: (term) => lines.orders.load(term), caughtUp: catchUp.caughtUp,
     ...(onPhase ? { hook: onPhase } : {}),
   });
   hookCoordinator(coordinator, { ...setup, registry, granter, dispatcher, store, metrics, emit });

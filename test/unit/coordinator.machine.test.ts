@@ -12,6 +12,7 @@ interface Steps {
   electAgent: Step<void, Assignment | null>;
   checkAgent: Step<{ assignment: Assignment }, CheckVerdict>;
   beginSwitch: Step<{ assignment: Assignment; reason: string }, BeginResult>;
+  awaitCaughtUp: Step<{ assignment: Assignment }, void>;
   fenceAgent: Step<{ assignment: Assignment }, void>;
   chooseCandidate: Step<{ assignment: Assignment; prefer: string | null }, Assignment | null>;
   moveQueue: Step<{ assignment: Assignment }, Assignment>;
@@ -27,6 +28,7 @@ function start(overrides: Partial<Steps> = {}, leader = true, dead: Set<string> 
     electAgent: async () => a1,
     checkAgent: async () => ({ verdict: 'healthy' }),
     beginSwitch: async () => ({ kind: 'started', assignment: sw }),
+    awaitCaughtUp: async () => {},
     fenceAgent: async () => {},
     chooseCandidate: async () => chosen,
     moveQueue: async () => draining,
@@ -395,7 +397,7 @@ describe('coordinator machine: planned handover', () => {
     actor.send({ type: 'agent.released', agentId: 'a1', epoch: 1, incarnation: 'i1' });
     await reach(actor, { replaying: 'sending' });
     expect(asks.running).toBe(0);
-    expect(calls).toEqual(['loadAssignment', 'beginSwitch', 'askRelease', 'chooseCandidate', 'moveQueue', 'enterReplaying']);
+    expect(calls).toEqual(['loadAssignment', 'beginSwitch', 'awaitCaughtUp', 'askRelease', 'chooseCandidate', 'moveQueue', 'enterReplaying']);
     expect(prefers).toEqual(['a2']);
     expect(emitted.find((e) => e.type === 'handover.released')).toEqual({ type: 'handover.released', assignment: sw, agentId: 'a1', incarnation: 'i1' });
     actor.send({ type: 'dispatcher.replayed', replayed: 2 });
@@ -411,11 +413,45 @@ describe('coordinator machine: planned handover', () => {
     clock.increment(1);
     await reach(actor, 'draining');
     expect(asks.running).toBe(0);
-    expect(calls).toEqual(['loadAssignment', 'beginSwitch', 'askRelease', 'fenceAgent', 'chooseCandidate', 'moveQueue']);
+    expect(calls).toEqual(['loadAssignment', 'beginSwitch', 'awaitCaughtUp', 'askRelease', 'fenceAgent', 'chooseCandidate', 'moveQueue']);
     expect(emitted.find((e) => e.type === 'handover.fallback')).toMatchObject({ agentId: 'a1', why: 'it did not answer within 3000 ms' });
     actor.send({ type: 'agent.released', agentId: 'a1', epoch: 1, incarnation: 'i1' });
     expect(value(actor)).toBe('draining');
     expect(types(emitted)).not.toContain('handover.released');
+  });
+
+  it('catch-up: the old agent is asked for its lease only once it wrote what it was sent (or the wait failed)', async () => {
+    let caughtUp!: () => void;
+    const { actor, asks } = await toReleasing({ awaitCaughtUp: () => new Promise<void>((r) => (caughtUp = r)) });
+    await reach(actor, { switching: 'catchingUp' });
+    expect(asks.running).toBe(0);
+    caughtUp();
+    await reach(actor, { switching: 'releasing' });
+    expect(asks.running).toBe(1);
+    const failed = await toReleasing({ awaitCaughtUp: async () => Promise.reject(new Error('ledger gone')) });
+    await reach(failed.actor, { switching: 'releasing' });
+  });
+
+  it('catch-up is bounded by catchUpTimeout: then the old agent is asked, and gives back what it still holds', async () => {
+    const { actor, clock, asks } = await toReleasing({ awaitCaughtUp: () => new Promise(() => {}) });
+    await reach(actor, { switching: 'catchingUp' });
+    clock.increment(1499);
+    expect(value(actor)).toEqual({ switching: 'catchingUp' });
+    clock.increment(1);
+    await reach(actor, { switching: 'releasing' });
+    expect(asks.running).toBe(1);
+  });
+
+  it('the old agent declared dead while it catches up: fenced at once, never asked', async () => {
+    const { actor, calls, emitted } = await toReleasing({ awaitCaughtUp: () => new Promise(() => {}) });
+    await reach(actor, { switching: 'catchingUp' });
+    actor.send({ type: 'agent.dead', agentId: 'a9', reason: 'killed' });
+    expect(value(actor)).toEqual({ switching: 'catchingUp' });
+    actor.send({ type: 'agent.dead', agentId: 'a1', reason: 'killed' });
+    await reach(actor, { replaying: 'sending' });
+    expect(calls).not.toContain('askRelease');
+    expect(calls).toContain('fenceAgent');
+    expect(emitted.find((e) => e.type === 'handover.fallback')).toMatchObject({ why: 'it was declared dead while it wrote what it had been sent' });
   });
 
   it('the old agent declared dead before it answers: fenced at once', async () => {
@@ -432,7 +468,7 @@ describe('coordinator machine: planned handover', () => {
   it('a release request that cannot be sent: fenced at once', async () => {
     const { actor, calls, emitted } = await toReleasing({}, undefined, { fail: true });
     await reach(actor, { replaying: 'sending' });
-    expect(calls).toEqual(['loadAssignment', 'beginSwitch', 'askRelease', 'fenceAgent', 'chooseCandidate', 'moveQueue', 'enterReplaying']);
+    expect(calls).toEqual(['loadAssignment', 'beginSwitch', 'awaitCaughtUp', 'askRelease', 'fenceAgent', 'chooseCandidate', 'moveQueue', 'enterReplaying']);
     expect(emitted.find((e) => e.type === 'handover.fallback')).toMatchObject({ why: 'the release request could not be sent: agent a1 was never heard' });
   });
 

@@ -4,8 +4,8 @@
  * faults. They are drawn from a random stream of their own, so that a seed's other faults (and a
  * regression seed's whole trace, when the operator is off) stay what they were.
  *
- * A planned handover may come with trouble, by its size: the old agent paused as it is asked (while
- * it writes what it holds, still under its lease) or as it gives its queue back, its
+ * A planned handover may come with trouble, by its size: the old agent paused while it catches up
+ * (writes what it was sent) or as it gives its queue back, its
  * release request lost on the way, the new agent dying as the queue moves, or the leader's renewals
  * failing (a leadership flap). What a planned handover must then still hold (no write of the old
  * agent under the epoch it gave back) is checked in wide-check.ts.
@@ -65,8 +65,8 @@ function troubleFor(d: WideDeployment, r: SimRuntime, f: WideFault, later: Strik
         old.gate.pause();
         later(ms, () => (d.note(`trouble: resume agent ${old.id}`), old.gate.resume()));
       };
-      // as it is asked (it writes what it holds first, still under its lease), or as it starts giving its queue back
-      if (size < 0.1) pause('as it writes what it holds');
+      // while it writes what it was sent (the catch-up), or as it starts giving its queue back
+      if (size < 0.1) pause('mid-catch-up');
       else old.handle?.events.once('releasing', () => pause('mid-give-back'));
     } else if (size < 0.35) {
       const ms = 300 + Math.floor((size - 0.2) * 6000);
