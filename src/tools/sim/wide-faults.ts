@@ -4,6 +4,7 @@
  * (0..1, picks the process where there is a choice) and, optionally, a switch phase: then it waits
  * from its time for the next switch to reach that phase and strikes there.
  */
+import type { CatchUpDraw } from './wide-catch-up-trouble.ts';
 
 export type WideFaultKind =
   /** the active agent (or the recorded candidate during a switch) dies; a new agent starts later */
@@ -47,6 +48,8 @@ export interface WideFault {
   size: number;
   target?: number;
   when?: SwitchPhaseName;
+  /** an operator's action: more trouble for its catch-up and release (wide-catch-up-trouble.ts) */
+  catchUp?: CatchUpDraw;
 }
 
 const WEIGHTS: Array<[WideFaultKind, number]> = [
