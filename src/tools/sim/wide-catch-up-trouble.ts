@@ -9,16 +9,8 @@
  */
 import type { Assignment } from '../../ports.ts';
 import type { SimAgent, SimRuntime, WideDeployment } from './wide-deployment.ts';
+import { CATCH_UP_TROUBLES, type CatchUpDraw, type CatchUpTrouble } from './wide-faults.ts';
 import { seededRandom } from './world.ts';
-
-export const CATCH_UP_TROUBLES = ['pause-leader', 'crash-leader', 'flap-at-release', 'old-agent-drop', 'kill-old-at-release', 'old-receipts-nacked', 'devices-slow', 'devices-refuse', 'db-slow'] as const;
-export type CatchUpTrouble = (typeof CATCH_UP_TROUBLES)[number];
-
-/** What the catch-up trouble stream draws for one operator action: a trouble (in three of five) and its size. */
-export interface CatchUpDraw {
-  kind: CatchUpTrouble | null;
-  size: number;
-}
 
 /** One draw per operator action of `seed` (`count` of them), from a stream of its own. */
 export function drawCatchUp(seed: number, count: number): CatchUpDraw[] {

@@ -4,7 +4,6 @@
  * (0..1, picks the process where there is a choice) and, optionally, a switch phase: then it waits
  * from its time for the next switch to reach that phase and strikes there.
  */
-import type { CatchUpDraw } from './wide-catch-up-trouble.ts';
 
 export type WideFaultKind =
   /** the active agent (or the recorded candidate during a switch) dies; a new agent starts later */
@@ -39,6 +38,15 @@ export type WideFaultKind =
   | 'handover'
   /** the operator stops the active agent (SIGTERM), mostly after starting a new one (wide-operator.ts) */
   | 'agent-leave';
+
+/** More trouble for an operator's action, around its catch-up and release (wide-catch-up-trouble.ts strikes it). */
+export const CATCH_UP_TROUBLES = ['pause-leader', 'crash-leader', 'flap-at-release', 'old-agent-drop', 'kill-old-at-release', 'old-receipts-nacked', 'devices-slow', 'devices-refuse', 'db-slow'] as const;
+export type CatchUpTrouble = (typeof CATCH_UP_TROUBLES)[number];
+/** What the catch-up trouble stream draws for one operator action: a trouble (in three of five, else null) and its size. */
+export interface CatchUpDraw {
+  kind: CatchUpTrouble | null;
+  size: number;
+}
 
 export type SwitchPhaseName = 'switching' | 'awaiting-candidate' | 'draining' | 'replaying';
 
