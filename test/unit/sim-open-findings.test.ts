@@ -6,12 +6,23 @@
 // is not read before the run ends: applied() answered device-rejected and the dead letter stands,
 // though the device applied the seq. The seed does not involve the catch-up (the planned handover
 // was refused); its trace is the same without the catch-up trouble.
+//
+// Open finding, wide seed 3759 (no fault but the line operator's): an operator retries a refused seq,
+// then skips it while the retry is on the wire (5794 ms); the run ends 8 ms later, the device has
+// applied the retry, and the dead letter still says skipped: suspected to be the simulation's end
+// coming before the retry's applied receipt (which names the retry and turns the dead letter to
+// retried) is taken, i.e. the wide run's settling does not wait for receipts in flight; not verified.
 import { describe, expect, it } from 'vitest';
 import { simulate } from '../../src/tools/sim/simulation.ts';
 
 describe('open simulation findings', () => {
   it.fails('seed 2937: a receipt reader held by a hung load query reads no receipt long after PostgreSQL answers again', async () => {
     const r = await simulate({ seed: 2937, model: 'wide', operator: true });
+    expect(r.violations).toEqual([]);
+  });
+
+  it.fails('seed 3759: a skip while the retry is on the wire, the run ending before its applied receipt is taken (suspected)', async () => {
+    const r = await simulate({ seed: 3759, model: 'wide', operator: true });
     expect(r.violations).toEqual([]);
   });
 });
