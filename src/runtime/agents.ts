@@ -97,6 +97,8 @@ export function heartbeatHandler(
     leaving?: (agentId: string) => void;
     /** the active agent's lane reports, at each of its heartbeats while leading (the lines it blocked itself: line-receipts.ts) */
     activeLanes?: (agentId: string, lanes: readonly LaneReport[]) => void;
+    /** whose lane reports go to `activeLanes` (default: the active agent's) */
+    reportsLines?: (agentId: string) => boolean;
   },
 ): (p: unknown) => void {
   const { log, refused, registry } = d;
@@ -112,7 +114,7 @@ export function heartbeatHandler(
     if (verdict === 'full') return refused('heartbeat-full', { agentId: h.agentId, maxAgents: d.cfg.maxAgents }, 'ignored the heartbeat of a new agent: maxAgents agents are known and none is dead to make room');
     d.notes?.heard(h.lanes);
     if (d.lineChanged && d.activeAgent?.() === h.agentId) for (const [deviceId, line] of changedLines(before, h.lanes ?? [])) d.lineChanged(deviceId, h.agentId, line);
-    if (h.lanes && d.activeAgent?.() === h.agentId && d.leading()) d.activeLanes?.(h.agentId, h.lanes);
+    if (h.lanes && (d.reportsLines ? d.reportsLines(h.agentId) : d.activeAgent?.() === h.agentId) && d.leading()) d.activeLanes?.(h.agentId, h.lanes);
     if (d.leading()) d.granter.onHeartbeat(h);
     if (h.leaving && d.leading()) d.leaving?.(h.agentId);
   };

@@ -30,7 +30,7 @@ type DispatchEvent = Extract<DispatcherEvent, { type: 'dispatch.message' }>;
 export interface DispatcherDeps {
   broker: Pick<Broker, 'publish' | 'settle'>;
   store: Pick<ParkingStore, 'countParked' | 'fetchParked' | 'deleteParked'>;
-  parker: Pick<Parker, 'park' | 'flush'>;
+  parker: Pick<Parker, 'park' | 'flush' | 'replaying'>;
   accounting: Pick<AppliedAccounting, 'outstanding' | 'withdrawn'>;
   leadership: Pick<Leadership, 'currentTerm' | 'whileThisTerm' | 'notLeader'>;
   metrics: Metrics;
@@ -115,6 +115,7 @@ function dispatcherActors({ broker, store, parker, accounting, leadership, strea
           if (rows.length === 0) return replayed;
           // rows another leader parked are outstanding here from now on (those parked here already are)
           for (const r of rows) accounting.outstanding(r.message.deviceId, r.message.seq);
+          parker.replaying(rows.map((r) => r.message.deviceId));
           const wanted = leadership.whileThisTerm();
           await Promise.all(rows.map((r) => broker.publish(input.target.queue, signMessage(streamK, r.message), { wanted })));
           await store.deleteParked(rows.map((r) => r.id));

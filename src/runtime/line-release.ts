@@ -28,7 +28,7 @@ export interface LineReleaseDeps {
   chain: ReplayChain;
   store: Pick<ParkingStore, 'fetchParked' | 'deleteParked'> & Pick<DeadLetterStore, 'findDeadLetter'>;
   broker: Pick<Broker, 'publish'>;
-  parker: Pick<Parker, 'flush'>;
+  parker: Pick<Parker, 'flush' | 'replaying'>;
   accounting: Pick<AppliedAccounting, 'outstanding'>;
   leadership: Pick<Leadership, 'whileThisTerm'>;
   /** the dispatcher's target while it is `sending`, else null */
@@ -125,6 +125,7 @@ export class LineRelease {
       if (!goOn()) return;
       // rows another leader parked are outstanding here from now on (those parked here already are)
       for (const r of rows) accounting.outstanding(r.message.deviceId, r.message.seq);
+      this.d.parker.replaying([deviceId]);
       await Promise.all(rows.map((r) => broker.publish(target.queue, signMessage(streamK, r.message), { wanted })));
       await store.deleteParked(rows.map((r) => r.id));
       replayed += rows.length;

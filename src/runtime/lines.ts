@@ -24,7 +24,7 @@ import { ReplayChain } from './replay-chain.ts';
 export interface LinesDeps extends Pick<RuntimeSetup, 'cfg' | 'clock' | 'log' | 'deviceSet' | 'runtimeId' | 'streamK'> {
   store: LineStore & ParkingStore & DeadLetterStore;
   broker: Pick<Broker, 'publish'>;
-  parker: Pick<Parker, 'flush'>;
+  parker: Pick<Parker, 'flush' | 'replaying'>;
   ledger: Pick<AppliedLedger, 'retried'>;
   accounting: Pick<AppliedAccounting, 'outstanding' | 'accountFor'>;
   audit: Pick<AuditLog, 'record'>;

@@ -3,7 +3,9 @@
  * is running wait for the next one, so a burst costs a few round trips, not one per message.
  * Each `park()` resolves only once its row is committed. A park whose outcome is unknown (the
  * connection dropped around COMMIT) is resolved by reading its rows back, never by guessing: a
- * row that is there is reported stored (it will be replayed), one that is not is reported not stored.
+ * row that is there is reported stored (it will be replayed), one that is not is reported not stored,
+ * unless parked rows of its device were replayed (sent and deleted) since it began: its row may have
+ * been among them, so not finding it proves nothing (`replaying`).
  */
 import { backoff, delay } from '../clock.ts';
 import { BatonError } from '../errors.ts';
@@ -15,6 +17,8 @@ interface Pending {
   term: LeaderTerm;
   /** true while no other runtime can have replayed (and deleted) this row: only then is "not found" "not stored" */
   sole: () => boolean;
+  /** the device's replays begun before this park (see `replaying`) */
+  replays: number;
   resolve(): void;
   reject(err: Error): void;
 }
@@ -33,6 +37,8 @@ export class Parker {
   private last: Promise<void> = Promise.resolve();
   /** rows committed since start */
   committed = 0;
+  /** per device, the replays of its parked rows begun so far */
+  private readonly replays = new Map<string, number>();
 
   constructor(
     private readonly store: Pick<ParkingStore, 'park' | 'resolveParked'>,
@@ -45,12 +51,17 @@ export class Parker {
    */
   park(message: WireMessage, term: LeaderTerm, sole: () => boolean = () => true): Promise<void> {
     const parked = new Promise<void>((resolve, reject) => {
-      this.buffer.push({ message, term, sole, resolve, reject });
+      this.buffer.push({ message, term, sole, replays: this.replays.get(message.deviceId) ?? 0, resolve, reject });
       this.running ??= this.loop();
     });
     // batches settle in the order parks arrive: once the last one settles, every earlier one has
     this.last = parked.catch(() => {});
     return parked;
+  }
+
+  /** Parked rows of these devices are about to be sent and deleted (a replay): a park under way may find its row gone. */
+  replaying(deviceIds: Iterable<string>): void {
+    for (const id of new Set(deviceIds)) this.replays.set(id, (this.replays.get(id) ?? 0) + 1);
   }
 
   /** Resolves once everything parked so far is committed (or failed). Parks that arrive later are
@@ -91,9 +102,9 @@ export class Parker {
       if (stored(p)) {
         this.committed++;
         p.resolve();
-      } else if (!p.sole()) {
-        // another leader may have replayed the row (and deleted it) since: not finding it proves nothing
-        p.reject(new BatonError('database-unavailable', `parking failed (${cause?.message}) and this runtime stopped leading meanwhile: the message may or may not be delivered; dispatching it again may apply it twice`, { deviceId: p.message.deviceId, seq: p.message.seq, outcome: 'unknown' }, { cause }));
+      } else if (!p.sole() || (this.replays.get(p.message.deviceId) ?? 0) !== p.replays) {
+        // another leader, or a replay here, may have sent the row (and deleted it) since: not finding it proves nothing
+        p.reject(new BatonError('database-unavailable', `parking failed (${cause?.message}) and its row may have been replayed meanwhile: the message may or may not be delivered; dispatching it again may apply it twice`, { deviceId: p.message.deviceId, seq: p.message.seq, outcome: 'unknown' }, { cause }));
       } else {
         p.reject(new BatonError('database-unavailable', `parking failed (${cause?.message}); the message was not stored: dispatch it again`, { deviceId: p.message.deviceId, seq: p.message.seq }, { cause }));
       }

@@ -13,7 +13,7 @@ import { createManagementApi } from '../adapters/amqp/management-api.ts';
 import { createOrmStore } from '../adapters/orm/store.ts';
 import { createInspectorServer, type InspectorOptions } from '../inspector/server.ts';
 import { limitedWarn } from '../log-limit.ts';
-import type { Broker, Store } from '../ports.ts';
+import type { Assignment, Broker, Store } from '../ports.ts';
 import { AppliedAccounting } from './accounting.ts';
 import { AlarmWatch } from './alarm-watch.ts';
 import { AuditLog } from './audit-log.ts';
@@ -134,7 +134,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     ...setup,
     slot, store, broker, inspection, inspectorServer, dispatcher, coordinator, elector: leadership.elector, granter, registry, receipts: reader, intake, marks, drains, fates,
     openStore: () => createOrmStore({ databaseUrl: cfg.databaseUrl, logger: log.child({ actor: 'store' }) }),
-    onHeartbeat: heartbeatHandler({ ...setup, refused, registry, granter, leading, notes, activeAgent: () => activeAgent(), lineChanged: (deviceId, agentId, line) => emit('device.line', { deviceId, agentId, line }), leaving: handovers.agentLeaving, activeLanes: (id, l) => lines.receipts.reported(id, l) }),
+    onHeartbeat: heartbeatHandler({ ...setup, refused, registry, granter, leading, notes, activeAgent: () => activeAgent(), lineChanged: (deviceId, agentId, line) => emit('device.line', { deviceId, agentId, line }), leaving: handovers.agentLeaving, activeLanes: (id, l) => lines.receipts.reported(id, l), reportsLines: reportsLinesOf(coordinator) }),
     probe: probeActiveAgent({ ...setup, coordinator: coordinatorActor, leading, granter, broker, registry }),
     timers: new Timers(clock, log), alarms,
   });
@@ -158,4 +158,16 @@ function amqpBroker({ cfg, clock, log }: RuntimeSetup, onBlocked: (reason: strin
     connectionName: `baton runtime ${cfg.namespace}`,
     onBlocked,
   });
+}
+
+/**
+ * Whose lane reports record the blocks they name: the active agent's and, while a switch runs, the old
+ * agent's too: the receipt of its refusal may be taken late (a leader term that ended while it was
+ * stored), after the new agent is granted.
+ */
+function reportsLinesOf(coordinator: { getSnapshot(): { context: { assignment: Assignment | null } } }) {
+  return (id: string) => {
+    const a = coordinator.getSnapshot().context.assignment;
+    return a?.agentId === id || (a?.lock === 1 && a.previousAgent === id);
+  };
 }

@@ -180,11 +180,9 @@ function moveQueue({ d, log, names, hook, stillLeading, stillIn }: Kit, drain: D
     let cur = await d.store().setPhase(sw, 'draining', term);
     stillIn(term);
     await hook('draining', cur);
-    d.granter.setTarget({ agentId: cur.agentId, epoch: cur.epoch });
     const from = names.agentQueue(a.previousAgent!);
     const started = d.clock.monotonic();
-    let moved = 0;
-    let via = 'none';
+    let [moved, via] = [0, 'none'];
     if (from === names.agentQueue(cur.agentId)) {
       // the old agent was chosen again: its queue is already the new one, and it consumes it
       // again once its lease under the new epoch arrives (waiting for no consumer would wait on it)
@@ -194,6 +192,8 @@ function moveQueue({ d, log, names, hook, stillLeading, stillIn }: Kit, drain: D
       const ms = Math.round(d.clock.monotonic() - started);
       log.warn({ switchId: sw, from, to: names.agentQueue(cur.agentId), moved, ms, via }, 'old queue moved to the new agent');
     }
+    // granted once the old agent gave its queue back: its receipts (a refusal blocking a line) went out before
+    (stillIn(term), d.granter.setTarget({ agentId: cur.agentId, epoch: cur.epoch }));
     // nothing moved: the phase written above says so already
     return moved === 0 ? cur : await d.store().setPhase(sw, 'draining', term, { moved });
   });

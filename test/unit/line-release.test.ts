@@ -51,7 +51,7 @@ function rig(o: { retry?: { seq: number; n: number } } = {}) {
       },
     },
     broker: { publish: async (_q, m) => void published.push(m.seq) },
-    parker: { flush: () => Promise.all(parks).then(() => {}) },
+    parker: { flush: () => Promise.all(parks).then(() => {}), replaying: () => {} },
     accounting: { outstanding: () => {} },
     leadership: { whileThisTerm: () => () => null },
     sendingTo: () => sending,

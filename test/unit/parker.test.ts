@@ -5,6 +5,7 @@ import { systemClock } from '../../src/clock.ts';
 import { createMemoryStore } from '../../src/adapters/memory/store.ts';
 import { Parker } from '../../src/runtime/parker.ts';
 import type { WireMessage } from '../../src/ports.ts';
+import type { BatonError } from '../../src/errors.ts';
 
 const msg = (seq: number): WireMessage => ({ deviceId: 'd1', seq, method: 'PUT', path: '/p', body: null });
 const tick = () => new Promise((r) => setImmediate(r));
@@ -59,5 +60,22 @@ describe('parker', () => {
     await expect(parker.park(msg(1), T)).rejects.toMatchObject({ code: 'not-leader' });
     expect(lookups).toBe(0);
     expect(await store.countParked()).toBe(0);
+  });
+
+  it('a park whose answer was lost, its row replayed (sent and deleted) meanwhile, is reported unknown, not "not stored"', async () => {
+    const store = createMemoryStore();
+    const lead = await store.acquireLeadership('r1', 60_000, null);
+    const term = { holder: 'r1', epoch: lead!.epoch };
+    let fail: (() => void) | null = null;
+    // the INSERT commits, but its answer is lost only later (a hung connection past its deadline)
+    const lost = { park: async (ms: WireMessage[], t: typeof T) => (await store.park(ms, t), new Promise<void>((_, reject) => void (fail = () => reject(new Error('no answer'))))), resolveParked: (k: Array<{ deviceId: string; seq: number }>) => store.resolveParked(k) };
+    const parker = new Parker(lost, { batchSize: 10, clock: systemClock });
+    const failed = parker.park(msg(1), term).catch((e: BatonError) => e);
+    await tick();
+    // a line's release replays the device's parked rows meanwhile: the row is sent, then deleted
+    parker.replaying(['d1']);
+    await store.deleteParked((await store.fetchParked(10, { deviceId: 'd1' })).map((r) => r.id));
+    fail!();
+    expect(await failed).toMatchObject({ code: 'database-unavailable', details: { outcome: 'unknown' } });
   });
 });

@@ -39,6 +39,15 @@ export type WideFaultKind =
   /** the operator stops the active agent (SIGTERM), mostly after starting a new one (wide-operator.ts) */
   | 'agent-leave';
 
+/** More trouble for an operator's action, around its catch-up and release (wide-catch-up-trouble.ts strikes it). */
+export const CATCH_UP_TROUBLES = ['pause-leader', 'crash-leader', 'flap-at-release', 'old-agent-drop', 'kill-old-at-release', 'old-receipts-nacked', 'devices-slow', 'devices-refuse', 'db-slow'] as const;
+export type CatchUpTrouble = (typeof CATCH_UP_TROUBLES)[number];
+/** What the catch-up trouble stream draws for one operator action: a trouble (in three of five, else null) and its size. */
+export interface CatchUpDraw {
+  kind: CatchUpTrouble | null;
+  size: number;
+}
+
 export type SwitchPhaseName = 'switching' | 'awaiting-candidate' | 'draining' | 'replaying';
 
 export interface WideFault {
@@ -47,6 +56,8 @@ export interface WideFault {
   size: number;
   target?: number;
   when?: SwitchPhaseName;
+  /** an operator's action: more trouble for its catch-up and release (wide-catch-up-trouble.ts) */
+  catchUp?: CatchUpDraw;
 }
 
 const WEIGHTS: Array<[WideFaultKind, number]> = [

@@ -13,6 +13,7 @@
 import type { Assignment } from '../../ports.ts';
 import type { SimAgent, SimRuntime, WideDeployment } from './wide-deployment.ts';
 import type { WideFault } from './wide-faults.ts';
+import { armCatchUpTrouble, drawCatchUp } from './wide-catch-up-trouble.ts';
 import { seededRandom } from './world.ts';
 
 /** The operator's actions of a seed: none in two seeds of five, else one or two. */
@@ -20,7 +21,8 @@ export function drawOperator(seed: number): WideFault[] {
   const rnd = seededRandom(seed ^ 0x0b5e55ed);
   const r = rnd();
   const count = r < 0.4 ? 0 : r < 0.8 ? 1 : 2;
-  return Array.from({ length: count }, (_, i) => ({ at: (i + rnd()) / count, kind: rnd() < 0.65 ? 'handover' : 'agent-leave', size: rnd(), target: rnd() }) as WideFault);
+  const catchUp = drawCatchUp(seed, count);
+  return Array.from({ length: count }, (_, i) => ({ at: (i + rnd()) / count, kind: rnd() < 0.65 ? 'handover' : 'agent-leave', size: rnd(), target: rnd(), catchUp: catchUp[i] }) as WideFault);
 }
 
 interface Strike {
@@ -41,6 +43,7 @@ export async function handoverFault({ d, f, later }: Strike): Promise<void> {
   d.planned.asked++;
   d.note(`operator: planned handover asked of ${r.id}${to ? ` to ${to}` : ''}`);
   troubleFor(d, r, f, later);
+  if (f.catchUp) armCatchUpTrouble(d, r, f.catchUp, later);
   r.runtime.handover({ ...(to ? { to } : {}), by: 'sim' }).then(
     (x) => d.note(`operator: handover ${x.outcome}: ${x.detail}`),
     // a switch id ends in random bytes: the trace keeps its epoch only (a seed replays the same trace)
@@ -115,16 +118,18 @@ export async function agentLeaveFault({ d, f, later }: Strike): Promise<void> {
   if (rolling) {
     d.note(`operator: rolling upgrade: a new agent starts, then ${v.id} is told to stop`);
     await d.startAgent();
-    d.world.at(d.world.now + 1000, () => leave(d, v, later));
+    d.world.at(d.world.now + 1000, () => leave(d, v, later, f));
   } else {
     d.note(`operator: the active agent ${v.id} is told to stop`);
-    leave(d, v, later);
+    leave(d, v, later, f);
   }
   later(8000, () => {});
 }
 
-function leave(d: WideDeployment, v: SimAgent, later: Strike['later']): void {
+function leave(d: WideDeployment, v: SimAgent, later: Strike['later'], f: WideFault): void {
   if (v.gate.dead || !v.handle) return;
+  const r = d.leaders()[0];
+  if (r && f.catchUp) armCatchUpTrouble(d, r, f.catchUp, later);
   v.handle.leave().then(
     (how) => {
       d.note(`operator: agent ${v.id} stopped (${how})`);
