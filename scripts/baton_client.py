@@ -8,10 +8,13 @@
 
 Safe retries: every POST that creates messages carries an Idempotency-Key (one per call unless
 given). The client sends the very same request again, with the same key, after a connection error
-(on the next base URL given, if several), after a 503 (`no-leader`, `stopping`: after Retry-After),
-and to the leader a standby names: a standby answers 307 with `Location` and `details.leader`;
-urllib does not follow a 307 for a POST, so the client reads `details.leader` (else `Location`)
-itself, and talks to that leader from then on. The server answers a repeat with the first result.
+(on the next base URL given, if several), after a 503 (`no-leader`, `stopping`) or a 409
+`idempotency-key-in-flight` (the first request with that key is still being carried out, or its
+server died holding it; the server takes the key over after 30 s), each after Retry-After, and to
+the leader a standby names: a standby answers 307 with `Location` and `details.leader`; urllib does
+not follow a 307 for a POST, so the client reads `details.leader` (else `Location`) itself, and
+talks to that leader from then on. The server answers a repeat with the first result. `attempts`
+bounds the tries of one call: across a leader's death give it enough for about 40 s.
 
 The bearer token comes from `token=` or the environment (BATON_TOKEN). Errors raise BatonError with
 the server's `code`, `message` and `details` (the API's one error shape). `python3 baton_client.py
@@ -197,7 +200,7 @@ class BatonClient:
                 if problem.status == 307 or problem.code == "not-leader":
                     if self._follow(problem, err, path):
                         continue
-                elif problem.status != 503:
+                elif problem.status != 503 and problem.code != "idempotency-key-in-flight":
                     raise problem from None
                 wait = err.headers.get("Retry-After")
                 self._sleep(attempt, float(wait) if wait and wait.isdigit() else None)
