@@ -2,7 +2,7 @@
 """A client for `baton serve` (API v1), Python 3 standard library only (urllib, json).
 
     from baton_client import BatonClient
-    c = BatonClient("http://10.0.0.5:8080")            # or a list: the leader and its standbys
+    c = BatonClient("http://10.0.0.5:7443")            # or a list: the leader and its standbys
     m = c.dispatch({"deviceId": "fw1", "method": "PUT", "path": "/policies/p1", "body": {}})
     c.wait_applied("fw1", m["seq"])                    # raises BatonError when it was dead-lettered
 
@@ -35,6 +35,9 @@ import uuid
 from http.client import HTTPException
 
 __all__ = ["BatonClient", "BatonError", "Event"]
+
+#: where `baton serve` listens unless told otherwise (the demo's default)
+DEFAULT_URL = "http://127.0.0.1:7443"
 
 
 class BatonError(Exception):
@@ -269,13 +272,13 @@ def _demo(argv):
     import argparse
 
     p = argparse.ArgumentParser(description="Dispatch a policy and its rules to a device through baton serve, retry one with the same key, wait until applied, read the events.")
-    p.add_argument("--url", action="append", help="a baton serve base URL (several: the leader and standbys); default $BATON_URL or http://127.0.0.1:8080")
+    p.add_argument("--url", action="append", help="a baton serve base URL (several: the leader and standbys); default $BATON_URL or " + DEFAULT_URL)
     p.add_argument("--cafile", help="the CA certificate of an https baton serve")
     p.add_argument("--device", default="fw1")
     p.add_argument("--rules", type=int, default=3)
     p.add_argument("--events-for", type=float, default=2.0, help="seconds to read events for")
     a = p.parse_args(argv)
-    c = BatonClient(a.url or [os.environ.get("BATON_URL", "http://127.0.0.1:8080")], cafile=a.cafile)
+    c = BatonClient(a.url or [os.environ.get("BATON_URL", DEFAULT_URL)], cafile=a.cafile)
     policy = f"/policies/demo-{uuid.uuid4().hex[:8]}"
     msgs = [{"deviceId": a.device, "method": "PUT", "path": policy, "body": {"action": "deny"}}]
     msgs += [{"deviceId": a.device, "method": "PUT", "path": f"{policy}/rules/r{i}", "body": {"port": 1000 + i}} for i in range(1, a.rules + 1)]

@@ -1,0 +1,118 @@
+// Two real `baton serve` processes on one database and namespace, a real agent, three simulated
+// devices, and three Python clients (scripts/baton_client.py through test/python/serve_driver.py),
+// each sending one device's messages one at a time to the standby first (it answers 307; the client
+// follows to the leader). The leading serve is killed (SIGKILL) mid-load; the standby takes over and the
+// clients continue against it, retrying what the kill cut with the same Idempotency-Key.
+//
+// What holds, and is checked (src/serve/README.md, "Safe retries"):
+// - every message a client got a 2xx for is applied on its device exactly once (by seq), devices
+//   apply seqs in rising order, and in the order each client sent;
+// - a retry answered after the kill is either a fresh dispatch (the dead leader had not claimed the
+//   key, or had released it) or the first answer replayed (it had recorded it);
+// - a message is applied twice (under two seqs) only in the crash window the serve README names: the
+//   leader died after its key was claimed and before its answer was recorded. The client then met a
+//   connection error and `idempotency-key-in-flight` (409) until the claim timed out (30 s), and the
+//   retry was dispatched again. At most one such message per client (one request in flight each);
+// - nothing else is applied: every write on a device is an accepted seq or that first attempt;
+// - a key accepted by the dead leader, sent again to the new one, is answered with its first seq.
+import { afterEach, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../support/cluster.ts';
+import { call, poll, serveProcesses } from '../support/serve-processes.ts';
+import { until } from '../support/services.ts';
+
+let cluster: Cluster | null = null;
+let procs: ReturnType<typeof serveProcesses> | null = null;
+afterEach(async () => {
+  await procs?.killAll();
+  await cluster?.dispose();
+  cluster = procs = null;
+});
+
+/** messages per client, and how many each has had answered when the leader is killed */
+const COUNT = 120;
+const BEFORE_KILL = 40;
+
+interface Answer {
+  i: number;
+  key: string;
+  seq: number;
+  status: number;
+  replayed: boolean;
+  cut: boolean;
+  codes: string[];
+}
+
+const keyOf = (path: string) => /^\/policies\/(c\d+-\d+|warm)$/.exec(path)?.[1] ?? `unexpected path ${path}`;
+
+describe('killing the leading baton serve mid-load', () => {
+  it('the standby takes over, the clients continue, every accepted message is applied once and in order', async () => {
+    const c = (cluster = await startCluster({ devices: 3 }));
+    const p = (procs = serveProcesses(c));
+    c.startAgent('a1');
+    const leader = await p.startServe('r1');
+    await poll(() => call('GET', `${leader.base}/v1/status`), (r) => r.json?.leading === true, 'r1 to lead');
+    const standby = await p.startServe('r2');
+
+    // the standby sends a message to the leader: 307, same path, the leader in the error shape; followed there with its key
+    const warm = { deviceId: 'fw1', method: 'PUT', path: '/policies/warm', body: {} };
+    const moved = await poll(() => call('POST', `${standby.base}/v1/messages`, warm, { 'idempotency-key': 'warm' }), (r) => r.status !== 503, 'the standby to name the leader');
+    expect(moved.status).toBe(307);
+    expect(moved.headers.get('location')).toBe(`${leader.base}/v1/messages`);
+    expect(moved.json.error).toMatchObject({ code: 'not-leader', details: { leader: expect.stringMatching(new RegExp(`^${leader.base}/?$`)) } });
+    const followed = await call('POST', moved.headers.get('location')!, warm, { 'idempotency-key': 'warm' });
+    expect(followed).toMatchObject({ status: 202, json: { deviceId: 'fw1' } });
+
+    const clients = c.devices.map((d, n) =>
+      p.python(['test/python/serve_driver.py', 'load', '--url', standby.base, '--url', leader.base, '--device', d.id, '--prefix', `c${n + 1}`, '--count', String(COUNT)]),
+    );
+    await Promise.all(clients.map((cl) => cl.until((lines) => lines.filter((l) => 'i' in l).length >= BEFORE_KILL)));
+    leader.kill('SIGKILL');
+    expect(await leader.exited).toBe('SIGKILL');
+    for (const cl of clients) expect(await cl.exited, cl.stderr()).toBe(0);
+    expect((await call('GET', `${standby.base}/v1/status`)).json).toMatchObject({ leading: true, runtimeId: 'r2' });
+
+    const accepted = new Map<string, Map<number, string>>(c.devices.map((d) => [d.id, new Map()]));
+    accepted.get('fw1')!.set(followed.json.seq, 'warm');
+    const twice = new Set<string>(); // keys that may be applied twice: the crash window
+    clients.forEach((cl, n) => {
+      const lines = cl.lines<any>();
+      const answers = lines.filter((l): l is Answer => 'i' in l);
+      expect(answers.map((a) => a.i)).toEqual([...Array(COUNT).keys()]);
+      // the client's order is seq order, and only a repeat is answered 200 (replayed)
+      for (let k = 1; k < answers.length; k++) expect(answers[k]!.seq).toBeGreaterThan(answers[k - 1]!.seq);
+      for (const a of answers) expect(a.status === 202 ? !a.replayed : a.status === 200 && a.replayed && a.cut).toBe(true);
+      // the kill cut each client, and each continued after it, against the standby
+      const firstCut = answers.findIndex((a) => a.cut);
+      expect(firstCut).toBeGreaterThanOrEqual(BEFORE_KILL);
+      expect(firstCut).toBeLessThan(COUNT);
+      expect(lines.at(-1)).toEqual({ done: true, base: standby.base });
+      // a key the dead leader accepted, sent again to the new leader: its first seq
+      expect(lines.find((l) => 'again' in l)).toEqual({ again: `c${n + 1}-0`, seq: answers[0]!.seq, status: 200, replayed: true });
+      const window = answers.filter((a) => a.codes.includes('idempotency-key-in-flight'));
+      expect(window.length).toBeLessThanOrEqual(1);
+      for (const a of window) expect(a.cut).toBe(true);
+      for (const a of window) twice.add(a.key);
+      for (const a of answers) accepted.get(c.devices[n]!.id)!.set(a.seq, a.key);
+    });
+
+    await Promise.all(
+      c.sims.map((sim, n) => {
+        const want = accepted.get(c.devices[n]!.id)!;
+        return until(sim.events, 'applied', () => sim.applied.filter((e) => e.seq !== null && want.has(e.seq)).length >= want.size, 30_000, `every accepted seq on ${c.devices[n]!.id}`);
+      }),
+    );
+    c.sims.forEach((sim, n) => {
+      const want = accepted.get(c.devices[n]!.id)!;
+      const log = sim.applied.map((e) => ({ seq: e.seq!, key: keyOf(e.path) }));
+      // each accepted seq once, under its own key; seqs rising; keys in the client's order
+      expect(log.filter((e) => want.has(e.seq))).toEqual([...want].sort(([a], [b]) => a - b).map(([seq, key]) => ({ seq, key })));
+      for (let k = 1; k < log.length; k++) expect(log[k]!.seq).toBeGreaterThan(log[k - 1]!.seq);
+      const order = log.map((e) => (e.key === 'warm' ? -1 : Number(e.key.split('-')[1])));
+      expect(order).toEqual([...order].sort((a, b) => a - b));
+      // nothing else but the first attempt of a key in the crash window, once
+      const extra = log.filter((e) => !want.has(e.seq));
+      expect(extra.every((e) => twice.has(e.key)), JSON.stringify(extra)).toBe(true);
+      expect(new Set(extra.map((e) => e.key)).size).toBe(extra.length);
+    });
+  });
+});
