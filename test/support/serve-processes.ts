@@ -1,11 +1,13 @@
 // Real `baton serve` processes over a test cluster's database and namespace, the machine's python3
 // running scripts/baton_client.py (or the driver test/python/serve_driver.py that imports it), and
 // the plain HTTP calls a test makes beside them. Every process started is killed by `killAll()`.
+// `holdAnswerRecording` opens the crash window of src/serve/README.md on purpose.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MikroORM } from '@mikro-orm/postgresql';
 import { spawnBaton, type ChildHandle } from '../../src/tools/processes.ts';
 import type { Cluster } from './cluster.ts';
 import { AMQP_URL } from './services.ts';
@@ -116,4 +118,36 @@ export async function poll<T>(ask: () => Promise<T>, done: (answer: T) => boolea
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what} (last: ${answer instanceof Error ? answer.message : JSON.stringify(answer)})`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/**
+ * Holds the recording of one Idempotency-Key's answer in the database: the serve that carried the
+ * request out (its message is accepted, durable) waits inside that UPDATE, so a kill then lands in the
+ * crash window src/serve/README.md names (the key claimed, its answer never recorded). A trigger on
+ * `idempotency_keys` sleeps in the UPDATE that sets `key`'s answer; `held()` resolves once a session
+ * sleeps there; `end()` terminates that session (its UPDATE is rolled back: the answer is never
+ * recorded) and drops the trigger. Call it once the serve has migrated the database.
+ */
+export async function holdAnswerRecording(databaseUrl: string, key: string) {
+  const orm = await MikroORM.init({ clientUrl: databaseUrl, entities: [], discovery: { warnWhenNoEntities: false }, debug: false, pool: { min: 0, max: 2 } });
+  const sql = (text: string) => orm.em.getConnection().execute(text) as Promise<Array<Record<string, unknown>>>;
+  const sleeping = "select pid from pg_stat_activity where datname = current_database() and wait_event = 'PgSleep' and query ilike '%idempotency_keys%'";
+  await sql(`create function baton_test_hold() returns trigger language plpgsql as $$
+    begin
+      if new.idem_key = '${key.replace(/'/g, "''")}' and new.answer is not null and old.answer is null then perform pg_sleep(300); end if;
+      return new;
+    end $$`);
+  await sql('create trigger baton_test_hold before update on idempotency_keys for each row execute function baton_test_hold()');
+  return {
+    held: () => poll(() => sql(sleeping), (rows) => rows.length === 1, `the answer of ${key} held in the database`, 30_000, 50),
+    async end() {
+      try {
+        await sql(`select pg_terminate_backend(pid) from (${sleeping}) s`);
+        await sql('drop trigger if exists baton_test_hold on idempotency_keys');
+        await sql('drop function if exists baton_test_hold()');
+      } finally {
+        await orm.close(true);
+      }
+    },
+  };
 }
