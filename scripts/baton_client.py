@@ -10,7 +10,7 @@ Safe retries: every POST that creates messages carries an Idempotency-Key (one p
 given). The client sends the very same request again, with the same key, after a connection error
 (on the next base URL given, if several), after a 503 (`no-leader`, `stopping`) or a 409
 `idempotency-key-in-flight` (the first request with that key is still being carried out, or its
-server died holding it; the server takes the key over after 30 s), each after Retry-After, and to
+server died holding it; the server takes the key over after 30 s by default), each after Retry-After, and to
 the leader a standby names: a standby answers 307 with `Location` and `details.leader`; urllib does
 not follow a 307 for a POST, so the client reads `details.leader` (else `Location`) itself, and
 talks to that leader from then on. The server answers a repeat with the first result. `attempts`

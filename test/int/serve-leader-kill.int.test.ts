@@ -15,9 +15,10 @@
 //   had released it) or the first answer replayed (it had recorded it);
 // - a message is applied twice (under two seqs) only in the crash window: the leader died after the
 //   key was claimed and before its answer was recorded. The client then met a connection error and
-//   409 `idempotency-key-in-flight` until the claim timed out (30 s), and the retry was dispatched
-//   again. At most one such message per client (one request in flight each). For c1's HELD it happens:
-//   its first attempt was accepted (it reached the device) but never answered;
+//   409 `idempotency-key-in-flight` until the claim timed out (5 s here, --idempotency-claim-timeout;
+//   30 s by default), and the retry was dispatched again. At most one such message per client (one
+//   request in flight each). For c1's HELD it happens: its first attempt was accepted (it reached the
+//   device) but never answered;
 // - nothing else is applied: every write on a device is an accepted seq or such a first attempt;
 // - a key the dead leader answered, sent again to the new one, is answered with its first seq.
 import { afterEach, describe, expect, it } from 'vitest';
@@ -59,9 +60,11 @@ describe('killing the leading baton serve mid-load', () => {
     const c = (cluster = await startCluster({ devices: 3 }));
     const p = (procs = serveProcesses(c));
     c.startAgent('a1');
-    const leader = await p.startServe('r1');
+    // a key claimed by the dead leader is taken over after 5 s (30 s by default): the test's length
+    const flags = ['--idempotency-claim-timeout', '5'];
+    const leader = await p.startServe('r1', flags);
     await poll(() => call('GET', `${leader.base}/v1/status`), (r) => r.json?.leading === true, 'r1 to lead');
-    const standby = await p.startServe('r2');
+    const standby = await p.startServe('r2', flags);
 
     // the standby sends a message to the leader: 307, same path, the leader in the error shape; followed there with its key
     const warm = { deviceId: 'fw1', method: 'PUT', path: '/policies/warm', body: {} };
@@ -136,5 +139,5 @@ describe('killing the leading baton serve mid-load', () => {
         expect(extra[0]!.seq).toBeLessThan(retried);
       }
     });
-  }, 100_000); // ~45 s: the takeover (about 1.3 x leaderTtl) and the 30 s claim timeout of c1-HELD
+  }, 90_000); // ~20 s: the serves' start, the takeover (about 1.3 x leaderTtl), the claim timeout of c1-HELD
 });
