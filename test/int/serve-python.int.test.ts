@@ -60,5 +60,9 @@ describe('baton serve and the Python client', () => {
     expect(raw.headers.get('www-authenticate')).toBe('Bearer');
     // nothing more reached the device
     expect(c.sims[0]!.applied).toHaveLength(4);
+    // SIGTERM: a graceful stop, exit 0
+    serve.kill('SIGTERM');
+    expect(await serve.exited, serve.stderr()).toBe(0);
+    expect(serve.stdout()).toContain('baton serve stopped');
   });
 });
