@@ -2,16 +2,19 @@
 """A client for `baton serve` (API v1), Python 3 standard library only (urllib, json).
 
     from baton_client import BatonClient
-    c = BatonClient("http://10.0.0.5:8080")            # or a list: the leader and its standbys
+    c = BatonClient("http://10.0.0.5:7443")            # or a list: the leader and its standbys
     m = c.dispatch({"deviceId": "fw1", "method": "PUT", "path": "/policies/p1", "body": {}})
     c.wait_applied("fw1", m["seq"])                    # raises BatonError when it was dead-lettered
 
 Safe retries: every POST that creates messages carries an Idempotency-Key (one per call unless
 given). The client sends the very same request again, with the same key, after a connection error
-(on the next base URL given, if several), after a 503 (`no-leader`, `stopping`: after Retry-After),
-and to the leader a standby names: a standby answers 307 with `Location` and `details.leader`;
-urllib does not follow a 307 for a POST, so the client reads `details.leader` (else `Location`)
-itself, and talks to that leader from then on. The server answers a repeat with the first result.
+(on the next base URL given, if several), after a 503 (`no-leader`, `stopping`) or a 409
+`idempotency-key-in-flight` (the first request with that key is still being carried out, or its
+server died holding it; the server takes the key over after 30 s by default), each after Retry-After, and to
+the leader a standby names: a standby answers 307 with `Location` and `details.leader`; urllib does
+not follow a 307 for a POST, so the client reads `details.leader` (else `Location`) itself, and
+talks to that leader from then on. The server answers a repeat with the first result. `attempts`
+bounds the tries of one call: across a leader's death give it enough for about 40 s.
 
 The bearer token comes from `token=` or the environment (BATON_TOKEN). Errors raise BatonError with
 the server's `code`, `message` and `details` (the API's one error shape). `python3 baton_client.py
@@ -32,6 +35,9 @@ import uuid
 from http.client import HTTPException
 
 __all__ = ["BatonClient", "BatonError", "Event"]
+
+#: where `baton serve` listens unless told otherwise (the demo's default)
+DEFAULT_URL = "http://127.0.0.1:7443"
 
 
 class BatonError(Exception):
@@ -197,7 +203,7 @@ class BatonClient:
                 if problem.status == 307 or problem.code == "not-leader":
                     if self._follow(problem, err, path):
                         continue
-                elif problem.status != 503:
+                elif problem.status != 503 and problem.code != "idempotency-key-in-flight":
                     raise problem from None
                 wait = err.headers.get("Retry-After")
                 self._sleep(attempt, float(wait) if wait and wait.isdigit() else None)
@@ -266,13 +272,13 @@ def _demo(argv):
     import argparse
 
     p = argparse.ArgumentParser(description="Dispatch a policy and its rules to a device through baton serve, retry one with the same key, wait until applied, read the events.")
-    p.add_argument("--url", action="append", help="a baton serve base URL (several: the leader and standbys); default $BATON_URL or http://127.0.0.1:8080")
+    p.add_argument("--url", action="append", help="a baton serve base URL (several: the leader and standbys); default $BATON_URL or " + DEFAULT_URL)
     p.add_argument("--cafile", help="the CA certificate of an https baton serve")
     p.add_argument("--device", default="fw1")
     p.add_argument("--rules", type=int, default=3)
     p.add_argument("--events-for", type=float, default=2.0, help="seconds to read events for")
     a = p.parse_args(argv)
-    c = BatonClient(a.url or [os.environ.get("BATON_URL", "http://127.0.0.1:8080")], cafile=a.cafile)
+    c = BatonClient(a.url or [os.environ.get("BATON_URL", DEFAULT_URL)], cafile=a.cafile)
     policy = f"/policies/demo-{uuid.uuid4().hex[:8]}"
     msgs = [{"deviceId": a.device, "method": "PUT", "path": policy, "body": {"action": "deny"}}]
     msgs += [{"deviceId": a.device, "method": "PUT", "path": f"{policy}/rules/r{i}", "body": {"port": 1000 + i}} for i in range(1, a.rules + 1)]

@@ -37,6 +37,8 @@ export interface ServeAppOptions {
   keys: IdempotencyStore;
   /** how long a key keeps its answer, ms (default 24 h) */
   idempotencyWindowMs?: number;
+  /** how long a key claimed by a request that never answered (its server died) answers 409 before a retry takes it over, ms (default 30 s) */
+  idempotencyClaimTimeoutMs?: number;
   /** the runtime's parts built on its side (fate, journal, leader's address); absent ones answer 501 */
   ports?: RuntimePorts;
   /** `/v1/events` and `/events` clients at once, each (default 16) */
@@ -88,7 +90,13 @@ export async function createServeApp(runtime: Runtime, o: ServeAppOptions): Prom
     frameworkErrors: (err, req, reply) => (req.url.startsWith('/v1/') ? void answerError(err, req, reply) : toInspector(err, req, reply)),
     ...(o.tls ? { https: { key: o.tls.key, cert: o.tls.cert } } : {}),
   }).withTypeProvider<TypeBoxTypeProvider>();
-  const idempotency = new Idempotency({ store: o.keys, clock, log: app.log, ...(o.idempotencyWindowMs !== undefined ? { windowMs: o.idempotencyWindowMs } : {}) });
+  const idempotency = new Idempotency({
+    store: o.keys,
+    clock,
+    log: app.log,
+    ...(o.idempotencyWindowMs !== undefined ? { windowMs: o.idempotencyWindowMs } : {}),
+    ...(o.idempotencyClaimTimeoutMs !== undefined ? { claimTimeoutMs: o.idempotencyClaimTimeoutMs } : {}),
+  });
   const streams = new Set<ServerResponse>();
 
   o.extend?.(app as unknown as FastifyInstance);

@@ -13,11 +13,12 @@
  *   claim lets one win; the other answers 409 `idempotency-key-in-flight` with `Retry-After: 1`.
  * - The request fails (a refusal, the broker down): nothing was accepted, so the claim is released
  *   and a retry with the same key is carried out afresh.
- * - The server dies between the runtime's acceptance (the message is durable) and the recording of
- *   the answer: the claim stays with no answer. A retry within `claimTimeoutMs` (default 30 s, longer
- *   than a dispatch takes) answers 409 `idempotency-key-in-flight`; after it, the retry takes the
- *   claim over and dispatches again: a second message. That window is one database write long; closing
- *   it would need the key stored in the same transaction as the message (RabbitMQ has none with
+ * - The server dies after the runtime published the message and before the recording of the answer:
+ *   the claim stays with no answer. A retry within `claimTimeoutMs` (default 30 s, longer than a
+ *   dispatch takes) answers 409 `idempotency-key-in-flight`; after it, the retry takes the claim over
+ *   and dispatches again: a second message (the first is delivered if it reached RabbitMQ). That window
+ *   runs from the publish to the recording (the broker's confirm and one database write); closing it
+ *   would need the key stored in the same transaction as the message (RabbitMQ has none with
  *   PostgreSQL). A recording that fails (the database down) leaves the same state, and is logged.
  */
 import { createHash } from 'node:crypto';

@@ -1,6 +1,6 @@
 """The Python client's own logic against stub servers (http.server, no baton): the request it sends
 (JSON, Idempotency-Key, bearer token), a standby's 307 followed with the same key and body, a
-connection error or a 503 retried with the same key, the API's error shape raised, the SSE reader
+connection error, a 503 or a 409 key-in-flight retried with the same key, the API's error shape raised, the SSE reader
 and its resumption, wait_applied. Run by test/unit/python-client.test.ts (python3 -m unittest)."""
 import json
 import os
@@ -144,6 +144,21 @@ class ClientTest(unittest.TestCase):
         s = self.stub({("POST", "/v1/messages"): [no_leader, ACCEPTED]})
         self.assertEqual(self.client(s.url).dispatch(MSG, key="k")["seq"], 7)
         self.assertEqual([r["headers"]["idempotency-key"] for r in s.requests], ["k", "k"])
+
+    def test_a_409_key_in_flight_is_waited_out_and_sent_again_with_the_same_key(self):
+        # the first request with this key is still being carried out (or its server died holding the claim): Retry-After, same key
+        in_flight = {"status": 409, "headers": {"Retry-After": "0"}, "body": {"error": {"code": "idempotency-key-in-flight", "message": "still being carried out", "details": {"key": "k"}}}}
+        s = self.stub({("POST", "/v1/messages"): [in_flight, in_flight, ACCEPTED]})
+        self.assertEqual(self.client(s.url).dispatch(MSG, key="k")["seq"], 7)
+        self.assertEqual([r["headers"]["idempotency-key"] for r in s.requests], ["k", "k", "k"])
+
+    def test_other_409s_raise(self):
+        conflict = {"status": 409, "body": {"error": {"code": "conflict", "message": "no"}}}
+        s = self.stub({("POST", "/v1/messages"): [conflict, ACCEPTED]})
+        with self.assertRaises(BatonError) as e:
+            self.client(s.url).dispatch(MSG, key="k")
+        self.assertEqual((e.exception.status, e.exception.code), (409, "conflict"))
+        self.assertEqual(len(s.requests), 1)
 
     def test_errors_raise_the_api_error_shape(self):
         reused = {"error": {"code": "idempotency-key-reused", "message": "key k was used for another body", "details": {"key": "k"}}}

@@ -1,8 +1,10 @@
 // The Python example client's own logic (scripts/baton_client.py), tested by python3's unittest
 // against stub servers in test/python/ (no baton needed): run here so that it is part of the suite.
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_SERVE_PORT } from '../../src/serve/server.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -16,5 +18,11 @@ describe('scripts/baton_client.py', () => {
     // unittest reports on stderr: shown whole when it fails
     expect(out.stderr).toMatch(/^Ran \d+ tests? in/m);
     expect({ code: out.code, tail: out.stderr.split('\n').slice(-3).join('\n') }).toEqual({ code: 0, tail: expect.stringMatching(/\nOK\n?$/) });
+  });
+
+  it("defaults to baton serve's own address", () => {
+    const client = readFileSync(new URL('../../scripts/baton_client.py', import.meta.url), 'utf8');
+    expect(client).toMatch(new RegExp(`^DEFAULT_URL = "http://127\\.0\\.0\\.1:${DEFAULT_SERVE_PORT}"$`, 'm'));
+    expect(client).toContain('os.environ.get("BATON_URL", DEFAULT_URL)');
   });
 });

@@ -114,6 +114,19 @@ describe('Idempotency-Key', () => {
     expect(s.dispatched).toHaveLength(0);
   });
 
+  it('the claim timeout is an option: a claim older than it is taken over and carried out', async () => {
+    const { requestHash } = await import('../../src/serve/idempotency.ts');
+    const claimed = (s: Awaited<ReturnType<typeof serve>>) =>
+      s.keys.claimIdempotencyKey({ key: 'k', hash: requestHash('POST /v1/messages', msg()), at: Date.now() - 6000, expiresAt: Date.now() + 60_000 });
+    const short = await serve({ idempotencyClaimTimeoutMs: 5000 });
+    await claimed(short);
+    expect((await short.call('POST', '/v1/messages', msg(), { 'idempotency-key': 'k' })).status).toBe(202);
+    expect(short.dispatched).toHaveLength(1);
+    const byDefault = await serve();
+    await claimed(byDefault);
+    expect((await byDefault.call('POST', '/v1/messages', msg(), { 'idempotency-key': 'k' })).status).toBe(409);
+  });
+
   it('refuses a key that is not 1..200 printable characters (400)', async () => {
     const s = await serve();
     expect((await s.call('POST', '/v1/messages', msg(), { 'idempotency-key': 'x'.repeat(201) })).status).toBe(400);

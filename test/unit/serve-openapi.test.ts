@@ -1,7 +1,8 @@
 // baton serve's OpenAPI document: every /v1 route the app registered is in it, with its method, and
 // the document is valid OpenAPI 3.1: checked against a schema of the 3.1 document's structure
 // (test/fixtures/openapi-3.1-document.schema.json, written from the specification), and every Schema
-// Object in it compiles under JSON Schema 2020-12 (3.1's default dialect). /v1/docs lists every route.
+// Object in it compiles under JSON Schema 2020-12 (3.1's default dialect). /v1/docs lists every route,
+// and so does the README's API table.
 import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -81,5 +82,42 @@ describe('GET /v1/docs', () => {
     expect(page.status).toBe(200);
     expect(page.headers['content-type']).toContain('text/html');
     for (const path of Object.keys(doc.paths)) expect(page.text).toContain(`<code>${path}</code>`);
+  });
+});
+
+/**
+ * The /v1 routes of the README's API table ("Running baton as a service"), as "METHOD /path". A cell
+ * lists paths in backticks: one starting `/v1/` is whole, `[/x]` is optional; one starting with
+ * another `/` replaces the last segment of the /v1 path before it in the cell (`/v1/devices/{id}/pause`,
+ * `/resume`), and with none before it is not a /v1 route (`/metrics`).
+ */
+function readmeRoutes(readme: string): string[] {
+  const section = readme.split('\n## Running baton as a service\n')[1]!.split('\n## ')[0]!;
+  const routes: string[] = [];
+  for (const row of section.split('\n').filter((l) => /^\| (GET|POST) \|/.test(l))) {
+    const [, method, paths] = row.split('|').map((c) => c.trim());
+    let last = '';
+    for (const [, p] of paths!.matchAll(/`([^`]+)`/g)) {
+      const path = p!.startsWith('/v1/') ? p! : p!.startsWith('/') && last ? last.replace(/\/[^/]+$/, p!) : null;
+      if (path === null) continue;
+      last = path.replace(/\[.*\]$/, '');
+      const optional = /^(.*)\[(.*)\]$/.exec(path);
+      for (const full of optional ? [optional[1]!, optional[1]! + optional[2]!] : [path]) routes.push(`${method} ${full}`);
+    }
+  }
+  return routes;
+}
+
+describe("the README's API table", () => {
+  it('lists every /v1 route of the document, and no other', async () => {
+    const doc = (await s.call('GET', '/v1/openapi.json')).json;
+    const documented = Object.entries<any>(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    expect(readmeRoutes(readme).sort()).toEqual(documented.sort());
+  });
+
+  it('reads the compact cells as the routes they stand for', () => {
+    const table = '\n## Running baton as a service\n| method | path | what |\n|---|---|---|\n| POST | `/v1/devices/{id}/pause`, `/resume`; `/v1/wait` | x |\n| GET | `/v1/dead-letters[/{id}]`, `/drop` | y |\n| GET | `/`, `/metrics` | z |\n## Next\n';
+    expect(readmeRoutes(table)).toEqual(['POST /v1/devices/{id}/pause', 'POST /v1/devices/{id}/resume', 'POST /v1/wait', 'GET /v1/dead-letters', 'GET /v1/dead-letters/{id}', 'GET /v1/drop']);
   });
 });

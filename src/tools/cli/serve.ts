@@ -39,6 +39,7 @@ function serverFlags(v: CommandValues) {
     ...(v.advertise !== undefined ? { advertiseUrl: v.advertise as string } : {}),
     ...(v['body-limit'] !== undefined ? { bodyLimit: num(v['body-limit'], 'body-limit')! } : {}),
     ...(v['idempotency-window'] !== undefined ? { idempotencyWindowMs: num(v['idempotency-window'], 'idempotency-window')! * 1000 } : {}),
+    ...(v['idempotency-claim-timeout'] !== undefined ? { idempotencyClaimTimeoutMs: num(v['idempotency-claim-timeout'], 'idempotency-claim-timeout')! * 1000 } : {}),
   };
 }
 
@@ -50,9 +51,12 @@ export const serve: Command = {
   usage:
     'baton serve --devices FILE [--host 127.0.0.1] [--port 7443] [--tokens FILE] [--tls-key PEM --tls-cert PEM]\n' +
     '            [--advertise URL] [--namespace NS] [--runtime-id ID] [--body-limit BYTES] [--idempotency-window S]\n' +
+    '            [--idempotency-claim-timeout S]\n' +
     '  --tokens FILE: one label:token a line (the audit records token:<label>); required beyond loopback\n' +
     '  --advertise URL: the base URL clients reach this server at (what a standby redirects them to)\n' +
     '  --idempotency-window S: how long an Idempotency-Key keeps its answer (default 86400)\n' +
+    '  --idempotency-claim-timeout S: how long a key whose request never answered (its server died) answers 409\n' +
+    '       before a retry takes it over and carries it out again (default 30; longer than any dispatch takes)\n' +
     '  env: BATON_TOKENS (instead of --tokens), BATON_SECRET or BATON_SECRET_FILE, BATON_AMQP_URL,\n' +
     '       BATON_DATABASE_URL, BATON_NAMESPACE, BATON_MANAGEMENT_URL, BATON_LOG_LEVEL',
   options: {
@@ -67,6 +71,7 @@ export const serve: Command = {
     'runtime-id': { type: 'string' },
     'body-limit': { type: 'string' },
     'idempotency-window': { type: 'string' },
+    'idempotency-claim-timeout': { type: 'string' },
   },
   async run(v) {
     if (!v.devices) throw new BatonError('invalid-config', 'baton serve needs --devices FILE (JSON: {"devices":[{"id":"fw1","url":"http://127.0.0.1:8181"}]})');
