@@ -7,13 +7,10 @@
 import amqp from 'amqplib';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { deleteNamespace, dropDatabase, withDatabase } from '../../src/tools/admin.ts';
 import { checkDevice } from '../../src/devices/checker.ts';
 import { startDeviceSimulator, type AppliedEntry, type DeviceSimulator } from '../../src/devices/simulator.ts';
-import { spawnAgent, writeDevicesFile } from '../../src/tools/processes.ts';
-import { createRuntime } from '../../src/runtime/runtime.ts';
 import { alternate, type Benchmark } from './harness.ts';
-import { appliedTotal, benchKey, benchSecret, bounded, msg, pace, result, sizeOf, tag } from './support.ts';
+import { appliedTotal, batonPair, bounded, msg, pace, result, sizeOf, tag } from './support.ts';
 
 const HEARTBEAT_S = 5;
 /** how long the resumed agent is watched for writes after SIGCONT, ms */
@@ -120,20 +117,11 @@ export function failover(kind: 'kill' | 'hang'): Benchmark {
 
       const baton = async () => {
         const sim = await startDeviceSimulator();
-        const devices = [{ id: 'd0', url: sim.url, fencesByEpoch: true }];
-        const namespace = `bench-${tag()}`;
-        const databaseUrl = withDatabase(ctx.databaseUrl, `baton_bench_${tag()}`);
-        const runtime = createRuntime({ devices, amqpUrl: ctx.amqpUrl, databaseUrl, namespace, managementUrl: ctx.managementUrl, secret: benchSecret });
-        await runtime.start();
-        const file = writeDevicesFile(devices);
-        const spawnK = (id: string) => spawnAgent({ id, key: benchKey(id), devicesFile: file, amqpUrl: ctx.amqpUrl, namespace, logLevel: 'error' });
-        const agents = [spawnK('k1')];
+        const { runtime, agents, second, close } = await batonPair(ctx, [{ id: 'd0', url: sim.url, fencesByEpoch: true }]);
         const seqs: number[] = [];
         try {
           await runtime.ready();
-          const second = new Promise<void>((r) => runtime.on('agent.registered', (e) => e.agentId === 'k2' && r()));
-          agents.push(spawnK('k2'));
-          await second;
+          await second();
           let stoppedAt = 0;
           const next = firstAfter(sim, (epoch) => (epoch ?? 0) > 1);
           await pace(messages, stopAt,
@@ -148,12 +136,8 @@ export function failover(kind: 'kill' | 'hang'): Benchmark {
           if (sw?.replayingAt && sw.completedAt) replayingMs.push(sw.completedAt.getTime() - sw.replayingAt.getTime());
           return ms;
         } finally {
-          await runtime.stop();
-          for (const a of agents) a.kill('SIGKILL');
-          await Promise.all(agents.map((a) => a.exited));
+          await close();
           await sim.close();
-          await deleteNamespace(ctx.amqpUrl, namespace, ['k1', 'k2']).catch(() => {});
-          await dropDatabase(databaseUrl).catch(() => {});
         }
       };
 

@@ -16,11 +16,8 @@ import { fileURLToPath } from 'node:url';
 import type { ActionResult } from '../../src/api.ts';
 import { checkDevice } from '../../src/devices/checker.ts';
 import type { AppliedEntry } from '../../src/devices/model.ts';
-import { createRuntime } from '../../src/runtime/runtime.ts';
-import { deleteNamespace, dropDatabase, withDatabase } from '../../src/tools/admin.ts';
-import { spawnAgent, writeDevicesFile } from '../../src/tools/processes.ts';
 import { measured, type BenchContext, type Benchmark } from './harness.ts';
-import { benchKey, benchSecret, bounded, deviceProcess, msg, pace, result, sizeOf, tag } from './support.ts';
+import { batonPair, bounded, deviceProcess, msg, pace, result, sizeOf, tag } from './support.ts';
 
 const HEARTBEAT_S = 5;
 /** how long the change may take before a run is counted stalled, ms */
@@ -52,21 +49,12 @@ function judge(applied: AppliedEntry[], old: number, expected: number[]): Run {
 /** baton: a runtime here, two agents as processes; at `at` the active one is handed over (planned) or killed (kill). */
 async function baton(ctx: BenchContext, way: 'planned' | 'kill', messages: number, at: number): Promise<Run> {
   const device = await deviceProcess();
-  const devices = [{ id: 'd0', url: device.url, fencesByEpoch: false }];
-  const namespace = `bench-${tag()}`;
-  const databaseUrl = withDatabase(ctx.databaseUrl, `baton_bench_${tag()}`);
-  const runtime = createRuntime({ devices, amqpUrl: ctx.amqpUrl, databaseUrl, namespace, managementUrl: ctx.managementUrl, secret: benchSecret });
-  await runtime.start();
-  const file = writeDevicesFile(devices);
-  const spawnK = (id: string) => spawnAgent({ id, key: benchKey(id), devicesFile: file, amqpUrl: ctx.amqpUrl, namespace, logLevel: 'error' });
-  const agents = [spawnK('k1')];
+  const { runtime, agents, second, close } = await batonPair(ctx, [{ id: 'd0', url: device.url, fencesByEpoch: false }]);
   const seqs: number[] = [];
   let handover: Promise<ActionResult | Error> = Promise.resolve(new Error('not asked'));
   try {
     await Promise.race([runtime.ready({ timeoutMs: CHANGE_BOUND_MS }), bounded(CHANGE_BOUND_MS, 'no agent active')]);
-    const second = new Promise<void>((r) => runtime.on('agent.registered', (e) => e.agentId === 'k2' && r()));
-    agents.push(spawnK('k2'));
-    await Promise.race([second, bounded(CHANGE_BOUND_MS, 'agent k2 not heard')]);
+    await Promise.race([second(), bounded(CHANGE_BOUND_MS, 'agent k2 not heard')]);
     // k1 writes (it holds a lease) before the load starts: the pause measured is the change's alone
     const warm = await runtime.dispatch(msg('d0', -1));
     await Promise.race([runtime.applied(warm, { timeoutMs: CHANGE_BOUND_MS }), bounded(CHANGE_BOUND_MS, 'no first write')]);
@@ -81,12 +69,8 @@ async function baton(ctx: BenchContext, way: 'planned' | 'kill', messages: numbe
     if (done) run.fellBack = done instanceof Error || !/gave its lease back/.test(done.detail);
     return run;
   } finally {
-    await runtime.stop();
-    for (const a of agents) a.kill('SIGKILL');
-    await Promise.all(agents.map((a) => a.exited));
+    await close();
     await device.close();
-    await deleteNamespace(ctx.amqpUrl, namespace, ['k1', 'k2']).catch(() => {});
-    await dropDatabase(databaseUrl).catch(() => {});
   }
 }
 

@@ -6,6 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import type { AppliedEntry } from '../../src/devices/model.ts';
 import type { DeviceSimulator } from '../../src/devices/simulator.ts';
+import { createRuntime } from '../../src/runtime/runtime.ts';
+import { deleteNamespace, dropDatabase, withDatabase } from '../../src/tools/admin.ts';
+import { spawnAgent, writeDevicesFile, type ChildHandle } from '../../src/tools/processes.ts';
 import { agentCredential, newSecret } from '../../src/trust.ts';
 import { measured, type BenchContext, type BenchResult } from './harness.ts';
 
@@ -72,6 +75,34 @@ export async function deviceProcess(count = 1): Promise<{ url: string; urls: str
   const appliedCount = async () => (await Promise.all(pools.map(logOf))).reduce((t, l) => t + l.length, 0);
   const close = async () => (await Promise.all(pools.map((p) => p.close())), child.kill('SIGTERM'), await exited);
   return { url: urls[0]!, urls, log: () => logOf(pools[0]!), appliedCount, close };
+}
+
+/**
+ * baton as the failover benchmarks run it: a runtime here (fresh namespace and database) over
+ * `devices`, agent k1 as a process (started), k2 once `second()` is called (resolves when the runtime
+ * heard it), and `close()`, which stops and removes all of it.
+ */
+export async function batonPair(ctx: BenchContext, devices: Array<{ id: string; url: string; fencesByEpoch: boolean }>) {
+  const namespace = `bench-${tag()}`;
+  const databaseUrl = withDatabase(ctx.databaseUrl, `baton_bench_${tag()}`);
+  const runtime = createRuntime({ devices, amqpUrl: ctx.amqpUrl, databaseUrl, namespace, managementUrl: ctx.managementUrl, secret: benchSecret });
+  await runtime.start();
+  const file = writeDevicesFile(devices);
+  const spawnK = (id: string) => spawnAgent({ id, key: benchKey(id), devicesFile: file, amqpUrl: ctx.amqpUrl, namespace, logLevel: 'error' });
+  const agents: ChildHandle[] = [spawnK('k1')];
+  const second = () => {
+    const heard = new Promise<void>((r) => runtime.on('agent.registered', (e) => e.agentId === 'k2' && r()));
+    agents.push(spawnK('k2'));
+    return heard;
+  };
+  const close = async () => {
+    await runtime.stop();
+    for (const a of agents) a.kill('SIGKILL');
+    await Promise.all(agents.map((a) => a.exited));
+    await deleteNamespace(ctx.amqpUrl, namespace, ['k1', 'k2']).catch(() => {});
+    await dropDatabase(databaseUrl).catch(() => {});
+  };
+  return { runtime, agents, second, close };
 }
 
 /** What the plain pipeline puts on its queue: the device's index and the message number. */

@@ -118,3 +118,13 @@ export async function leadingRig(devices?: string[]): Promise<LineRig & { r1: Ru
   if (rig.grants.length === 0) throw new Error('no grant to a1');
   return { ...rig, r1 };
 }
+
+/** A leading rig where fw1's seqs 1..3 went out, 1 and 3 were applied and seq 2 refused: its line is blocked there (dead letter 1). */
+export async function blockedAtTwo() {
+  const c = await leadingRig();
+  await c.dispatch(c.r1, 'fw1', 3);
+  const refused = c.deliveries.find((m) => m.deviceId === 'fw1' && m.seq === 2)!;
+  await c.receipt({ type: 'applied', ranges: [{ deviceId: 'fw1', from: 1, to: 1 }, { deviceId: 'fw1', from: 3, to: 3 }] });
+  await c.refuse(refused);
+  return { ...c, refused };
+}

@@ -6,7 +6,7 @@
 // refused on a standby and for an unknown device; unblock of a line not blocked says how it stands.
 import { describe, expect, it } from 'vitest';
 import { streamKey, messageProblem } from '../../src/trust.ts';
-import { leadingRig, lineRig } from '../support/line-harness.ts';
+import { blockedAtTwo, leadingRig, lineRig } from '../support/line-harness.ts';
 import { TEST_SECRET } from '../support/trust.ts';
 
 const outcome = (p: Promise<unknown>) => p.then(() => 'ok', (e: Error & { code?: string }) => `${e.code}: ${e.message}`);
@@ -69,14 +69,10 @@ describe('pause and resume', () => {
 describe('a blocked line', () => {
   /** fw1's seqs 1..3 delivered, seq 2 refused with the line blocked there, seqs 4 and 5 dispatched after */
   async function blocked() {
-    const c = await leadingRig();
-    await c.dispatch(c.r1, 'fw1', 3);
-    const refused = c.deliveries.find((m) => m.deviceId === 'fw1' && m.seq === 2)!;
-    await c.receipt({ type: 'applied', ranges: [{ deviceId: 'fw1', from: 1, to: 1 }, { deviceId: 'fw1', from: 3, to: 3 }] });
-    await c.refuse(refused);
+    const c = await blockedAtTwo();
     await c.dispatch(c.r1, 'fw1', 2);
     await c.run(100);
-    return { ...c, refused };
+    return c;
   }
 
   it('is held by its order (whatever agent serves it): the device\'s new messages stay parked; devices() and applied() say what frees it', async () => {

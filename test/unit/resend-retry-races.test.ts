@@ -3,17 +3,13 @@
 // sends the same message again under its old seq. Both on one dead letter apply it twice (the
 // second after the newer changes kept behind the block): whichever comes second is refused.
 import { describe, expect, it } from 'vitest';
-import { leadingRig } from '../support/line-harness.ts';
+import { blockedAtTwo } from '../support/line-harness.ts';
 
 const outcome = (p: Promise<unknown>) => p.then(() => 'ok', (e: Error & { code?: string }) => `${e.code}: ${e.message}`);
 
 /** fw1's seqs 1..3 delivered, seq 2 refused with the line blocked there (dead letter 1), seqs 4 and 5 kept behind it */
 async function blocked() {
-  const c = await leadingRig();
-  await c.dispatch(c.r1, 'fw1', 3);
-  const refused = c.deliveries.find((m) => m.deviceId === 'fw1' && m.seq === 2)!;
-  await c.receipt({ type: 'applied', ranges: [{ deviceId: 'fw1', from: 1, to: 1 }, { deviceId: 'fw1', from: 3, to: 3 }] });
-  await c.refuse(refused);
+  const c = await blockedAtTwo();
   await c.dispatch(c.r1, 'fw1', 2);
   await c.run(100);
   const [dl] = await c.r1.deadLetters({ deviceId: 'fw1' });

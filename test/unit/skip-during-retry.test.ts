@@ -8,17 +8,13 @@
 // racing with the retry's receipt never writes `skipped` over `retried`. (Why the skip is not refused
 // instead: line-receipts.ts.)
 import { describe, expect, it } from 'vitest';
-import { leadingRig } from '../support/line-harness.ts';
+import { blockedAtTwo, leadingRig } from '../support/line-harness.ts';
 
 const outcome = (p: Promise<unknown>) => p.then(() => 'ok', (e: Error & { code?: string }) => `${e.code}: ${e.message}`);
 
 /** fw1's seq 2 refused (the line blocked there) and retried (its retry n): the retry is on its way, or on the wire */
 async function retrying() {
-  const c = await leadingRig();
-  await c.dispatch(c.r1, 'fw1', 3);
-  const refused = c.deliveries.find((m) => m.deviceId === 'fw1' && m.seq === 2)!;
-  await c.receipt({ type: 'applied', ranges: [{ deviceId: 'fw1', from: 1, to: 1 }, { deviceId: 'fw1', from: 3, to: 3 }] });
-  await c.refuse(refused);
+  const c = await blockedAtTwo();
   await c.run(100);
   const retried = await c.r1.unblock('fw1', { action: 'retry', by: 'cli:bob' });
   expect(retried).toMatchObject({ outcome: 'done' });
