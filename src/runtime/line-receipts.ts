@@ -160,12 +160,15 @@ export class LineReceipts {
     accounting.accountFor(deviceId);
     // the dead letter first, in the order's turn: once the order is released a receipt taken again
     // would not come back here, and a skip racing with this receipt cannot write `skipped` over it
+    let settled = false;
     const resolve = async () => {
       const dead = await deadLetters.findDeadLetter(deviceId, seq);
       if (dead && dead.resolution?.kind !== 'retried') await deadLetters.resolveDeadLetter(dead.id, { kind: 'retried', by, at: clock.now(), detail: `applied when retried${n !== null ? ` (retry ${n})` : ''}` });
-      if (dead) this.d.resolved?.(deviceId, seq);
+      settled = dead !== null;
     };
     const r = await lines.change(deviceId, (o) => (waitsOn(o) === seq ? { ...o, releasedThrough: seq, retry: null } : null), { by, note: `seq ${seq} applied after it was retried` }, resolve);
+    // told once the line is released too: whoever hears it sees the device flow again
+    if (settled) this.d.resolved?.(deviceId, seq);
     if (r.changed) return void log.warn({ deviceId, seq }, `device ${deviceId} applied seq ${seq} when it was retried: its line goes on`);
     // released meanwhile (a skip took its turn first, or this receipt is taken again): the device has it all the same
     if (lines.order(deviceId).releasedThrough >= seq) await this.appliedAfterRelease(deviceId, seq, n, agentId);
